@@ -1,0 +1,114 @@
+"""Candidates: the things compared against lme4's reference.
+
+- ``glmm``: this project's engine (the next issue builds ``glmm.glmer``).
+- ``r``: live lme4 through rpy2, fitted now with the tight control and probed with the
+  converged devfun.  Against fixtures this is the same-version check: the committed fixtures
+  must still be what this R and lme4 compute.
+- ``fixture``: the reference's own tight fit.  It needs neither R nor the engine, and checks
+  that a fixture agrees with itself: the tight fit's reported objective and modes against
+  the separately computed probe at the same parameters, and the tight optimum against the
+  default fit.  It skips the tight tier, where it would only compare a number with itself.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import ParityError
+from .results import CaseReference, FitResult, ProbeResult
+
+CANDIDATES: tuple[str, ...] = ("glmm", "r", "fixture")
+
+
+class CandidateUnavailableError(ParityError):
+    """The requested candidate cannot run here (no engine yet, or no R)."""
+
+
+class Candidate(ABC):
+    name: str
+    description: str
+    #: why the tight tier is skipped for this candidate, or None
+    skip_tight: str | None = None
+
+    @abstractmethod
+    def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
+        """The candidate's optimum for the case at this nAGQ."""
+
+    @abstractmethod
+    def devfun(self, ref: CaseReference, nAGQ: int,
+               points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
+        """The candidate's converged objective and modes at each parameter vector, or None
+        where it has no value."""
+
+
+class FixtureCandidate(Candidate):
+    name = "fixture"
+    description = "the fixture's own lme4 tight fit (self-consistency; needs no R, no engine)"
+    skip_tight = "the candidate is the reference's own tight fit"
+
+    def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
+        return ref.results[nAGQ].tight
+
+    def devfun(self, ref: CaseReference, nAGQ: int,
+               points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
+        tight = ref.results[nAGQ].tight
+        at = tight.params(nAGQ)
+        raw = tight.raw
+        out: list[ProbeResult | None] = []
+        for p in points:
+            if p.shape == at.shape and np.array_equal(p, at):
+                out.append(ProbeResult(params=at, objective=tight.objective, u=tight.u,
+                                       b=np.asarray(raw["b"], dtype=float),
+                                       beta=tight.fixef, label="tight fit"))
+            else:
+                out.append(None)
+        return out
+
+
+class LiveRCandidate(Candidate):
+    name = "r"
+    description = "live lme4 through rpy2 (tight fit, converged devfun)"
+
+    def __init__(self) -> None:
+        from .r_bridge import session
+
+        self.session = session()  # raises RUnavailableError
+        v = self.session.versions
+        self.description = f"live lme4 {v['lme4_version']} on R {v['r_version']} (tight fit)"
+
+    def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
+        return FitResult.from_json(self.session.fit(ref.data, ref.case.spec(), nAGQ, "tight"))
+
+    def devfun(self, ref: CaseReference, nAGQ: int,
+               points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
+        res = self.session.probe(ref.data, ref.case.spec(), nAGQ,
+                                 [list(map(float, p)) for p in points],
+                                 tols=(ref.results[nAGQ].probes.tolPwrss,))
+        return [ProbeResult.from_json(p) for p in res["points"]]
+
+
+def engine_available() -> tuple[bool, str]:
+    import glmm
+
+    if callable(getattr(glmm, "glmer", None)):
+        return True, f"glmm {glmm.__version__}"
+    return False, "the glmm engine has no glmer() yet"
+
+
+def make_candidate(name: str) -> Candidate:
+    """Build a candidate by name; raise CandidateUnavailableError (or RUnavailableError for
+    ``r``) when it cannot run here."""
+    if name == "fixture":
+        return FixtureCandidate()
+    if name == "r":
+        return LiveRCandidate()
+    if name == "glmm":
+        ok, why = engine_available()
+        if not ok:
+            raise CandidateUnavailableError(f"candidate 'glmm' is unavailable: {why}")
+        raise CandidateUnavailableError(  # pragma: no cover - arrives with the engine
+            "candidate 'glmm' is not wired into the harness yet")
+    raise CandidateUnavailableError(f"unknown candidate {name!r}; choose from {CANDIDATES}")

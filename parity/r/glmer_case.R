@@ -1,0 +1,283 @@
+## R side of the parity bridge: fit one case in lme4::glmer and return plain lists.
+##
+## Every function here returns a named list whose leaves are atomic vectors or matrices.
+## Scalars are tagged with the attribute "parity_scalar" so that the Python converter can
+## unbox them; everything else stays an array, even when it has length one.
+## The Python side (parity/r_bridge.py) sources this file once per R session.
+
+suppressPackageStartupMessages({
+  library(lme4)
+  library(Matrix)
+})
+
+.S <- function(x) {
+  if (is.null(x) || length(x) != 1L) stop("internal: .S() takes a length-one value")
+  attr(x, "parity_scalar") <- TRUE
+  x
+}
+
+## Run expr with every locale category set to "C", then restore the previous locale.
+parity_in_c_locale <- function(expr) {
+  old <- Sys.getlocale("LC_COLLATE")
+  oldc <- Sys.getlocale("LC_CTYPE")
+  Sys.setlocale("LC_COLLATE", "C")
+  Sys.setlocale("LC_CTYPE", "C")
+  on.exit({
+    Sys.setlocale("LC_COLLATE", old)
+    Sys.setlocale("LC_CTYPE", oldc)
+  })
+  force(expr)
+}
+
+## Evaluate expr, collecting (and muffling) every warning and message it raises.
+parity_capture <- function(expr) {
+  warns <- character(0)
+  msgs <- character(0)
+  value <- withCallingHandlers(
+    expr,
+    warning = function(w) {
+      warns <<- c(warns, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    },
+    message = function(m) {
+      msgs <<- c(msgs, sub("\n$", "", conditionMessage(m)))
+      invokeRestart("muffleMessage")
+    }
+  )
+  list(value = value, warnings = warns, messages = msgs)
+}
+
+parity_versions <- function() {
+  list(
+    r_version = .S(paste(R.version$major, R.version$minor, sep = ".")),
+    r_version_string = .S(R.version.string),
+    lme4_version = .S(as.character(packageVersion("lme4"))),
+    matrix_version = .S(as.character(packageVersion("Matrix"))),
+    minqa_version = .S(as.character(packageVersion("minqa"))),
+    platform = .S(R.version$platform),
+    blas = .S(if (is.null(extSoftVersion()[["BLAS"]])) "" else extSoftVersion()[["BLAS"]]),
+    la_library = .S(La_library())
+  )
+}
+
+## The family object for a (family, link) pair named as in R.
+parity_family <- function(family, link) {
+  fam <- switch(family,
+    binomial = stats::binomial,
+    poisson = stats::poisson,
+    Gamma = stats::Gamma,
+    inverse.gaussian = stats::inverse.gaussian,
+    stop("unsupported family: ", family)
+  )
+  fam(link = link)
+}
+
+## Build a glmer()/glFormula() call on `data` for the case spec.  Weights and offset are
+## column names, so they are looked up in `data` exactly as a user would write them.
+parity_call <- function(fun, spec, nAGQ, control) {
+  cl <- call(fun, formula = stats::as.formula(spec$formula), data = quote(data),
+             family = quote(fam))
+  if (!is.null(spec$weights)) cl$weights <- as.name(spec$weights)
+  if (!is.null(spec$offset)) cl$offset <- as.name(spec$offset)
+  if (fun == "glmer") {
+    cl$nAGQ <- as.integer(nAGQ)
+    cl$control <- control
+  }
+  cl
+}
+
+## lower bounds with -Inf written as NA (JSON null)
+.lower_na <- function(l) {
+  l <- as.numeric(l)
+  l[!is.finite(l)] <- NA
+  l
+}
+
+.named <- function(x) list(names = as.character(names(x)), values = unname(as.numeric(x)))
+
+.matrix_named <- function(m) {
+  m <- as.matrix(m)
+  list(names = as.character(colnames(m)), values = unname(m))
+}
+
+.ranef_list <- function(fit) {
+  re <- parity_capture(ranef(fit, condVar = TRUE))$value
+  out <- list()
+  for (g in names(re)) {
+    df <- re[[g]]
+    pv <- attr(df, "postVar")
+    blocks <- list()
+    if (is.list(pv)) {
+      ## several terms share this grouping factor: one block per term
+      for (k in seq_along(pv)) {
+        arr <- pv[[k]]
+        blocks[[k]] <- list(columns = as.character(names(pv)[k]), values = .cv_array(arr))
+      }
+      if (is.null(names(pv))) stop("internal: unnamed condVar blocks")
+    } else if (!is.null(pv)) {
+      blocks[[1]] <- list(columns = as.character(colnames(df)), values = .cv_array(pv))
+    }
+    out[[g]] <- list(
+      levels = as.character(rownames(df)),
+      columns = as.character(colnames(df)),
+      values = unname(as.matrix(df)),
+      condVar = blocks
+    )
+  }
+  out
+}
+
+## p x p x l array -> list of l p x p matrices (as nested rows)
+.cv_array <- function(arr) {
+  d <- dim(arr)
+  lapply(seq_len(d[3]), function(j) matrix(arr[, , j], d[1], d[2]))
+}
+
+.varcorr_list <- function(fit) {
+  vc <- VarCorr(fit)
+  lapply(names(vc), function(g) {
+    m <- vc[[g]]
+    list(
+      group = .S(g),
+      names = as.character(colnames(m)),
+      sd = unname(as.numeric(attr(m, "stddev"))),
+      corr = unname(as.matrix(attr(m, "correlation")))
+    )
+  })
+}
+
+## Everything the harness keeps from a fitted glmerMod.
+parity_summarize_fit <- function(fit, captured, kind) {
+  ext <- parity_capture({
+    ll <- logLik(fit)
+    cmp <- fit@devcomp$cmp
+    theta <- getME(fit, "theta")
+    X <- getME(fit, "X")
+    dropped <- attr(X, "col.dropped")
+    vc <- tryCatch(.matrix_named(vcov(fit)), error = function(e) NULL)
+    list(
+      fixef = .named(fixef(fit)),
+      theta = list(names = as.character(names(theta)), values = unname(as.numeric(theta)),
+                   lower = .lower_na(getME(fit, "lower"))),
+      u = as.numeric(getME(fit, "u")),
+      b = as.numeric(getME(fit, "b")),
+      ranef = .ranef_list(fit),
+      deviance = .S(deviance(fit)),
+      dev = .S(unname(cmp[["dev"]])),
+      minus2loglik = .S(-2 * as.numeric(ll)),
+      loglik = .S(as.numeric(ll)),
+      aic = .S(AIC(fit)),
+      bic = .S(BIC(fit)),
+      df = .S(as.integer(attr(ll, "df"))),
+      nobs = .S(as.integer(nobs(fit))),
+      sigma = .S(sigma(fit)),
+      devcomp = as.list(cmp[!is.na(cmp)]),
+      vcov = vc,
+      varcorr = .varcorr_list(fit),
+      optinfo = list(
+        optimizer = as.character(fit@optinfo$optimizer),
+        feval = .S(as.integer(fit@optinfo$feval)),
+        conv_code = .S(as.integer(fit@optinfo$conv$opt)),
+        lme4_messages = as.character(unlist(fit@optinfo$conv$lme4$messages)),
+        optimizer_warnings = as.character(unlist(fit@optinfo$warnings))
+      ),
+      singular = .S(isSingular(fit)),
+      dropped_columns = if (is.null(dropped)) character(0) else as.character(names(dropped))
+    )
+  })
+  out <- ext$value
+  out$devcomp <- lapply(out$devcomp, .S)
+  out$control <- .S(kind)
+  out$warnings <- as.character(captured$warnings)
+  out$messages <- as.character(captured$messages)
+  out$extraction_warnings <- as.character(c(ext$warnings, ext$messages))
+  out
+}
+
+## Control settings for the two fits the fixtures keep.
+parity_control <- function(kind) {
+  switch(kind,
+    default = glmerControl(),
+    ## lme4's true optimum: PIRLS converged far below the default 1e-7, bobyqa for both
+    ## stages, and a trust region shrunk far below the default rhoend.
+    tight = glmerControl(optimizer = c("bobyqa", "bobyqa"), tolPwrss = 1e-13,
+                         optCtrl = list(rhoend = 1e-10, maxfun = 100000L)),
+    stop("unknown control kind: ", kind)
+  )
+}
+
+parity_fit <- function(data, spec, nAGQ, kind) {
+  parity_in_c_locale({
+    fam <- parity_family(spec$family, spec$link)
+    cl <- parity_call("glmer", spec, nAGQ, parity_control(kind))
+    captured <- parity_capture(eval(cl))
+    parity_summarize_fit(captured$value, captured, kind)
+  })
+}
+
+## lme4's devfun for nAGQ, built with a given tolPwrss.  nAGQ = 0 takes theta (beta profiled
+## by joint PIRLS); nAGQ >= 1 takes c(theta, beta).  A fresh devfun is built for every call
+## because updateGlmerDevfun() alters its environment in place.
+parity_devfun <- function(data, spec, nAGQ, tol) {
+  fam <- parity_family(spec$family, spec$link)
+  gl <- eval(parity_call("glFormula", spec, nAGQ, NULL))
+  d0 <- do.call(mkGlmerDevfun, c(gl, list(control = glmerControl(tolPwrss = tol))))
+  if (nAGQ == 0) d0 else updateGlmerDevfun(d0, gl$reTrms, nAGQ = nAGQ)
+}
+
+## Evaluate the converged devfun at each parameter vector.  Tries tolPwrss from `tols` in
+## order, and keeps the first at which every point converges.
+parity_probe <- function(data, spec, nAGQ, points, tols) {
+  parity_in_c_locale({
+    errors <- character(0)
+    for (tol in tols) {
+      res <- tryCatch({
+        d <- suppressWarnings(suppressMessages(parity_devfun(data, spec, nAGQ, tol)))
+        env <- environment(d)
+        lapply(points, function(p) {
+          val <- d(as.numeric(p))
+          list(
+            params = as.numeric(p),
+            objective = .S(as.numeric(val)),
+            u = as.numeric(env$pp$u(1)),
+            b = as.numeric(env$pp$b(1)),
+            beta = as.numeric(if (nAGQ == 0) env$pp$beta(1) else
+              p[-seq_along(env$pp$theta)]),
+            ldL2 = .S(as.numeric(env$pp$ldL2())),
+            ussq = .S(as.numeric(env$pp$sqrL(1))),
+            drsum = .S(as.numeric(env$resp$resDev())),
+            aic = .S(as.numeric(env$resp$aic()))
+          )
+        })
+      }, error = function(e) {
+        errors <<- c(errors, sprintf("tolPwrss=%g: %s", tol, conditionMessage(e)))
+        NULL
+      })
+      if (!is.null(res)) {
+        return(list(tolPwrss = .S(tol), points = res, failed = errors))
+      }
+    }
+    stop("lme4 devfun failed at every tolPwrss tried: ", paste(errors, collapse = "; "))
+  })
+}
+
+## Evaluate a data expression (for example "lme4::cbpp") in the C locale.
+parity_make_data <- function(expr) {
+  parity_in_c_locale({
+    env <- new.env(parent = globalenv())
+    df <- eval(parse(text = expr), envir = env)
+    if (!is.data.frame(df)) stop("the data expression did not give a data.frame")
+    as.data.frame(df)
+  })
+}
+
+## Helpers for building a data.frame from the Python side.
+parity_factor <- function(codes, levels, ordered) {
+  factor(levels[codes], levels = levels, ordered = isTRUE(ordered))
+}
+
+parity_data_frame <- function(cols) {
+  df <- as.data.frame(cols, stringsAsFactors = FALSE, optional = TRUE)
+  names(df) <- names(cols)
+  df
+}

@@ -1,0 +1,163 @@
+"""Typed results: what a reference (lme4) or a candidate (the engine, or live lme4) reports.
+
+The fixtures keep everything R returned; these classes keep what the comparison reads.
+Both a fixture and a candidate engine build the same objects, so the comparison never
+knows where a number came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .cases import Case
+from .dataset import Dataset
+
+
+def _arr(x: Any) -> np.ndarray:
+    return np.asarray(x, dtype=float)
+
+
+@dataclass(frozen=True)
+class RanefTable:
+    """The conditional modes b of one grouping factor: levels × columns, as ``ranef()``."""
+
+    levels: tuple[str, ...]
+    columns: tuple[str, ...]
+    values: np.ndarray
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """One fit, on lme4's scales.
+
+    ``objective`` is lme4's optimised criterion, ``devcomp$cmp["dev"]``, which equals
+    ``-2*logLik`` (the family's aic terms included for nAGQ ≤ 1; the quadrature objective on
+    the deviance-residual scale for nAGQ > 1).  ``deviance`` is R's ``deviance()``: the sum
+    of squared deviance residuals.
+    """
+
+    fixef_names: tuple[str, ...]
+    fixef: np.ndarray
+    theta_names: tuple[str, ...]
+    theta: np.ndarray
+    ranef: dict[str, RanefTable]
+    objective: float
+    deviance: float
+    loglik: float
+    aic: float
+    bic: float
+    df: int
+    nobs: int
+    sigma: float
+    u: np.ndarray
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> FitResult:
+        ranef = {
+            g: RanefTable(tuple(t["levels"]), tuple(t["columns"]),
+                          _arr(t["values"]).reshape(len(t["levels"]), len(t["columns"])))
+            for g, t in obj["ranef"].items()
+        }
+        return cls(
+            fixef_names=tuple(obj["fixef"]["names"]),
+            fixef=_arr(obj["fixef"]["values"]),
+            theta_names=tuple(obj["theta"]["names"]),
+            theta=_arr(obj["theta"]["values"]),
+            ranef=ranef,
+            objective=float(obj["dev"]),
+            deviance=float(obj["deviance"]),
+            loglik=float(obj["loglik"]),
+            aic=float(obj["aic"]),
+            bic=float(obj["bic"]),
+            df=int(obj["df"]),
+            nobs=int(obj["nobs"]),
+            sigma=float(obj["sigma"]),
+            u=_arr(obj["u"]),
+            raw=obj,
+        )
+
+    def params(self, nAGQ: int) -> np.ndarray:
+        """The devfun's argument at this fit: θ for nAGQ=0, (θ, β) otherwise (lme4's order)."""
+        return self.theta.copy() if nAGQ == 0 else np.concatenate([self.theta, self.fixef])
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """lme4's devfun, converged, at one parameter vector; with its conditional modes."""
+
+    params: np.ndarray
+    objective: float
+    u: np.ndarray
+    b: np.ndarray
+    beta: np.ndarray
+    label: str = ""
+    ldL2: float | None = None
+    ussq: float | None = None
+    drsum: float | None = None
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> ProbeResult:
+        return cls(
+            params=_arr(obj["params"]),
+            objective=float(obj["objective"]),
+            u=_arr(obj["u"]),
+            b=_arr(obj["b"]),
+            beta=_arr(obj["beta"]),
+            label=str(obj.get("label", "")),
+            ldL2=obj.get("ldL2"),
+            ussq=obj.get("ussq"),
+            drsum=obj.get("drsum"),
+        )
+
+
+@dataclass(frozen=True)
+class ProbeSet:
+    tolPwrss: float
+    points: tuple[ProbeResult, ...]
+
+    def by_label(self, label: str) -> ProbeResult | None:
+        return next((p for p in self.points if p.label == label), None)
+
+
+@dataclass(frozen=True)
+class NAGQReference:
+    nAGQ: int
+    default: FitResult
+    tight: FitResult
+    probes: ProbeSet
+
+
+@dataclass(frozen=True)
+class CaseReference:
+    """Everything lme4 says about one case: provenance, the data it fitted, and per nAGQ the
+    default fit, the tight fit and the probes.  ``raw`` is the fixture document."""
+
+    case: Case
+    provenance: dict[str, Any]
+    data: Dataset
+    results: dict[int, NAGQReference]
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> CaseReference:
+        results = {}
+        for key, r in doc["results"].items():
+            k = int(key)
+            results[k] = NAGQReference(
+                nAGQ=k,
+                default=FitResult.from_json(r["default"]),
+                tight=FitResult.from_json(r["tight"]),
+                probes=ProbeSet(float(r["probes"]["tolPwrss"]),
+                                tuple(ProbeResult.from_json(p) for p in r["probes"]["points"])),
+            )
+        return cls(
+            case=Case.from_spec(doc["case"]),
+            provenance=dict(doc["provenance"]),
+            data=Dataset.from_json(doc["data"]),
+            results=dict(sorted(results.items())),
+            raw=doc,
+        )
