@@ -1,6 +1,6 @@
 """Candidates: the things compared against lme4's reference.
 
-- ``glmm``: this project's engine (the next issue builds ``glmm.glmer``).
+- ``glmm``: this project's engine, ``glmm.glmer``; its devfun gives the probes.
 - ``r``: live lme4 through rpy2, fitted now with the tight control and probed with the
   converged devfun.  Against fixtures this is the same-version check: the committed fixtures
   must still be what this R and lme4 compute.
@@ -12,19 +12,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
 
 from .errors import ParityError
-from .results import CaseReference, FitResult, ProbeResult
+from .results import CaseReference, FitResult, ProbeResult, RanefTable
 
 CANDIDATES: tuple[str, ...] = ("glmm", "r", "fixture")
 
 
 class CandidateUnavailableError(ParityError):
     """The requested candidate cannot run here (no engine yet, or no R)."""
+
+
+class CandidateFitError(ParityError):
+    """The candidate raised an error on a case; reported as failing rows."""
 
 
 class Candidate(ABC):
@@ -80,7 +85,13 @@ class LiveRCandidate(Candidate):
         self.description = f"live lme4 {v['lme4_version']} on R {v['r_version']} (tight fit)"
 
     def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
-        return FitResult.from_json(self.session.fit(ref.data, ref.case.spec(), nAGQ, "tight"))
+        """lme4's tight fit, with its objective replaced by the converged devfun at its
+        optimum (and logLik, AIC, BIC shifted alike), as the engine reports it."""
+        fit = FitResult.from_json(self.session.fit(ref.data, ref.case.spec(), nAGQ, "tight"))
+        exact = self.devfun(ref, nAGQ, [fit.params(nAGQ)])[0]
+        shift = exact.objective - fit.objective
+        return dataclasses.replace(fit, objective=exact.objective, loglik=fit.loglik - shift / 2,
+                                   aic=fit.aic + shift, bic=fit.bic + shift)
 
     def devfun(self, ref: CaseReference, nAGQ: int,
                points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
@@ -88,6 +99,55 @@ class LiveRCandidate(Candidate):
                                  [list(map(float, p)) for p in points],
                                  tols=(ref.results[nAGQ].probes.tolPwrss,))
         return [ProbeResult.from_json(p) for p in res["points"]]
+
+
+class GlmmCandidate(Candidate):
+    name = "glmm"
+
+    def __init__(self) -> None:
+        import glmm
+
+        self.glmm = glmm
+        self.description = f"glmm {glmm.__version__} (this project's engine)"
+        self._fits: dict[tuple[str, int], object] = {}
+
+    def _fit(self, ref: CaseReference, nAGQ: int):
+        key = (ref.case.name, nAGQ)
+        if key not in self._fits:
+            c = ref.case
+            try:
+                self._fits[key] = self.glmm.glmer(
+                    c.formula, ref.data.to_pandas(), family=self.glmm.make_family(c.family, c.link),
+                    nAGQ=nAGQ, weights=c.weights, offset=c.offset)
+            except (ValueError, ArithmeticError) as exc:
+                raise CandidateFitError(f"glmm.glmer failed: {type(exc).__name__}: {exc}") \
+                    from exc
+        return self._fits[key]
+
+    def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
+        f = self._fit(ref, nAGQ)
+        ranef = {g: RanefTable(tuple(map(str, df.index)), tuple(map(str, df.columns)),
+                               df.to_numpy(dtype=float))
+                 for g, df in f.ranef.items()}
+        return FitResult(
+            fixef_names=tuple(f.fixef.index), fixef=f.fixef.to_numpy(dtype=float),
+            theta_names=tuple(f.theta_names), theta=np.asarray(f.theta, dtype=float),
+            ranef=ranef, objective=f.objective, deviance=f.deviance, loglik=f.loglik,
+            aic=f.aic, bic=f.bic, df=f.df, nobs=f.nobs, sigma=f.sigma, u=f.u)
+
+    def devfun(self, ref: CaseReference, nAGQ: int,
+               points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
+        f = self._fit(ref, nAGQ)
+        out: list[ProbeResult | None] = []
+        for p in points:
+            try:
+                ev = f.evaluate(p)
+            except (ValueError, ArithmeticError) as exc:
+                raise CandidateFitError(f"glmm devfun failed at {list(p)}: {exc}") from exc
+            out.append(ProbeResult(params=np.asarray(p, dtype=float), objective=ev.objective,
+                                   u=ev.u, b=ev.b, beta=ev.beta, ldL2=ev.ldL2, ussq=ev.ussq,
+                                   drsum=ev.drsum))
+        return out
 
 
 def engine_available() -> tuple[bool, str]:
@@ -109,6 +169,5 @@ def make_candidate(name: str) -> Candidate:
         ok, why = engine_available()
         if not ok:
             raise CandidateUnavailableError(f"candidate 'glmm' is unavailable: {why}")
-        raise CandidateUnavailableError(  # pragma: no cover - arrives with the engine
-            "candidate 'glmm' is not wired into the harness yet")
+        return GlmmCandidate()
     raise CandidateUnavailableError(f"unknown candidate {name!r}; choose from {CANDIDATES}")

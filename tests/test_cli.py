@@ -19,13 +19,14 @@ def test_run_on_fixtures_without_r_prints_table(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=600, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert "fixture's own lme4 tight fit" in out  # no engine, no R: the self-check
+    assert "candidate: glmm" in out  # auto: the engine, which needs no R
     for case in ("seed", "cbpp", "verbagg", "sleepstudy-gamma"):
         assert case in out
     assert "probe-objective" in out and "default-m2loglik" in out
     assert " 0 failed" in out
     rep = json.loads((tmp_path / "r.json").read_text())
-    assert rep["summary"]["fail"] == 0 and rep["summary"]["pass"] > 100
+    assert rep["summary"]["fail"] == 0 and rep["summary"]["skip"] == 0
+    assert rep["summary"]["pass"] == 476  # 34 case × nAGQ pairs × 14 quantities
     assert (tmp_path / "r.md").read_text().startswith("# Parity report")
 
 
@@ -55,10 +56,12 @@ def test_unknown_case_exit_2(capsys) -> None:
     assert "unknown case 'nope'" in capsys.readouterr().out
 
 
-def test_engine_candidate_unavailable_exit_2(capsys) -> None:
-    rc = main(["run", "--source", "fixtures", "--candidate", "glmm", "--no-progress"])
-    assert rc == 2
-    assert "no glmer() yet" in capsys.readouterr().out
+def test_fixture_self_check_without_r(capsys) -> None:
+    rc = main(["run", "--source", "fixtures", "--candidate", "fixture", "--case", "cbpp",
+               "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "fixture's own lme4 tight fit" in out
+    assert "the candidate is the reference's own tight fit" in out
 
 
 def test_list(capsys) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import json
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from parity import fixtures
+from parity.cases import CORPUS
 from parity.dataset import Dataset
 from parity.errors import RFitError
 
@@ -48,10 +48,9 @@ class ReplaySession:
         return self.docs[name]
 
     def make_data(self, expr: str) -> Dataset:
-        for path in sorted(fixtures.DEFAULT_DIR.glob("*.json")):
-            doc = json.loads(path.read_text())
-            if doc["case"]["data_r"] == expr:
-                return Dataset.from_json(doc["data"])
+        for case in CORPUS:
+            if case.data_r == expr:
+                return fixtures.load(case.name).data
         raise AssertionError(expr)
 
     def fit(self, data, spec, nAGQ, kind):

@@ -234,11 +234,19 @@ parity_probe <- function(data, spec, nAGQ, points, tols) {
       res <- tryCatch({
         d <- suppressWarnings(suppressMessages(parity_devfun(data, spec, nAGQ, tol)))
         env <- environment(d)
+        lp0 <- env$lp0
         lapply(points, function(p) {
+          env$lp0 <- lp0
+          ## The first evaluation starts PIRLS from lme4's stored lp0; its log|L|^2 comes
+          ## from the weights one iteration before the end.  Restarting from the mode it
+          ## found (lp0 := eta - offset) makes that lagged L the L at the mode itself.
+          lagged <- d(as.numeric(p))
+          env$lp0 <- env$resp$eta - (if (nAGQ == 0) env$resp$offset else env$baseOffset)
           val <- d(as.numeric(p))
           list(
             params = as.numeric(p),
             objective = .S(as.numeric(val)),
+            objective_lagged = .S(as.numeric(lagged)),
             u = as.numeric(env$pp$u(1)),
             b = as.numeric(env$pp$b(1)),
             beta = as.numeric(if (nAGQ == 0) env$pp$beta(1) else

@@ -1,0 +1,105 @@
+"""``glmer()``: formula and data in, a fitted GLMM out — the data flow of the engine.
+
+    formula ─ parse_formula ─┬─ model_frame ─ family.initialize ─┐
+                             ├─ fixed_effects (X) ───────────────┼─ GlmerModel ─ Objective
+                             └─ random_effects (Z, θ, order) ────┘        │
+                                  stage 0: θ̂ at nAGQ = 0 ─ stage 1: (θ̂, β̂) at nAGQ ─ GlmerFit
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .families import Family, make_family
+from .fit import GlmerFit, RanefLayout
+from .fixed import fixed_effects
+from .formula import parse_formula
+from .frame import model_frame
+from .model import GlmerModel, term_spec
+from .objective import AGQNotAvailableError, Objective
+from .optimize import glm_start, optimize_theta, optimize_theta_beta
+from .terms import RandomEffects, random_effects
+
+
+def _model(re: RandomEffects, y: np.ndarray, n: np.ndarray, w: np.ndarray, o: np.ndarray,
+           X: np.ndarray, family: Family, mustart: np.ndarray) -> GlmerModel:
+    terms, start = [], 0
+    for t in re.terms:
+        spec = term_spec(t.codes, t.nlevels, t.Xi, start)
+        terms.append(spec)
+        start = spec.theta_slice.stop
+    return GlmerModel(np.asarray(y, dtype=float), np.asarray(n, dtype=float),
+                      np.asarray(w, dtype=float), np.asarray(o, dtype=float),
+                      np.asarray(X, dtype=float), tuple(terms), family,
+                      np.asarray(mustart, dtype=float))
+
+
+def _layout(re: RandomEffects) -> RanefLayout:
+    groups: dict[str, tuple[str, ...]] = {}
+    for t in re.terms:
+        groups.setdefault(t.group, tuple(t.levels))
+    return RanefLayout(tuple(groups.items()), tuple(t.group for t in re.terms),
+                       tuple(tuple(t.columns) for t in re.terms))
+
+
+def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", nAGQ: int = 1,
+          weights: str | np.ndarray | None = None,
+          offset: str | np.ndarray | None = None) -> GlmerFit:
+    """Fit a GLMM as lme4's ``glmer`` does, and return its optimum.
+
+    ``family`` is a family object (``glmm.binomial(link="probit")``) or an R family name.
+    ``nAGQ`` = 0 optimises θ with β profiled by joint PIRLS; 1 is the Laplace approximation;
+    2–100 is adaptive Gauss–Hermite quadrature, for one scalar random-effects term only.
+    ``weights`` and ``offset`` are column names of ``data`` or arrays.
+    """
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= 100:
+        raise ValueError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
+    nAGQ = int(nAGQ)
+    fam = make_family(family)
+    parsed = parse_formula(formula)
+    frame = model_frame(parsed, data, weights=weights, offset=offset)
+    init = fam.initialize(frame.response, frame.weights)
+    fixed = fixed_effects(parsed, frame)
+    re = random_effects(parsed, frame)
+    if nAGQ > 1 and (len(re.terms) != 1 or re.terms[0].ncols != 1):
+        raise AGQNotAvailableError(
+            "nAGQ > 1 is only available for models with a single, scalar random-effects term")
+    model = _model(re, init.y, init.n, init.weights, frame.offset, fixed.X, fam, init.mustart)
+    beta0 = glm_start(model)
+    lower = np.asarray(re.lower, dtype=float)
+    stage0 = optimize_theta(Objective(model, 0, beta0), np.asarray(re.theta0, dtype=float),
+                            lower)
+    if nAGQ == 0:
+        opt, obj = stage0, None
+    else:
+        obj = Objective(model, nAGQ, stage0.evaluation.beta)
+        ev0 = stage0.evaluation
+        opt = optimize_theta_beta(obj, ev0.theta, ev0.beta, ev0.state.RX, lower)
+    ev = opt.evaluation
+    fit = GlmerFit(
+        formula=formula, family=fam, nAGQ=nAGQ,
+        fixef=pd.Series(ev.beta, index=list(fixed.names), name="fixef"),
+        theta=ev.theta.copy(), theta_names=tuple(re.theta_names), lower=lower,
+        evaluation=ev, model=model,
+        objective_fn=obj if obj is not None else Objective(model, 0, ev.beta),
+        layout=_layout(re), converged=opt.converged, message=opt.message,
+        feval=stage0.nfev + (opt.nfev if nAGQ else 0), dropped=tuple(fixed.dropped),
+    )
+    if not fit.converged:
+        warnings.warn(f"the optimizer did not converge: {fit.message}", ConvergenceWarning,
+                      stacklevel=2)
+    if fit.singular:
+        warnings.warn("boundary (singular) fit: a θ entry is within 1e-4 of its lower bound "
+                      "(lme4's isSingular)", SingularFitWarning, stacklevel=2)
+    return fit
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer stopped without meeting its convergence test."""
+
+
+class SingularFitWarning(UserWarning):
+    """The fit is on the boundary: a variance component is zero (lme4's isSingular)."""

@@ -1,0 +1,120 @@
+"""The numerical problem of a GLMM, independent of its formula.
+
+    η = o + Xβ + ZΛ(θ)u,   u ~ N(0, I_q),   E[y | u] = g⁻¹(η),   Var[y | u] ∝ V(μ)/w
+
+It holds y, the prior weights w, the offset o, X, each random-effects term's level codes and
+model-matrix columns, and the family.  ZΛ is never formed: for term t, the row of ZΛ for
+observation i holds aᵢ = Xₜ[i, :] Tₜ(θ) in the columns of level codesₜ[i].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .families import Family
+from .linalg import TermLayout
+
+
+@dataclass(frozen=True)
+class TermSpec:
+    """One random-effects term as the numerics see it."""
+
+    codes: np.ndarray          # level of each observation, 0-based
+    nlevels: int
+    Xi: np.ndarray             # n × p, the term's model-matrix columns
+    theta_slice: slice         # its entries of θ
+    tril: tuple[np.ndarray, np.ndarray]  # (rows, cols) of T filled column-major from θ
+
+    @property
+    def p(self) -> int:
+        return self.Xi.shape[1]
+
+    def T(self, theta: np.ndarray) -> np.ndarray:
+        """Tₜ(θ): lower triangular, filled column by column (T₁₁, T₂₁, …, T₂₂, …)."""
+        T = np.zeros((self.p, self.p))
+        T[self.tril] = theta[self.theta_slice]
+        return T
+
+
+def term_spec(codes: np.ndarray, nlevels: int, Xi: np.ndarray, start: int) -> TermSpec:
+    p = Xi.shape[1]
+    cols, rows = np.triu_indices(p)  # (col, row) with row >= col, column by column
+    return TermSpec(np.asarray(codes, dtype=np.int64), int(nlevels),
+                    np.asarray(Xi, dtype=float), slice(start, start + p * (p + 1) // 2),
+                    (rows, cols))
+
+
+@dataclass(frozen=True)
+class GlmerModel:
+    y: np.ndarray
+    n_trials: np.ndarray       # binomial trials (1 unless cbind); the aic needs them
+    weights: np.ndarray        # prior weights (for cbind: weights × trials)
+    offset: np.ndarray
+    X: np.ndarray
+    terms: tuple[TermSpec, ...]
+    family: Family
+    mustart: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def q(self) -> int:
+        return sum(t.nlevels * t.p for t in self.terms)
+
+    @property
+    def ntheta(self) -> int:
+        return self.terms[-1].theta_slice.stop
+
+    def layouts(self, theta: np.ndarray) -> list[TermLayout]:
+        """Per term, A = Xₜ Tₜ(θ): the nonzero values of that term's rows of ZΛ."""
+        return [TermLayout(t.codes, t.nlevels, t.Xi @ t.T(theta)) for t in self.terms]
+
+    def u_blocks(self, u: np.ndarray) -> list[np.ndarray]:
+        """u split per term as (levels × p) arrays (u is level-major within a term)."""
+        out, start = [], 0
+        for t in self.terms:
+            stop = start + t.nlevels * t.p
+            out.append(u[start:stop].reshape(t.nlevels, t.p))
+            start = stop
+        return out
+
+    def zlam(self, layouts: Sequence[TermLayout], u: np.ndarray) -> np.ndarray:
+        """ZΛu (length n)."""
+        out = np.zeros(self.n)
+        for lay, ub in zip(layouts, self.u_blocks(u), strict=True):
+            out += np.einsum("ij,ij->i", lay.A, ub[lay.codes])
+        return out
+
+    def zlam_t(self, layouts: Sequence[TermLayout], r: np.ndarray) -> np.ndarray:
+        """ΛᵀZᵀr (length q) for r of length n; (q, k) for r of shape (n, k)."""
+        parts = []
+        for lay in layouts:
+            if r.ndim == 1:
+                blk = np.stack([np.bincount(lay.codes, lay.A[:, c] * r, minlength=lay.nlevels)
+                                for c in range(lay.p)], axis=1)
+                parts.append(blk.ravel())
+            else:
+                k = r.shape[1]
+                blk = np.empty((lay.nlevels, lay.p, k))
+                for c in range(lay.p):
+                    for j in range(k):
+                        blk[:, c, j] = np.bincount(lay.codes, lay.A[:, c] * r[:, j],
+                                                   minlength=lay.nlevels)
+                parts.append(blk.reshape(lay.nlevels * lay.p, k))
+        return np.concatenate(parts)
+
+    def b(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """b = Λ(θ)u, level-major within each term (lme4's getME(, "b"))."""
+        out = []
+        for t, ub in zip(self.terms, self.u_blocks(u), strict=True):
+            out.append((ub @ t.T(theta).T).ravel())
+        return np.concatenate(out)

@@ -1,0 +1,138 @@
+"""lme4's objectives as pure functions of the parameters.
+
+With (ũ, β̃) the conditional mode from PIRLS and L the Cholesky factor of G at the mode:
+
+    nAGQ = 0:  F₀(θ)    = log|L|² + ‖ũ‖² + A(μ̃)        (β̃ profiled by joint PIRLS)
+    nAGQ = 1:  F₁(θ, β) = log|L|² + ‖ũ‖² + A(μ̃)        (Laplace; u-only PIRLS)
+
+A is the family's aic (−2 log-likelihood, normalising constants included; for Gamma and
+inverse Gaussian with the dispersion φ = Σdev/Σw re-estimated at μ̃).  No R_X term and no
+2π constant appear: lme4-internals.md §4.1–4.2.
+
+    nAGQ = k > 1 (one scalar term, levels j, nodes/weights (z_m, w_m) against φ):
+        devc_j(v) = v² + Σ_{i∈j} devᵢ(η̃ᵢ + θ xᵢ (v − ũ_j)),    s_j = 1/L_jj
+        M_j       = Σ_m w_m exp(z_m²/2 − ½[devc_j(ũ_j + z_m s_j) − devc_j(ũ_j)])
+        F_k(θ, β) = Σ_j devc_j(ũ_j) + log|L|² − 2 Σ_j log M_j
+
+F_k is on lme4's deviance-residual scale, not the aic scale of F₁ (lme4 issue 161):
+for binomial and Poisson the two differ by the constant A(μ) − Σdev(μ).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import logsumexp
+
+from .ghrule import ghrule
+from .model import GlmerModel
+from .pirls import PirlsError, PirlsState, pirls
+
+
+class AGQNotAvailableError(ValueError):
+    """nAGQ > 1 asked for a model without a single scalar random-effects term."""
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The objective at one parameter vector, with the mode it was computed at."""
+
+    objective: float
+    theta: np.ndarray
+    beta: np.ndarray
+    u: np.ndarray
+    b: np.ndarray
+    ldL2: float
+    ussq: float
+    drsum: float
+    aic: float
+    state: PirlsState
+
+
+class Objective:
+    """F as a function of the parameters: θ for nAGQ = 0, (θ, β) for nAGQ ≥ 1.
+
+    PIRLS is warm-started from the last mode; if that fails it restarts from u = 0 (and the
+    starting β when β is profiled), so the value never depends on the call history.
+    """
+
+    def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
+        if nAGQ > 1:
+            if len(model.terms) != 1 or model.terms[0].p != 1:
+                raise AGQNotAvailableError(
+                    "nAGQ > 1 is only available for models with a single, scalar "
+                    "random-effects term")
+            self.rule = ghrule(nAGQ)
+        self.model = model
+        self.nAGQ = nAGQ
+        self.beta_start = np.asarray(beta_start, dtype=float)
+        self._u = np.zeros(model.q)
+        self._beta = self.beta_start.copy()
+        self.evaluations = 0
+
+    @property
+    def nparams(self) -> int:
+        return self.model.ntheta + (0 if self.nAGQ == 0 else self.model.p)
+
+    def split(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        params = np.asarray(params, dtype=float)
+        k = self.model.ntheta
+        if len(params) != self.nparams:
+            what = "θ" if self.nAGQ == 0 else "(θ, β)"
+            raise ValueError(f"expected {self.nparams} parameters {what}, got {len(params)}")
+        return params[:k], (None if self.nAGQ == 0 else params[k:])
+
+    def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
+        joint = beta is None
+        starts = [(self._u, self._beta if joint else beta),
+                  (np.zeros(self.model.q), self.beta_start if joint else beta)]
+        error: PirlsError | None = None
+        for u0, b0 in starts:
+            try:
+                st = pirls(self.model, theta, b0, u0, joint)
+            except PirlsError as exc:
+                error = exc
+                continue
+            self._u = st.u
+            if joint:
+                self._beta = st.beta
+            return st
+        assert error is not None
+        raise error
+
+    def evaluate(self, params: np.ndarray) -> Evaluation:
+        theta, beta = self.split(params)
+        self.evaluations += 1
+        st = self.mode(theta, beta)
+        m = self.model
+        aic = float(m.family.aic(m.y, m.n_trials, st.mu, m.weights, st.drsum))
+        ldL2 = st.factor.logdet
+        if self.nAGQ <= 1:
+            value = ldL2 + st.ussq + aic
+        else:
+            value = self._agq(theta, st)
+        return Evaluation(value, theta, st.beta, st.u, m.b(theta, st.u), ldL2, st.ussq,
+                          st.drsum, aic, st)
+
+    def __call__(self, params: np.ndarray) -> float:
+        return self.evaluate(params).objective
+
+    def _agq(self, theta: np.ndarray, st: PirlsState) -> float:
+        m = self.model
+        term = m.terms[0]
+        z, w = self.rule
+        x = theta[0] * term.Xi[:, 0]                       # ∂η/∂u for each observation
+        s = 1.0 / st.factor.diag11()                        # s_j = 1 / L_jj
+        u = st.u
+        devc0 = u * u + np.bincount(term.codes, st.dev, minlength=term.nlevels)
+        log_terms = np.empty((term.nlevels, len(z)))
+        for k, (zk, wk) in enumerate(zip(z, w, strict=True)):
+            shift = zk * s
+            eta = st.eta + x * shift[term.codes]
+            mu = m.family.link.linkinv(eta)
+            dev = m.family.dev_resids(m.y, mu, m.weights)
+            devc = (u + shift) ** 2 + np.bincount(term.codes, dev, minlength=term.nlevels)
+            log_terms[:, k] = np.log(wk) + 0.5 * zk * zk - 0.5 * (devc - devc0)
+        logM = logsumexp(log_terms, axis=1)
+        return float(np.sum(devc0) + st.factor.logdet - 2.0 * np.sum(logM))

@@ -1,0 +1,124 @@
+"""Optimisation of lme4's objectives: starting values, the two stages, boundary handling.
+
+Stage 0 (every nAGQ): minimise F₀(θ), β profiled by joint PIRLS, from θ = lme4's start
+(1 on diagonals, 0 off) — the same start and stage as glmer's ``nAGQ0initStep``.
+Stage 1 (nAGQ ≥ 1): minimise F(θ, β) from (θ̂₀, β̂₀).
+
+Both stages use L-BFGS-B with central finite-difference gradients of the converged, hence
+smooth, objective, and no bounds on θ: F is unchanged when a column of a factor Tₜ changes
+sign (u's matching entries change sign with it), so F is even in each diagonal entry and
+θ = 0 is a stationary point.  A bounded method projects a long first step onto such a
+point and stops there, a local maximum (cbpp with the probit link does exactly that).
+Unbounded, the iterates pass through 0; at the end each column of Tₜ with a negative
+diagonal entry is flipped, which lands θ in lme4's region (diagonal ≥ 0).  In stage 1 β is
+whitened: β = β̂₀ + (√2 R_X)⁻¹ ζ, where R_X is lme4's factor at θ̂₀, so that the Hessian in
+ζ starts near the identity (∂²F/∂β² ≈ 2 R_XᵀR_X) whatever the scale of X's columns.
+Finally, as lme4's ``check.boundary``, a θ entry within 1e-5 of its lower bound is moved to
+the bound when that does not raise F.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+
+from .model import GlmerModel
+from .objective import Evaluation, Objective
+
+#: lme4's check.boundary tolerance and singularity tolerance (isSingular).
+BOUNDARY_TOL = 1e-5
+SINGULAR_TOL = 1e-4
+
+
+@dataclass(frozen=True)
+class Optimum:
+    params: np.ndarray
+    evaluation: Evaluation
+    nfev: int
+    converged: bool
+    message: str
+
+
+def glm_start(model: GlmerModel, max_iter: int = 50) -> np.ndarray:
+    """β of the GLM without random effects, by IRLS from η = g(μ_start) (as R's glm.fit)."""
+    fam, X, o, y, w = model.family, model.X, model.offset, model.y, model.weights
+    eta = fam.link.linkfun(model.mustart)
+    dev_old = np.inf
+    beta = np.zeros(model.p)
+    for _ in range(max_iter):
+        mu = fam.link.linkinv(eta)
+        m = fam.link.mu_eta(eta)
+        W = w * m * m / fam.variance(mu)
+        z = eta - o + (y - mu) / m
+        sw = np.sqrt(W)
+        beta = scipy.linalg.lstsq(sw[:, None] * X, sw * z, check_finite=False)[0]
+        eta = o + X @ beta
+        dev = float(np.sum(fam.dev_resids(y, fam.link.linkinv(eta), w)))
+        if abs(dev - dev_old) < 1e-10 * (abs(dev) + 0.1):
+            break
+        dev_old = dev
+    return beta
+
+
+def _minimize(fun: Callable[[np.ndarray], float], x0: np.ndarray) -> scipy.optimize.OptimizeResult:
+    return scipy.optimize.minimize(
+        fun, x0, method="L-BFGS-B", jac="3-point",
+        options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000, "maxcor": 20},
+    )
+
+
+def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
+    """θ with every column of every Tₜ(θ) flipped to a non-negative diagonal entry."""
+    out = np.array(theta, dtype=float)
+    for t in model.terms:
+        T = t.T(out)
+        T[:, np.diag(T) < 0] *= -1.0
+        out[t.theta_slice] = T[t.tril]
+    return out
+
+
+def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
+                 best: Evaluation) -> tuple[np.ndarray, Evaluation]:
+    """lme4's check.boundary: θ within BOUNDARY_TOL of its bound goes to it if F does not rise."""
+    k = len(lower)
+    for i in range(k):
+        if np.isfinite(lower[i]) and 0 < params[i] - lower[i] < BOUNDARY_TOL:
+            trial = params.copy()
+            trial[i] = lower[i]
+            ev = obj.evaluate(trial)
+            if ev.objective <= best.objective:
+                params, best = trial, ev
+    return params, best
+
+
+def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
+    """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
+    res = _minimize(obj, theta0)
+    params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
+    ev = obj.evaluate(params)
+    params, ev = _to_boundary(obj, params, lower, ev)
+    return Optimum(params, ev, obj.evaluations, bool(res.success), str(res.message))
+
+
+def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
+                        RX: np.ndarray, lower: np.ndarray) -> Optimum:
+    """Stage 1: (θ̂, β̂) minimising F(θ, β) (nAGQ ≥ 1), β whitened by √2·R_X."""
+    k = len(theta0)
+    R = np.sqrt(2.0) * RX
+
+    def to_params(x: np.ndarray) -> np.ndarray:
+        beta = beta0 + scipy.linalg.solve_triangular(R, x[k:], lower=False, check_finite=False)
+        return np.concatenate([x[:k], beta])
+
+    x0 = np.concatenate([theta0, np.zeros(len(beta0))])
+    res = _minimize(lambda x: obj(to_params(x)), x0)
+    params = to_params(np.asarray(res.x, dtype=float))
+    params[:k] = canonical_theta(obj.model, params[:k])
+    ev = obj.evaluate(params)
+    full_lower = np.concatenate([lower, np.full(len(beta0), -np.inf)])
+    params, ev = _to_boundary(obj, params, full_lower, ev)
+    return Optimum(params, ev, obj.evaluations, bool(res.success), str(res.message))

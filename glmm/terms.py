@@ -1,0 +1,264 @@
+"""Random-effects terms: Z, Λ(θ), θ and their order, exactly as lme4's ``mkReTrms`` builds them.
+
+For each bar ``(lhs | g)`` (lme4 ``mkBlist``, JSS paper eq. 6):
+
+* the grouping factor g is evaluated in the model frame: a factor loses unused levels, any
+  other variable goes through ``factor()``; ``a:b`` is lme4's ``a %i% b``: labels
+  ``"alev:blev"`` of the combinations that occur, ordered with **a as the major key**;
+* X_i = ``model.matrix(~ lhs)`` (p_i columns, R's names are the term's ``cnms``);
+* the term's block of Z has ℓ_i·p_i columns, **level-major, column-minor**: observation r at
+  level k puts X_i[r, c] in column k·p_i + c.
+
+Terms are reordered only if their level counts ℓ are not already non-increasing, and then
+by ``rev(order(ℓ))``: decreasing ℓ with ties in **reversed** formula order.
+
+Λ(θ) is block diagonal with ℓ_i copies of the p_i × p_i lower-triangular T_i per term; θ_i
+lists T_i's lower triangle **column by column** (T11, T21, T31, T22, T32, T33).  The start is
+1 on diagonals and 0 elsewhere; lower bounds are 0 on diagonals and −∞ elsewhere; names are
+``g.(Intercept)``, ``g.x.(Intercept)``, ``g.x`` (lme4 ``tnames``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .fixed import model_matrix
+from .formula import Bar, Call, FormulaError, Name, Node, ParsedFormula, deparse, parse_expr
+from .frame import ModelFrame, r_factor
+
+__all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "random_effects"]
+
+
+class RandomEffectsError(ValueError):
+    """lme4's checks on the random-effects structure failed (wording as lme4's)."""
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One random-effects term: its grouping factor (name, levels, 0-based code per row), its
+    columns (lme4's ``cnms``) and the n × p model matrix X_i of its left-hand side."""
+
+    group: str
+    levels: tuple[str, ...]
+    codes: np.ndarray
+    columns: tuple[str, ...]
+    Xi: np.ndarray
+    name: str = ""  # lme4's term name, "1 + x | g"
+
+    @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def ncols(self) -> int:
+        return len(self.columns)
+
+    @property
+    def nranef(self) -> int:
+        return self.nlevels * self.ncols
+
+    @property
+    def ntheta(self) -> int:
+        p = self.ncols
+        return p * (p + 1) // 2
+
+    def theta_names(self) -> tuple[str, ...]:
+        """lme4 ``tnames`` for this term: ``g.c`` on the diagonal, ``g.ci.cj`` below it,
+        column-major over the lower triangle."""
+        p, c = self.ncols, self.columns
+        return tuple(f"{self.group}.{c[i]}" if i == j else f"{self.group}.{c[i]}.{c[j]}"
+                     for j in range(p) for i in range(j, p))
+
+
+@dataclass(frozen=True)
+class RandomEffects:
+    """All random-effects terms in lme4's order, with Z (n × q, sparse), θ's start, bounds and
+    names, and ``offsets`` = lme4's ``Gp`` (start of each term's block in u, then q)."""
+
+    terms: tuple[RandomTerm, ...]
+    Z: sp.csc_matrix
+    theta0: np.ndarray
+    lower: np.ndarray
+    theta_names: tuple[str, ...]
+    offsets: np.ndarray
+
+    @cached_property
+    def theta_offsets(self) -> np.ndarray:
+        """Start of each term's slice of θ, then len(θ)."""
+        return np.concatenate([[0], np.cumsum([t.ntheta for t in self.terms])]).astype(np.int64)
+
+    @property
+    def q(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def ntheta(self) -> int:
+        return len(self.theta0)
+
+    @property
+    def group_names(self) -> tuple[str, ...]:
+        """The distinct grouping factors in term order (lme4's ``names(flist)``)."""
+        return tuple(dict.fromkeys(t.group for t in self.terms))
+
+    @property
+    def assign(self) -> tuple[int, ...]:
+        """For each term, the index of its grouping factor in :attr:`group_names`
+        (lme4's ``attr(flist, "assign")``, 0-based)."""
+        names = self.group_names
+        return tuple(names.index(t.group) for t in self.terms)
+
+    def terms_of(self, group: str) -> tuple[int, ...]:
+        """Indices of the terms sharing a grouping factor: their ranef columns are bound side
+        by side in term order, as lme4's ``ranef()`` does."""
+        return tuple(i for i, t in enumerate(self.terms) if t.group == group)
+
+    def theta_slice(self, i: int) -> slice:
+        return slice(int(self.theta_offsets[i]), int(self.theta_offsets[i + 1]))
+
+    def T(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per term, T_i (p_i × p_i lower triangular) filled column-major from θ_i."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.ntheta,):
+            raise ValueError(f"theta has shape {theta.shape}; expected ({self.ntheta},)")
+        out = []
+        for i, t in enumerate(self.terms):
+            p = t.ncols
+            Ti = np.zeros((p, p))
+            rows, cols = np.tril_indices(p)
+            order = np.lexsort((rows, cols))  # column-major lower triangle
+            Ti[rows[order], cols[order]] = theta[self.theta_slice(i)]
+            out.append(Ti)
+        return out
+
+    @cached_property
+    def _lambda_pattern(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(row, col, θ index) of every structural entry of Λ (its lower-triangular blocks)."""
+        rows, cols, idx = [], [], []
+        for i, t in enumerate(self.terms):
+            p, base, th0 = t.ncols, int(self.offsets[i]), int(self.theta_offsets[i])
+            k = th0
+            local = []
+            for c in range(p):
+                for r in range(c, p):
+                    local.append((r, c, k))
+                    k += 1
+            starts = base + p * np.arange(t.nlevels)
+            for r, c, ti in local:
+                rows.append(starts + r)
+                cols.append(starts + c)
+                idx.append(np.full(t.nlevels, ti))
+        if not rows:
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty, empty
+        return (np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64),
+                np.concatenate(idx).astype(np.int64))
+
+    def Lambda(self, theta: np.ndarray) -> sp.csc_matrix:
+        """Λ(θ) (q × q, block diagonal; ℓ_i copies of T_i per term).  The sparsity pattern is
+        the same for every θ (entries that are zero in θ are stored)."""
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.ntheta,):
+            raise ValueError(f"theta has shape {theta.shape}; expected ({self.ntheta},)")
+        r, c, k = self._lambda_pattern
+        return sp.csc_matrix((theta[k], (r, c)), shape=(self.q, self.q))
+
+
+# ---------------------------------------------------------------------------------------------
+# Grouping factors
+# ---------------------------------------------------------------------------------------------
+def _interaction(f1: pd.Categorical, f2: pd.Categorical) -> pd.Categorical:
+    """lme4's ``f1 %i% f2``: labels "l1:l2" of the combinations present, ordered by
+    nlevels(f2)·index(f1) + index(f2), so f1 is the major key."""
+    c1 = np.asarray(f1.codes, dtype=np.int64)
+    c2 = np.asarray(f2.codes, dtype=np.int64)
+    key = c1 * len(f2.categories) + c2
+    uniq, codes = np.unique(key, return_inverse=True)
+    l1, l2 = list(f1.categories), list(f2.categories)
+    nl2 = len(l2)
+    labels = [f"{l1[u // nl2]}:{l2[u % nl2]}" for u in uniq.tolist()]
+    return pd.Categorical.from_codes(codes.astype(np.int64), categories=labels)
+
+
+def _grouping_factor(node: Node, frame: ModelFrame) -> pd.Categorical:
+    if isinstance(node, Name):
+        return r_factor(frame.variable(deparse(node)))
+    if isinstance(node, Call) and node.fn == "(" and len(node.args) == 1:
+        return _grouping_factor(node.args[0], frame)
+    if isinstance(node, Call) and node.fn == ":" and len(node.args) == 2:
+        return _interaction(_grouping_factor(node.args[0], frame),
+                            _grouping_factor(node.args[1], frame))
+    raise FormulaError(f"unsupported grouping factor {deparse(node)}")
+
+
+def _term(bar: Bar, frame: ModelFrame) -> RandomTerm:
+    ff = _grouping_factor(parse_expr(bar.group), frame).remove_unused_categories()
+    mm = model_matrix(bar.lhs, frame)
+    return RandomTerm(group=bar.group, levels=tuple(str(c) for c in ff.categories),
+                      codes=np.asarray(ff.codes, dtype=np.int64), columns=mm.names,
+                      Xi=np.ascontiguousarray(mm.X), name=bar.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The structure
+# ---------------------------------------------------------------------------------------------
+def _z_block(t: RandomTerm, n: int) -> sp.coo_matrix:
+    """The term's n × ℓp block: row r, column code[r]·p + c holds X_i[r, c] (zeros dropped as
+    lme4's ``drop0`` does)."""
+    p = t.ncols
+    rows = np.repeat(np.arange(n), p)
+    cols = (t.codes[:, None] * p + np.arange(p)[None, :]).ravel()
+    vals = t.Xi.ravel()
+    nz = vals != 0
+    return sp.coo_matrix((vals[nz], (rows[nz], cols[nz])), shape=(n, t.nranef))
+
+
+def _check(terms: list[RandomTerm], n: int) -> None:
+    """lme4's ``checkNlevels`` and ``checkZdims`` as glmer calls them (``allow.n = TRUE``)."""
+    nlev = {t.group: t.nlevels for t in terms}
+    few = [g for g, k in nlev.items() if k < 2]
+    if few:
+        raise RandomEffectsError(f"grouping factors must have > 1 sampled level "
+                                 f"(problems: {', '.join(few)})")
+    many = [g for g, k in nlev.items() if k > n]
+    if many:
+        raise RandomEffectsError(f"number of levels of each grouping factor must be <= number "
+                                 f"of observations (problems: {', '.join(many)})")
+    for t in terms:
+        if n < t.nranef:
+            raise RandomEffectsError(
+                f"number of observations (={n}) < number of random effects (={t.nranef}) for "
+                f"term ({t.name}); the random-effects parameters are probably unidentifiable")
+
+
+def random_effects(parsed: ParsedFormula, frame: ModelFrame) -> RandomEffects:
+    """Build every random-effects term of ``parsed`` over ``frame`` in lme4's order, with Z,
+    θ's start values, bounds and names, and run lme4's checks."""
+    n = frame.n
+    built = [_term(bar, frame) for bar in parsed.bars]
+    nl = np.array([t.nlevels for t in built])
+    if np.any(np.diff(nl) > 0):
+        order = np.argsort(nl, kind="stable")[::-1]  # rev(order(nl))
+        built = [built[i] for i in order]
+    _check(built, n)
+
+    nb = [t.nranef for t in built]
+    gp = np.concatenate([[0], np.cumsum(nb)]).astype(np.int64)
+    blocks = [_z_block(t, n) for t in built]
+    Z = sp.hstack(blocks, format="csc") if blocks else sp.csc_matrix((n, 0))
+    Z.sort_indices()
+
+    theta0, lower, names = [], [], []
+    for t in built:
+        p = t.ncols
+        for j in range(p):
+            for i in range(j, p):
+                theta0.append(1.0 if i == j else 0.0)
+                lower.append(0.0 if i == j else -np.inf)
+        names.extend(t.theta_names())
+    return RandomEffects(terms=tuple(built), Z=sp.csc_matrix(Z), theta0=np.array(theta0),
+                         lower=np.array(lower), theta_names=tuple(names), offsets=gp)

@@ -1,0 +1,380 @@
+"""The model-building layer against lme4: formula parsing, model frame, X, Z, Λ, θ and names.
+
+Every expected value comes from R (``fixtures/design.json``, written by
+``scripts/generate_design_fixtures.py`` from ``lme4::glFormula`` in the C locale); nothing is
+compared with our own output.  Each case gives the same data to both sides: the corpus data
+(checked by digest against the fixture) or a synthetic set stored in the fixture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from glmm.fixed import FixedEffectsError, contr_poly, fixed_effects
+from glmm.formula import (
+    FormulaError,
+    deparse,
+    format_number,
+    parse_expr,
+    parse_formula,
+    terms,
+)
+from glmm.frame import ModelFrameError, model_frame
+from glmm.terms import RandomEffectsError, random_effects
+from parity import fixtures
+from parity.dataset import Dataset
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "design.json"
+
+
+@cache
+def _doc() -> dict[str, Any]:
+    return json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+def _cases(ok: bool) -> list[dict[str, Any]]:
+    return [c for c in _doc()["cases"] if c["expect_error"] != ok]
+
+
+def _ids(cases: list[dict[str, Any]]) -> list[str]:
+    return [c["name"] for c in cases]
+
+
+OK_CASES = _cases(True)
+ERROR_CASES = _cases(False)
+
+
+@cache
+def _dataset(ref: str) -> Dataset:
+    if ref.startswith("corpus:"):
+        return fixtures.load(ref.split(":", 1)[1]).data
+    return Dataset.from_json(_doc()["datasets"][ref])
+
+
+def _data(case: dict[str, Any]) -> pd.DataFrame:
+    ds = _dataset(case["data"])
+    text = json.dumps(ds.to_json(), sort_keys=True, allow_nan=False, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert digest == case["data_sha256"], (
+        f"{case['data']} changed since design.json was generated; rerun "
+        f"scripts/generate_design_fixtures.py")
+    df = ds.to_pandas()
+    for col in case["as_character"]:  # R turned these factors into character vectors
+        df[col] = df[col].astype(object).where(df[col].notna(), None)
+    return df
+
+
+class Built:
+    """Our parse, frame, X and random effects for one case (built once)."""
+
+    def __init__(self, case: dict[str, Any]) -> None:
+        self.parsed = parse_formula(case["formula"])
+        self.frame = model_frame(self.parsed, _data(case), weights=case["weights"],
+                                 offset=case["offset"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.fixed = fixed_effects(self.parsed, self.frame)
+        self.warnings = [str(w.message) for w in caught]
+        self.random = random_effects(self.parsed, self.frame)
+
+
+@cache
+def _built(name: str) -> Built:
+    case = next(c for c in OK_CASES if c["name"] == name)
+    return Built(case)
+
+
+def _r(case: dict[str, Any]) -> dict[str, Any]:
+    return case["r"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", _doc()["cases"], ids=_ids(_doc()["cases"]))
+def test_parsed_formula_matches_lme4(case: dict[str, Any]) -> None:
+    want = _r(case)["parsed"]
+    if case["name"] == "error-no-bars":
+        assert want["bars"] == []
+        return
+    got = parse_formula(case["formula"])
+    assert got.response == want["response"]
+    assert got.fixed == want["fixed"]
+    assert [b.name for b in got.bars] == want["bars"]
+    assert list(got.offsets) == want["offsets"]
+
+
+@pytest.mark.parametrize("item", _doc()["deparse"], ids=lambda d: d["text"][:30])
+def test_deparse_matches_r(item: dict[str, str]) -> None:
+    assert deparse(parse_expr(item["text"])) == item["r"]
+
+
+@pytest.mark.parametrize("item", _doc()["numbers"], ids=lambda d: repr(d["value"]))
+def test_number_labels_match_r_as_character(item: dict[str, Any]) -> None:
+    assert format_number(item["value"]) == item["r"]
+
+
+@pytest.mark.parametrize("item", _doc()["terms"], ids=lambda d: d["rhs"])
+def test_terms_match_r(item: dict[str, Any]) -> None:
+    t = terms(item["rhs"])
+    assert list(t.variable_names) == item["variables"]
+    assert list(t.labels) == item["labels"]
+    assert int(t.intercept) == item["intercept"]
+    assert list(t.offsets) == item["offsets"]
+    rows = item["factor_rows"]
+    names = list(t.variable_names)
+    got = [[codes[names.index(v)] for v in rows] for codes in t.codes]
+    assert got == item["factors"]
+
+
+@pytest.mark.parametrize("item", _doc()["contr_poly"], ids=lambda d: f"n={d['n']}")
+def test_contr_poly_matches_r_bit_for_bit(item: dict[str, Any]) -> None:
+    values, names = contr_poly(item["n"])
+    assert list(names) == item["names"]
+    want = np.column_stack(item["columns"])
+    assert values.shape == want.shape
+    np.testing.assert_array_equal(values, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# The model frame
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", OK_CASES, ids=_ids(OK_CASES))
+def test_rows_kept(case: dict[str, Any]) -> None:
+    fr = _built(case["name"]).frame
+    assert fr.n == _r(case)["nrow"]
+    np.testing.assert_array_equal(fr.rows, _r(case)["rows"])
+    assert len(fr.data) == fr.n
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=_ids(OK_CASES))
+def test_response(case: dict[str, Any]) -> None:
+    want = _r(case)["response"]
+    got = _built(case["name"]).frame.response
+    if want["type"] == "factor":
+        assert isinstance(got, pd.Categorical)
+        assert list(got.categories) == want["levels"]
+        np.testing.assert_array_equal(got.codes, want["codes"])
+        return
+    assert isinstance(got, np.ndarray) and got.dtype == np.float64
+    if want["type"] == "matrix":
+        np.testing.assert_array_equal(got, np.column_stack(want["values"]))
+    else:  # numeric, or logical as 0/1
+        np.testing.assert_array_equal(got, np.asarray(want["values"], dtype=float))
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=_ids(OK_CASES))
+def test_weights_and_offset(case: dict[str, Any]) -> None:
+    fr = _built(case["name"]).frame
+    r = _r(case)
+    want_w = np.ones(fr.n) if r["weights"] is None else np.asarray(r["weights"])
+    want_o = np.zeros(fr.n) if r["offset"] is None else np.asarray(r["offset"])
+    np.testing.assert_array_equal(fr.weights, want_w)
+    np.testing.assert_array_equal(fr.offset, want_o)
+
+
+def test_weights_and_offset_as_arrays_give_the_column_results() -> None:
+    case = next(c for c in OK_CASES if c["name"] == "weights-offset-na")
+    df = _data(case)
+    parsed = parse_formula(case["formula"])
+    fr = model_frame(parsed, df, weights=df["w"].to_numpy(), offset=df["na_unused"].to_numpy())
+    np.testing.assert_array_equal(fr.rows, _r(case)["rows"])
+    np.testing.assert_array_equal(fr.weights, _r(case)["weights"])
+    np.testing.assert_array_equal(fr.offset, _r(case)["offset"])
+
+
+# ---------------------------------------------------------------------------------------------
+# X
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", OK_CASES, ids=_ids(OK_CASES))
+def test_fixed_effects_matrix(case: dict[str, Any]) -> None:
+    b = _built(case["name"])
+    want = _r(case)["X"]
+    assert list(b.fixed.names) == want["names"]
+    assert list(b.fixed.dropped) == want["dropped"]
+    want_X = (np.column_stack(want["columns"]) if want["columns"]
+              else np.zeros((b.frame.n, 0)))
+    assert b.fixed.X.shape == want_X.shape
+    np.testing.assert_array_equal(b.fixed.X, want_X)
+    assert b.warnings == want["messages"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Random effects
+# ---------------------------------------------------------------------------------------------
+def _sparse(tri: dict[str, Any], values: np.ndarray | None = None) -> sp.csc_matrix:
+    x = np.asarray(tri["x"] if values is None else values, dtype=float)
+    return sp.csc_matrix((x, (tri["i"], tri["j"])), shape=tuple(tri["dim"]))
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=_ids(OK_CASES))
+def test_term_order_columns_and_levels(case: dict[str, Any]) -> None:
+    re_ = _built(case["name"]).random
+    rt = _r(case)["reTrms"]
+    assert [t.name for t in re_.terms] == rt["term_names"]
+    assert [(t.group, list(t.columns)) for t in re_.terms] == [
+        (c["group"], c["columns"]) for c in rt["cnms"]]
+    assert [t.nlevels for t in re_.terms] == rt["nl"]
+    assert list(re_.group_names) == [f["name"] for f in rt["flist"]]
+    assert [a + 1 for a in re_.assign] == rt["assign"]
+    for f in rt["flist"]:
+        term = re_.terms[re_.terms_of(f["name"])[0]]
+        assert list(term.levels) == f["levels"]
+        np.testing.assert_array_equal(term.codes, f["codes"])
+        assert term.codes.dtype == np.int64
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=_ids(OK_CASES))
+def test_Z_matches_lme4_Zt(case: dict[str, Any]) -> None:
+    re_ = _built(case["name"]).random
+    want = _sparse(_r(case)["reTrms"]["Zt"]).T.tocsc()
+    Z = re_.Z
+    assert sp.issparse(Z) and Z.format == "csc"
+    assert Z.shape == want.shape
+    diff = (Z - want).tocsc()
+    diff.eliminate_zeros()
+    assert diff.nnz == 0
+    # the same stored pattern (lme4 drops zeros with drop0)
+    assert Z.nnz == want.nnz
+    assert (abs(Z) != 0).astype(int).sum() == want.nnz
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=_ids(OK_CASES))
+def test_theta_start_bounds_names_and_Gp(case: dict[str, Any]) -> None:
+    re_ = _built(case["name"]).random
+    rt = _r(case)["reTrms"]
+    np.testing.assert_array_equal(re_.theta0, rt["theta"])
+    want_lower = np.array([-np.inf if v is None else v for v in rt["lower"]])
+    np.testing.assert_array_equal(re_.lower, want_lower)
+    assert list(re_.theta_names) == rt["theta_names"]
+    np.testing.assert_array_equal(re_.offsets, rt["Gp"])
+    assert re_.q == rt["Gp"][-1]
+    assert sum(t.ntheta for t in re_.terms) == len(rt["theta"])
+
+
+@pytest.mark.parametrize("case", OK_CASES, ids=_ids(OK_CASES))
+def test_Lambda_matches_lme4_Lambdat_with_Lind(case: dict[str, Any]) -> None:
+    re_ = _built(case["name"]).random
+    rt = _r(case)["reTrms"]
+    rng = np.random.default_rng(7)
+    theta = rng.normal(size=len(rt["theta"]))
+    lind = np.asarray(rt["Lind"]) - 1
+    want = _sparse(rt["Lambdat"], theta[lind]).T.tocsc()  # Λ = (Λᵀ)ᵀ with x = θ[Lind]
+    got = re_.Lambda(theta)
+    assert got.shape == want.shape
+    assert abs(got - want).max() == 0
+    # the same structural pattern as lme4's Lambdat, whatever θ is
+    assert got.nnz == len(rt["Lind"])
+    # T_i is each term's diagonal block of lme4's Λ (its first level)
+    dense_want = want.toarray() if want.shape[0] <= 2000 else None
+    for i, (t, Ti) in enumerate(zip(re_.terms, re_.T(theta), strict=True)):
+        start = rt["Gp"][i]
+        block = want[start:start + t.ncols, start:start + t.ncols].toarray()
+        np.testing.assert_array_equal(Ti, block)
+        assert np.all(np.triu(Ti, 1) == 0)
+    if dense_want is not None:
+        np.testing.assert_array_equal(got.toarray(), dense_want)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases lme4 refuses
+# ---------------------------------------------------------------------------------------------
+#: our exception for each refused case, and whether our message carries lme4's wording
+REFUSALS: dict[str, tuple[type[Exception], str | None]] = {
+    "error-one-level": (RandomEffectsError, None),
+    "error-zdims": (RandomEffectsError, None),
+    "error-fixed-one-level": (FixedEffectsError, None),
+    "error-no-bars": (FormulaError, None),
+    "error-unknown-variable": (FormulaError, "nosuch"),
+    "error-negative-weights": (ModelFrameError, r"all\(weights >= 0\) is not TRUE"),
+    "error-infinite-response": (ModelFrameError, None),
+    "error-character-response": (ModelFrameError, None),
+}
+
+
+@pytest.mark.parametrize("case", ERROR_CASES, ids=_ids(ERROR_CASES))
+def test_refused_like_lme4(case: dict[str, Any]) -> None:
+    r = _r(case)
+    message = r["error"] or r["resp_error"]
+    assert message, "lme4 accepted this case"
+    exc_type, pattern = REFUSALS[case["name"]]
+    with pytest.raises(exc_type, match=pattern or re.escape(message)):
+        parsed = parse_formula(case["formula"])
+        frame = model_frame(parsed, _data(case), weights=case["weights"],
+                            offset=case["offset"])
+        fixed_effects(parsed, frame)
+        random_effects(parsed, frame)
+
+
+def test_every_refusal_is_mapped() -> None:
+    assert {c["name"] for c in ERROR_CASES} == set(REFUSALS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Formula errors
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("formula", "pattern"), [
+    ("y ~ x + (1 | g", r"unbalanced parentheses: '\(' at position 8 is never closed"),
+    ("y ~ x) + (1 | g)", r"unbalanced parentheses: unexpected '\)'"),
+    ("y ~ x + [1 | g)", r"unbalanced parentheses"),
+    ("y x + (1 | g)", r"expected an operator"),
+    ("y + x", r"not a formula \(no '~'\)"),
+    ("~ x + (1 | g)", r"no response"),
+    ("y ~ x", r"No random effects terms specified in formula"),
+    ("y ~ x ~ z + (1 | g)", r"more than one '~'"),
+    ("", r"the formula is empty"),
+    ("y ~ . + (1 | g)", r"'\.' in a formula"),
+    ("y ~ (a + b)^x + (1 | g)", r"invalid power in formula"),
+    ("y ~ 2 + x + (1 | g)", r"the constant 2 is not a term"),
+    ("y ~ x + (1 | log(g))", r"unsupported grouping factor log\(g\)"),
+    ("y ~ x + (1 | a:b/c)", r"'/' nesting needs plain factors"),
+    ("y ~ x + (1 | g) + 'a", r"unterminated string"),
+    ("y ~ x + (1 | g) # c", r"unexpected character '#'"),
+    ("y ~ offset(a, b) + (1 | g)", r"offset\(\) takes one argument"),
+])
+def test_formula_errors(formula: str, pattern: str) -> None:
+    with pytest.raises(FormulaError, match=pattern):
+        parse_formula(formula)
+
+
+def _toy() -> pd.DataFrame:
+    return pd.DataFrame({"y": [0.0, 1.0, 1.0, 0.0], "x": [1.0, 2.0, 3.0, 4.0],
+                         "g": pd.Categorical(["a", "a", "b", "b"])})
+
+
+@pytest.mark.parametrize(("formula", "pattern"), [
+    ("y ~ zz + (1 | g)", r"unknown variable 'zz'"),
+    ("y ~ x + (1 | hh)", r"unknown variable 'hh'"),
+    ("y ~ foo(x) + (1 | g)", r"unsupported function or operator 'foo'"),
+    ("y ~ I(x + g) + (1 | g)", r"non-numeric argument"),
+])
+def test_frame_formula_errors(formula: str, pattern: str) -> None:
+    with pytest.raises(FormulaError, match=pattern):
+        model_frame(parse_formula(formula), _toy())
+
+
+def test_weights_errors() -> None:
+    parsed = parse_formula("y ~ x + (1 | g)")
+    with pytest.raises(FormulaError, match="unknown variable 'ww' given as weights"):
+        model_frame(parsed, _toy(), weights="ww")
+    with pytest.raises(ModelFrameError,
+                       match=r"variable lengths differ \(found for '\(weights\)'\)"):
+        model_frame(parsed, _toy(), weights=np.ones(3))
+    with pytest.raises(ModelFrameError, match=r"invalid type \(factor\) for variable '\(offset\)'"):
+        model_frame(parsed, _toy(), offset="g")
+
+
+def test_errors_are_value_errors() -> None:
+    for exc in (FormulaError, ModelFrameError, FixedEffectsError, RandomEffectsError):
+        assert issubclass(exc, ValueError)

@@ -1,0 +1,133 @@
+"""glmm.glmer as a user calls it: the API, response forms, errors and accessors.
+
+Numbers come from lme4 (the fixtures, or lme4-internals.md §10 where cited); the parity
+suite (test_parity.py) compares every corpus case quantity by quantity."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import glmm
+from parity import fixtures
+
+CBIND = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+
+
+@pytest.fixture(scope="module")
+def cbpp() -> pd.DataFrame:
+    return fixtures.load("cbpp").data.to_pandas()
+
+
+@pytest.fixture(scope="module")
+def cbpp_fit(cbpp):
+    return glmm.glmer(CBIND, cbpp, family=glmm.binomial(), nAGQ=1)
+
+
+def test_accessor_types_and_names(cbpp_fit) -> None:
+    f = cbpp_fit
+    assert isinstance(f.fixef, pd.Series)
+    assert list(f.fixef.index) == ["(Intercept)", "period2", "period3", "period4"]
+    assert isinstance(f.theta, np.ndarray) and f.theta_names == ("herd.(Intercept)",)
+    assert list(f.ranef) == ["herd"]
+    herd = f.ranef["herd"]
+    assert list(herd.columns) == ["(Intercept)"] and list(herd.index[:3]) == ["1", "2", "3"]
+    assert (f.df, f.nobs, f.sigma) == (5, 56, 1.0)
+    assert f.aic == pytest.approx(f.objective + 10) and f.loglik == pytest.approx(-f.objective / 2)
+    assert f.bic == pytest.approx(f.objective + np.log(56) * 5)
+    np.testing.assert_allclose(f.ranef["herd"].to_numpy().ravel(), f.b)
+
+
+def test_devfun_takes_lme4_parameter_vectors(cbpp_fit, cbpp) -> None:
+    # lme4-internals.md §10 #5: converged Laplace at θ=1, β=(-1.4,-1,-1.1,-1.6)
+    assert cbpp_fit.devfun([1, -1.4, -1, -1.1, -1.6]) == pytest.approx(186.726638820616,
+                                                                      abs=1e-8)
+    f0 = glmm.glmer(CBIND, cbpp, family="binomial", nAGQ=0)
+    # §10 #7: nAGQ=0 objective at θ=1 with β profiled, and its β̃
+    ev = f0.evaluate([1.0])
+    assert ev.objective == pytest.approx(186.723145113705, abs=1e-8)
+    np.testing.assert_allclose(ev.beta, [-1.404588623004, -0.934934109789, -1.071227380689,
+                                         -1.512466025918], atol=1e-9)
+    with pytest.raises(ValueError, match=r"expected 1 parameters θ, got 5"):
+        f0.devfun([1, -1.4, -1, -1.1, -1.6])
+
+
+def test_agq_loglik_mirrors_lme4_and_offers_absolute(cbpp) -> None:
+    f = glmm.glmer(CBIND, cbpp, family="binomial", nAGQ=25)
+    assert f.loglik == pytest.approx(-f.objective / 2)
+    # §10 #9: for cbpp, A(μ) − Σdev(μ) = 83.9567075379, the constants nAGQ > 1 leaves out
+    assert -2 * f.loglik_absolute - f.objective == pytest.approx(83.9567075379, abs=1e-8)
+
+
+def test_binomial_response_forms_agree(cbpp) -> None:
+    cb = glmm.glmer(CBIND, cbpp, family="binomial")
+    prop = glmm.glmer("prop ~ period + (1 | herd)", cbpp, family="binomial", weights="size")
+    arr = glmm.glmer("prop ~ period + (1 | herd)", cbpp, family="binomial",
+                     weights=cbpp["size"].to_numpy(dtype=float))
+    # lme4-internals.md §5: the proportion + weights and cbind forms give identical fits
+    assert prop.objective == pytest.approx(cb.objective, abs=1e-9)
+    assert arr.objective == pytest.approx(prop.objective, abs=1e-12)
+
+
+def test_factor_logical_and_numeric_01_responses_agree() -> None:
+    bact = fixtures.load("bacteria").data.to_pandas()
+    f_factor = glmm.glmer("y ~ trt + (1 | ID)", bact, family="binomial")
+    df = bact.assign(yl=bact["y"] == "y", y01=(bact["y"] == "y").astype(float))
+    f_bool = glmm.glmer("yl ~ trt + (1 | ID)", df, family="binomial")
+    f_num = glmm.glmer("y01 ~ trt + (1 | ID)", df, family="binomial")
+    assert f_bool.objective == pytest.approx(f_factor.objective, abs=1e-9)
+    assert f_num.objective == pytest.approx(f_factor.objective, abs=1e-9)
+
+
+def test_offset_argument_equals_offset_term() -> None:
+    mm = fixtures.load("mmmec").data.to_pandas()
+    term = glmm.glmer("deaths ~ uvb + (1 | region) + offset(log(expected))", mm, "poisson")
+    arg = glmm.glmer("deaths ~ uvb + (1 | region)", mm, "poisson",
+                     offset=np.log(mm["expected"].to_numpy()))
+    assert arg.objective == pytest.approx(term.objective, abs=1e-9)
+
+
+def test_agq_refused_like_lme4() -> None:
+    sleep = fixtures.load("sleepstudy-gamma").data.to_pandas()
+    with pytest.raises(glmm.AGQNotAvailableError,
+                       match="nAGQ > 1 is only available for models with a single, scalar"):
+        glmm.glmer("Reaction ~ Days + (Days | Subject)", sleep, glmm.Gamma(link="log"), nAGQ=3)
+
+
+@pytest.mark.parametrize("bad", [-1, 101, 1.5, True, "1"])
+def test_bad_nagq(cbpp, bad) -> None:
+    with pytest.raises(ValueError, match="nAGQ must be an integer between 0 and 100"):
+        glmm.glmer(CBIND, cbpp, "binomial", nAGQ=bad)
+
+
+def test_bad_family(cbpp) -> None:
+    with pytest.raises(ValueError, match="gaussian"):
+        glmm.glmer(CBIND, cbpp, family="gaussian")
+
+
+def test_rank_deficient_x_drops_and_reports(cbpp) -> None:
+    df = cbpp.assign(dup=cbpp["prop"] * 2.0)
+    with pytest.warns(UserWarning, match="rank deficient so dropping 1 column"):
+        f = glmm.glmer("cbind(incidence, size - incidence) ~ prop + dup + (1 | herd)", df,
+                       "binomial")
+    assert f.dropped == ("dup",) and list(f.fixef.index) == ["(Intercept)", "prop"]
+
+
+def test_singular_fit_is_reported() -> None:
+    # every group holds the same responses at the same x: no between-group variance
+    df = pd.DataFrame({"g": pd.Categorical(np.repeat(list("abcdef"), 6)),
+                       "x": np.tile(np.arange(6.0), 6),
+                       "y": np.tile([0.0, 1.0, 0.0, 1.0, 1.0, 1.0], 6)})
+    with pytest.warns(glmm.SingularFitWarning, match="boundary"):
+        f = glmm.glmer("y ~ x + (1 | g)", df, "binomial")
+    assert f.singular and f.theta[0] == 0.0
+
+
+def test_regular_fit_raises_no_warning(cbpp) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = glmm.glmer(CBIND, cbpp, "binomial", nAGQ=0)
+    assert f.converged and not f.singular
