@@ -35,7 +35,7 @@ def compare_references(old: CaseReference, new: CaseReference) -> list[Row]:
         else:
             rows.append(Row(name, k, "probe", "probe-objective", "fail",
                             note="regenerated probes are not at the committed points"))
-        rows += compare_tight(name, o, n.tight)
+        rows += compare_tight(name, o, n.tight, reported=True)
         rows += compare_default(name, o, n.tight)
         rows += compare_default_fits(name, o, n.default)
     return rows

@@ -68,7 +68,7 @@ class ReplaySession:
 
 @pytest.fixture()
 def fixture_dir(tmp_path: Path) -> Path:
-    for name in ("seed", "cbpp", "bacteria"):
+    for name in ("seed", "cbpp", "bacteria", "grouseticks-nested"):
         (tmp_path / f"{name}.json").write_bytes(fixtures.fixture_path(name).read_bytes())
     return tmp_path
 
@@ -93,7 +93,10 @@ def test_check_passes_without_drift(fixture_dir, monkeypatch, capsys):
     mod = _script()
     monkeypatch.setattr(mod, "session", lambda: ReplaySession())
     before = {p.name: p.read_bytes() for p in fixture_dir.iterdir()}
-    rc = mod.main(["--check", "seed", "cbpp", "--out", str(fixture_dir), "--no-progress"])
+    # grouseticks-nested: lme4's reported tight objective is 6e-6 above its lag-free probe, so
+    # the drift check must compare reported with reported
+    rc = mod.main(["--check", "seed", "cbpp", "grouseticks-nested", "--out", str(fixture_dir),
+                   "--no-progress"])
     assert rc == 0, capsys.readouterr().out
     assert "no drift" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in fixture_dir.iterdir()} == before

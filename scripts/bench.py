@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""Benchmark glmm against lme4 (and, optionally, the PyPI Rust-core `glmm` peer) on the
+same data, on this machine, in one run.
+
+    scripts/bench.py                          # every model, glmm and lme4
+    scripts/bench.py cbpp-1 verbagg-1         # some models
+    scripts/bench.py --peer-python /opt/peer/bin/python   # also the peer, from its own venv
+    scripts/bench.py --json bench.json
+
+Each engine fits each model in a fresh worker process (so that peak memory is its own),
+`--repeat` times after one warm-up fit; the table shows median wall times, ratios to glmm,
+−2logLik, objective evaluations and peak resident memory.  The data of every model are
+written once to a temporary .npz file that all workers read: same rows, same factor levels.
+The peer must live in a separate environment: its import name `glmm` clashes with ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class BenchModel:
+    name: str
+    data: str        # "fixture:<case>" or "sim:<kind>"
+    formula: str
+    family: str
+    link: str
+    nAGQ: int
+    repeat: int = 5  # timed fits per engine (after one warm-up)
+    #: the formula for the peer, where its syntax differs (its cbind() takes two columns)
+    peer_formula: str | None = None
+
+
+_CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+_CBPP_PEER = "cbind(incidence, failures) ~ period + (1 | herd)"
+_VERBAGG = "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)"
+
+
+MODELS: tuple[BenchModel, ...] = (
+    BenchModel("cbpp-0", "fixture:cbpp", _CBPP, "binomial", "logit", 0, 20, _CBPP_PEER),
+    BenchModel("cbpp-1", "fixture:cbpp", _CBPP, "binomial", "logit", 1, 20, _CBPP_PEER),
+    BenchModel("cbpp-25", "fixture:cbpp", _CBPP, "binomial", "logit", 25, 20, _CBPP_PEER),
+    BenchModel("grouseticks-1", "fixture:grouseticks",
+               "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
+               "poisson", "log", 1),
+    BenchModel("contraception-slope-1", "fixture:contraception-slope",
+               "use ~ age + urban + livch + (urban | district)", "binomial", "logit", 1),
+    BenchModel("verbagg-0", "fixture:verbagg", _VERBAGG, "binomial", "logit", 0, 3,
+               "r2n" + _VERBAGG[2:]),
+    BenchModel("verbagg-1", "fixture:verbagg", _VERBAGG, "binomial", "logit", 1, 3,
+               "r2n" + _VERBAGG[2:]),
+    BenchModel("bernoulli-1e5", "sim:bernoulli-1e5", "y ~ x + (1 | g)", "binomial", "logit", 1,
+               1),
+    BenchModel("bernoulli-crossed-1e5", "sim:bernoulli-crossed-1e5", "y ~ x + (1 | g) + (1 | h)",
+               "binomial", "logit", 1, 1),
+    BenchModel("poisson-1e6", "sim:poisson-1e6", "y ~ x + (1 | g)", "poisson", "log", 1, 1),
+)
+BY_NAME = {m.name: m for m in MODELS}
+
+
+# -- data --------------------------------------------------------------------------------
+def simulate(kind: str) -> dict[str, np.ndarray]:
+    """Deterministic simulated data (seeded): factors as 0-based codes, named "g", "h"."""
+    rng = np.random.default_rng(20261125)
+    if kind in ("bernoulli-1e5", "bernoulli-crossed-1e5"):
+        n, ng, nh = 100_000, 5_000, 200
+        g = rng.permutation(np.arange(n) % ng)
+        h = rng.integers(0, nh, n)
+        x = rng.normal(size=n)
+        eta = -0.5 + 0.8 * x + rng.normal(0, 0.8, ng)[g]
+        if kind == "bernoulli-crossed-1e5":
+            eta += rng.normal(0, 0.5, nh)[h]
+        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
+        return {"y": y, "x": x, "g": g, "h": h}
+    if kind == "poisson-1e6":
+        n, ng = 1_000_000, 10_000
+        g = rng.permutation(np.arange(n) % ng)
+        x = rng.normal(size=n)
+        eta = 0.3 + 0.4 * x + rng.normal(0, 0.5, ng)[g]
+        return {"y": rng.poisson(np.exp(eta)).astype(float), "x": x, "g": g}
+    raise ValueError(f"unknown simulation {kind!r}")
+
+
+def write_data(model: BenchModel, path: Path) -> None:
+    """One .npz: numeric columns as float64; factors as '<name>' codes + '<name>__levels'."""
+    arrays: dict[str, np.ndarray] = {}
+    if model.data.startswith("fixture:"):
+        sys.path.insert(0, str(ROOT))
+        from parity import fixtures
+
+        ds = fixtures.load(model.data.split(":", 1)[1]).data
+        for c in ds.columns:
+            if c.kind == "factor":
+                if any(v is None for v in c.values):
+                    raise ValueError(f"{model.name}: NA in factor {c.name}")
+                arrays[c.name] = np.asarray(c.values, dtype=np.int64)
+                arrays[c.name + "__levels"] = np.asarray(c.levels, dtype=str)
+            else:
+                arrays[c.name] = np.asarray([np.nan if v is None else v for v in c.values],
+                                            dtype=float)
+        # the peer's syntax: cbind() of two columns, and a numeric 0/1 binary response
+        if {"incidence", "size"} <= set(arrays):
+            arrays["failures"] = arrays["size"] - arrays["incidence"]
+        if "r2" in arrays:
+            arrays["r2n"] = (arrays["r2"] == 1).astype(float)  # levels N, Y: success is Y
+    else:
+        for name, v in simulate(model.data.split(":", 1)[1]).items():
+            if v.dtype.kind in "iu":
+                arrays[name] = v.astype(np.int64)
+                arrays[name + "__levels"] = np.asarray([str(i + 1) for i in range(v.max() + 1)])
+            else:
+                arrays[name] = v
+    np.savez(path, **arrays)
+
+
+def load_frame(path: str):  # -> pandas.DataFrame with Categorical factors
+    import pandas as pd
+
+    z = np.load(path)
+    cols = {}
+    for name in z.files:
+        if name.endswith("__levels"):
+            continue
+        if name + "__levels" in z.files:
+            cols[name] = pd.Categorical.from_codes(z[name], categories=list(z[name + "__levels"]))
+        else:
+            cols[name] = z[name]
+    return pd.DataFrame(cols)
+
+
+# -- workers (run in their own process) --------------------------------------------------
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def worker_glmm(model: BenchModel, path: str, repeat: int) -> dict:
+    import time
+
+    import glmm
+
+    df = load_frame(path)
+    fam = glmm.make_family(model.family, model.link)
+    times = []
+    fit = None
+    for i in range(repeat + 1):
+        t0 = time.perf_counter()
+        fit = glmm.glmer(model.formula, df, family=fam, nAGQ=model.nAGQ)
+        if i:  # the first fit is the warm-up
+            times.append(time.perf_counter() - t0)
+    assert fit is not None
+    return {"times": times, "m2loglik": fit.objective, "feval": fit.feval,
+            "peak_mb": _peak_mb()}
+
+
+def worker_lme4(model: BenchModel, path: str, repeat: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from parity.dataset import Column, Dataset
+    from parity.r_bridge import session
+
+    s = session()
+    z = np.load(path)
+    cols = []
+    for name in z.files:
+        if name.endswith("__levels"):
+            continue
+        if name + "__levels" in z.files:
+            cols.append(Column(name, "factor", tuple(int(v) for v in z[name]),
+                               tuple(str(v) for v in z[name + "__levels"])))
+        else:
+            cols.append(Column(name, "double",
+                               tuple(None if np.isnan(v) else float(v) for v in z[name])))
+    rdf = s.dataframe(Dataset(tuple(cols)))
+    s.ro.r(BENCH_R)
+    spec = s.spec({"formula": model.formula, "family": model.family, "link": model.link})
+    out = s.call("parity_bench", rdf, spec, model.nAGQ, repeat)
+    return {"times": out["times"], "m2loglik": out["m2loglik"], "feval": out["feval"],
+            "peak_mb": _peak_mb()}
+
+
+BENCH_R = r"""
+parity_bench <- function(data, spec, nAGQ, repeat_n) {
+  parity_in_c_locale({
+    fam <- parity_family(spec$family, spec$link)
+    cl <- parity_call("glmer", spec, nAGQ, glmerControl())
+    times <- numeric(0)
+    for (i in 0:repeat_n) {
+      t0 <- proc.time()[["elapsed"]]
+      fit <- suppressWarnings(suppressMessages(eval(cl)))
+      if (i > 0) times <- c(times, proc.time()[["elapsed"]] - t0)
+    }
+    list(times = times, m2loglik = .S(unname(fit@devcomp$cmp[["dev"]])),
+         feval = .S(as.integer(fit@optinfo$feval)))
+  })
+}
+"""
+
+PEER_WORKER = r"""
+import json, resource, sys, time
+import numpy as np
+import glmm
+path, formula, family, link, nagq, repeat = sys.argv[1:7]
+z = np.load(path)
+data = {}
+for name in z.files:
+    if name.endswith("__levels"):
+        continue
+    data[name] = (z[name + "__levels"][z[name]] if name + "__levels" in z.files else z[name])
+times, fit = [], None
+for i in range(int(repeat) + 1):
+    t0 = time.perf_counter()
+    fit = glmm.fit(data, formula, family, link=link, nagq=int(nagq))
+    if i:
+        times.append(time.perf_counter() - t0)
+ll = getattr(fit, "loglik", None)
+print(json.dumps({"times": times, "m2loglik": None if ll is None else -2 * float(ll),
+                  "feval": None,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_worker(engine: str, model: BenchModel, path: str, repeat: int,
+               peer_python: str | None) -> dict:
+    if engine == "peer":
+        formula = model.peer_formula or model.formula
+        # -I: isolated, so that neither this checkout (the working directory) nor
+        # PYTHONPATH can shadow the peer's `glmm` with ours
+        cmd = [peer_python or "python3", "-I", "-c", PEER_WORKER, path, formula, model.family,
+               model.link, str(model.nAGQ), str(repeat)]
+    else:
+        cmd = [sys.executable, __file__, "--worker", engine, model.name, "--data", path,
+               "--repeat", str(repeat)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        lines = (proc.stderr or proc.stdout).strip().splitlines()
+        return {"error": lines[-1] if lines else f"exit code {proc.returncode}"}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- report ------------------------------------------------------------------------------
+def _fmt_ms(r: dict | None) -> str:
+    if not r:
+        return ""
+    if "error" in r:
+        return "error"
+    return f"{1e3 * statistics.median(r['times']):.1f}"
+
+
+def _ratio(a: dict | None, b: dict | None) -> str:
+    if not a or not b or "error" in a or "error" in b:
+        return ""
+    return f"{statistics.median(a['times']) / statistics.median(b['times']):.3g}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="*", help=f"models (default all): {', '.join(BY_NAME)}")
+    ap.add_argument("--engines", default="glmm,lme4",
+                    help="comma list of glmm, lme4, peer (peer needs --peer-python)")
+    ap.add_argument("--peer-python", help="python of a separate venv with PyPI glmm 0.6.2")
+    ap.add_argument("--repeat", type=int, help="timed fits per engine (default per model)")
+    ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.worker:
+        model = BY_NAME[args.models[0]]
+        fn = {"glmm": worker_glmm, "lme4": worker_lme4}[args.worker]
+        print(json.dumps(fn(model, args.data, args.repeat)))
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    unknown = [m for m in args.models if m not in BY_NAME]
+    if unknown:
+        print(f"bench: unknown models {unknown}; choose from {list(BY_NAME)}", file=sys.stderr)
+        return 2
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    if "peer" in engines and not args.peer_python:
+        engines.remove("peer")
+    models = [BY_NAME[m] for m in args.models] if args.models else list(MODELS)
+    console = Console(width=None if sys.stdout.isatty() else 220)
+    results: dict[str, dict[str, dict]] = {}
+    with tempfile.TemporaryDirectory(prefix="glmm-bench-") as tmp:
+        for model in models:
+            path = str(Path(tmp) / f"{model.name}.npz")
+            write_data(model, Path(path))
+            results[model.name] = {}
+            for engine in engines:
+                console.print(f"[dim]{model.name}: {engine}…[/]")
+                results[model.name][engine] = run_worker(
+                    engine, model, path, args.repeat or model.repeat, args.peer_python)
+    table = Table(title="median wall time per fit (ms), ratios to glmm; this machine, one run")
+    for col in ("model", "nAGQ", "glmm", "lme4", "lme4/glmm", "peer", "peer/glmm",
+                "−2logLik glmm", "−2logLik lme4", "−2logLik peer", "evals glmm", "evals lme4",
+                "peak MB glmm", "peak MB lme4", "peak MB peer"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for model in models:
+        r = results[model.name]
+        g, lm, pe = r.get("glmm"), r.get("lme4"), r.get("peer")
+
+        def val(x: dict | None, key: str, fmt: str = "{:.5f}") -> str:
+            if not x or "error" in x or x.get(key) is None:
+                return ""
+            return fmt.format(x[key])
+
+        table.add_row(model.name, str(model.nAGQ), _fmt_ms(g), _fmt_ms(lm), _ratio(lm, g),
+                      _fmt_ms(pe), _ratio(pe, g), val(g, "m2loglik"), val(lm, "m2loglik"),
+                      val(pe, "m2loglik"), val(g, "feval", "{}"), val(lm, "feval", "{}"),
+                      val(g, "peak_mb", "{:.0f}"), val(lm, "peak_mb", "{:.0f}"),
+                      val(pe, "peak_mb", "{:.0f}"))
+    console.print(table)
+    for model in models:
+        for engine, r in results[model.name].items():
+            if "error" in r:
+                console.print(f"[red]{model.name} {engine}: {r['error']}[/]")
+    if args.json:
+        from parity.atomic import write_text_atomic
+
+        doc = {"models": [asdict(m) for m in models], "results": results}
+        write_text_atomic(args.json, json.dumps(doc, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
