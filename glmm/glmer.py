@@ -26,11 +26,8 @@ from .terms import RandomEffects, random_effects
 
 def _model(re: RandomEffects, y: np.ndarray, n: np.ndarray, w: np.ndarray, o: np.ndarray,
            X: np.ndarray, family: Family, mustart: np.ndarray) -> GlmerModel:
-    terms, start = [], 0
-    for t in re.terms:
-        spec = term_spec(t.codes, t.nlevels, t.Xi, start)
-        terms.append(spec)
-        start = spec.theta_slice.stop
+    terms = [term_spec(t.codes, t.nlevels, t.Xi, re.theta_slice(i))
+             for i, t in enumerate(re.terms)]
     return GlmerModel(np.asarray(y, dtype=float), np.asarray(n, dtype=float),
                       np.asarray(w, dtype=float), np.asarray(o, dtype=float),
                       np.asarray(X, dtype=float), tuple(terms), family,

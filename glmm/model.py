@@ -16,6 +16,7 @@ import numpy as np
 
 from .families import Family
 from .linalg import TermLayout
+from .terms import theta_pattern
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,9 @@ class TermSpec:
         return T
 
 
-def term_spec(codes: np.ndarray, nlevels: int, Xi: np.ndarray, start: int) -> TermSpec:
-    p = Xi.shape[1]
-    cols, rows = np.triu_indices(p)  # (col, row) with row >= col, column by column
+def term_spec(codes: np.ndarray, nlevels: int, Xi: np.ndarray, theta_slice: slice) -> TermSpec:
     return TermSpec(np.asarray(codes, dtype=np.int64), int(nlevels),
-                    np.asarray(Xi, dtype=float), slice(start, start + p * (p + 1) // 2),
-                    (rows, cols))
+                    np.asarray(Xi, dtype=float), theta_slice, theta_pattern(Xi.shape[1]))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,14 @@ from .fixed import model_matrix
 from .formula import Bar, Call, FormulaError, Name, Node, ParsedFormula, deparse, parse_expr
 from .frame import ModelFrame, r_factor
 
-__all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "random_effects"]
+__all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "random_effects",
+           "theta_pattern"]
+
+
+def theta_pattern(p: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) in T of a term's θ entries: the lower triangle, column by column."""
+    cols, rows = np.triu_indices(p)  # pairs (col, row) with row >= col, col-major order
+    return rows, cols
 
 
 class RandomEffectsError(ValueError):
@@ -127,11 +134,8 @@ class RandomEffects:
             raise ValueError(f"theta has shape {theta.shape}; expected ({self.ntheta},)")
         out = []
         for i, t in enumerate(self.terms):
-            p = t.ncols
-            Ti = np.zeros((p, p))
-            rows, cols = np.tril_indices(p)
-            order = np.lexsort((rows, cols))  # column-major lower triangle
-            Ti[rows[order], cols[order]] = theta[self.theta_slice(i)]
+            Ti = np.zeros((t.ncols, t.ncols))
+            Ti[theta_pattern(t.ncols)] = theta[self.theta_slice(i)]
             out.append(Ti)
         return out
 

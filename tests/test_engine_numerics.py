@@ -83,7 +83,7 @@ def cbpp_model() -> GlmerModel:
     X = np.column_stack([np.ones(len(df))] + [(df["period"] == k).to_numpy(dtype=float)
                                               for k in ("2", "3", "4")])
     fam = glmm.binomial()
-    term = term_spec(df["herd"].cat.codes.to_numpy(), 15, np.ones((len(df), 1)), 0)
+    term = term_spec(df["herd"].cat.codes.to_numpy(), 15, np.ones((len(df), 1)), slice(0, 1))
     return GlmerModel(s / trials, trials, trials, np.zeros(len(df)), X, (term,), fam,
                       (s + 0.5) / (trials + 1))
 
