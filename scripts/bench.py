@@ -23,122 +23,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-
-@dataclass(frozen=True)
-class BenchModel:
-    name: str
-    data: str        # "fixture:<case>" or "sim:<kind>"
-    formula: str
-    family: str
-    link: str
-    nAGQ: int
-    repeat: int = 5  # timed fits per engine (after one warm-up)
-    #: the formula for the peer, where its syntax differs (its cbind() takes two columns)
-    peer_formula: str | None = None
-
-
-_CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
-_CBPP_PEER = "cbind(incidence, failures) ~ period + (1 | herd)"
-_VERBAGG = "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)"
-
-
-MODELS: tuple[BenchModel, ...] = (
-    BenchModel("cbpp-0", "fixture:cbpp", _CBPP, "binomial", "logit", 0, 20, _CBPP_PEER),
-    BenchModel("cbpp-1", "fixture:cbpp", _CBPP, "binomial", "logit", 1, 20, _CBPP_PEER),
-    BenchModel("cbpp-25", "fixture:cbpp", _CBPP, "binomial", "logit", 25, 20, _CBPP_PEER),
-    BenchModel("grouseticks-1", "fixture:grouseticks",
-               "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
-               "poisson", "log", 1),
-    BenchModel("contraception-slope-1", "fixture:contraception-slope",
-               "use ~ age + urban + livch + (urban | district)", "binomial", "logit", 1),
-    BenchModel("verbagg-0", "fixture:verbagg", _VERBAGG, "binomial", "logit", 0, 3,
-               "r2n" + _VERBAGG[2:]),
-    BenchModel("verbagg-1", "fixture:verbagg", _VERBAGG, "binomial", "logit", 1, 3,
-               "r2n" + _VERBAGG[2:]),
-    BenchModel("bernoulli-1e5", "sim:bernoulli-1e5", "y ~ x + (1 | g)", "binomial", "logit", 1,
-               1),
-    BenchModel("bernoulli-crossed-1e5", "sim:bernoulli-crossed-1e5", "y ~ x + (1 | g) + (1 | h)",
-               "binomial", "logit", 1, 1),
-    BenchModel("poisson-1e6", "sim:poisson-1e6", "y ~ x + (1 | g)", "poisson", "log", 1, 1),
-)
-BY_NAME = {m.name: m for m in MODELS}
-
-
-# -- data --------------------------------------------------------------------------------
-def simulate(kind: str) -> dict[str, np.ndarray]:
-    """Deterministic simulated data (seeded): factors as 0-based codes, named "g", "h"."""
-    rng = np.random.default_rng(20261125)
-    if kind in ("bernoulli-1e5", "bernoulli-crossed-1e5"):
-        n, ng, nh = 100_000, 5_000, 200
-        g = rng.permutation(np.arange(n) % ng)
-        h = rng.integers(0, nh, n)
-        x = rng.normal(size=n)
-        eta = -0.5 + 0.8 * x + rng.normal(0, 0.8, ng)[g]
-        if kind == "bernoulli-crossed-1e5":
-            eta += rng.normal(0, 0.5, nh)[h]
-        y = (rng.uniform(size=n) < 1 / (1 + np.exp(-eta))).astype(float)
-        return {"y": y, "x": x, "g": g, "h": h}
-    if kind == "poisson-1e6":
-        n, ng = 1_000_000, 10_000
-        g = rng.permutation(np.arange(n) % ng)
-        x = rng.normal(size=n)
-        eta = 0.3 + 0.4 * x + rng.normal(0, 0.5, ng)[g]
-        return {"y": rng.poisson(np.exp(eta)).astype(float), "x": x, "g": g}
-    raise ValueError(f"unknown simulation {kind!r}")
-
-
-def write_data(model: BenchModel, path: Path) -> None:
-    """One .npz: numeric columns as float64; factors as '<name>' codes + '<name>__levels'."""
-    arrays: dict[str, np.ndarray] = {}
-    if model.data.startswith("fixture:"):
-        sys.path.insert(0, str(ROOT))
-        from parity import fixtures
-
-        ds = fixtures.load(model.data.split(":", 1)[1]).data
-        for c in ds.columns:
-            if c.kind == "factor":
-                if any(v is None for v in c.values):
-                    raise ValueError(f"{model.name}: NA in factor {c.name}")
-                arrays[c.name] = np.asarray(c.values, dtype=np.int64)
-                arrays[c.name + "__levels"] = np.asarray(c.levels, dtype=str)
-            else:
-                arrays[c.name] = np.asarray([np.nan if v is None else v for v in c.values],
-                                            dtype=float)
-        # the peer's syntax: cbind() of two columns, and a numeric 0/1 binary response
-        if {"incidence", "size"} <= set(arrays):
-            arrays["failures"] = arrays["size"] - arrays["incidence"]
-        if "r2" in arrays:
-            arrays["r2n"] = (arrays["r2"] == 1).astype(float)  # levels N, Y: success is Y
-    else:
-        for name, v in simulate(model.data.split(":", 1)[1]).items():
-            if v.dtype.kind in "iu":
-                arrays[name] = v.astype(np.int64)
-                arrays[name + "__levels"] = np.asarray([str(i + 1) for i in range(v.max() + 1)])
-            else:
-                arrays[name] = v
-    np.savez(path, **arrays)
-
-
-def load_frame(path: str):  # -> pandas.DataFrame with Categorical factors
-    import pandas as pd
-
-    z = np.load(path)
-    cols = {}
-    for name in z.files:
-        if name.endswith("__levels"):
-            continue
-        if name + "__levels" in z.files:
-            cols[name] = pd.Categorical.from_codes(z[name], categories=list(z[name + "__levels"]))
-        else:
-            cols[name] = z[name]
-    return pd.DataFrame(cols)
+from parity.bench_models import BY_NAME, MODELS, BenchModel, load_frame, write_data  # noqa: E402
 
 
 # -- workers (run in their own process) --------------------------------------------------
@@ -169,7 +62,6 @@ def worker_glmm(model: BenchModel, path: str, repeat: int) -> dict:
 
 
 def worker_lme4(model: BenchModel, path: str, repeat: int) -> dict:
-    sys.path.insert(0, str(ROOT))
     from parity.dataset import Column, Dataset
     from parity.r_bridge import session
 
