@@ -119,6 +119,7 @@ class BlockedCholesky:
                         G22[offsets[j]:offsets[j + 1], offsets[i]:offsets[i + 1]] = blk.T
             G22[np.diag_indices(self.q2)] += 1.0
             K = self._solve11(self.G21.T)  # G₁₁⁻¹ G₁₂  (q₁ × q₂)
+            self.K = K
             S = G22 - self.G21 @ K
             try:
                 self.LS = scipy.linalg.cholesky(S, lower=True, check_finite=False)
@@ -154,3 +155,44 @@ class BlockedCholesky:
     def diag11(self) -> np.ndarray:
         """The diagonal of L₁₁ for a scalar first term with no other terms: L_jj."""
         return self.L11[:, 0, 0]
+
+    def inverse_times_rows(self, terms: Sequence[TermLayout]) -> list[np.ndarray]:
+        """vₜ[i] = (G⁻¹ mᵢ) restricted to the block of term t at observation i's level.
+
+        mᵢ is row i of ZΛ (aᵢ,ₜ at level codesₜ[i] of each term), so only the entries of G⁻¹
+        on the pattern of ZᵀZ are needed (a selected inverse), from the blocks
+
+            (G⁻¹)₁₁ = G₁₁⁻¹ + K S⁻¹ Kᵀ (diagonal blocks only),  (G⁻¹)₁₂ = −K S⁻¹,
+            (G⁻¹)₂₂ = S⁻¹,                                       K = G₁₁⁻¹ G₁₂.
+
+        The leverages are hᵢ = Σₜ aᵢ,ₜ · vₜ[i]; the gradient's trace terms use vₜ directly.
+        """
+        first, rest = terms[0], list(terms[1:])
+        p1, l1 = first.p, first.nlevels
+        eye = np.tile(np.eye(p1), (l1, 1))                              # q₁ × p₁
+        inv11 = self._solve11(eye).reshape(l1, p1, p1)                   # G₁₁⁻¹ blocks
+        if not rest:
+            return [np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
+        Sinv = scipy.linalg.cho_solve((self.LS, True), np.eye(self.q2), check_finite=False)
+        KS = self.K @ Sinv                                              # q₁ × q₂
+        Kb, KSb = self.K.reshape(l1, p1, self.q2), KS.reshape(l1, p1, self.q2)
+        inv11 = inv11 + np.einsum("kaq,kbq->kab", KSb, Kb)
+        inv12 = -KS
+        offsets = np.cumsum([0] + [t.q for t in rest])
+        n = len(first.codes)
+        v = [np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
+        v += [np.zeros((n, t.p)) for t in rest]
+        rows1 = first.codes[:, None] * p1 + np.arange(p1)              # n × p₁, in 0..q₁
+        for j, tj in enumerate(rest, start=1):
+            cols = offsets[j - 1] + tj.codes[:, None] * tj.p + np.arange(tj.p)  # in 0..q₂
+            for c in range(p1):     # term 1 ← term j, and term j ← term 1
+                for d in range(tj.p):
+                    g = inv12[rows1[:, c], cols[:, d]]
+                    v[0][:, c] += g * tj.A[:, d]
+                    v[j][:, d] += g * first.A[:, c]
+            for k, tk in enumerate(rest, start=1):   # term j ← term k
+                cols_k = offsets[k - 1] + tk.codes[:, None] * tk.p + np.arange(tk.p)
+                for c in range(tj.p):
+                    for d in range(tk.p):
+                        v[j][:, c] += Sinv[cols[:, c], cols_k[:, d]] * tk.A[:, d]
+        return v

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .ghrule import ghrule
+from .gradient import exact_gradient_available, laplace_gradient
 from .model import GlmerModel
 from .pirls import PirlsError, PirlsState, pirls
 
@@ -117,6 +118,15 @@ class Objective:
 
     def __call__(self, params: np.ndarray) -> float:
         return self.evaluate(params).objective
+
+    @property
+    def has_gradient(self) -> bool:
+        return exact_gradient_available(self.model, self.nAGQ)
+
+    def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
+        """F and its exact gradient in (θ, β) (see :mod:`glmm.gradient`)."""
+        ev = self.evaluate(params)
+        return ev.objective, laplace_gradient(self.model, ev.theta, ev.state)
 
     def _agq(self, theta: np.ndarray, st: PirlsState) -> float:
         m = self.model

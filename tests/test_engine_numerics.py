@@ -126,3 +126,46 @@ def test_devfun_is_a_pure_function(cbpp_model) -> None:
     # PIRLS stops at a Newton decrement of 1e-20·P, which leaves ~1e-14 relative in F; lme4's
     # dependence on its starting point is 1e-7 to 6e-4 (lme4-internals.md §3.5)
     assert obj(p) == pytest.approx(first, rel=1e-11)
+
+
+@pytest.mark.parametrize("shape", [((7, 1),), ((6, 2),), ((9, 1), (4, 1)),
+                                   ((8, 2), (3, 1), (2, 2))])
+def test_selected_inverse_rows_match_dense(shape) -> None:
+    rng = np.random.default_rng(7 + len(shape))
+    n = 50
+    layouts = [TermLayout(np.r_[np.arange(nl), rng.integers(0, nl, n - nl)], nl,
+                          rng.normal(size=(n, p))) for nl, p in shape]
+    W = rng.uniform(0.1, 2.0, n)
+    f = BlockedCholesky(layouts, W)
+    M = _dense_Z(layouts, n)
+    Ginv_M = np.linalg.inv(M.T @ (W[:, None] * M) + np.eye(M.shape[1])) @ M.T  # q × n
+    v = f.inverse_times_rows(layouts)
+    start = 0
+    for lay, vt in zip(layouts, v, strict=True):
+        for c in range(lay.p):
+            want = Ginv_M[start + lay.codes * lay.p + c, np.arange(n)]
+            np.testing.assert_allclose(vt[:, c], want, rtol=1e-10, atol=1e-12)
+        start += lay.q
+
+
+@pytest.mark.parametrize("case", ["cbpp", "grouseticks", "contraception-slope", "verbagg",
+                                  "contraception-uncorrelated", "mmmec"])
+def test_laplace_gradient_against_central_differences(case: str) -> None:
+    """The exact gradient (glmm.gradient) against central differences of the objective, at
+    the fixture's "away" point (off the optimum, so the gradient is far from zero)."""
+    from glmm.gradient import laplace_gradient
+
+    ref = fixtures.load(case)
+    c = ref.case
+    fit = glmm.glmer(c.formula, ref.data.to_pandas(), family=glmm.make_family(c.family, c.link),
+                     nAGQ=0)
+    obj = Objective(fit.model, 1, fit.beta)
+    p = ref.results[1].probes.by_label("away").params
+    ev = obj.evaluate(p)
+    g = laplace_gradient(fit.model, ev.theta, ev.state)
+    h = 1e-4
+    fd = np.array([(obj(p + h * e) - obj(p - h * e)) / (2 * h) for e in np.eye(len(p))])
+    # central differences: truncation ~h² (2e-7 on cbpp) plus F's ~1e-12 relative dependence
+    # on PIRLS's warm start divided by h; together below 1e-6 of the gradient's scale.  A
+    # wrong term (a missing leverage or trace part) is O(1).
+    np.testing.assert_allclose(g, fd, rtol=0, atol=1e-6 * max(1.0, np.max(np.abs(fd))))
