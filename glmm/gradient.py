@@ -12,7 +12,7 @@ working weights W and their derivative W' = dW/dη at the mode (speed-design.md 
 
 Λₖ = ∂Λ/∂θₖ is a 0/1 pattern: for θₖ = Tₜ[a, b], row i of ZΛₖ holds Xₜ[i, a] in column b of
 observation i's level of term t; the trace is Σᵢ Wᵢ Xₜ[i, a] (G⁻¹mᵢ)ₜ,b.  Other families and
-links (and nAGQ ≠ 1) use finite differences of the objective instead.
+links, and nAGQ > 1, use finite differences of the objective instead.
 """
 
 from __future__ import annotations
@@ -20,16 +20,31 @@ from __future__ import annotations
 import numpy as np
 
 from .model import GlmerModel
-from .pirls import PirlsState
+from .pirls import PirlsState, joint_solve
 
 
 def exact_gradient_available(model: GlmerModel, nAGQ: int) -> bool:
     fam = model.family
-    return nAGQ == 1 and fam.canonical and fam.name in ("binomial", "poisson")
+    return nAGQ in (0, 1) and fam.canonical and fam.name in ("binomial", "poisson")
 
 
 def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
-    """(∂F/∂θ, ∂F/∂β) at the mode ``st`` computed for (θ, β)."""
+    """(∂F/∂θ, ∂F/∂β) at the mode ``st`` computed for (θ, β) (nAGQ = 1)."""
+    return _gradient(model, theta, st, profiled=False)
+
+
+def profiled_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
+    """∂F₀/∂θ at the joint mode ``st`` (nAGQ = 0, β profiled).
+
+    The mode moves in β as well, so z solves the joint system of PIRLS,
+    [G, ΛᵀZᵀWX; XᵀWZΛ, XᵀWX] [z_u; z_β] = [Mᵀa; Xᵀa], and r = a − W∘(M z_u + X z_β) − 2s;
+    the θ formula is otherwise the one above (speed-design.md §3).
+    """
+    return _gradient(model, theta, st, profiled=True)
+
+
+def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bool
+              ) -> np.ndarray:
     fam, w = model.family, model.weights
     eta, mu = st.eta, st.mu
     m = fam.link.mu_eta(eta)
@@ -43,15 +58,20 @@ def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np
     v = st.factor.inverse_times_rows(layouts)
     h = sum(np.einsum("ij,ij->i", lay.A, vt) for lay, vt in zip(layouts, v, strict=True))
     a = Wp * h
-    z = st.factor.solve(model.zlam_t(layouts, a))
-    r = a - W * model.zlam(layouts, z) - 2.0 * s
+    if profiled:
+        z, zb, _ = joint_solve(model, layouts, st.factor, W, model.zlam_t(layouts, a),
+                               model.X.T @ a)
+        r = a - W * (model.zlam(layouts, z) + model.X @ zb) - 2.0 * s
+    else:
+        z = st.factor.solve(model.zlam_t(layouts, a))
+        r = a - W * model.zlam(layouts, z) - 2.0 * s
     grad_theta = np.empty(model.ntheta)
-    for t, ub, zb, vt in zip(model.terms, model.u_blocks(st.u), model.u_blocks(z), v,
+    for t, ub, zt, vt in zip(model.terms, model.u_blocks(st.u), model.u_blocks(z), v,
                              strict=True):
         rows, cols = t.tril
         for k, (ra, cb) in enumerate(zip(rows, cols, strict=True)):
             x = t.Xi[:, ra]
             grad_theta[t.theta_slice.start + k] = (
-                r @ (x * ub[t.codes, cb]) + s @ (x * zb[t.codes, cb])
+                r @ (x * ub[t.codes, cb]) + s @ (x * zt[t.codes, cb])
                 + 2.0 * (W * x) @ vt[:, cb])
-    return np.concatenate([grad_theta, model.X.T @ r])
+    return grad_theta if profiled else np.concatenate([grad_theta, model.X.T @ r])

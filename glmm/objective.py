@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .ghrule import ghrule
-from .gradient import exact_gradient_available, laplace_gradient
+from .gradient import exact_gradient_available, laplace_gradient, profiled_gradient
 from .model import GlmerModel
 from .pirls import PirlsError, PirlsState, pirls
 
@@ -124,9 +124,11 @@ class Objective:
         return exact_gradient_available(self.model, self.nAGQ)
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        """F and its exact gradient in (θ, β) (see :mod:`glmm.gradient`)."""
+        """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) for nAGQ = 1
+        (see :mod:`glmm.gradient`)."""
         ev = self.evaluate(params)
-        return ev.objective, laplace_gradient(self.model, ev.theta, ev.state)
+        grad = profiled_gradient if self.nAGQ == 0 else laplace_gradient
+        return ev.objective, grad(self.model, ev.theta, ev.state)
 
     def _agq(self, theta: np.ndarray, st: PirlsState) -> float:
         m = self.model

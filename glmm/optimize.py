@@ -104,7 +104,11 @@ def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
 
 def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
-    res = _minimize(obj, theta0)
+    if obj.has_gradient:
+        res = scipy.optimize.minimize(obj.value_and_gradient, theta0, method="L-BFGS-B",
+                                      jac=True, options=EXACT_GRADIENT_OPTIONS)
+    else:
+        res = _minimize(obj, theta0)
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluate(params)
     params, ev = _to_boundary(obj, params, lower, ev)

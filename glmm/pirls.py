@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .linalg import BlockedCholesky, FactorizationError
+from .linalg import BlockedCholesky, FactorizationError, TermLayout
 from .model import GlmerModel
 
 MAX_ITER = 100
@@ -107,7 +107,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
             raise PirlsError(str(exc)) from exc
         grad_u = model.zlam_t(layouts, s) - u
         if joint:
-            du, db = _joint_step(model, layouts, factor, W, grad_u, X.T @ s)[:2]
+            du, db = joint_solve(model, layouts, factor, W, grad_u, X.T @ s)[:2]
             decrement = float(du @ grad_u + db @ (X.T @ s))
         else:
             du = factor.solve(grad_u)
@@ -133,13 +133,14 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         factor = BlockedCholesky(layouts, W)
     except FactorizationError as exc:
         raise PirlsError(str(exc)) from exc
-    RX = _joint_step(model, layouts, factor, W, np.zeros(model.q), np.zeros(model.p))[2] \
+    RX = joint_solve(model, layouts, factor, W, np.zeros(model.q), np.zeros(model.p))[2] \
         if joint else None
     return PirlsState(u, b, eta, mu, dev, W, factor, it, RX)
 
 
-def _joint_step(model: GlmerModel, layouts, factor: BlockedCholesky, W: np.ndarray,
-                ru: np.ndarray, rb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def joint_solve(model: GlmerModel, layouts: list[TermLayout], factor: BlockedCholesky,
+                W: np.ndarray, ru: np.ndarray, rb: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve the joint system for (δu, δβ); also return R_X (upper, R_XᵀR_X = Schur on β)."""
     WX = W[:, None] * model.X
     C = model.zlam_t(layouts, WX)                 # ΛᵀZᵀWX  (q × p)

@@ -148,21 +148,23 @@ def test_selected_inverse_rows_match_dense(shape) -> None:
         start += lay.q
 
 
+@pytest.mark.parametrize("nagq", [0, 1])
 @pytest.mark.parametrize("case", ["cbpp", "grouseticks", "contraception-slope", "verbagg",
                                   "contraception-uncorrelated", "mmmec"])
-def test_laplace_gradient_against_central_differences(case: str) -> None:
-    """The exact gradient (glmm.gradient) against central differences of the objective, at
-    the fixture's "away" point (off the optimum, so the gradient is far from zero)."""
-    from glmm.gradient import laplace_gradient
-
+def test_exact_gradient_against_central_differences(case: str, nagq: int) -> None:
+    """The exact gradient (glmm.gradient: profiled for nAGQ=0, Laplace for nAGQ=1) against
+    central differences of the objective, at the fixture's "away" point (off the optimum, so
+    the gradient is far from zero)."""
     ref = fixtures.load(case)
     c = ref.case
+    if nagq not in c.nAGQ:
+        pytest.skip(f"{case} has no nAGQ={nagq} fixture")
     fit = glmm.glmer(c.formula, ref.data.to_pandas(), family=glmm.make_family(c.family, c.link),
                      nAGQ=0)
-    obj = Objective(fit.model, 1, fit.beta)
-    p = ref.results[1].probes.by_label("away").params
-    ev = obj.evaluate(p)
-    g = laplace_gradient(fit.model, ev.theta, ev.state)
+    obj = Objective(fit.model, nagq, fit.beta)
+    assert obj.has_gradient
+    p = ref.results[nagq].probes.by_label("away").params
+    _, g = obj.value_and_gradient(p)
     h = 1e-4
     fd = np.array([(obj(p + h * e) - obj(p - h * e)) / (2 * h) for e in np.eye(len(p))])
     # central differences: truncation ~h² (2e-7 on cbpp) plus F's ~1e-12 relative dependence
