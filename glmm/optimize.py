@@ -66,16 +66,22 @@ def glm_start(model: GlmerModel, max_iter: int = 50) -> np.ndarray:
     return beta
 
 
-#: L-BFGS-B with the exact gradient: stop when the projected gradient is at the level of the
-#: gradient's own rounding (F is accurate to ~1e-14 relative), or F stops moving.
+#: Finite differences: L-BFGS-B's own stopping rules, set to the precision of F.
+FD_OPTIONS = {"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000, "maxcor": 20}
+#: Exact gradient: stop when the projected gradient is at the level of the gradient's own
+#: rounding (F is accurate to ~1e-14 relative), or when F stops moving.
 EXACT_GRADIENT_OPTIONS = {"ftol": 1e-15, "gtol": 1e-7, "maxiter": 2000, "maxcor": 20}
 
 
-def _minimize(fun: Callable[[np.ndarray], float], x0: np.ndarray) -> scipy.optimize.OptimizeResult:
-    return scipy.optimize.minimize(
-        fun, x0, method="L-BFGS-B", jac="3-point",
-        options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000, "maxcor": 20},
-    )
+def _minimize(value: Callable[[np.ndarray], float], x0: np.ndarray,
+              value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None
+              ) -> scipy.optimize.OptimizeResult:
+    """L-BFGS-B on the exact gradient when there is one, else on central differences."""
+    if value_and_gradient is not None:
+        return scipy.optimize.minimize(value_and_gradient, x0, method="L-BFGS-B", jac=True,
+                                       options=EXACT_GRADIENT_OPTIONS)
+    return scipy.optimize.minimize(value, x0, method="L-BFGS-B", jac="3-point",
+                                   options=FD_OPTIONS)
 
 
 def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
@@ -104,11 +110,7 @@ def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
 
 def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
-    if obj.has_gradient:
-        res = scipy.optimize.minimize(obj.value_and_gradient, theta0, method="L-BFGS-B",
-                                      jac=True, options=EXACT_GRADIENT_OPTIONS)
-    else:
-        res = _minimize(obj, theta0)
+    res = _minimize(obj, theta0, obj.value_and_gradient if obj.has_gradient else None)
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluate(params)
     params, ev = _to_boundary(obj, params, lower, ev)
@@ -125,19 +127,15 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
         beta = beta0 + scipy.linalg.solve_triangular(R, x[k:], lower=False, check_finite=False)
         return np.concatenate([x[:k], beta])
 
-    x0 = np.concatenate([theta0, np.zeros(len(beta0))])
-    if obj.has_gradient:
-        def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
-            f, g = obj.value_and_gradient(to_params(x))
-            # chain rule through β = β̂₀ + R⁻¹ζ: ∂F/∂ζ = R⁻ᵀ ∂F/∂β
-            gz = scipy.linalg.solve_triangular(R, g[k:], trans="T", lower=False,
-                                               check_finite=False)
-            return f, np.concatenate([g[:k], gz])
+    def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
+        f, g = obj.value_and_gradient(to_params(x))
+        # chain rule through β = β̂₀ + R⁻¹ζ: ∂F/∂ζ = R⁻ᵀ ∂F/∂β
+        gz = scipy.linalg.solve_triangular(R, g[k:], trans="T", lower=False, check_finite=False)
+        return f, np.concatenate([g[:k], gz])
 
-        res = scipy.optimize.minimize(fun, x0, method="L-BFGS-B", jac=True,
-                                      options=EXACT_GRADIENT_OPTIONS)
-    else:
-        res = _minimize(lambda x: obj(to_params(x)), x0)
+    x0 = np.concatenate([theta0, np.zeros(len(beta0))])
+    res = _minimize(lambda x: obj(to_params(x)), x0,
+                    value_and_gradient if obj.has_gradient else None)
     params = to_params(np.asarray(res.x, dtype=float))
     params[:k] = canonical_theta(obj.model, params[:k])
     ev = obj.evaluate(params)
