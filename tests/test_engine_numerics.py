@@ -29,16 +29,22 @@ def _dense_Z(layouts: list[TermLayout], n: int) -> np.ndarray:
     return np.hstack(blocks)
 
 
-@pytest.mark.parametrize(
-    "shape", [((7, 1),), ((6, 2),), ((9, 1), (4, 1)), ((8, 2), (3, 1), (2, 2))])
-def test_blocked_cholesky_matches_dense(shape) -> None:
-    rng = np.random.default_rng(len(shape) * 10 + shape[0][1])
-    n = 60
+#: (levels, columns) per term: scalar, vector, crossed scalar, and mixed terms
+SHAPES = [((7, 1),), ((6, 2),), ((9, 1), (4, 1)), ((8, 2), (3, 1), (2, 2))]
+
+
+def _random_problem(shape, n: int, seed: int):
+    """Random terms (every level used) and weights; G formed densely as the reference."""
+    rng = np.random.default_rng(seed)
     layouts = [TermLayout(np.r_[np.arange(nl), rng.integers(0, nl, n - nl)], nl,
                           rng.normal(size=(n, p))) for nl, p in shape]
     W = rng.uniform(0.1, 2.0, n)
-    f = BlockedCholesky(layouts, W)
-    M = _dense_Z(layouts, n)
+    return rng, layouts, W, BlockedCholesky(layouts, W), _dense_Z(layouts, n)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_blocked_cholesky_matches_dense(shape) -> None:
+    rng, _, W, f, M = _random_problem(shape, 60, len(shape) * 10 + shape[0][1])
     G = M.T @ (W[:, None] * M) + np.eye(M.shape[1])
     sign, logdet = np.linalg.slogdet(G)
     assert sign > 0 and f.logdet == pytest.approx(logdet, rel=1e-12, abs=1e-12)
@@ -128,16 +134,10 @@ def test_devfun_is_a_pure_function(cbpp_model) -> None:
     assert obj(p) == pytest.approx(first, rel=1e-11)
 
 
-@pytest.mark.parametrize("shape", [((7, 1),), ((6, 2),), ((9, 1), (4, 1)),
-                                   ((8, 2), (3, 1), (2, 2))])
+@pytest.mark.parametrize("shape", SHAPES)
 def test_selected_inverse_rows_match_dense(shape) -> None:
-    rng = np.random.default_rng(7 + len(shape))
     n = 50
-    layouts = [TermLayout(np.r_[np.arange(nl), rng.integers(0, nl, n - nl)], nl,
-                          rng.normal(size=(n, p))) for nl, p in shape]
-    W = rng.uniform(0.1, 2.0, n)
-    f = BlockedCholesky(layouts, W)
-    M = _dense_Z(layouts, n)
+    _, layouts, W, f, M = _random_problem(shape, n, 7 + len(shape))
     Ginv_M = np.linalg.inv(M.T @ (W[:, None] * M) + np.eye(M.shape[1])) @ M.T  # q × n
     v = f.inverse_times_rows(layouts)
     start = 0
