@@ -43,12 +43,17 @@ class Evaluation:
     theta: np.ndarray
     beta: np.ndarray
     u: np.ndarray
-    b: np.ndarray
     ldL2: float
     ussq: float
     drsum: float
     aic: float
     state: PirlsState
+    model: GlmerModel
+
+    @property
+    def b(self) -> np.ndarray:
+        """b = Λ(θ)u, computed on demand (the optimiser never needs it)."""
+        return self.model.b(self.theta, self.u)
 
 
 class Objective:
@@ -113,8 +118,7 @@ class Objective:
             value = ldL2 + st.ussq + aic
         else:
             value = self._agq(theta, st)
-        return Evaluation(value, theta, st.beta, st.u, m.b(theta, st.u), ldL2, st.ussq,
-                          st.drsum, aic, st)
+        return Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, st.drsum, aic, st, m)
 
     def __call__(self, params: np.ndarray) -> float:
         return self.evaluate(params).objective
