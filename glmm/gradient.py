@@ -12,7 +12,7 @@ working weights W and their derivative W' = dW/dη at the mode (speed-design.md 
 
 Λₖ = ∂Λ/∂θₖ is a 0/1 pattern: for θₖ = Tₜ[a, b], row i of ZΛₖ holds Xₜ[i, a] in column b of
 observation i's level of term t; the trace is Σᵢ Wᵢ Xₜ[i, a] (G⁻¹mᵢ)ₜ,b.  Other families and
-links, and nAGQ > 1, use finite differences of the objective instead.
+links use finite differences of the objective instead.  nAGQ > 1: :func:`agq_gradient`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .pirls import PirlsState, joint_solve
 
 def exact_gradient_available(model: GlmerModel, nAGQ: int) -> bool:
     fam = model.family
-    return nAGQ in (0, 1) and fam.canonical and fam.name in ("binomial", "poisson")
+    return fam.canonical and fam.name in ("binomial", "poisson")
 
 
 def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
@@ -75,3 +75,76 @@ def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bo
                 r @ (x * ub[t.codes, cb]) + s @ (x * zt[t.codes, cb])
                 + 2.0 * (W * x) @ vt[:, cb])
     return grad_theta if profiled else np.concatenate([grad_theta, model.X.T @ r])
+
+
+def agq_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState,
+                 rule: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(∂F/∂θ, ∂F/∂β) of the adaptive Gauss–Hermite objective (one scalar term, nAGQ > 1).
+
+    Per level j, with ωₖ = wₖ e^{zₖ²/2}, nodes vⱼₖ = ũⱼ + zₖ sⱼ and sⱼ = 1/Lⱼⱼ:
+
+        Fⱼ = log Lⱼⱼ² − 2 log Σₖ ωₖ exp(−½ devcⱼ(vⱼₖ))
+        dFⱼ/dγ = (dLⱼⱼ²/dγ)/Lⱼⱼ² + Σₖ πⱼₖ [∂devcⱼ/∂γ + devcⱼ'(vⱼₖ)(dũⱼ/dγ + zₖ dsⱼ/dγ)]
+
+    πⱼₖ the normalised node weights; ∂devc/∂β = −2Σᵢ sᵢXᵢ, ∂devc/∂θ = −2Σᵢ sᵢxᵢv,
+    devc'(v) = 2v − 2θΣᵢ sᵢxᵢ (scores at the node); the mode moves by
+    dũ/dβ = −θΣWxX/L², dũ/dθ = (Σsx − θũΣWx²)/L² (canonical links: observed = Fisher W),
+    and dL²/dγ = 2θΣWx²[γ = θ] + θ²ΣW'x² dη̃/dγ with dη̃/dγ = ∂η/∂γ + θx dũ/dγ.
+    """
+    fam, w, X = model.family, model.weights, model.X
+    term = model.terms[0]
+    f, nl, x = term.codes, term.nlevels, term.Xi[:, 0]
+    th = float(theta[0])
+
+    def per_level(v: np.ndarray) -> np.ndarray:
+        return np.bincount(f, v, minlength=nl)
+
+    def per_level_X(v: np.ndarray) -> np.ndarray:  # ℓ × p
+        return np.stack([per_level(v * X[:, c]) for c in range(X.shape[1])], axis=1)
+
+    def score(eta: np.ndarray) -> np.ndarray:
+        mu = fam.link.linkinv(eta)
+        m = fam.link.mu_eta(eta)
+        return w * m * (model.y - mu) / fam.variance(mu)
+
+    eta, mu = st.eta, st.mu
+    m = fam.link.mu_eta(eta)
+    m2 = fam.link.mu_eta2(eta)
+    V = fam.variance(mu)
+    W = w * m * m / V
+    Wp = w * (2.0 * m * m2 / V - m ** 3 * fam.variance_deriv(mu) / (V * V))
+    u = st.u
+    s0 = score(eta)
+    L2 = 1.0 + th * th * per_level(W * x * x)
+    # the mode's sensitivity
+    du_db = -th * per_level_X(W * x) / L2[:, None]                       # ℓ × p
+    du_dth = (per_level(s0 * x) - th * u * per_level(W * x * x)) / L2   # ℓ
+    # dL²/dγ through W at the moving mode
+    deta_db = X + (th * x)[:, None] * du_db[f]                          # n × p
+    deta_dth = x * u[f] + th * x * du_dth[f]                            # n
+    dL2_db = th * th * np.stack([per_level(Wp * x * x * deta_db[:, c])
+                                 for c in range(X.shape[1])], axis=1)
+    dL2_dth = 2.0 * th * per_level(W * x * x) + th * th * per_level(Wp * x * x * deta_dth)
+    sj = 1.0 / np.sqrt(L2)
+    ds_db = -0.5 * sj[:, None] ** 3 * dL2_db
+    ds_dth = -0.5 * sj ** 3 * dL2_dth
+    z, wk = rule
+    logs = np.empty((nl, len(z)))
+    g_th = np.zeros((nl, len(z)))
+    g_b = np.zeros((nl, len(z), X.shape[1]))
+    for k, zk in enumerate(z):
+        v = u + zk * sj
+        eta_k = eta + th * x * (v - u)[f]
+        mu_k = fam.link.linkinv(eta_k)
+        devc = v * v + per_level(fam.dev_resids(model.y, mu_k, w))
+        logs[:, k] = np.log(wk[k]) + 0.5 * zk * zk - 0.5 * devc
+        sk = score(eta_k)
+        sx = per_level(sk * x)
+        dprime = 2.0 * v - 2.0 * th * sx
+        g_th[:, k] = -2.0 * sx * v + dprime * (du_dth + zk * ds_dth)
+        g_b[:, k, :] = -2.0 * per_level_X(sk) + dprime[:, None] * (du_db + zk * ds_db)
+    pi = np.exp(logs - logs.max(axis=1, keepdims=True))
+    pi /= pi.sum(axis=1, keepdims=True)
+    grad_th = np.sum(dL2_dth / L2) + np.sum(pi * g_th)
+    grad_b = np.sum(dL2_db / L2[:, None], axis=0) + np.einsum("jk,jkc->c", pi, g_b)
+    return np.concatenate([[grad_th], grad_b])

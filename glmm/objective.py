@@ -26,7 +26,12 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .ghrule import ghrule
-from .gradient import exact_gradient_available, laplace_gradient, profiled_gradient
+from .gradient import (
+    agq_gradient,
+    exact_gradient_available,
+    laplace_gradient,
+    profiled_gradient,
+)
 from .model import GlmerModel
 from .pirls import PirlsError, PirlsState, pirls
 
@@ -128,11 +133,14 @@ class Objective:
         return exact_gradient_available(self.model, self.nAGQ)
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) for nAGQ = 1
+        """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) otherwise
         (see :mod:`glmm.gradient`)."""
         ev = self.evaluate(params)
-        grad = profiled_gradient if self.nAGQ == 0 else laplace_gradient
-        return ev.objective, grad(self.model, ev.theta, ev.state)
+        if self.nAGQ == 0:
+            return ev.objective, profiled_gradient(self.model, ev.theta, ev.state)
+        if self.nAGQ == 1:
+            return ev.objective, laplace_gradient(self.model, ev.theta, ev.state)
+        return ev.objective, agq_gradient(self.model, ev.theta, ev.state, self.rule)
 
     def _agq(self, theta: np.ndarray, st: PirlsState) -> float:
         m = self.model

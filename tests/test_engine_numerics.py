@@ -148,15 +148,19 @@ def test_selected_inverse_rows_match_dense(shape) -> None:
         start += lay.q
 
 
-@pytest.mark.parametrize("nagq", [0, 1])
+@pytest.mark.parametrize("nagq", [0, 1, "agq"])
 @pytest.mark.parametrize("case", ["cbpp", "grouseticks", "contraception-slope", "verbagg",
-                                  "contraception-uncorrelated", "mmmec"])
-def test_exact_gradient_against_central_differences(case: str, nagq: int) -> None:
-    """The exact gradient (glmm.gradient: profiled for nAGQ=0, Laplace for nAGQ=1) against
-    central differences of the objective, at the fixture's "away" point (off the optimum, so
-    the gradient is far from zero)."""
+                                  "contraception-uncorrelated", "mmmec", "bacteria", "seed"])
+def test_exact_gradient_against_central_differences(case: str, nagq: int | str) -> None:
+    """The exact gradient (glmm.gradient: profiled for nAGQ=0, Laplace for nAGQ=1, adaptive
+    quadrature for the case's nAGQ > 1) against central differences of the objective, at the
+    fixture's "away" point (off the optimum, so the gradient is far from zero)."""
     ref = fixtures.load(case)
     c = ref.case
+    if nagq == "agq":
+        nagq = max(c.nAGQ)
+        if nagq <= 1:
+            pytest.skip(f"{case} has no nAGQ > 1 fixture")
     if nagq not in c.nAGQ:
         pytest.skip(f"{case} has no nAGQ={nagq} fixture")
     fit = glmm.glmer(c.formula, ref.data.to_pandas(), family=glmm.make_family(c.family, c.link),
