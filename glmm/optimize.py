@@ -4,7 +4,7 @@ Stage 0 (every nAGQ): minimise F₀(θ), β profiled by joint PIRLS, from θ = l
 (1 on diagonals, 0 off) — the same start and stage as glmer's ``nAGQ0initStep``.
 Stage 1 (nAGQ ≥ 1): minimise F(θ, β) from (θ̂₀, β̂₀).
 
-Both stages use L-BFGS-B, with the exact gradient of the Laplace objective where
+Both stages use L-BFGS-B, with the exact gradient of the objective where
 :mod:`glmm.gradient` has it (binomial and Poisson with canonical links, every nAGQ) and
 central finite differences of the converged, hence smooth, objective otherwise; and no
 bounds on θ: F is unchanged when a column of a factor Tₜ changes
