@@ -16,9 +16,10 @@ and one step solves the penalized weighted least-squares problem in increments:
 
 solved by the Schur complement on β (R_XᵀR_X = XᵀWX − XᵀWZΛ G⁻¹ ΛᵀZᵀWX, lme4's R_X).
 A step that raises P is halved (up to 20 times, as lme4).  Unlike lme4, the loop runs until
-the Newton decrement δᵀ(gradient) is at rounding level, and the factor L (LLᵀ = G) is then
-recomputed at the final weights: the result is a pure function of the parameters, with no
-dependence on the starting point and no lagged L (lme4-internals.md §3.4–3.5).
+the Newton decrement δᵀ(gradient) is at rounding level, and the loop ends without a step,
+so its factor L (LLᵀ = G) is built from the weights at the mode itself: the result is a pure
+function of the parameters, with no dependence on the starting point and no lagged L
+(lme4-internals.md §3.4–3.5).
 """
 
 from __future__ import annotations
@@ -99,22 +100,25 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     eta, mu, dev, pdev = state(u, b)
     if not np.isfinite(pdev):
         raise PirlsError("the penalized deviance is not finite at the starting point")
-    for it in range(1, MAX_ITER + 1):  # noqa: B007 - the count is kept after the loop
+    for it in range(1, MAX_ITER + 1):
         _, W, s = _working(model, eta)
         try:
             factor = BlockedCholesky(layouts, W)
         except FactorizationError as exc:
             raise PirlsError(str(exc)) from exc
         grad_u = model.zlam_t(layouts, s) - u
+        RX = None
         if joint:
-            du, db = joint_solve(model, layouts, factor, W, grad_u, X.T @ s)[:2]
-            decrement = float(du @ grad_u + db @ (X.T @ s))
+            Xs = X.T @ s
+            du, db, RX = joint_solve(model, layouts, factor, W, grad_u, Xs)
+            decrement = float(du @ grad_u + db @ Xs)
         else:
             du = factor.solve(grad_u)
             db = np.zeros_like(b)
             decrement = float(du @ grad_u)
         if decrement < DECREMENT_TOL * max(1.0, pdev):
-            break
+            # no step is taken: W, the factor and R_X were built at this very mode
+            return PirlsState(u, b, eta, mu, dev, W, factor, it, RX)
         step = 1.0
         for _ in range(MAX_HALVINGS + 1):
             un, bn = u + step * du, b + step * db
@@ -125,17 +129,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         else:
             raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
         u, b, eta, mu, dev, pdev = un, bn, eta_n, mu_n, dev_n, pdev_n
-    else:
-        raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
-    # the factor at the mode itself (no lag)
-    _, W, _ = _working(model, eta)
-    try:
-        factor = BlockedCholesky(layouts, W)
-    except FactorizationError as exc:
-        raise PirlsError(str(exc)) from exc
-    RX = joint_solve(model, layouts, factor, W, np.zeros(model.q), np.zeros(model.p))[2] \
-        if joint else None
-    return PirlsState(u, b, eta, mu, dev, W, factor, it, RX)
+    raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
 
 
 def joint_solve(model: GlmerModel, layouts: list[TermLayout], factor: BlockedCholesky,
