@@ -12,16 +12,17 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from .families import Family, make_family
 from .fit import GlmerFit, RanefLayout
 from .fixed import FixedEffects, fixed_effects
 from .formula import parse_formula
 from .frame import model_frame
+from .gradient import exact_gradient_available
 from .model import GlmerModel, term_spec
 from .objective import AGQNotAvailableError, Objective
-from .optimize import glm_start, optimize_theta, optimize_theta_beta
+from .optimize import glm_start, optimize_theta, optimize_theta_beta, start_RX
 from .terms import RandomEffects, random_effects
 
 
@@ -70,19 +71,36 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
     # more waking its threads than computing (grouseticks: 45 s with 2 OpenBLAS threads,
     # 5.4 s with 1), and one thread also makes the summation order, and so the optimiser's
     # path, independent of the machine's core count.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _threads().limit(limits=1, user_api="blas"):
         return _fit(formula, fam, nAGQ, model, re, fixed)
+
+
+_controller: ThreadpoolController | None = None
+
+
+def _threads() -> ThreadpoolController:
+    """The process's thread pools, inspected once (inspecting them costs milliseconds)."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller
 
 
 def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffects,
          fixed: FixedEffects) -> GlmerFit:
     beta0 = glm_start(model)
     lower = np.asarray(re.lower, dtype=float)
-    stage0 = optimize_theta(Objective(model, 0, beta0), np.asarray(re.theta0, dtype=float),
-                            lower)
+    theta0 = np.asarray(re.theta0, dtype=float)
+    stage0 = None
     if nAGQ == 0:
-        opt, obj = stage0, None
+        opt = stage0 = optimize_theta(Objective(model, 0, beta0), theta0, lower)
+        obj = None
+    elif exact_gradient_available(model, nAGQ):
+        # with the exact gradient, stage 1 starts from the GLM fit (speed-design.md §7)
+        obj = Objective(model, nAGQ, beta0)
+        opt = optimize_theta_beta(obj, theta0, beta0, start_RX(obj, theta0, beta0), lower)
     else:
+        stage0 = optimize_theta(Objective(model, 0, beta0), theta0, lower)
         obj = Objective(model, nAGQ, stage0.evaluation.beta)
         ev0 = stage0.evaluation
         opt = optimize_theta_beta(obj, ev0.theta, ev0.beta, ev0.state.RX, lower)
@@ -94,7 +112,8 @@ def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffe
         evaluation=ev, model=model,
         objective_fn=obj if obj is not None else Objective(model, 0, ev.beta),
         layout=_layout(re), converged=opt.converged, message=opt.message,
-        feval=stage0.nfev + (opt.nfev if nAGQ else 0), dropped=tuple(fixed.dropped),
+        feval=opt.nfev + (stage0.nfev if stage0 is not None and stage0 is not opt else 0),
+        dropped=tuple(fixed.dropped),
     )
     if not fit.converged:
         warnings.warn(f"the optimizer did not converge: {fit.message}", ConvergenceWarning,

@@ -45,16 +45,9 @@ def profiled_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> n
 
 def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bool
               ) -> np.ndarray:
-    fam, w = model.family, model.weights
-    eta, mu = st.eta, st.mu
-    m = fam.link.mu_eta(eta)
-    m2 = fam.link.mu_eta2(eta)
-    V = fam.variance(mu)
-    Vp = fam.variance_deriv(mu)
-    W = w * m * m / V
-    Wp = w * (2.0 * m * m2 / V - m ** 3 * Vp / (V * V))
-    s = w * m * (model.y - mu) / V
-    layouts = model.layouts(theta)
+    W, Wp = model.response.weight_derivatives(st.eta, st.mu)
+    s = st.s
+    layouts = st.layouts
     v = st.factor.inverse_times_rows(layouts)
     h = sum(np.einsum("ij,ij->i", lay.A, vt) for lay, vt in zip(layouts, v, strict=True))
     a = Wp * h
@@ -91,34 +84,23 @@ def agq_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState,
     dũ/dβ = −θΣWxX/L², dũ/dθ = (Σsx − θũΣWx²)/L² (canonical links: observed = Fisher W),
     and dL²/dγ = 2θΣWx²[γ = θ] + θ²ΣW'x² dη̃/dγ with dη̃/dγ = ∂η/∂γ + θx dũ/dγ.
     """
-    fam, w, X = model.family, model.weights, model.X
+    X, resp = model.X, model.response
     term = model.terms[0]
-    f, nl, x = term.codes, term.nlevels, term.Xi[:, 0]
+    f, x = term.codes, term.Xi[:, 0]
     th = float(theta[0])
+    per_level = term.level_sums
 
-    def per_level(v: np.ndarray) -> np.ndarray:
-        return np.bincount(f, v, minlength=nl)
+    def per_level_X(v: np.ndarray) -> np.ndarray:  # (n,) → ℓ × p;  (n, k) → ℓ × k × p
+        cols = [per_level(v * (X[:, c] if v.ndim == 1 else X[:, c:c + 1]))
+                for c in range(X.shape[1])]
+        return np.stack(cols, axis=-1)
 
-    def per_level_X(v: np.ndarray) -> np.ndarray:  # ℓ × p
-        return np.stack([per_level(v * X[:, c]) for c in range(X.shape[1])], axis=1)
-
-    def score(eta: np.ndarray) -> np.ndarray:
-        mu = fam.link.linkinv(eta)
-        m = fam.link.mu_eta(eta)
-        return w * m * (model.y - mu) / fam.variance(mu)
-
-    eta, mu = st.eta, st.mu
-    m = fam.link.mu_eta(eta)
-    m2 = fam.link.mu_eta2(eta)
-    V = fam.variance(mu)
-    W = w * m * m / V
-    Wp = w * (2.0 * m * m2 / V - m ** 3 * fam.variance_deriv(mu) / (V * V))
+    W, Wp = resp.weight_derivatives(st.eta, st.mu)
     u = st.u
-    s0 = score(eta)
     L2 = 1.0 + th * th * per_level(W * x * x)
     # the mode's sensitivity
     du_db = -th * per_level_X(W * x) / L2[:, None]                       # ℓ × p
-    du_dth = (per_level(s0 * x) - th * u * per_level(W * x * x)) / L2   # ℓ
+    du_dth = (per_level(st.s * x) - th * u * per_level(W * x * x)) / L2  # ℓ
     # dL²/dγ through W at the moving mode
     deta_db = X + (th * x)[:, None] * du_db[f]                          # n × p
     deta_dth = x * u[f] + th * x * du_dth[f]                            # n
@@ -129,20 +111,16 @@ def agq_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState,
     ds_db = -0.5 * sj[:, None] ** 3 * dL2_db
     ds_dth = -0.5 * sj ** 3 * dL2_dth
     z, wk = rule
-    logs = np.empty((nl, len(z)))
-    g_th = np.zeros((nl, len(z)))
-    g_b = np.zeros((nl, len(z), X.shape[1]))
-    for k, zk in enumerate(z):
-        v = u + zk * sj
-        eta_k = eta + th * x * (v - u)[f]
-        mu_k = fam.link.linkinv(eta_k)
-        devc = v * v + per_level(fam.dev_resids(model.y, mu_k, w))
-        logs[:, k] = np.log(wk[k]) + 0.5 * zk * zk - 0.5 * devc
-        sk = score(eta_k)
-        sx = per_level(sk * x)
-        dprime = 2.0 * v - 2.0 * th * sx
-        g_th[:, k] = -2.0 * sx * v + dprime * (du_dth + zk * ds_dth)
-        g_b[:, k, :] = -2.0 * per_level_X(sk) + dprime[:, None] * (du_db + zk * ds_db)
+    v = u[:, None] + sj[:, None] * z                                     # ℓ × k: the nodes
+    eta_k = st.eta[:, None] + (th * x)[:, None] * (v - u[:, None])[f]    # n × k
+    devc = v * v + per_level(resp.unit_deviance(eta_k))
+    logs = np.log(wk) + 0.5 * z * z - 0.5 * devc
+    sk = resp.score(eta_k)
+    sx = per_level(sk * x[:, None])                                     # ℓ × k
+    dprime = 2.0 * v - 2.0 * th * sx
+    g_th = -2.0 * sx * v + dprime * (du_dth[:, None] + z * ds_dth[:, None])
+    g_b = -2.0 * per_level_X(sk) + dprime[:, :, None] * (
+        du_db[:, None, :] + z[None, :, None] * ds_db[:, None, :])        # ℓ × k × p
     pi = np.exp(logs - logs.max(axis=1, keepdims=True))
     pi /= pi.sum(axis=1, keepdims=True)
     grad_th = np.sum(dL2_dth / L2) + np.sum(pi * g_th)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
+from scipy.linalg.lapack import dpotrf, dpotrs, dtrtrs
 
 #: Largest Schur block (q₂) the dense path accepts: 8·q₂² bytes, here 800 MB.
 MAX_DENSE_SCHUR = 10_000
@@ -34,6 +34,27 @@ MAX_DENSE_CROSS = 80_000_000
 
 class FactorizationError(ArithmeticError):
     """G (or its Schur complement) is not numerically positive definite."""
+
+
+# LAPACK directly: scipy.linalg's wrappers cost ~10 µs a call in validation, more than the
+# small factorisations of a small model take.
+def cholesky(a: np.ndarray, lower: bool, what: str = "the matrix") -> np.ndarray:
+    """The Cholesky factor of a symmetric positive definite ``a`` (dpotrf)."""
+    c, info = dpotrf(a, lower=lower, clean=1)
+    if info != 0:
+        raise FactorizationError(f"{what} is not positive definite")
+    return c
+
+
+def cho_solve(c: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
+    """a⁻¹b from the Cholesky factor c of a (dpotrs); b of shape (m,) or (m, k)."""
+    return dpotrs(c, b, lower=lower)[0]
+
+
+def triangular_solve(c: np.ndarray, b: np.ndarray, lower: bool, trans: bool = False
+                     ) -> np.ndarray:
+    """c⁻¹b (or c⁻ᵀb) for triangular c (dtrtrs)."""
+    return dtrtrs(c, b, lower=lower, trans=1 if trans else 0)[0]
 
 
 @dataclass(frozen=True)
@@ -90,14 +111,21 @@ class BlockedCholesky:
         self.q1 = first.q
         self.p1 = first.p
         self.nlevels1 = first.nlevels
-        G11 = _block_gram(first.codes, first.nlevels, first.A, W)
-        G11[:, np.arange(first.p), np.arange(first.p)] += 1.0
-        try:
-            self.L11 = np.linalg.cholesky(G11)  # (ℓ₁, p₁, p₁) lower
-        except np.linalg.LinAlgError as exc:
-            raise FactorizationError("G₁₁ is not positive definite") from exc
+        if first.p == 1:   # G₁₁ is diagonal: D = 1 + Σ W a² per level
+            a = first.A[:, 0]
+            self.D = 1.0 + np.bincount(first.codes, W * a * a, minlength=first.nlevels)
+            if not np.all(self.D > 0.0):
+                raise FactorizationError("G₁₁ is not positive definite")
+            logdet = float(np.sum(np.log(self.D)))
+        else:
+            G11 = _block_gram(first.codes, first.nlevels, first.A, W)
+            G11[:, np.arange(first.p), np.arange(first.p)] += 1.0
+            try:
+                self.L11 = np.linalg.cholesky(G11)  # (ℓ₁, p₁, p₁) lower
+            except np.linalg.LinAlgError as exc:
+                raise FactorizationError("G₁₁ is not positive definite") from exc
+            logdet = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
         self.q2 = sum(t.q for t in rest)
-        logdet = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
         if self.q2:
             if self.q2 > MAX_DENSE_SCHUR:
                 raise FactorizationError(
@@ -121,11 +149,7 @@ class BlockedCholesky:
             K = self._solve11(self.G21.T)  # G₁₁⁻¹ G₁₂  (q₁ × q₂)
             self.K = K
             S = G22 - self.G21 @ K
-            try:
-                self.LS = scipy.linalg.cholesky(S, lower=True, check_finite=False)
-            except np.linalg.LinAlgError as exc:
-                raise FactorizationError("the Schur complement of G is not positive definite") \
-                    from exc
+            self.LS = cholesky(S, lower=True, what="the Schur complement of G")
             logdet += 2.0 * float(np.sum(np.log(np.diag(self.LS))))
         self.logdet = logdet
 
@@ -133,8 +157,7 @@ class BlockedCholesky:
     def _solve11(self, r: np.ndarray) -> np.ndarray:
         """G₁₁⁻¹ r for r of shape (q₁,) or (q₁, k)."""
         if self.p1 == 1:
-            d = self.L11[:, 0, 0] ** 2
-            return r / (d if r.ndim == 1 else d[:, None])
+            return r / (self.D if r.ndim == 1 else self.D[:, None])
         shape = r.shape
         rb = r.reshape(self.nlevels1, self.p1, -1)
         y = np.linalg.solve(self.L11, rb)
@@ -148,13 +171,13 @@ class BlockedCholesky:
             return self._solve11(r)
         r1, r2 = r[: self.q1], r[self.q1:]
         t = r2 - self.G21 @ self._solve11(r1)
-        x2 = scipy.linalg.cho_solve((self.LS, True), t, check_finite=False)
+        x2 = cho_solve(self.LS, t, lower=True)
         x1 = self._solve11(r1 - self.G21.T @ x2)
         return np.concatenate([x1, x2])
 
     def diag11(self) -> np.ndarray:
         """The diagonal of L₁₁ for a scalar first term with no other terms: L_jj."""
-        return self.L11[:, 0, 0]
+        return np.sqrt(self.D)
 
     def inverse_times_rows(self, terms: Sequence[TermLayout]) -> list[np.ndarray]:
         """vₜ[i] = (G⁻¹ mᵢ) restricted to the block of term t at observation i's level.
@@ -173,7 +196,7 @@ class BlockedCholesky:
         inv11 = self._solve11(eye).reshape(l1, p1, p1)                   # G₁₁⁻¹ blocks
         if not rest:
             return [np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
-        Sinv = scipy.linalg.cho_solve((self.LS, True), np.eye(self.q2), check_finite=False)
+        Sinv = cho_solve(self.LS, np.eye(self.q2), lower=True)
         KS = self.K @ Sinv                                              # q₁ × q₂
         Kb, KSb = self.K.reshape(l1, p1, self.q2), KS.reshape(l1, p1, self.q2)
         inv11 = inv11 + np.einsum("kaq,kbq->kab", KSb, Kb)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from .families import Family
 from .linalg import TermLayout
+from .response import Response
 from .terms import theta_pattern
 
 
@@ -32,6 +34,14 @@ class TermSpec:
     @property
     def p(self) -> int:
         return self.Xi.shape[1]
+
+    def level_sums(self, a: np.ndarray) -> np.ndarray:
+        """Σ over the observations of each level: (ℓ,) for a of shape (n,), (ℓ, k) for (n, k)."""
+        if a.ndim == 1:
+            return np.bincount(self.codes, a, minlength=self.nlevels)
+        k = a.shape[1]
+        idx = (self.codes[:, None] * k + np.arange(k)).ravel()
+        return np.bincount(idx, a.ravel(), minlength=self.nlevels * k).reshape(self.nlevels, k)
 
     def T(self, theta: np.ndarray) -> np.ndarray:
         """Tₜ(θ): lower triangular, filled column by column (T₁₁, T₂₁, …, T₂₂, …)."""
@@ -55,6 +65,11 @@ class GlmerModel:
     terms: tuple[TermSpec, ...]
     family: Family
     mustart: np.ndarray
+
+    @cached_property
+    def response(self) -> Response:
+        """The response pass PIRLS runs at each η (built once per model)."""
+        return Response(self.family, self.y, self.n_trials, self.weights, self.mustart)
 
     @property
     def n(self) -> int:
@@ -87,9 +102,14 @@ class GlmerModel:
 
     def zlam(self, layouts: Sequence[TermLayout], u: np.ndarray) -> np.ndarray:
         """ZΛu (length n)."""
-        out = np.zeros(self.n)
+        out = None
         for lay, ub in zip(layouts, self.u_blocks(u), strict=True):
-            out += np.einsum("ij,ij->i", lay.A, ub[lay.codes])
+            if lay.p == 1:
+                part = lay.A[:, 0] * ub[lay.codes, 0]
+            else:
+                part = np.einsum("ij,ij->i", lay.A, ub[lay.codes])
+            out = part if out is None else out + part
+        assert out is not None
         return out
 
     def zlam_t(self, layouts: Sequence[TermLayout], r: np.ndarray) -> np.ndarray:
@@ -97,18 +117,21 @@ class GlmerModel:
         parts = []
         for lay in layouts:
             if r.ndim == 1:
+                if lay.p == 1:
+                    parts.append(np.bincount(lay.codes, lay.A[:, 0] * r, minlength=lay.nlevels))
+                    continue
                 blk = np.stack([np.bincount(lay.codes, lay.A[:, c] * r, minlength=lay.nlevels)
                                 for c in range(lay.p)], axis=1)
                 parts.append(blk.ravel())
             else:
                 k = r.shape[1]
+                idx = (lay.codes[:, None] * k + np.arange(k)).ravel()
                 blk = np.empty((lay.nlevels, lay.p, k))
                 for c in range(lay.p):
-                    for j in range(k):
-                        blk[:, c, j] = np.bincount(lay.codes, lay.A[:, c] * r[:, j],
-                                                   minlength=lay.nlevels)
+                    blk[:, c, :] = np.bincount(idx, (lay.A[:, c:c + 1] * r).ravel(),
+                                               minlength=lay.nlevels * k).reshape(lay.nlevels, k)
                 parts.append(blk.reshape(lay.nlevels * lay.p, k))
-        return np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def b(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """b = Λ(θ)u, level-major within each term (lme4's getME(, "b"))."""

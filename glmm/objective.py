@@ -115,15 +115,18 @@ class Objective:
     def evaluate(self, params: np.ndarray) -> Evaluation:
         theta, beta = self.split(params)
         self.evaluations += 1
-        st = self.mode(theta, beta)
         m = self.model
-        aic = float(m.family.aic(m.y, m.n_trials, st.mu, m.weights, st.drsum))
-        ldL2 = st.factor.logdet
-        if self.nAGQ <= 1:
-            value = ldL2 + st.ussq + aic
-        else:
-            value = self._agq(theta, st)
-        return Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, st.drsum, aic, st, m)
+        # exp overflow and log(0) on the way are expected (a rejected PIRLS step, a clamp)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            st = self.mode(theta, beta)
+            drsum = st.drsum
+            aic = m.response.aic(st.mu, drsum)
+            ldL2 = st.factor.logdet
+            if self.nAGQ <= 1:
+                value = ldL2 + st.ussq + aic
+            else:
+                value = self._agq(theta, st)
+        return Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m)
 
     def __call__(self, params: np.ndarray) -> float:
         return self.evaluate(params).objective
@@ -143,20 +146,13 @@ class Objective:
         return ev.objective, agq_gradient(self.model, ev.theta, ev.state, self.rule)
 
     def _agq(self, theta: np.ndarray, st: PirlsState) -> float:
-        m = self.model
-        term = m.terms[0]
+        term = self.model.terms[0]
         z, w = self.rule
-        x = theta[0] * term.Xi[:, 0]                       # ∂η/∂u for each observation
         s = 1.0 / st.factor.diag11()                        # s_j = 1 / L_jj
         u = st.u
-        devc0 = u * u + np.bincount(term.codes, st.dev, minlength=term.nlevels)
-        log_terms = np.empty((term.nlevels, len(z)))
-        for k, (zk, wk) in enumerate(zip(z, w, strict=True)):
-            shift = zk * s
-            eta = st.eta + x * shift[term.codes]
-            mu = m.family.link.linkinv(eta)
-            dev = m.family.dev_resids(m.y, mu, m.weights)
-            devc = (u + shift) ** 2 + np.bincount(term.codes, dev, minlength=term.nlevels)
-            log_terms[:, k] = np.log(wk) + 0.5 * zk * zk - 0.5 * (devc - devc0)
-        logM = logsumexp(log_terms, axis=1)
+        devc0 = u * u + term.level_sums(st.dev)
+        shift = s[:, None] * z                              # ℓ × nAGQ: v − ũ at each node
+        eta = st.eta[:, None] + (theta[0] * term.Xi[:, :1]) * shift[term.codes]
+        devc = (u[:, None] + shift) ** 2 + term.level_sums(self.model.response.unit_deviance(eta))
+        logM = logsumexp(np.log(w) + 0.5 * z * z - 0.5 * (devc - devc0[:, None]), axis=1)
         return float(np.sum(devc0) + st.factor.logdet - 2.0 * np.sum(logM))

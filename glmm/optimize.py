@@ -21,15 +21,17 @@ the bound when that does not raise F.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
-import scipy.optimize
 
+from .bfgs import BfgsResult, minimize_bfgs
+from .linalg import triangular_solve
 from .model import GlmerModel
 from .objective import Evaluation, Objective
+from .pirls import fixed_schur
 
 #: lme4's check.boundary tolerance and singularity tolerance (isSingular).
 BOUNDARY_TOL = 1e-5
@@ -66,22 +68,66 @@ def glm_start(model: GlmerModel, max_iter: int = 50) -> np.ndarray:
     return beta
 
 
-#: Finite differences: L-BFGS-B's own stopping rules, set to the precision of F.
-FD_OPTIONS = {"ftol": 1e-15, "gtol": 1e-9, "maxiter": 2000, "maxcor": 20}
-#: Exact gradient: stop when the projected gradient is at the level of the gradient's own
-#: rounding (F is accurate to ~1e-14 relative), or when F stops moving.
-EXACT_GRADIENT_OPTIONS = {"ftol": 1e-15, "gtol": 1e-7, "maxiter": 2000, "maxcor": 20}
+#: Central differences: step ε^(1/3)·max(1, |xᵢ|), which balances truncation (∝ h²) and
+#: rounding of F (∝ 1/h); the gradient is then good to ~1e-7 relative, so BFGS's gradient
+#: test is looser than with the exact gradient.
+FD_STEP = float(np.finfo(float).eps) ** (1.0 / 3.0)
+GTOL_EXACT = 1e-6
+GTOL_FD = 1e-5
+
+
+def central_differences(value: Callable[[np.ndarray], float], x: np.ndarray
+                        ) -> tuple[float, np.ndarray]:
+    """(F(x), ∇F(x) by central differences): 1 + 2·len(x) evaluations."""
+    f = value(x)
+    g = np.empty(len(x))
+    for i in range(len(x)):
+        h = FD_STEP * max(1.0, abs(x[i]))
+        e = np.zeros(len(x))
+        e[i] = h
+        g[i] = (value(x + e) - value(x - e)) / (2.0 * h)
+    return f, g
+
+
+#: Where a diagonal θ entry ends at 0, F is probed at this value of it (see _minimize).
+ESCAPE_THETA = 0.1
 
 
 def _minimize(value: Callable[[np.ndarray], float], x0: np.ndarray,
-              value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None
-              ) -> scipy.optimize.OptimizeResult:
-    """L-BFGS-B on the exact gradient when there is one, else on central differences."""
+              value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None,
+              diagonal: Sequence[int]) -> BfgsResult:
+    """BFGS (:mod:`glmm.bfgs`) on the exact gradient when there is one, else on central
+    differences of the converged, hence smooth, objective.
+
+    A diagonal θ entry (indices ``diagonal`` of x) that ends at 0 may sit on a maximum: F is
+    even in it there, so its gradient is 0 either way.  F is then probed with the entry at
+    ESCAPE_THETA, and the search restarts from that point if F is lower there.
+    """
     if value_and_gradient is not None:
-        return scipy.optimize.minimize(value_and_gradient, x0, method="L-BFGS-B", jac=True,
-                                       options=EXACT_GRADIENT_OPTIONS)
-    return scipy.optimize.minimize(value, x0, method="L-BFGS-B", jac="3-point",
-                                   options=FD_OPTIONS)
+        def run(x: np.ndarray) -> BfgsResult:
+            assert value_and_gradient is not None
+            return minimize_bfgs(value_and_gradient, x, gtol=GTOL_EXACT)
+    else:
+        def run(x: np.ndarray) -> BfgsResult:
+            return minimize_bfgs(lambda x: central_differences(value, x), x, gtol=GTOL_FD)
+    res = run(x0)
+    for _ in range(len(diagonal)):
+        for i in diagonal:
+            if abs(res.x[i]) < SINGULAR_TOL:
+                trial = res.x.copy()
+                trial[i] = ESCAPE_THETA
+                if value(trial) < res.f - 1e-10 * max(1.0, abs(res.f)):
+                    res = run(trial)
+                    break
+        else:
+            break
+    return res
+
+
+def diagonal_theta(model: GlmerModel) -> list[int]:
+    """Positions in θ of the diagonal entries of the Tₜ."""
+    return [t.theta_slice.start + k for t in model.terms
+            for k, (r, c) in enumerate(zip(*t.tril, strict=True)) if r == c]
 
 
 def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
@@ -110,11 +156,18 @@ def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
 
 def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
-    res = _minimize(obj, theta0, obj.value_and_gradient if obj.has_gradient else None)
+    res = _minimize(obj, theta0, obj.value_and_gradient if obj.has_gradient else None,
+                    diagonal_theta(obj.model))
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluate(params)
     params, ev = _to_boundary(obj, params, lower, ev)
-    return Optimum(params, ev, obj.evaluations, bool(res.success), str(res.message))
+    return Optimum(params, ev, obj.evaluations, res.converged, res.message)
+
+
+def start_RX(obj: Objective, theta0: np.ndarray, beta0: np.ndarray) -> np.ndarray:
+    """R_X at the u-only mode of (θ₀, β₀): the whitening of β when stage 0 is skipped."""
+    st = obj.evaluate(np.concatenate([theta0, beta0])).state
+    return fixed_schur(obj.model, st.layouts, st.factor, st.W)[2]
 
 
 def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
@@ -124,21 +177,21 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
     R = np.sqrt(2.0) * RX
 
     def to_params(x: np.ndarray) -> np.ndarray:
-        beta = beta0 + scipy.linalg.solve_triangular(R, x[k:], lower=False, check_finite=False)
+        beta = beta0 + triangular_solve(R, x[k:], lower=False)
         return np.concatenate([x[:k], beta])
 
     def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
         f, g = obj.value_and_gradient(to_params(x))
         # chain rule through β = β̂₀ + R⁻¹ζ: ∂F/∂ζ = R⁻ᵀ ∂F/∂β
-        gz = scipy.linalg.solve_triangular(R, g[k:], trans="T", lower=False, check_finite=False)
+        gz = triangular_solve(R, g[k:], lower=False, trans=True)
         return f, np.concatenate([g[:k], gz])
 
     x0 = np.concatenate([theta0, np.zeros(len(beta0))])
     res = _minimize(lambda x: obj(to_params(x)), x0,
-                    value_and_gradient if obj.has_gradient else None)
+                    value_and_gradient if obj.has_gradient else None, diagonal_theta(obj.model))
     params = to_params(np.asarray(res.x, dtype=float))
     params[:k] = canonical_theta(obj.model, params[:k])
     ev = obj.evaluate(params)
     full_lower = np.concatenate([lower, np.full(len(beta0), -np.inf)])
     params, ev = _to_boundary(obj, params, full_lower, ev)
-    return Optimum(params, ev, obj.evaluations, bool(res.success), str(res.message))
+    return Optimum(params, ev, obj.evaluations, res.converged, res.message)

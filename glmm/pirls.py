@@ -27,9 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
-from .linalg import BlockedCholesky, FactorizationError, TermLayout
+from .linalg import BlockedCholesky, FactorizationError, TermLayout, cho_solve, cholesky
 from .model import GlmerModel
 
 MAX_ITER = 100
@@ -53,7 +52,9 @@ class PirlsState:
     mu: np.ndarray
     dev: np.ndarray          # unit deviances (with prior weights) at μ
     W: np.ndarray            # working weights at μ
+    s: np.ndarray            # scores at μ
     factor: BlockedCholesky  # of G at these weights
+    layouts: list[TermLayout]
     iterations: int
     RX: np.ndarray | None = None  # R_X at the mode (joint mode only)
 
@@ -70,65 +71,56 @@ class PirlsState:
         return self.drsum + self.ussq
 
 
-def _working(model: GlmerModel, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(μ, W, s) at η."""
-    fam = model.family
-    mu = fam.link.linkinv(eta)
-    m = fam.link.mu_eta(eta)
-    var = fam.variance(mu)
-    W = model.weights * m * m / var
-    s = model.weights * m * (model.y - mu) / var
-    return mu, W, s
-
-
 def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray,
           joint: bool) -> PirlsState:
     """The conditional mode at θ: ũ(θ, β) when ``joint`` is False, (ũ, β̃)(θ) when True.
 
     ``u0`` (and ``beta`` when joint) is the starting point; the result does not depend on it.
+    η is carried along the steps (η + t·δη, δη = ZΛδu + Xδβ) rather than rebuilt from
+    (u, β), and the response is evaluated once per trial point (:mod:`glmm.response`).
     """
     layouts = model.layouts(theta)
-    X, o, fam = model.X, model.offset, model.family
+    X, resp = model.X, model.response
     u, b = u0.copy(), beta.copy()
-
-    def state(u: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        eta = o + X @ b + model.zlam(layouts, u)
-        mu = fam.link.linkinv(eta)
-        dev = fam.dev_resids(model.y, mu, model.weights)
-        return eta, mu, dev, float(np.sum(dev) + u @ u)
-
-    eta, mu, dev, pdev = state(u, b)
+    eta = model.offset + X @ b + model.zlam(layouts, u)
+    wk = resp.update(eta)
+    pdev = float(np.sum(wk.dev) + u @ u)
     if not np.isfinite(pdev):
         raise PirlsError("the penalized deviance is not finite at the starting point")
     for it in range(1, MAX_ITER + 1):
-        _, W, s = _working(model, eta)
         try:
-            factor = BlockedCholesky(layouts, W)
+            factor = BlockedCholesky(layouts, wk.W)
         except FactorizationError as exc:
             raise PirlsError(str(exc)) from exc
-        grad_u = model.zlam_t(layouts, s) - u
+        grad_u = model.zlam_t(layouts, wk.s) - u
         RX = None
         if joint:
-            Xs = X.T @ s
-            du, db, RX = joint_solve(model, layouts, factor, W, grad_u, Xs)
+            Xs = X.T @ wk.s
+            du, db, RX = joint_solve(model, layouts, factor, wk.W, grad_u, Xs)
             decrement = float(du @ grad_u + db @ Xs)
+            deta = model.zlam(layouts, du) + X @ db
         else:
             du = factor.solve(grad_u)
-            db = np.zeros_like(b)
             decrement = float(du @ grad_u)
         if decrement < DECREMENT_TOL * max(1.0, pdev):
             # no step is taken: W, the factor and R_X were built at this very mode
-            return PirlsState(u, b, eta, mu, dev, W, factor, it, RX)
+            return PirlsState(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, factor, layouts, it, RX)
+        if not joint:
+            deta = model.zlam(layouts, du)
         step = 1.0
         for _ in range(MAX_HALVINGS + 1):
-            un, bn = u + step * du, b + step * db
-            eta_n, mu_n, dev_n, pdev_n = state(un, bn)
-            if np.isfinite(pdev_n) and pdev_n <= pdev + 1e-12 * abs(pdev):
+            eta_n = eta + step * deta
+            wk_n = resp.update(eta_n)
+            un = u + step * du
+            pdev_n = float(np.sum(wk_n.dev) + un @ un)
+            if pdev_n <= pdev + 1e-12 * abs(pdev):   # False for NaN
                 break
             step *= 0.5
         else:
             raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
-        u, b, eta, mu, dev, pdev = un, bn, eta_n, mu_n, dev_n, pdev_n
+        u, eta, wk, pdev = un, eta_n, wk_n, pdev_n
+        if joint:
+            b = b + step * db
     raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
 
 
@@ -136,16 +128,22 @@ def joint_solve(model: GlmerModel, layouts: list[TermLayout], factor: BlockedCho
                 W: np.ndarray, ru: np.ndarray, rb: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Solve the joint system for (δu, δβ); also return R_X (upper, R_XᵀR_X = Schur on β)."""
-    WX = W[:, None] * model.X
-    C = model.zlam_t(layouts, WX)                 # ΛᵀZᵀWX  (q × p)
-    GiC = factor.solve(C)                         # G⁻¹ΛᵀZᵀWX
-    XtWX = model.X.T @ WX
-    schur = XtWX - C.T @ GiC
-    try:
-        RX = scipy.linalg.cholesky(schur, lower=False, check_finite=False)
-    except np.linalg.LinAlgError as exc:
-        raise PirlsError("XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite") from exc
+    C, GiC, RX = fixed_schur(model, layouts, factor, W)
     Giru = factor.solve(ru)
-    db = scipy.linalg.cho_solve((RX, False), rb - C.T @ Giru, check_finite=False)
+    db = cho_solve(RX, rb - C.T @ Giru, lower=False)
     du = Giru - GiC @ db
     return du, db, RX
+
+
+def fixed_schur(model: GlmerModel, layouts: list[TermLayout], factor: BlockedCholesky,
+                W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """C = ΛᵀZᵀWX, G⁻¹C and R_X, upper with R_XᵀR_X = XᵀWX − CᵀG⁻¹C (lme4's RX)."""
+    WX = W[:, None] * model.X
+    C = model.zlam_t(layouts, WX)
+    GiC = factor.solve(C)
+    schur = model.X.T @ WX - C.T @ GiC
+    try:
+        RX = cholesky(schur, lower=False)
+    except FactorizationError as exc:
+        raise PirlsError("XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite") from exc
+    return C, GiC, RX

@@ -1,0 +1,103 @@
+"""A small dense BFGS for smooth objectives with a gradient (speed-design.md §6–7).
+
+The problems here have a handful of parameters (θ and a whitened β) and an objective that
+costs from tens of microseconds to seconds; scipy's wrappers cost more per iteration than a
+small model's whole evaluation.  The method, with H ≈ ∇²F⁻¹:
+
+    d = −H g;   x⁺ = x + t d,  t = 1 first, backtracked (safeguarded quadratic
+                interpolation) until F(x⁺) ≤ F(x) + c₁ t gᵀd   (Armijo)
+    s = x⁺ − x, y = g⁺ − g;  H₀ = (sᵀy / yᵀy) I before the first update (Shanno–Phua);
+    H⁺ = (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ,  ρ = 1/(sᵀy), skipped when sᵀy ≤ 0.
+
+It stops when ‖g‖∞ ≤ ``gtol``; or when the quasi-Newton decrement gᵀHg, ≈ twice the
+reduction still available, is below ``dtol``; or, at the objective's rounding level, when
+no step along d reduces F (``converged`` then says whether ‖g‖∞ is small).  A point where
+F cannot be evaluated (an exception listed in ``failures``) counts as F = +∞.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+C1 = 1e-4            # Armijo's sufficient decrease
+MAX_BACKTRACKS = 30
+
+
+@dataclass(frozen=True)
+class BfgsResult:
+    x: np.ndarray
+    f: float
+    g: np.ndarray
+    nfev: int
+    converged: bool
+    message: str
+
+
+def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *,
+                  gtol: float = 1e-6, dtol: float = 1e-12, max_iter: int = 500,
+                  failures: tuple[type[Exception], ...] = (ArithmeticError,)) -> BfgsResult:
+    """Minimise F from x0; ``fg(x)`` returns (F(x), ∇F(x))."""
+    nfev = 0
+
+    def evaluate(x: np.ndarray) -> tuple[float, np.ndarray | None]:
+        nonlocal nfev
+        nfev += 1
+        try:
+            f, g = fg(x)
+        except failures:
+            return np.inf, None
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return np.inf, None
+        return float(f), np.asarray(g, dtype=float)
+
+    x = np.array(x0, dtype=float)
+    f, g = evaluate(x)
+    if g is None:
+        raise ArithmeticError("the objective cannot be evaluated at the starting point")
+    n = len(x)
+    H = np.eye(n)
+    scaled = False
+    for _ in range(max_iter):
+        gmax = float(np.max(np.abs(g))) if n else 0.0
+        if gmax <= gtol:
+            return BfgsResult(x, f, g, nfev, True, f"‖g‖∞ = {gmax:.2e} ≤ {gtol:g}")
+        d = -(H @ g)
+        slope = float(g @ d)
+        if slope >= 0.0:  # H lost positive definiteness to rounding: restart
+            H, scaled = np.eye(n), False
+            d, slope = -g, -float(g @ g)
+        if scaled and -slope <= dtol:
+            return BfgsResult(x, f, g, nfev, True,
+                              f"quasi-Newton decrement {-slope:.2e} ≤ {dtol:g}")
+        # the first step, with H = I, moves no coordinate by more than ½: a full unit step
+        # from lme4's θ₀ = 1 can land exactly on θ = 0, a stationary point of F by symmetry
+        t = 1.0 if scaled else min(1.0, 0.5 / gmax)
+        for _ in range(MAX_BACKTRACKS):
+            xn = x + t * d
+            fn, gn = evaluate(xn)
+            if gn is not None and fn <= f + C1 * t * slope:
+                break
+            if gn is None:
+                t *= 0.1
+            else:  # minimiser of the quadratic through f, slope and fn, kept in [0.1t, 0.5t]
+                tq = -slope * t * t / (2.0 * (fn - f - slope * t))
+                t = min(max(tq, 0.1 * t), 0.5 * t)
+        else:
+            return BfgsResult(x, f, g, nfev, gmax <= 1e3 * gtol,
+                              f"no decrease along the search direction (‖g‖∞ = {gmax:.2e})")
+        assert gn is not None
+        s, y = xn - x, gn - g
+        sy = float(s @ y)
+        if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
+            if not scaled:
+                H = np.eye(n) * (sy / float(y @ y))
+                scaled = True
+            rho = 1.0 / sy
+            Hy = H @ y
+            H = H - rho * (np.outer(s, Hy) + np.outer(Hy, s)) \
+                + (rho * rho * float(y @ Hy) + rho) * np.outer(s, s)
+        x, f, g = xn, fn, gn
+    return BfgsResult(x, f, g, nfev, False, f"{max_iter} iterations")

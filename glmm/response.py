@@ -1,0 +1,135 @@
+"""The GLM response at a linear predictor: lme4's glmResp, as one fused pass.
+
+PIRLS needs, at every trial η, the unit deviances (to accept the step) and, at the accepted
+η, the Fisher weights and the scores:
+
+    μ = g⁻¹(η),   Wᵢ = wᵢ μ'ᵢ² / V(μᵢ),   sᵢ = wᵢ μ'ᵢ (yᵢ − μᵢ) / V(μᵢ)   (s = −½ ∂D/∂η)
+
+:meth:`Response.update` computes all four in one pass.  For the canonical pairs
+binomial–logit and Poisson–log it uses the closed forms (μ' = μ(1 − μ) and μ' = V = μ)
+and the y-only parts of the deviance computed once,
+
+    binomial:  devᵢ = cᵢ − 2wᵢ[yᵢ log μᵢ + (1 − yᵢ) log(1 − μᵢ)],
+               cᵢ = 2wᵢ[yᵢ log yᵢ + (1 − yᵢ) log(1 − yᵢ)]
+    Poisson:   devᵢ = cᵢ − 2wᵢ yᵢ log μᵢ + 2wᵢ(μᵢ − yᵢ),   cᵢ = 2wᵢ yᵢ log yᵢ
+
+with lme4's clamps on μ, μ' and V (:mod:`glmm.families`); other pairs call the family's
+functions one by one.
+
+The aic.  For binomial with whole counts and Poisson with whole y, A(μ) − Σdevᵢ(μ) does not
+depend on μ (both are −2 log-likelihoods, one relative to the saturated model), so
+A = Σdev + c with c = A(μ₀) − Σdev(μ₀) taken once at the starting μ₀; otherwise (Gamma,
+inverse Gaussian, non-integer counts) the family's aic is evaluated at each μ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, xlog1py, xlogy
+
+from .families import EPS, Family
+
+
+@dataclass(frozen=True)
+class Working:
+    """The response at one η: μ, unit deviances (prior weights included), W and s."""
+
+    mu: np.ndarray
+    dev: np.ndarray
+    W: np.ndarray
+    s: np.ndarray
+
+
+class Response:
+    """y, prior weights w, binomial trials, offset and family, with their constant parts."""
+
+    def __init__(self, family: Family, y: np.ndarray, n_trials: np.ndarray,
+                 weights: np.ndarray, mustart: np.ndarray) -> None:
+        self.family = family
+        self.y, self.n_trials, self.weights = y, n_trials, weights
+        pair = (family.name, family.link.name)
+        self._kind = pair if pair in (("binomial", "logit"), ("poisson", "log")) else None
+        wy2 = 2.0 * weights * y
+        if self._kind == ("binomial", "logit"):
+            self._wy2, self._wny2 = wy2, 2.0 * weights * (1.0 - y)
+            self._dev0 = 2.0 * weights * (xlogy(y, y) + xlog1py(1.0 - y, -y))
+        elif self._kind == ("poisson", "log"):
+            self._wy2, self._w2 = wy2, 2.0 * weights
+            self._dev0 = 2.0 * weights * xlogy(y, y)
+        self._aic_offset = self._constant_aic_part(mustart)
+
+    # -- one pass ----------------------------------------------------------------------------
+    def update(self, eta: np.ndarray) -> Working:
+        """μ, unit deviances, W and s at η (every array of length n)."""
+        y, w = self.y, self.weights
+        if self._kind == ("binomial", "logit"):
+            e = np.exp(-np.abs(eta))
+            f = 1.0 + e
+            m = np.maximum(e / (f * f), EPS)               # μ' = max(ε, dlogis(η))
+            mu = np.clip(expit(eta), EPS, 1.0 - EPS)
+            V = np.maximum(mu * (1.0 - mu), EPS)
+            mV = m / V
+            dev = self._dev0 - self._wy2 * np.log(mu) - self._wny2 * np.log1p(-mu)
+            return Working(mu, dev, w * m * mV, w * mV * (y - mu))
+        if self._kind == ("poisson", "log"):
+            mu = np.maximum(np.exp(eta), EPS)              # μ = μ' = V
+            dev = self._dev0 - self._wy2 * np.log(mu) + self._w2 * (mu - y)
+            return Working(mu, dev, w * mu, w * (y - mu))
+        fam = self.family
+        mu = fam.link.linkinv(eta)
+        m = fam.link.mu_eta(eta)
+        mV = m / fam.variance(mu)
+        return Working(mu, fam.dev_resids(y, mu, w), w * m * mV, w * mV * (y - mu))
+
+    def unit_deviance(self, eta: np.ndarray) -> np.ndarray:
+        """devᵢ at η of shape (n,) or (n, k) (one column per quadrature node)."""
+        y, w = self.y, self.weights
+        if eta.ndim == 2:
+            y, w = y[:, None], w[:, None]
+        fam = self.family
+        return fam.dev_resids(y, fam.link.linkinv(eta), w)
+
+    def score(self, eta: np.ndarray) -> np.ndarray:
+        """s = w μ'(y − μ)/V at η of shape (n,) or (n, k)."""
+        y, w = self.y, self.weights
+        if eta.ndim == 2:
+            y, w = y[:, None], w[:, None]
+        fam = self.family
+        mu = fam.link.linkinv(eta)
+        return w * fam.link.mu_eta(eta) * (y - mu) / fam.variance(mu)
+
+    def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """(W, W' = dW/dη) at η:  W' = w[2μ'μ''/V − μ'³V'/V²]."""
+        fam, w = self.family, self.weights
+        m = fam.link.mu_eta(eta)
+        V = fam.variance(mu)
+        W = w * m * m / V
+        Wp = w * (2.0 * m * fam.link.mu_eta2(eta) / V - m ** 3 * fam.variance_deriv(mu) / (V * V))
+        return W, Wp
+
+    # -- the aic -------------------------------------------------------------------------------
+    def aic(self, mu: np.ndarray, drsum: float) -> float:
+        """lme4's A(μ); ``drsum`` = Σdevᵢ(μ)."""
+        if self._aic_offset is not None:
+            return drsum + self._aic_offset
+        return float(self.family.aic(self.y, self.n_trials, mu, self.weights, drsum))
+
+    def _constant_aic_part(self, mu0: np.ndarray) -> float | None:
+        """A − Σdev when it does not depend on μ (whole counts), else None."""
+        y, fam = self.y, self.family
+        if fam.name == "binomial":
+            m = self.n_trials if np.any(self.n_trials > 1) else self.weights
+            k = m * y
+            whole = np.all(m == np.rint(m)) and np.all(np.abs(k - np.rint(k)) <= 1e-12 * m)
+        elif fam.name == "poisson":
+            whole = bool(np.all(y == np.rint(y)))
+        else:
+            whole = False
+        if not whole:
+            return None
+        mu0 = np.clip(mu0, 0.01, 0.99) if fam.name == "binomial" else np.maximum(mu0, 0.01)
+        dev0 = float(np.sum(fam.dev_resids(y, mu0, self.weights)))
+        return float(fam.aic(y, self.n_trials, mu0, self.weights, dev0)) - dev0
