@@ -32,7 +32,7 @@ def _model(re: RandomEffects, y: np.ndarray, n: np.ndarray, w: np.ndarray, o: np
              for i, t in enumerate(re.terms)]
     return GlmerModel(np.asarray(y, dtype=float), np.asarray(n, dtype=float),
                       np.asarray(w, dtype=float), np.asarray(o, dtype=float),
-                      np.asarray(X, dtype=float), tuple(terms), family,
+                      np.ascontiguousarray(X, dtype=float), tuple(terms), family,
                       np.asarray(mustart, dtype=float))
 
 

@@ -21,9 +21,10 @@ The fill-reducing permutation of CHOLMOD changes neither log|G| nor any solution
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse
 from scipy.linalg.lapack import dpotrf, dpotrs, dtrtrs
 
 #: Largest Schur block (q₂) the dense path accepts: 8·q₂² bytes, here 800 MB.
@@ -57,14 +58,28 @@ def triangular_solve(c: np.ndarray, b: np.ndarray, lower: bool, trans: bool = Fa
     return dtrtrs(c, b, lower=lower, trans=1 if trans else 0)[0]
 
 
+def level_indicator(codes: np.ndarray, nlevels: int) -> scipy.sparse.csr_matrix:
+    """J (ℓ × n, CSR) with Jₖᵢ = 1 when observation i is at level k: J r sums r per level."""
+    order = np.argsort(codes, kind="stable")
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=nlevels))])
+    return scipy.sparse.csr_matrix((np.ones(len(codes)), order, indptr),
+                                   shape=(nlevels, len(codes)))
+
+
 @dataclass(frozen=True)
 class TermLayout:
     """What the factor needs of one random-effects term: its level of every observation
-    and the per-observation rows of ZΛ for this term, A = Xᵢ Tᵢ (n × pᵢ)."""
+    and the per-observation rows of ZΛ for this term, A = Xᵢ Tᵢ (n × pᵢ).  ``J`` is the
+    term's :func:`level_indicator`, built once per model and passed in (or built here)."""
 
     codes: np.ndarray
     nlevels: int
     A: np.ndarray
+    J: scipy.sparse.csr_matrix | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def indicator(self) -> scipy.sparse.csr_matrix:
+        return self.J if self.J is not None else level_indicator(self.codes, self.nlevels)
 
     @property
     def p(self) -> int:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import scipy.sparse
 
 from .families import Family
-from .linalg import TermLayout
+from .linalg import TermLayout, level_indicator
 from .response import Response
 from .terms import theta_pattern
 
@@ -34,6 +35,11 @@ class TermSpec:
     @property
     def p(self) -> int:
         return self.Xi.shape[1]
+
+    @cached_property
+    def indicator(self) -> scipy.sparse.csr_matrix:
+        """J, ℓ × n: J r sums r over the observations of each level."""
+        return level_indicator(self.codes, self.nlevels)
 
     def level_sums(self, a: np.ndarray) -> np.ndarray:
         """Σ over the observations of each level: (ℓ,) for a of shape (n,), (ℓ, k) for (n, k)."""
@@ -89,7 +95,7 @@ class GlmerModel:
 
     def layouts(self, theta: np.ndarray) -> list[TermLayout]:
         """Per term, A = Xₜ Tₜ(θ): the nonzero values of that term's rows of ZΛ."""
-        return [TermLayout(t.codes, t.nlevels, t.Xi @ t.T(theta)) for t in self.terms]
+        return [TermLayout(t.codes, t.nlevels, t.Xi @ t.T(theta), t.indicator) for t in self.terms]
 
     def u_blocks(self, u: np.ndarray) -> list[np.ndarray]:
         """u split per term as (levels × p) arrays (u is level-major within a term)."""
@@ -123,14 +129,10 @@ class GlmerModel:
                 blk = np.stack([np.bincount(lay.codes, lay.A[:, c] * r, minlength=lay.nlevels)
                                 for c in range(lay.p)], axis=1)
                 parts.append(blk.ravel())
-            else:
-                k = r.shape[1]
-                idx = (lay.codes[:, None] * k + np.arange(k)).ravel()
-                blk = np.empty((lay.nlevels, lay.p, k))
-                for c in range(lay.p):
-                    blk[:, c, :] = np.bincount(idx, (lay.A[:, c:c + 1] * r).ravel(),
-                                               minlength=lay.nlevels * k).reshape(lay.nlevels, k)
-                parts.append(blk.reshape(lay.nlevels * lay.p, k))
+            else:   # one sparse product per column of the term: J (aᶜ ∘ r)
+                J = lay.indicator
+                blk = np.stack([J @ (lay.A[:, c:c + 1] * r) for c in range(lay.p)], axis=1)
+                parts.append(blk.reshape(lay.nlevels * lay.p, r.shape[1]))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def b(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
