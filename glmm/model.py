@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse
 
 from .families import Family
-from .linalg import TermLayout, level_indicator
+from .linalg import CouplingPattern, TermLayout, level_indicator
 from .response import Response
 from .terms import theta_pattern
 
@@ -76,6 +76,11 @@ class GlmerModel:
     def response(self) -> Response:
         """The response pass PIRLS runs at each η (built once per model)."""
         return Response(self.family, self.y, self.n_trials, self.weights, self.mustart)
+
+    @cached_property
+    def coupling(self) -> CouplingPattern:
+        """The sparsity pattern of G₂₁ (:class:`~glmm.linalg.CouplingPattern`)."""
+        return CouplingPattern(self.layouts(np.zeros(self.ntheta)))
 
     @property
     def n(self) -> int:

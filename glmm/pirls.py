@@ -89,7 +89,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         raise PirlsError("the penalized deviance is not finite at the starting point")
     for it in range(1, MAX_ITER + 1):
         try:
-            factor = BlockedCholesky(layouts, wk.W)
+            factor = BlockedCholesky(layouts, wk.W, model.coupling)
         except FactorizationError as exc:
             raise PirlsError(str(exc)) from exc
         grad_u = model.zlam_t(layouts, wk.s) - u

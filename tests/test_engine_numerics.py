@@ -29,8 +29,11 @@ def _dense_Z(layouts: list[TermLayout], n: int) -> np.ndarray:
     return np.hstack(blocks)
 
 
-#: (levels, columns) per term: scalar, vector, crossed scalar, and mixed terms
-SHAPES = [((7, 1),), ((6, 2),), ((9, 1), (4, 1)), ((8, 2), (3, 1), (2, 2))]
+#: (levels, columns) per term: scalar, vector, crossed scalar, and mixed terms; the last
+#: two have a scalar first term with many levels that meet few of the others' levels, so
+#: G₂₁ is kept sparse (CouplingPattern), the others keep it dense
+SHAPES = [((7, 1),), ((6, 2),), ((9, 1), (4, 1)), ((8, 2), (3, 1), (2, 2)),
+          ((50, 1), (20, 1)), ((50, 1), (12, 2), (5, 1))]
 
 
 def _random_problem(shape, n: int, seed: int):
@@ -52,6 +55,11 @@ def test_blocked_cholesky_matches_dense(shape) -> None:
     np.testing.assert_allclose(f.solve(r), np.linalg.solve(G, r), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(f.solve(r[:, 0]), np.linalg.solve(G, r[:, 0]), rtol=1e-10,
                                atol=1e-12)
+
+
+def test_coupling_pattern_sparse_only_when_sparse() -> None:
+    sparse = [_random_problem(shape, 60, 0)[3].sparse for shape in SHAPES if len(shape) > 1]
+    assert sparse == [False, False, True, True]
 
 
 def test_blocked_cholesky_never_densifies_z() -> None:
