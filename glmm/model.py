@@ -140,6 +140,19 @@ class GlmerModel:
                 parts.append(blk.reshape(lay.nlevels * lay.p, r.shape[1]))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
+    def u_keeping_b(self, u: np.ndarray, theta_old: np.ndarray, theta: np.ndarray
+                    ) -> np.ndarray:
+        """u' with Λ(θ)u' = Λ(θ_old)u, term by term: u'ₗ = Tₜ(θ)⁻¹ Tₜ(θ_old) uₗ per level ℓ;
+        a term whose Tₜ(θ) is (nearly) singular keeps its u."""
+        out = []
+        for t, ub in zip(self.terms, self.u_blocks(u), strict=True):
+            T_new, T_old = t.T(theta), t.T(theta_old)
+            d = np.abs(np.diag(T_new))
+            if np.all(d > 1e-4 * max(1.0, float(np.max(np.abs(T_old))))):
+                ub = ub @ np.linalg.solve(T_new, T_old).T
+            out.append(ub.ravel())
+        return np.concatenate(out)
+
     def b(self, theta: np.ndarray, u: np.ndarray) -> np.ndarray:
         """b = Λ(θ)u, level-major within each term (lme4's getME(, "b"))."""
         out = []

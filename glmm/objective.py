@@ -64,8 +64,10 @@ class Evaluation:
 class Objective:
     """F as a function of the parameters: θ for nAGQ = 0, (θ, β) for nAGQ ≥ 1.
 
-    PIRLS is warm-started from the last mode; if that fails it restarts from u = 0 (and the
-    starting β when β is profiled), so the value never depends on the call history.
+    PIRLS is warm-started from the last mode, rescaled to the new θ so that b = Λu is kept
+    (when θ moves far, as in a long line-search step, the old u would put η far off); if that
+    fails it restarts from u = 0 (and the starting β when β is profiled), so the value never
+    depends on the call history.
     """
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
@@ -79,6 +81,7 @@ class Objective:
         self.nAGQ = nAGQ
         self.beta_start = np.asarray(beta_start, dtype=float)
         self._u = np.zeros(model.q)
+        self._theta: np.ndarray | None = None
         self._beta = self.beta_start.copy()
         self.evaluations = 0
 
@@ -96,7 +99,9 @@ class Objective:
 
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
         joint = beta is None
-        starts = [(self._u, self._beta if joint else beta),
+        u_warm = self._u if self._theta is None else \
+            self.model.u_keeping_b(self._u, self._theta, theta)
+        starts = [(u_warm, self._beta if joint else beta),
                   (np.zeros(self.model.q), self.beta_start if joint else beta)]
         error: PirlsError | None = None
         for u0, b0 in starts:
@@ -105,7 +110,7 @@ class Objective:
             except PirlsError as exc:
                 error = exc
                 continue
-            self._u = st.u
+            self._u, self._theta = st.u, theta
             if joint:
                 self._beta = st.beta
             return st

@@ -58,6 +58,7 @@ class Response:
         elif self._kind == ("poisson", "log"):
             self._wy2, self._w2 = wy2, 2.0 * weights
             self._dev0 = 2.0 * weights * xlogy(y, y)
+        self._unit = bool(np.all(weights == 1.0))
         self._aic_offset = self._constant_aic_part(mustart)
 
     # -- one pass ----------------------------------------------------------------------------
@@ -65,18 +66,21 @@ class Response:
         """μ, unit deviances, W and s at η (every array of length n)."""
         y, w = self.y, self.weights
         if self._kind == ("binomial", "logit"):
+            # μ' = max(ε, dlogis(η)) and V = max(ε, μ(1 − μ)) with μ clamped to [ε, 1 − ε]:
+            # μ'/V = 1 (up to rounding) both where nothing is clamped (μ' = V = μ(1 − μ)) and
+            # where dlogis(η) < ε (μ' = V = ε), so W = w μ' and s = w(y − μ)
             e = np.exp(-np.abs(eta))
             f = 1.0 + e
-            m = np.maximum(e / (f * f), EPS)               # μ' = max(ε, dlogis(η))
+            m = np.maximum(e / (f * f), EPS)
             mu = np.clip(expit(eta), EPS, 1.0 - EPS)
-            V = np.maximum(mu * (1.0 - mu), EPS)
-            mV = m / V
             dev = self._dev0 - self._wy2 * np.log(mu) - self._wny2 * np.log1p(-mu)
-            return Working(mu, dev, w * m * mV, w * mV * (y - mu))
+            r = y - mu
+            return Working(mu, dev, m if self._unit else w * m, r if self._unit else w * r)
         if self._kind == ("poisson", "log"):
             mu = np.maximum(np.exp(eta), EPS)              # μ = μ' = V
             dev = self._dev0 - self._wy2 * np.log(mu) + self._w2 * (mu - y)
-            return Working(mu, dev, w * mu, w * (y - mu))
+            r = y - mu
+            return Working(mu, dev, mu if self._unit else w * mu, r if self._unit else w * r)
         fam = self.family
         mu = fam.link.linkinv(eta)
         m = fam.link.mu_eta(eta)
