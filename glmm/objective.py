@@ -23,15 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
+from .agq import agq_objective
 from .ghrule import ghrule
-from .gradient import (
-    agq_gradient,
-    exact_gradient_available,
-    laplace_gradient,
-    profiled_gradient,
-)
+from .gradient import exact_gradient_available, laplace_gradient, profiled_gradient
 from .model import GlmerModel
 from .pirls import PirlsError, PirlsState, pirls
 
@@ -118,20 +113,7 @@ class Objective:
         raise error
 
     def evaluate(self, params: np.ndarray) -> Evaluation:
-        theta, beta = self.split(params)
-        self.evaluations += 1
-        m = self.model
-        # exp overflow and log(0) on the way are expected (a rejected PIRLS step, a clamp)
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            st = self.mode(theta, beta)
-            drsum = st.drsum
-            aic = m.response.aic(st.mu, drsum)
-            ldL2 = st.factor.logdet
-            if self.nAGQ <= 1:
-                value = ldL2 + st.ussq + aic
-            else:
-                value = self._agq(theta, st)
-        return Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m)
+        return self._evaluate(params, gradient=False)[0]
 
     def __call__(self, params: np.ndarray) -> float:
         return self.evaluate(params).objective
@@ -142,22 +124,27 @@ class Objective:
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
         """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) otherwise
-        (see :mod:`glmm.gradient`)."""
-        ev = self.evaluate(params)
-        if self.nAGQ == 0:
-            return ev.objective, profiled_gradient(self.model, ev.theta, ev.state)
-        if self.nAGQ == 1:
-            return ev.objective, laplace_gradient(self.model, ev.theta, ev.state)
-        return ev.objective, agq_gradient(self.model, ev.theta, ev.state, self.rule)
+        (:mod:`glmm.gradient`, :mod:`glmm.agq`)."""
+        ev, g = self._evaluate(params, gradient=True)
+        assert g is not None
+        return ev.objective, g
 
-    def _agq(self, theta: np.ndarray, st: PirlsState) -> float:
-        term = self.model.terms[0]
-        z, w = self.rule
-        s = 1.0 / st.factor.diag11()                        # s_j = 1 / L_jj
-        u = st.u
-        devc0 = u * u + term.level_sums(st.dev)
-        shift = s[:, None] * z                              # ℓ × nAGQ: v − ũ at each node
-        eta = st.eta[:, None] + (theta[0] * term.Xi[:, :1]) * shift[term.codes]
-        devc = (u[:, None] + shift) ** 2 + term.level_sums(self.model.response.unit_deviance(eta))
-        logM = logsumexp(np.log(w) + 0.5 * z * z - 0.5 * (devc - devc0[:, None]), axis=1)
-        return float(np.sum(devc0) + st.factor.logdet - 2.0 * np.sum(logM))
+    def _evaluate(self, params: np.ndarray, gradient: bool
+                  ) -> tuple[Evaluation, np.ndarray | None]:
+        theta, beta = self.split(params)
+        self.evaluations += 1
+        m = self.model
+        g = None
+        # exp overflow and log(0) on the way are expected (a rejected PIRLS step, a clamp)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            st = self.mode(theta, beta)
+            drsum = st.drsum
+            aic = m.response.aic(st.mu, drsum)
+            ldL2 = st.factor.logdet
+            if self.nAGQ <= 1:
+                value = ldL2 + st.ussq + aic
+                if gradient:
+                    g = (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(m, theta, st)
+            else:
+                value, g = agq_objective(m, theta, st, self.rule, gradient)
+        return Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m), g

@@ -87,22 +87,27 @@ class Response:
         mV = m / fam.variance(mu)
         return Working(mu, fam.dev_resids(y, mu, w), w * m * mV, w * mV * (y - mu))
 
-    def unit_deviance(self, eta: np.ndarray) -> np.ndarray:
-        """devᵢ at η of shape (n,) or (n, k) (one column per quadrature node)."""
-        y, w = self.y, self.weights
-        if eta.ndim == 2:
-            y, w = y[:, None], w[:, None]
-        fam = self.family
-        return fam.dev_resids(y, fam.link.linkinv(eta), w)
-
-    def score(self, eta: np.ndarray) -> np.ndarray:
-        """s = w μ'(y − μ)/V at η of shape (n,) or (n, k)."""
-        y, w = self.y, self.weights
-        if eta.ndim == 2:
-            y, w = y[:, None], w[:, None]
+    def deviance_and_score(self, eta: np.ndarray, score: bool = True
+                           ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(devᵢ, sᵢ) at η of shape (n,) or (n, k), one column per quadrature node;
+        s is None unless ``score``."""
+        col = (slice(None), None) if eta.ndim == 2 else (slice(None),)
+        y, w = self.y[col], self.weights[col]
+        if self._kind is not None:
+            if self._kind == ("binomial", "logit"):
+                mu = np.clip(expit(eta), EPS, 1.0 - EPS)
+                dev = self._dev0[col] - self._wy2[col] * np.log(mu) \
+                    - self._wny2[col] * np.log1p(-mu)
+            else:
+                mu = np.maximum(np.exp(eta), EPS)
+                dev = self._dev0[col] - self._wy2[col] * np.log(mu) + self._w2[col] * (mu - y)
+            return dev, ((y - mu) if self._unit else w * (y - mu)) if score else None
         fam = self.family
         mu = fam.link.linkinv(eta)
-        return w * fam.link.mu_eta(eta) * (y - mu) / fam.variance(mu)
+        dev = fam.dev_resids(y, mu, w)
+        if not score:
+            return dev, None
+        return dev, w * fam.link.mu_eta(eta) * (y - mu) / fam.variance(mu)
 
     def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
