@@ -130,6 +130,8 @@ class CouplingPattern:
 
     #: Below this fraction of nonzero entries G₂₁ is kept sparse.
     MAX_DENSITY = 0.25
+    #: Up to this many same-column pairs of nonzeros, S is accumulated pair by pair.
+    MAX_PAIRS = 5_000_000
 
     def __init__(self, terms: Sequence[TermLayout]) -> None:
         first, rest = terms[0], list(terms[1:])
@@ -143,10 +145,23 @@ class CouplingPattern:
         unique, self.slot = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64),
                                       return_inverse=True)
         self.nnz = len(unique)
-        rows = unique // q1
+        self.rows = unique // q1
         self.indices = unique % q1
-        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=offset))])
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(self.rows, minlength=offset))])
         self.sparse = first.p == 1 and self.nnz < self.MAX_DENSITY * q1 * max(offset, 1)
+        # G₂₁D⁻¹G₁₂ = Σ over levels c of the first term of (column c)(column c)ᵀ/D_c: every
+        # pair (a, b) of nonzeros in one column adds to S[row a, row b]
+        counts = np.bincount(self.indices, minlength=q1)
+        self.pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if self.sparse and int(np.sum(counts * counts)) <= self.MAX_PAIRS:
+            order = np.argsort(self.indices, kind="stable")
+            m = counts[self.indices[order]]
+            start = np.cumsum(m) - m                         # first pair of each nonzero
+            within = np.arange(int(m.sum())) - np.repeat(start, m)
+            seg = (np.cumsum(counts) - counts)[self.indices[order]]
+            pa = np.repeat(order, m)
+            pb = order[np.repeat(seg, m) + within]
+            self.pairs = (pa, pb, self.rows[pa] * offset + self.rows[pb])
 
 
 class BlockedCholesky:
@@ -185,24 +200,19 @@ class BlockedCholesky:
             if pattern is None:
                 pattern = CouplingPattern(terms)
             self.sparse = pattern.sparse
+            self._pattern = pattern
             if self.sparse:
                 a1 = W * first.A[:, 0]
                 vals = np.concatenate([a1 * t.A[:, d] for t in rest for d in range(t.p)])
-                data = np.bincount(pattern.slot, vals, minlength=pattern.nnz)
-                shape = (self.q2, self.q1)
-                self.G21 = scipy.sparse.csr_matrix((data, pattern.indices, pattern.indptr),
-                                                   shape=shape)
-                # Kᵀ = G₂₁ G₁₁⁻¹ (same pattern): S = G₂₂ − Kᵀ G₁₂
-                self.KT = scipy.sparse.csr_matrix(
-                    (data / self.D[pattern.indices], pattern.indices, pattern.indptr),
-                    shape=shape)
+                self._g21 = np.bincount(pattern.slot, vals, minlength=pattern.nnz)
+                self._kt = self._g21 / self.D[pattern.indices]   # Kᵀ = G₂₁G₁₁⁻¹, same pattern
             else:
                 if self.q1 * self.q2 > MAX_DENSE_CROSS:
                     raise FactorizationError(
                         f"the first random-effects term has {self.q1} modes and the others "
                         f"{self.q2}; their dense coupling block is limited to "
                         f"{MAX_DENSE_CROSS} entries")
-                self.G21 = np.vstack([_cross(t, first, W) for t in rest])
+                self._G21 = np.vstack([_cross(t, first, W) for t in rest])
             G22 = np.zeros((self.q2, self.q2))
             offsets = np.cumsum([0] + [t.q for t in rest])
             for i, ti in enumerate(rest):
@@ -212,14 +222,45 @@ class BlockedCholesky:
                     if j != i:
                         G22[offsets[j]:offsets[j + 1], offsets[i]:offsets[i + 1]] = blk.T
             G22[np.diag_indices(self.q2)] += 1.0
-            if self.sparse:
-                S = G22 - (self.KT @ self.G21.T).toarray()
+            if self.sparse and pattern.pairs is not None:
+                pa, pb, target = pattern.pairs
+                S = G22 - np.bincount(target, self._g21[pa] * self._kt[pb],
+                                      minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
+            elif self.sparse:
+                S = G22 - (self._csr(self._kt) @ self.G21.T).toarray()
             else:
-                self.K = self._solve11(self.G21.T)  # G₁₁⁻¹ G₁₂  (q₁ × q₂)
-                S = G22 - self.G21 @ self.K
+                self.K = self._solve11(self._G21.T)  # G₁₁⁻¹ G₁₂  (q₁ × q₂)
+                S = G22 - self._G21 @ self.K
             self.LS = cholesky(S, lower=True, what="the Schur complement of G")
             logdet += 2.0 * float(np.sum(np.log(np.diag(self.LS))))
         self.logdet = logdet
+
+    # -- G₂₁ (dense, or sparse on the CouplingPattern) ------------------------------------
+    def _csr(self, data: np.ndarray) -> scipy.sparse.csr_matrix:
+        p = self._pattern
+        return scipy.sparse.csr_matrix((data, p.indices, p.indptr), shape=(self.q2, self.q1))
+
+    @property
+    def G21(self) -> np.ndarray | scipy.sparse.csr_matrix:
+        return self._csr(self._g21) if self.sparse else self._G21
+
+    def _g21_dot(self, v: np.ndarray) -> np.ndarray:
+        """G₂₁ v for v of shape (q₁,) or (q₁, k)."""
+        if not self.sparse:
+            return self._G21 @ v
+        if v.ndim == 1:
+            p = self._pattern
+            return np.bincount(p.rows, self._g21 * v[p.indices], minlength=self.q2)
+        return self.G21 @ v
+
+    def _g21_tdot(self, x: np.ndarray) -> np.ndarray:
+        """G₁₂ x = G₂₁ᵀ x for x of shape (q₂,) or (q₂, k)."""
+        if not self.sparse:
+            return self._G21.T @ x
+        if x.ndim == 1:
+            p = self._pattern
+            return np.bincount(p.indices, self._g21 * x[p.rows], minlength=self.q1)
+        return self.G21.T @ x
 
     # -- G₁₁ (block diagonal) --------------------------------------------------------------
     def _solve11(self, r: np.ndarray) -> np.ndarray:
@@ -238,9 +279,9 @@ class BlockedCholesky:
         if not self.q2:
             return self._solve11(r)
         r1, r2 = r[: self.q1], r[self.q1:]
-        t = r2 - self.G21 @ self._solve11(r1)
+        t = r2 - self._g21_dot(self._solve11(r1))
         x2 = cho_solve(self.LS, t, lower=True)
-        x1 = self._solve11(r1 - self.G21.T @ x2)
+        x1 = self._solve11(r1 - self._g21_tdot(x2))
         return np.concatenate([x1, x2])
 
     def diag11(self) -> np.ndarray:
@@ -266,10 +307,9 @@ class BlockedCholesky:
             return [np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
         Sinv = cho_solve(self.LS, np.eye(self.q2), lower=True)
         if self.sparse:   # p₁ = 1: (G⁻¹)₁₁ diagonal = 1/D + Σ_c K∘(KS) over K's pattern
-            KT = self.KT
-            KS = np.asarray(KT.T @ Sinv)                                # q₁ × q₂
-            rows = np.repeat(np.arange(self.q2), np.diff(KT.indptr))
-            extra = np.bincount(KT.indices, KT.data * KS[KT.indices, rows], minlength=l1)
+            p = self._pattern
+            KS = np.asarray(self._csr(self._kt).T @ Sinv)              # q₁ × q₂
+            extra = np.bincount(p.indices, self._kt * KS[p.indices, p.rows], minlength=l1)
             inv11 = inv11 + extra[:, None, None]
         else:
             KS = self.K @ Sinv                                          # q₁ × q₂

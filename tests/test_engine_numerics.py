@@ -13,7 +13,7 @@ import scipy.optimize
 
 import glmm
 from glmm.ghrule import ghrule
-from glmm.linalg import BlockedCholesky, TermLayout
+from glmm.linalg import BlockedCholesky, CouplingPattern, TermLayout
 from glmm.model import GlmerModel, term_spec
 from glmm.objective import Objective
 from parity import fixtures
@@ -55,6 +55,17 @@ def test_blocked_cholesky_matches_dense(shape) -> None:
     np.testing.assert_allclose(f.solve(r), np.linalg.solve(G, r), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(f.solve(r[:, 0]), np.linalg.solve(G, r[:, 0]), rtol=1e-10,
                                atol=1e-12)
+
+
+def test_blocked_cholesky_sparse_product_path(monkeypatch) -> None:
+    # beyond MAX_PAIRS, S comes from a sparse matrix product instead of the pair sums
+    monkeypatch.setattr(CouplingPattern, "MAX_PAIRS", 0)
+    rng, _, W, f, M = _random_problem(SHAPES[-1], 60, 3)
+    assert f.sparse and f._pattern.pairs is None
+    G = M.T @ (W[:, None] * M) + np.eye(M.shape[1])
+    assert f.logdet == pytest.approx(np.linalg.slogdet(G)[1], rel=1e-12)
+    r = rng.normal(size=M.shape[1])
+    np.testing.assert_allclose(f.solve(r), np.linalg.solve(G, r), rtol=1e-10, atol=1e-12)
 
 
 def test_coupling_pattern_sparse_only_when_sparse() -> None:
