@@ -10,7 +10,9 @@ small model's whole evaluation.  The method, with H ≈ ∇²F⁻¹:
     H⁺ = (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ,  ρ = 1/(sᵀy), skipped when sᵀy ≤ 0.
 
 It stops when ‖g‖∞ ≤ ``gtol``; or when the quasi-Newton decrement gᵀHg, ≈ twice the
-reduction still available, is below ``dtol``; or, at the objective's rounding level, when
+reduction still available, is below ``dtol`` and the quasi-Newton step Hg is below ``xtol``
+in every coordinate (after the first update, once H carries curvature); or, at the
+objective's rounding level, when
 no step along d reduces F (``converged`` then says whether ‖g‖∞ is small).  A point where
 F cannot be evaluated (an exception listed in ``failures``) counts as F = +∞.
 """
@@ -37,7 +39,8 @@ class BfgsResult:
 
 
 def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *,
-                  gtol: float = 1e-6, dtol: float = 1e-12, max_iter: int = 500,
+                  gtol: float = 1e-6, dtol: float = 1e-10, xtol: float = 1e-6,
+                  max_iter: int = 500,
                   failures: tuple[type[Exception], ...] = (ArithmeticError,)) -> BfgsResult:
     """Minimise F from x0; ``fg(x)`` returns (F(x), ∇F(x))."""
     nfev = 0
@@ -69,9 +72,10 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
         if slope >= 0.0:  # H lost positive definiteness to rounding: restart
             H, scaled = np.eye(n), False
             d, slope = -g, -float(g @ g)
-        if scaled and -slope <= dtol:
+        if scaled and -slope <= dtol and float(np.max(np.abs(d))) <= xtol:
             return BfgsResult(x, f, g, nfev, True,
-                              f"quasi-Newton decrement {-slope:.2e} ≤ {dtol:g}")
+                              f"quasi-Newton decrement {-slope:.2e} ≤ {dtol:g} and step "
+                              f"{float(np.max(np.abs(d))):.2e} ≤ {xtol:g}")
         # the first step, with H = I, moves no coordinate by more than ½: a full unit step
         # from lme4's θ₀ = 1 can land exactly on θ = 0, a stationary point of F by symmetry
         t = 1.0 if scaled else min(1.0, 0.5 / gmax)
