@@ -546,7 +546,10 @@ def r_factor(x: Variable) -> pd.Categorical:
 def _finish(name: str, v: _Vec, keep: np.ndarray) -> Variable:
     """A variable restricted to the kept rows, in its model-frame form."""
     if v.kind == "factor":
-        cat = v.values[keep]
+        cat = v.values if len(keep) == len(v.values) else v.values[keep]
+        codes = np.asarray(cat.codes)
+        if np.all(np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0):
+            return cat
         return cat.remove_unused_categories()
     if v.kind == "character":
         return _factor(_Vec("character", v.values[keep]))
@@ -644,13 +647,25 @@ def _response(name: str, v: _Vec, rows: np.ndarray) -> np.ndarray | pd.Categoric
 
 
 def _kept_data(data: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
-    out = data.iloc[rows].copy()
+    """The data at the kept rows, factors without unused levels and strings as factors;
+    ``data`` itself (no copy) when that changes nothing."""
+    out = data if len(rows) == len(data) else data.iloc[rows]
+    changes: dict[str, pd.Categorical] = {}
     for col in out.columns:
         s = out[col]
         if isinstance(s.dtype, pd.CategoricalDtype):
-            out[col] = s.cat.remove_unused_categories()
+            codes = s.cat.codes.to_numpy()
+            ncat = len(s.cat.categories)
+            used = np.bincount(codes[codes >= 0], minlength=ncat) > 0
+            if not np.all(used):
+                changes[col] = s.cat.remove_unused_categories()
         elif pd.api.types.is_object_dtype(s.dtype) or pd.api.types.is_string_dtype(s.dtype):
             present = [v for v in s.tolist() if not _is_missing(v)]
             if present and all(isinstance(v, str) for v in present):
-                out[col] = pd.Categorical(s, categories=_c_sorted(set(present)))
+                changes[col] = pd.Categorical(s, categories=_c_sorted(set(present)))
+    if out is data and not changes:
+        return data
+    out = out.copy()
+    for col, v in changes.items():
+        out[col] = v
     return out

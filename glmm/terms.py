@@ -88,11 +88,19 @@ class RandomEffects:
     names, and ``offsets`` = lme4's ``Gp`` (start of each term's block in u, then q)."""
 
     terms: tuple[RandomTerm, ...]
-    Z: sp.csc_matrix
+    n: int
     theta0: np.ndarray
     lower: np.ndarray
     theta_names: tuple[str, ...]
     offsets: np.ndarray
+
+    @cached_property
+    def Z(self) -> sp.csc_matrix:
+        """Z, n × q, built on request (the engine works from the level codes)."""
+        blocks = [_z_block(t, self.n) for t in self.terms]
+        Z = sp.hstack(blocks, format="csc") if blocks else sp.csc_matrix((self.n, 0))
+        Z.sort_indices()
+        return sp.csc_matrix(Z)
 
     @cached_property
     def theta_offsets(self) -> np.ndarray:
@@ -252,10 +260,6 @@ def random_effects(parsed: ParsedFormula, frame: ModelFrame) -> RandomEffects:
 
     nb = [t.nranef for t in built]
     gp = np.concatenate([[0], np.cumsum(nb)]).astype(np.int64)
-    blocks = [_z_block(t, n) for t in built]
-    Z = sp.hstack(blocks, format="csc") if blocks else sp.csc_matrix((n, 0))
-    Z.sort_indices()
-
     theta0, lower, names = [], [], []
     for t in built:
         p = t.ncols
@@ -264,5 +268,5 @@ def random_effects(parsed: ParsedFormula, frame: ModelFrame) -> RandomEffects:
                 theta0.append(1.0 if i == j else 0.0)
                 lower.append(0.0 if i == j else -np.inf)
         names.extend(t.theta_names())
-    return RandomEffects(terms=tuple(built), Z=sp.csc_matrix(Z), theta0=np.array(theta0),
+    return RandomEffects(terms=tuple(built), n=n, theta0=np.array(theta0),
                          lower=np.array(lower), theta_names=tuple(names), offsets=gp)
