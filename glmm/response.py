@@ -7,11 +7,10 @@ PIRLS needs, at every trial η, the unit deviances (to accept the step) and, at 
 
 :meth:`Response.update` computes all four in one pass.  For the canonical pairs
 binomial–logit and Poisson–log it uses the closed forms (μ' = μ(1 − μ) and μ' = V = μ)
-and the y-only parts of the deviance computed once,
+and, for a binary response, the deviance without its (zero) y-only part,
 
-    binomial:  devᵢ = cᵢ − 2wᵢ[yᵢ log μᵢ + (1 − yᵢ) log(1 − μᵢ)],
-               cᵢ = 2wᵢ[yᵢ log yᵢ + (1 − yᵢ) log(1 − yᵢ)]
-    Poisson:   devᵢ = cᵢ − 2wᵢ yᵢ log μᵢ + 2wᵢ(μᵢ − yᵢ),   cᵢ = 2wᵢ yᵢ log yᵢ
+    binomial, y ∈ {0, 1}:  devᵢ = −2wᵢ[yᵢ log μᵢ + (1 − yᵢ) log(1 − μᵢ)]
+    otherwise lme4's forms, with y log(y/μ) = 0 at y = 0
 
 with lme4's clamps on μ, μ' and V (:mod:`glmm.families`); other pairs call the family's
 functions one by one.
@@ -27,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, xlog1py, xlogy
+from scipy.special import expit, xlogy
 
 from .families import EPS, Family
 
@@ -52,12 +51,12 @@ class Response:
         pair = (family.name, family.link.name)
         self._kind = pair if pair in (("binomial", "logit"), ("poisson", "log")) else None
         wy2 = 2.0 * weights * y
+        # binary y: one of the two deviance terms is 0 and the y-only part c is 0, so the
+        # short form has no cancellation; otherwise lme4's own form (large counts would lose
+        # digits to c − 2w y log μ)
+        self._binary = bool(np.all((y == 0.0) | (y == 1.0)))
         if self._kind == ("binomial", "logit"):
             self._wy2, self._wny2 = wy2, 2.0 * weights * (1.0 - y)
-            self._dev0 = 2.0 * weights * (xlogy(y, y) + xlog1py(1.0 - y, -y))
-        elif self._kind == ("poisson", "log"):
-            self._wy2, self._w2 = wy2, 2.0 * weights
-            self._dev0 = 2.0 * weights * xlogy(y, y)
         self._unit = bool(np.all(weights == 1.0))
         self._aic_offset = self._constant_aic_part(mustart)
 
@@ -73,13 +72,13 @@ class Response:
             f = 1.0 + e
             m = np.maximum(e / (f * f), EPS)
             mu = np.clip(expit(eta), EPS, 1.0 - EPS)
-            dev = self._dev0 - self._wy2 * np.log(mu) - self._wny2 * np.log1p(-mu)
+            dev = self._binomial_deviance(y, w, mu, ())
             r = y - mu
             return Working(mu, dev, m if self._unit else w * m, r if self._unit else w * r)
         if self._kind == ("poisson", "log"):
             mu = np.maximum(np.exp(eta), EPS)              # μ = μ' = V
-            dev = self._dev0 - self._wy2 * np.log(mu) + self._w2 * (mu - y)
             r = y - mu
+            dev = 2.0 * w * (xlogy(y, y / mu) - r)
             return Working(mu, dev, mu if self._unit else w * mu, r if self._unit else w * r)
         fam = self.family
         mu = fam.link.linkinv(eta)
@@ -96,11 +95,10 @@ class Response:
         if self._kind is not None:
             if self._kind == ("binomial", "logit"):
                 mu = np.clip(expit(eta), EPS, 1.0 - EPS)
-                dev = self._dev0[col] - self._wy2[col] * np.log(mu) \
-                    - self._wny2[col] * np.log1p(-mu)
+                dev = self._binomial_deviance(y, w, mu, col)
             else:
                 mu = np.maximum(np.exp(eta), EPS)
-                dev = self._dev0[col] - self._wy2[col] * np.log(mu) + self._w2[col] * (mu - y)
+                dev = 2.0 * w * (xlogy(y, y / mu) - (y - mu))
             return dev, ((y - mu) if self._unit else w * (y - mu)) if score else None
         fam = self.family
         mu = fam.link.linkinv(eta)
@@ -108,6 +106,13 @@ class Response:
         if not score:
             return dev, None
         return dev, w * fam.link.mu_eta(eta) * (y - mu) / fam.variance(mu)
+
+    def _binomial_deviance(self, y: np.ndarray, w: np.ndarray, mu: np.ndarray,
+                           col: tuple) -> np.ndarray:
+        """2w[y log(y/μ) + (1 − y) log((1 − y)/(1 − μ))] (y log(y/μ) = 0 at y = 0)."""
+        if self._binary:
+            return -(self._wy2[col] * np.log(mu) + self._wny2[col] * np.log1p(-mu))
+        return 2.0 * w * (xlogy(y, y / mu) + xlogy(1.0 - y, (1.0 - y) / (1.0 - mu)))
 
     def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
