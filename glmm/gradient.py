@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .model import GlmerModel
-from .pirls import PirlsState, joint_solve
+from .pirls import PirlsState, schur_solve
 
 
 def exact_gradient_available(model: GlmerModel, nAGQ: int) -> bool:
@@ -52,8 +52,9 @@ def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bo
     h = sum(np.einsum("ij,ij->i", lay.A, vt) for lay, vt in zip(layouts, v, strict=True))
     a = Wp * h
     if profiled:
-        z, zb, _ = joint_solve(model, layouts, st.factor, W, model.zlam_t(layouts, a),
-                               model.X.T @ a)
+        assert st.C is not None and st.GiC is not None and st.RX is not None
+        z, zb = schur_solve(st.factor, st.C, st.GiC, st.RX, model.zlam_t(layouts, a),
+                            model.X.T @ a)
         r = a - W * (model.zlam(layouts, z) + model.X @ zb) - 2.0 * s
     else:
         z = st.factor.solve(model.zlam_t(layouts, a))

@@ -28,7 +28,12 @@ from .agq import agq_objective
 from .ghrule import ghrule
 from .gradient import exact_gradient_available, laplace_gradient, profiled_gradient
 from .model import GlmerModel
-from .pirls import PirlsError, PirlsState, pirls
+from .pirls import PirlsError, PirlsState, pirls, predict
+
+#: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
+#: when θ moves by at most this fraction of its size; after a longer move (a long
+#: line-search step) from the old mode rescaled to keep b = Λu.
+PREDICT_RANGE = 0.5
 
 
 class AGQNotAvailableError(ValueError):
@@ -59,10 +64,11 @@ class Evaluation:
 class Objective:
     """F as a function of the parameters: θ for nAGQ = 0, (θ, β) for nAGQ ≥ 1.
 
-    PIRLS is warm-started from the last mode, rescaled to the new θ so that b = Λu is kept
-    (when θ moves far, as in a long line-search step, the old u would put η far off); if that
-    fails it restarts from u = 0 (and the starting β when β is profiled), so the value never
-    depends on the call history.
+    PIRLS is warm-started from the last mode: from its first-order prediction at the new
+    parameters, or, after a long move of θ, from the old mode rescaled so that b = Λu is kept
+    (the old u would put η far off); if that fails it restarts from u = 0 (and the starting β
+    when β is profiled), so the value never depends on the call history (only its last
+    bits do).
     """
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
@@ -75,9 +81,7 @@ class Objective:
         self.model = model
         self.nAGQ = nAGQ
         self.beta_start = np.asarray(beta_start, dtype=float)
-        self._u = np.zeros(model.q)
-        self._theta: np.ndarray | None = None
-        self._beta = self.beta_start.copy()
+        self._last: tuple[np.ndarray, np.ndarray, PirlsState] | None = None  # θ, β, mode
         self.evaluations = 0
 
     @property
@@ -94,20 +98,29 @@ class Objective:
 
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
         joint = beta is None
-        u_warm = self._u if self._theta is None else \
-            self.model.u_keeping_b(self._u, self._theta, theta)
-        starts = [(u_warm, self._beta if joint else beta),
-                  (np.zeros(self.model.q), self.beta_start if joint else beta)]
+        m = self.model
+        starts = []
+        if self._last is not None:
+            theta_old, beta_old, st = self._last
+            near = np.max(np.abs(theta - theta_old), initial=0.0) <= \
+                PREDICT_RANGE * max(np.max(np.abs(theta_old), initial=0.0), 0.1)
+            if near:
+                with np.errstate(all="ignore"):
+                    u0, b0 = predict(m, st, theta_old, theta, beta_old, beta)
+                if np.all(np.isfinite(u0)) and np.all(np.isfinite(b0)):
+                    starts.append((u0, b0))
+            else:
+                starts.append((m.u_keeping_b(st.u, theta_old, theta),
+                               beta_old if joint else beta))
+        starts.append((np.zeros(m.q), self.beta_start if joint else beta))
         error: PirlsError | None = None
         for u0, b0 in starts:
             try:
-                st = pirls(self.model, theta, b0, u0, joint)
+                st = pirls(m, theta, b0, u0, joint)
             except PirlsError as exc:
                 error = exc
                 continue
-            self._u, self._theta = st.u, theta
-            if joint:
-                self._beta = st.beta
+            self._last = (theta, st.beta, st)
             return st
         assert error is not None
         raise error

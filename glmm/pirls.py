@@ -57,6 +57,8 @@ class PirlsState:
     layouts: list[TermLayout]
     iterations: int
     RX: np.ndarray | None = None  # R_X at the mode (joint mode only)
+    C: np.ndarray | None = None    # ΛᵀZᵀWX and G⁻¹ΛᵀZᵀWX at the mode (joint mode only)
+    GiC: np.ndarray | None = None
 
     @property
     def drsum(self) -> float:
@@ -93,10 +95,11 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         except FactorizationError as exc:
             raise PirlsError(str(exc)) from exc
         grad_u = model.zlam_t(layouts, wk.s) - u
-        RX = None
+        RX = C = GiC = None
         if joint:
             Xs = X.T @ wk.s
-            du, db, RX = joint_solve(model, layouts, factor, wk.W, grad_u, Xs)
+            C, GiC, RX = fixed_schur(model, layouts, factor, wk.W)
+            du, db = schur_solve(factor, C, GiC, RX, grad_u, Xs)
             decrement = float(du @ grad_u + db @ Xs)
             deta = model.zlam(layouts, du) + X @ db
         else:
@@ -104,7 +107,8 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
             decrement = float(du @ grad_u)
         if decrement < DECREMENT_TOL * max(1.0, pdev):
             # no step is taken: W, the factor and R_X were built at this very mode
-            return PirlsState(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, factor, layouts, it, RX)
+            return PirlsState(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, factor, layouts, it, RX,
+                              C, GiC)
         if not joint:
             deta = model.zlam(layouts, du)
         step = 1.0
@@ -124,15 +128,36 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
 
 
-def joint_solve(model: GlmerModel, layouts: list[TermLayout], factor: BlockedCholesky,
-                W: np.ndarray, ru: np.ndarray, rb: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Solve the joint system for (δu, δβ); also return R_X (upper, R_XᵀR_X = Schur on β)."""
-    C, GiC, RX = fixed_schur(model, layouts, factor, W)
+def schur_solve(factor: BlockedCholesky, C: np.ndarray, GiC: np.ndarray, RX: np.ndarray,
+                ru: np.ndarray, rb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solve [G, C; Cᵀ, XᵀWX] [x_u; x_β] = [r_u; r_β] from :func:`fixed_schur`'s pieces."""
     Giru = factor.solve(ru)
-    db = cho_solve(RX, rb - C.T @ Giru, lower=False)
-    du = Giru - GiC @ db
-    return du, db, RX
+    xb = cho_solve(RX, rb - C.T @ Giru, lower=False)
+    return Giru - GiC @ xb, xb
+
+
+def predict(model: GlmerModel, st: PirlsState, theta_old: np.ndarray, theta: np.ndarray,
+            beta_old: np.ndarray, beta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """A first-order prediction of the mode at (θ, β) from the mode ``st`` at (θ_old,
+    β_old): the implicit function theorem on the mode equation ΛᵀZᵀs(η) = u.  With
+    Λ_Δ = Λ(θ − θ_old) (Λ is linear in θ) and δη = ZΛ_Δũ + X(β − β_old),
+
+        r_u = Λ_ΔᵀZᵀs − ΛᵀZᵀW δη,     δu = G⁻¹r_u                      (β given)
+        joint (β = None, δη without the X term):  [G, C; Cᵀ, XᵀWX][δu; δβ] = [r_u; −XᵀWδη]
+
+    Returns the predicted (u, β); PIRLS then starts there.
+    """
+    dlay = model.layouts(theta - theta_old)
+    deta = model.zlam(dlay, st.u)
+    if beta is not None:
+        deta = deta + model.X @ (beta - beta_old)
+    Wd = st.W * deta
+    ru = model.zlam_t(dlay, st.s) - model.zlam_t(st.layouts, Wd)
+    if beta is not None:
+        return st.u + st.factor.solve(ru), beta
+    assert st.C is not None and st.GiC is not None and st.RX is not None
+    du, db = schur_solve(st.factor, st.C, st.GiC, st.RX, ru, -(model.X.T @ Wd))
+    return st.u + du, beta_old + db
 
 
 def fixed_schur(model: GlmerModel, layouts: list[TermLayout], factor: BlockedCholesky,
