@@ -62,7 +62,7 @@ def agq_objective(model: GlmerModel, theta: np.ndarray, st: PirlsState,
                 for c in range(X.shape[1])]
         return np.stack(cols, axis=-1)
 
-    W, Wp = resp.weight_derivatives(st.eta, st.mu)
+    W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
     L2 = 1.0 + th * th * per_level(W * x * x)
     # the mode's sensitivity
     du_db = -th * per_level_X(W * x) / L2[:, None]                       # ℓ × p

@@ -45,11 +45,12 @@ def profiled_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> n
 
 def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bool
               ) -> np.ndarray:
-    W, Wp = model.response.weight_derivatives(st.eta, st.mu)
+    W, Wp = model.response.weight_derivatives(st.eta, st.mu, st.W)
     s = st.s
     layouts = st.layouts
     v = st.factor.inverse_times_rows(layouts)
-    h = sum(np.einsum("ij,ij->i", lay.A, vt) for lay, vt in zip(layouts, v, strict=True))
+    h = sum((lay.A[:, 0] * vt[:, 0] if lay.p == 1 else np.einsum("ij,ij->i", lay.A, vt))
+            for lay, vt in zip(layouts, v, strict=True))
     a = Wp * h
     if profiled:
         assert st.C is not None and st.GiC is not None and st.RX is not None

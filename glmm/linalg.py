@@ -180,9 +180,9 @@ class BlockedCholesky:
         if first.p == 1:   # G₁₁ is diagonal: D = 1 + Σ W a² per level
             a = first.A[:, 0]
             self.D = 1.0 + np.bincount(first.codes, W * a * a, minlength=first.nlevels)
-            if not np.all(self.D > 0.0):
+            if not (self.D > 0.0).all():
                 raise FactorizationError("G₁₁ is not positive definite")
-            logdet = float(np.sum(np.log(self.D)))
+            logdet = float(np.log(self.D).sum())
         else:
             G11 = _block_gram(first.codes, first.nlevels, first.A, W)
             G11[:, np.arange(first.p), np.arange(first.p)] += 1.0
@@ -301,6 +301,8 @@ class BlockedCholesky:
         """
         first, rest = terms[0], list(terms[1:])
         p1, l1 = first.p, first.nlevels
+        if p1 == 1 and not rest:
+            return [(first.A[:, 0] / self.D[first.codes])[:, None]]
         eye = np.tile(np.eye(p1), (l1, 1))                              # q₁ × p₁
         inv11 = self._solve11(eye).reshape(l1, p1, p1)                   # G₁₁⁻¹ blocks
         if not rest:

@@ -100,10 +100,15 @@ class GlmerModel:
 
     def layouts(self, theta: np.ndarray) -> list[TermLayout]:
         """Per term, A = Xₜ Tₜ(θ): the nonzero values of that term's rows of ZΛ."""
-        return [TermLayout(t.codes, t.nlevels, t.Xi @ t.T(theta), t.indicator) for t in self.terms]
+        return [TermLayout(t.codes, t.nlevels,
+                           t.Xi * theta[t.theta_slice.start] if t.p == 1 else t.Xi @ t.T(theta),
+                           t.indicator) for t in self.terms]
 
     def u_blocks(self, u: np.ndarray) -> list[np.ndarray]:
         """u split per term as (levels × p) arrays (u is level-major within a term)."""
+        if len(self.terms) == 1:
+            t = self.terms[0]
+            return [u.reshape(t.nlevels, t.p)]
         out, start = [], 0
         for t in self.terms:
             stop = start + t.nlevels * t.p
@@ -113,6 +118,8 @@ class GlmerModel:
 
     def zlam(self, layouts: Sequence[TermLayout], u: np.ndarray) -> np.ndarray:
         """ZΛu (length n)."""
+        if len(layouts) == 1 and layouts[0].p == 1:
+            return layouts[0].A[:, 0] * u[layouts[0].codes]
         out = None
         for lay, ub in zip(layouts, self.u_blocks(u), strict=True):
             if lay.p == 1:

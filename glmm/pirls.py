@@ -62,7 +62,7 @@ class PirlsState:
 
     @property
     def drsum(self) -> float:
-        return float(np.sum(self.dev))
+        return float(self.dev.sum())
 
     @property
     def ussq(self) -> float:
@@ -86,7 +86,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     u, b = u0.copy(), beta.copy()
     eta = model.offset + X @ b + model.zlam(layouts, u)
     wk = resp.update(eta)
-    pdev = float(np.sum(wk.dev) + u @ u)
+    pdev = float(wk.dev.sum() + u @ u)
     if not np.isfinite(pdev):
         raise PirlsError("the penalized deviance is not finite at the starting point")
     for it in range(1, MAX_ITER + 1):
@@ -116,7 +116,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
             eta_n = eta + step * deta
             wk_n = resp.update(eta_n)
             un = u + step * du
-            pdev_n = float(np.sum(wk_n.dev) + un @ un)
+            pdev_n = float(wk_n.dev.sum() + un @ un)
             if pdev_n <= pdev + 1e-12 * abs(pdev):   # False for NaN
                 break
             step *= 0.5

@@ -50,13 +50,12 @@ class Response:
         self.y, self.n_trials, self.weights = y, n_trials, weights
         pair = (family.name, family.link.name)
         self._kind = pair if pair in (("binomial", "logit"), ("poisson", "log")) else None
-        wy2 = 2.0 * weights * y
         # binary y: one of the two deviance terms is 0 and the y-only part c is 0, so the
         # short form has no cancellation; otherwise lme4's own form (large counts would lose
         # digits to c − 2w y log μ)
         self._binary = bool(np.all((y == 0.0) | (y == 1.0)))
-        if self._kind == ("binomial", "logit"):
-            self._wy2, self._wny2 = wy2, 2.0 * weights * (1.0 - y)
+        if self._binary:
+            self._y1, self._m2w = y == 1.0, -2.0 * weights
         self._unit = bool(np.all(weights == 1.0))
         self._aic_offset = self._constant_aic_part(mustart)
 
@@ -110,13 +109,19 @@ class Response:
     def _binomial_deviance(self, y: np.ndarray, w: np.ndarray, mu: np.ndarray,
                            col: tuple) -> np.ndarray:
         """2w[y log(y/μ) + (1 − y) log((1 − y)/(1 − μ))] (y log(y/μ) = 0 at y = 0)."""
-        if self._binary:
-            return -(self._wy2[col] * np.log(mu) + self._wny2[col] * np.log1p(-mu))
+        if self._binary:   # −2w log μ where y = 1, −2w log(1 − μ) where y = 0
+            return self._m2w[col] * np.log(np.where(self._y1[col], mu, 1.0 - mu))
         return 2.0 * w * (xlogy(y, y / mu) + xlogy(1.0 - y, (1.0 - y) / (1.0 - mu)))
 
-    def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray
+    def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray, W: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
-        """(W, W' = dW/dη) at η:  W' = w[2μ'μ''/V − μ'³V'/V²]."""
+        """(W, W' = dW/dη) at η, given μ and W there:  W' = w[2μ'μ''/V − μ'³V'/V²],
+        which is W(1 − 2μ) for binomial–logit and W for Poisson–log (up to their clamps,
+        where W' is ±wε instead of lme4's 0 or ∓wε)."""
+        if self._kind == ("binomial", "logit"):
+            return W, W * (1.0 - 2.0 * mu)
+        if self._kind == ("poisson", "log"):
+            return W, W
         fam, w = self.family, self.weights
         m = fam.link.mu_eta(eta)
         V = fam.variance(mu)
