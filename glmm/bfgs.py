@@ -40,7 +40,7 @@ class BfgsResult:
 
 def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *,
                   gtol: float = 1e-6, dtol: float = 1e-10, xtol: float = 1e-6,
-                  max_iter: int = 500,
+                  max_iter: int = 500, unit: np.ndarray | None = None,
                   failures: tuple[type[Exception], ...] = (ArithmeticError,)) -> BfgsResult:
     """Minimise F from x0; ``fg(x)`` returns (F(x), ∇F(x))."""
     nfev = 0
@@ -97,7 +97,12 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
         sy = float(s @ y)
         if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
             if not scaled:
-                H = np.eye(n) * (sy / float(y @ y))
+                if unit is None or np.all(unit):
+                    H = np.eye(n) * (sy / float(y @ y))
+                else:   # Shanno–Phua on the coordinates not already scaled to unit curvature
+                    free = ~unit
+                    gamma = float(s[free] @ y[free]) / float(y[free] @ y[free])
+                    H = np.diag(np.where(unit, 1.0, gamma if gamma > 0 else 1.0))
                 scaled = True
             rho = 1.0 / sy
             Hy = H @ y

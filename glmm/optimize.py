@@ -95,7 +95,7 @@ ESCAPE_THETA = 0.1
 
 def _minimize(value: Callable[[np.ndarray], float], x0: np.ndarray,
               value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None,
-              diagonal: Sequence[int]) -> BfgsResult:
+              diagonal: Sequence[int], unit: np.ndarray | None = None) -> BfgsResult:
     """BFGS (:mod:`glmm.bfgs`) on the exact gradient when there is one, else on central
     differences of the converged, hence smooth, objective.
 
@@ -106,10 +106,11 @@ def _minimize(value: Callable[[np.ndarray], float], x0: np.ndarray,
     if value_and_gradient is not None:
         def run(x: np.ndarray) -> BfgsResult:
             assert value_and_gradient is not None
-            return minimize_bfgs(value_and_gradient, x, gtol=GTOL_EXACT)
+            return minimize_bfgs(value_and_gradient, x, gtol=GTOL_EXACT, unit=unit)
     else:
         def run(x: np.ndarray) -> BfgsResult:
-            return minimize_bfgs(lambda x: central_differences(value, x), x, gtol=GTOL_FD)
+            return minimize_bfgs(lambda x: central_differences(value, x), x, gtol=GTOL_FD,
+                                 unit=unit)
     res = run(x0)
     for _ in range(len(diagonal)):
         for i in diagonal:
@@ -188,7 +189,8 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
 
     x0 = np.concatenate([theta0, np.zeros(len(beta0))])
     res = _minimize(lambda x: obj(to_params(x)), x0,
-                    value_and_gradient if obj.has_gradient else None, diagonal_theta(obj.model))
+                    value_and_gradient if obj.has_gradient else None, diagonal_theta(obj.model),
+                    unit=np.arange(len(x0)) >= k)
     params = to_params(np.asarray(res.x, dtype=float))
     params[:k] = canonical_theta(obj.model, params[:k])
     ev = obj.evaluate(params)
