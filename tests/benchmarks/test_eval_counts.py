@@ -28,5 +28,5 @@ def test_evaluations_within_record(name: str) -> None:
     m = BY_NAME[name]
     fit = glmm.glmer(m.formula, frame(m), family=glmm.make_family(m.family, m.link),
                      nAGQ=m.nAGQ)
-    limit = math.floor(RECORD[name] * HEADROOM)
+    limit = math.ceil(RECORD[name] * HEADROOM)  # at least one evaluation of slack
     assert fit.feval <= limit, f"{name}: {fit.feval} evaluations, record {RECORD[name]}"
