@@ -82,6 +82,7 @@ class Objective:
         self.nAGQ = nAGQ
         self.beta_start = np.asarray(beta_start, dtype=float)
         self._last: tuple[np.ndarray, np.ndarray, PirlsState] | None = None  # θ, β, mode
+        self.last: tuple[np.ndarray, Evaluation] | None = None
         self.evaluations = 0
 
     @property
@@ -160,4 +161,14 @@ class Objective:
                     g = (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(m, theta, st)
             else:
                 value, g = agq_objective(m, theta, st, self.rule, gradient)
-        return Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m), g
+        ev = Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m)
+        self.last = (np.array(params, dtype=float), ev)
+        return ev, g
+
+    def evaluation_at(self, params: np.ndarray) -> Evaluation:
+        """The evaluation at ``params``: the last one when it was at these very parameters
+        (the optimiser's final point), else a new one."""
+        params = np.asarray(params, dtype=float)
+        if self.last is not None and np.array_equal(self.last[0], params):
+            return self.last[1]
+        return self.evaluate(params)

@@ -160,7 +160,7 @@ def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Opt
     res = _minimize(obj, theta0, obj.value_and_gradient if obj.has_gradient else None,
                     diagonal_theta(obj.model))
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
-    ev = obj.evaluate(params)
+    ev = obj.evaluation_at(params)
     params, ev = _to_boundary(obj, params, lower, ev)
     return Optimum(params, ev, obj.evaluations, res.converged, res.message)
 
@@ -193,7 +193,7 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
                     unit=np.arange(len(x0)) >= k)
     params = to_params(np.asarray(res.x, dtype=float))
     params[:k] = canonical_theta(obj.model, params[:k])
-    ev = obj.evaluate(params)
+    ev = obj.evaluation_at(params)
     full_lower = np.concatenate([lower, np.full(len(beta0), -np.inf)])
     params, ev = _to_boundary(obj, params, full_lower, ev)
     return Optimum(params, ev, obj.evaluations, res.converged, res.message)
