@@ -1,22 +1,27 @@
-"""Optimisation of lme4's objectives: starting values, the two stages, boundary handling.
+"""Optimisation of lme4's objectives: starting values, the stages, boundary handling.
 
-Stage 0 (every nAGQ): minimise F₀(θ), β profiled by joint PIRLS, from θ = lme4's start
-(1 on diagonals, 0 off) — the same start and stage as glmer's ``nAGQ0initStep``.
-Stage 1 (nAGQ ≥ 1): minimise F(θ, β) from (θ̂₀, β̂₀).
+Start: β₀ from the GLM without random effects (IRLS, as glm.fit), θ₀ = lme4's start (1 on
+diagonals, 0 off).
 
-Both stages use L-BFGS-B, with the exact gradient of the objective where
-:mod:`glmm.gradient` has it (binomial and Poisson with canonical links, every nAGQ) and
-central finite differences of the converged, hence smooth, objective otherwise; and no
-bounds on θ: F is unchanged when a column of a factor Tₜ changes
-sign (u's matching entries change sign with it), so F is even in each diagonal entry and
-θ = 0 is a stationary point.  A bounded method projects a long first step onto such a
-point and stops there, a local maximum (cbpp with the probit link does exactly that).
-Unbounded, the iterates pass through 0; at the end each column of Tₜ with a negative
-diagonal entry is flipped, which lands θ in lme4's region (diagonal ≥ 0).  In stage 1 β is
-whitened: β = β̂₀ + (√2 R_X)⁻¹ ζ, where R_X is lme4's factor at θ̂₀, so that the Hessian in
-ζ starts near the identity (∂²F/∂β² ≈ 2 R_XᵀR_X) whatever the scale of X's columns.
-Finally, as lme4's ``check.boundary``, a θ entry within 1e-5 of its lower bound is moved to
-the bound when that does not raise F.
+nAGQ = 0: minimise F₀(θ), β profiled by joint PIRLS.
+nAGQ ≥ 1 with the exact gradient (binomial and Poisson, canonical links; :mod:`glmm.gradient`,
+:mod:`glmm.agq`): minimise F(θ, β) from (θ₀, β₀) directly (speed-design.md §7: lme4's stage 0
+costs more joint-PIRLS evaluations than it saves).
+nAGQ ≥ 1 otherwise: lme4's two stages, F₀(θ) first (``nAGQ0initStep``), then F(θ, β) from
+(θ̂₀, β̂₀), on central differences of the converged, hence smooth, objective.
+
+Every stage runs :func:`glmm.bfgs.minimize_bfgs` with no bounds on θ: F is unchanged when a
+column of a factor Tₜ changes sign (u's matching entries change sign with it), so F is even
+in each diagonal entry and θ = 0 is a stationary point.  A bounded method projects a long
+first step onto such a point and stops there, a local maximum (cbpp with the probit link does
+exactly that).  Unbounded, the iterates pass through 0; at the end each column of Tₜ with a
+negative diagonal entry is flipped, which lands θ in lme4's region (diagonal ≥ 0), and a
+diagonal entry left at 0 is probed (it may be a maximum; see :func:`_minimize`).  β is
+whitened: β = β₀ + (√2 R_X)⁻¹ ζ, where R_X is lme4's factor at the start, so that the Hessian
+in ζ starts near the identity (∂²F/∂β² ≈ 2 R_XᵀR_X) whatever the scale of X's columns; BFGS
+then scales only the θ block of its first inverse Hessian.  Finally, as lme4's
+``check.boundary``, a θ entry within 1e-5 of its lower bound is moved to the bound when that
+does not raise F.
 """
 
 from __future__ import annotations
