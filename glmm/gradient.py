@@ -1,31 +1,37 @@
 """The exact gradient of the Laplace objective F₁(θ, β) = log|G| + ‖ũ‖² + A(μ̃).
 
-For families whose aic is the deviance plus a constant (binomial, Poisson) and canonical
-links (so the observed and Fisher weights agree, H = G), with M = ZΛ, the score s, the
-working weights W and their derivative W' = dW/dη at the mode (speed-design.md §2):
+With M = ZΛ, at the mode: the score s, the Fisher weights W (those of G = MᵀWM + I, lme4's
+factor) and W' = dW/dη, the observed weights O = −ds/dη (``Wobs``; H = MᵀOM + I is the
+Hessian of ½P, and O = W for canonical links) and κ = dA/dD (1 where the aic is the deviance
+plus a constant, binomial and Poisson; Gamma and the inverse Gaussian re-estimate φ from D);
+speed-design.md §2:
 
-    hᵢ = mᵢᵀ G⁻¹ mᵢ                  leverages (a selected inverse of G)
-    a  = W' ∘ h,   z = G⁻¹ Mᵀ a       one extra solve with the factor in hand
-    r  = a − W ∘ (M z) − 2 s
+    hᵢ = mᵢᵀ G⁻¹ mᵢ                           leverages (a selected inverse of G)
+    a  = W' ∘ h,   z = H⁻¹ (Mᵀa + 2(1 − κ)ũ)   one extra solve (with G itself when O = W)
+    r  = a − O ∘ (M z) − 2κ s
     ∂F/∂β   = Xᵀ r
     ∂F/∂θₖ  = rᵀ(ZΛₖ ũ) + sᵀ(ZΛₖ z) + 2 tr(G⁻¹ ΛᵀZᵀWZ Λₖ)
 
-Λₖ = ∂Λ/∂θₖ is a 0/1 pattern: for θₖ = Tₜ[a, b], row i of ZΛₖ holds Xₜ[i, a] in column b of
-observation i's level of term t; the trace is Σᵢ Wᵢ Xₜ[i, a] (G⁻¹mᵢ)ₜ,b.  Other families and
-links use finite differences of the objective instead.  nAGQ > 1: :mod:`glmm.agq`.
+(the envelope theorem for A + ‖u‖², whose u-derivative at the mode is 2(1 − κ)ũ, plus the
+implicit function theorem for the mode, dũ/dγ = H⁻¹[(∂M/∂γ)ᵀs − MᵀO ∂η/∂γ], folded into the
+adjoint z).  Λₖ = ∂Λ/∂θₖ is a 0/1 pattern: for θₖ = Tₜ[a, b], row i of ZΛₖ holds Xₜ[i, a] in
+column b of observation i's level of term t; the trace is Σᵢ Wᵢ Xₜ[i, a] (G⁻¹mᵢ)ₜ,b.
+nAGQ > 1: :mod:`glmm.agq`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import PirlsState, schur_solve
+from .pirls import PirlsState, fixed_schur, schur_solve
 
 
 def exact_gradient_available(model: GlmerModel, nAGQ: int) -> bool:
+    """Every family and link at nAGQ ≤ 1; canonical binomial and Poisson for nAGQ > 1."""
     fam = model.family
-    return fam.canonical and fam.name in ("binomial", "poisson")
+    return nAGQ <= 1 or (fam.canonical and fam.name in ("binomial", "poisson"))
 
 
 def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
@@ -36,30 +42,42 @@ def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np
 def profiled_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
     """∂F₀/∂θ at the joint mode ``st`` (nAGQ = 0, β profiled).
 
-    The mode moves in β as well, so z solves the joint system of PIRLS,
-    [G, ΛᵀZᵀWX; XᵀWZΛ, XᵀWX] [z_u; z_β] = [Mᵀa; Xᵀa], and r = a − W∘(M z_u + X z_β) − 2s;
-    the θ formula is otherwise the one above (speed-design.md §3).
+    The mode moves in β as well (and Xᵀs = 0 there), so z solves the joint system
+    [H, MᵀOX; XᵀOM, XᵀOX] [z_u; z_β] = [Mᵀa + 2(1 − κ)ũ; Xᵀa], and
+    r = a − O∘(M z_u + X z_β) − 2κs; the θ formula is otherwise the one above
+    (speed-design.md §3).
     """
     return _gradient(model, theta, st, profiled=True)
 
 
 def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bool
               ) -> np.ndarray:
-    W, Wp = model.response.weight_derivatives(st.eta, st.mu, st.W)
+    resp = model.response
+    W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
+    Wobs = resp.observed_weights(st.eta, st.mu, W)
+    kappa = resp.aic_slope(st.drsum)
     s = st.s
     layouts = st.layouts
     v = st.factor.inverse_times_rows(layouts)
     h = sum((lay.A[:, 0] * vt[:, 0] if lay.p == 1 else np.einsum("ij,ij->i", lay.A, vt))
             for lay, vt in zip(layouts, v, strict=True))
     a = Wp * h
+    rhs = model.zlam_t(layouts, a)
+    if kappa != 1.0:
+        rhs = rhs + 2.0 * (1.0 - kappa) * st.u
+    # H = G unless the link is not canonical; H is positive definite at the mode
+    Hf = st.factor if Wobs is W else BlockedCholesky(layouts, Wobs, model.coupling)
     if profiled:
-        assert st.C is not None and st.GiC is not None and st.RX is not None
-        z, zb = schur_solve(st.factor, st.C, st.GiC, st.RX, model.zlam_t(layouts, a),
-                            model.X.T @ a)
-        r = a - W * (model.zlam(layouts, z) + model.X @ zb) - 2.0 * s
+        if Wobs is W:
+            assert st.C is not None and st.GiC is not None and st.RX is not None
+            C, GiC, RX = st.C, st.GiC, st.RX
+        else:
+            C, GiC, RX = fixed_schur(model, layouts, Hf, Wobs)
+        z, zb = schur_solve(Hf, C, GiC, RX, rhs, model.X.T @ a)
+        r = a - Wobs * (model.zlam(layouts, z) + model.X @ zb) - 2.0 * kappa * s
     else:
-        z = st.factor.solve(model.zlam_t(layouts, a))
-        r = a - W * model.zlam(layouts, z) - 2.0 * s
+        z = Hf.solve(rhs)
+        r = a - Wobs * model.zlam(layouts, z) - 2.0 * kappa * s
     grad_theta = np.empty(model.ntheta)
     for t, ub, zt, vt in zip(model.terms, model.u_blocks(st.u), model.u_blocks(z), v,
                              strict=True):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .agq import agq_objective
+from .bfgs import central_differences
 from .ghrule import ghrule
 from .gradient import exact_gradient_available, laplace_gradient, profiled_gradient
 from .model import GlmerModel
@@ -140,7 +141,8 @@ class Objective:
         """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) otherwise
         (:mod:`glmm.gradient`, :mod:`glmm.agq`)."""
         ev, g = self._evaluate(params, gradient=True)
-        assert g is not None
+        if g is None:   # H not positive definite at this mode: central differences instead
+            return central_differences(self, np.asarray(params, dtype=float), ev.objective)
         return ev.objective, g
 
     def _evaluate(self, params: np.ndarray, gradient: bool
@@ -158,7 +160,11 @@ class Objective:
             if self.nAGQ <= 1:
                 value = ldL2 + st.ussq + aic
                 if gradient:
-                    g = (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(m, theta, st)
+                    try:
+                        g = (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(
+                            m, theta, st)
+                    except ArithmeticError:   # H (observed weights) not positive definite
+                        g = None
             else:
                 value, g = agq_objective(m, theta, st, self.rule, gradient)
         ev = Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .bfgs import BfgsResult, minimize_bfgs
+from .bfgs import BfgsResult, central_differences, minimize_bfgs
 from .linalg import triangular_solve
 from .model import GlmerModel
 from .objective import Evaluation, Objective
@@ -73,25 +73,10 @@ def glm_start(model: GlmerModel, max_iter: int = 50) -> np.ndarray:
     return beta
 
 
-#: Central differences: step ε^(1/3)·max(1, |xᵢ|), which balances truncation (∝ h²) and
-#: rounding of F (∝ 1/h); the gradient is then good to ~1e-7 relative, so BFGS's gradient
-#: test is looser than with the exact gradient.
-FD_STEP = float(np.finfo(float).eps) ** (1.0 / 3.0)
 GTOL_EXACT = 1e-6
+#: Central differences (:func:`glmm.bfgs.central_differences`) are good to ~1e-7 relative, so
+#: BFGS's gradient test is looser with them.
 GTOL_FD = 1e-5
-
-
-def central_differences(value: Callable[[np.ndarray], float], x: np.ndarray
-                        ) -> tuple[float, np.ndarray]:
-    """(F(x), ∇F(x) by central differences): 1 + 2·len(x) evaluations."""
-    f = value(x)
-    g = np.empty(len(x))
-    for i in range(len(x)):
-        h = FD_STEP * max(1.0, abs(x[i]))
-        e = np.zeros(len(x))
-        e[i] = h
-        g[i] = (value(x + e) - value(x - e)) / (2.0 * h)
-    return f, g
 
 
 #: Where a diagonal θ entry ends at 0, F is probed at this value of it (see _minimize).

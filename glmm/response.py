@@ -23,10 +23,11 @@ inverse Gaussian, non-integer counts) the family's aic is evaluated at each μ.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit, xlogy
+from scipy.special import digamma, expit, xlogy
 
 from .families import EPS, Family
 
@@ -128,6 +129,31 @@ class Response:
         W = w * m * m / V
         Wp = w * (2.0 * m * fam.link.mu_eta2(eta) / V - m ** 3 * fam.variance_deriv(mu) / (V * V))
         return W, Wp
+
+    def observed_weights(self, eta: np.ndarray, mu: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """O = −ds/dη = W − w(y − μ)(μ''/V − μ'²V'/V²): the weights of the true Hessian of
+        ½P in u; O = W for the canonical pairs binomial–logit and Poisson–log."""
+        if self._kind is not None:
+            return W
+        fam = self.family
+        m = fam.link.mu_eta(eta)
+        V = fam.variance(mu)
+        return W - self.weights * (self.y - mu) * (
+            fam.link.mu_eta2(eta) / V - m * m * fam.variance_deriv(mu) / (V * V))
+
+    def aic_slope(self, drsum: float) -> float:
+        """κ = dA/dD at D = ``drsum``: 1 where A = D + const (binomial, Poisson); for Gamma,
+        A = 2n(log Γ(a) − a log a + a) + n + 2Σw log y + 2 with a = n/D and n = Σw, so
+        κ = (2n²/D²)(log a − ψ(a)); for the inverse Gaussian, A = n(log(2πD/n) + 1) + …,
+        so κ = n/D."""
+        name = self.family.name
+        if name in ("binomial", "poisson"):
+            return 1.0
+        n = float(self.weights.sum())
+        if name == "Gamma":
+            a = n / drsum
+            return 2.0 * n * n / (drsum * drsum) * (math.log(a) - float(digamma(a)))
+        return n / drsum
 
     # -- the aic -------------------------------------------------------------------------------
     def aic(self, mu: np.ndarray, drsum: float) -> float:
