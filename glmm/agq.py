@@ -18,8 +18,10 @@ The gradient, per level j, with ωₖ = wₖ e^{zₖ²/2} and nodes vⱼₖ = ũ
 
     πⱼₖ the normalised node weights; ∂devc/∂β = −2Σᵢ sᵢXᵢ, ∂devc/∂θ = −2Σᵢ sᵢxᵢv,
     devc'(v) = 2v − 2θΣᵢ sᵢxᵢ (scores at the node); the mode moves by
-    dũ/dβ = −θΣWxX/L², dũ/dθ = (Σsx − θũΣWx²)/L² (canonical links: observed = Fisher W),
-    and dL²/dγ = 2θΣWx²[γ = θ] + θ²ΣW'x² dη̃/dγ with dη̃/dγ = ∂η/∂γ + θx dũ/dγ.
+    dũ/dβ = −θΣOxX/H², dũ/dθ = (Σsx − θũΣOx²)/H² with the observed weights O and
+    H² = 1 + θ²ΣOx² (O = W, H = L for canonical links), and dL²/dγ = 2θΣWx²[γ = θ] +
+    θ²ΣW'x² dη̃/dγ with dη̃/dγ = ∂η/∂γ + θx dũ/dγ.  Every family: the quadrature objective
+    has no aic term.
 """
 
 from __future__ import annotations
@@ -63,10 +65,12 @@ def agq_objective(model: GlmerModel, theta: np.ndarray, st: PirlsState,
         return np.stack(cols, axis=-1)
 
     W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
+    Wobs = resp.observed_weights(st.eta, st.mu, W)
     L2 = 1.0 + th * th * per_level(W * x * x)
-    # the mode's sensitivity
-    du_db = -th * per_level_X(W * x) / L2[:, None]                       # ℓ × p
-    du_dth = (per_level(st.s * x) - th * u * per_level(W * x * x)) / L2  # ℓ
+    # the mode's sensitivity, through the observed curvature H = 1 + θ²ΣOx² of ½devc
+    H2 = L2 if Wobs is W else 1.0 + th * th * per_level(Wobs * x * x)
+    du_db = -th * per_level_X(Wobs * x) / H2[:, None]                       # ℓ × p
+    du_dth = (per_level(st.s * x) - th * u * per_level(Wobs * x * x)) / H2  # ℓ
     # dL²/dγ through W at the moving mode
     deta_db = X + (th * x)[:, None] * du_db[f]                          # n × p
     deta_dth = x * u[f] + th * x * du_dth[f]                            # n

@@ -3,7 +3,7 @@
     formula ─ parse_formula ─┬─ model_frame ─ family.initialize ─┐
                              ├─ fixed_effects (X) ───────────────┼─ GlmerModel ─ Objective
                              └─ random_effects (Z, θ, order) ────┘        │
-                                  stage 0: θ̂ at nAGQ = 0 ─ stage 1: (θ̂, β̂) at nAGQ ─ GlmerFit
+                  GLM start β₀ ─ BFGS on θ (nAGQ = 0) or on (θ, β) (nAGQ ≥ 1) ─ GlmerFit
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from .fit import GlmerFit, RanefLayout
 from .fixed import FixedEffects, fixed_effects
 from .formula import parse_formula
 from .frame import model_frame
-from .gradient import exact_gradient_available
 from .model import GlmerModel, term_spec
 from .objective import AGQNotAvailableError, Objective
 from .optimize import glm_start, optimize_theta, optimize_theta_beta, start_RX
@@ -91,19 +90,14 @@ def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffe
     beta0 = glm_start(model)
     lower = np.asarray(re.lower, dtype=float)
     theta0 = np.asarray(re.theta0, dtype=float)
-    stage0 = None
     if nAGQ == 0:
-        opt = stage0 = optimize_theta(Objective(model, 0, beta0), theta0, lower)
+        opt = optimize_theta(Objective(model, 0, beta0), theta0, lower)
         obj = None
-    elif exact_gradient_available(model, nAGQ):
-        # with the exact gradient, stage 1 starts from the GLM fit (speed-design.md §7)
+    else:
+        # with the exact gradient, no nAGQ = 0 stage first: (θ, β) from the GLM fit
+        # (speed-design.md §7)
         obj = Objective(model, nAGQ, beta0)
         opt = optimize_theta_beta(obj, theta0, beta0, start_RX(obj, theta0, beta0), lower)
-    else:
-        stage0 = optimize_theta(Objective(model, 0, beta0), theta0, lower)
-        obj = Objective(model, nAGQ, stage0.evaluation.beta)
-        ev0 = stage0.evaluation
-        opt = optimize_theta_beta(obj, ev0.theta, ev0.beta, ev0.state.RX, lower)
     ev = opt.evaluation
     fit = GlmerFit(
         formula=formula, family=fam, nAGQ=nAGQ,
@@ -112,7 +106,7 @@ def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffe
         evaluation=ev, model=model,
         objective_fn=obj if obj is not None else Objective(model, 0, ev.beta),
         layout=_layout(re), converged=opt.converged, message=opt.message,
-        feval=opt.nfev + (stage0.nfev if stage0 is not None and stage0 is not opt else 0),
+        feval=opt.nfev,
         dropped=tuple(fixed.dropped),
     )
     if not fit.converged:

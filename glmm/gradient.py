@@ -28,12 +28,6 @@ from .model import GlmerModel
 from .pirls import PirlsState, fixed_schur, schur_solve
 
 
-def exact_gradient_available(model: GlmerModel, nAGQ: int) -> bool:
-    """Every family and link at nAGQ ≤ 1; canonical binomial and Poisson for nAGQ > 1."""
-    fam = model.family
-    return nAGQ <= 1 or (fam.canonical and fam.name in ("binomial", "poisson"))
-
-
 def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
     """(∂F/∂θ, ∂F/∂β) at the mode ``st`` computed for (θ, β) (nAGQ = 1)."""
     return _gradient(model, theta, st, profiled=False)

@@ -27,7 +27,7 @@ import numpy as np
 from .agq import agq_objective
 from .bfgs import central_differences
 from .ghrule import ghrule
-from .gradient import exact_gradient_available, laplace_gradient, profiled_gradient
+from .gradient import laplace_gradient, profiled_gradient
 from .model import GlmerModel
 from .pirls import PirlsError, PirlsState, pirls, predict
 
@@ -132,10 +132,6 @@ class Objective:
 
     def __call__(self, params: np.ndarray) -> float:
         return self.evaluate(params).objective
-
-    @property
-    def has_gradient(self) -> bool:
-        return exact_gradient_available(self.model, self.nAGQ)
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
         """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) otherwise

@@ -4,13 +4,12 @@ Start: β₀ from the GLM without random effects (IRLS, as glm.fit), θ₀ = lme
 diagonals, 0 off).
 
 nAGQ = 0: minimise F₀(θ), β profiled by joint PIRLS.
-nAGQ ≥ 1 with the exact gradient (binomial and Poisson, canonical links; :mod:`glmm.gradient`,
-:mod:`glmm.agq`): minimise F(θ, β) from (θ₀, β₀) directly (speed-design.md §7: lme4's stage 0
-costs more joint-PIRLS evaluations than it saves).
-nAGQ ≥ 1 otherwise: lme4's two stages, F₀(θ) first (``nAGQ0initStep``), then F(θ, β) from
-(θ̂₀, β̂₀), on central differences of the converged, hence smooth, objective.
+nAGQ ≥ 1: minimise F(θ, β) from (θ₀, β₀) directly.  lme4 first runs an nAGQ = 0 stage
+(``nAGQ0initStep``); with the exact gradient (:mod:`glmm.gradient`, :mod:`glmm.agq`, every
+family and link) that stage costs more joint-PIRLS evaluations than it saves
+(speed-design.md §7).
 
-Every stage runs :func:`glmm.bfgs.minimize_bfgs` with no bounds on θ: F is unchanged when a
+Both run :func:`glmm.bfgs.minimize_bfgs` with no bounds on θ: F is unchanged when a
 column of a factor Tₜ changes sign (u's matching entries change sign with it), so F is even
 in each diagonal entry and θ = 0 is a stationary point.  A bounded method projects a long
 first step onto such a point and stops there, a local maximum (cbpp with the probit link does
@@ -32,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .bfgs import BfgsResult, central_differences, minimize_bfgs
+from .bfgs import BfgsResult, minimize_bfgs
 from .linalg import triangular_solve
 from .model import GlmerModel
 from .objective import Evaluation, Objective
@@ -73,34 +72,28 @@ def glm_start(model: GlmerModel, max_iter: int = 50) -> np.ndarray:
     return beta
 
 
-GTOL_EXACT = 1e-6
-#: Central differences (:func:`glmm.bfgs.central_differences`) are good to ~1e-7 relative, so
-#: BFGS's gradient test is looser with them.
-GTOL_FD = 1e-5
+#: BFGS's gradient test (deviance scale; the exact gradient is good to ~1e-9 there).
+GTOL = 1e-6
 
 
 #: Where a diagonal θ entry ends at 0, F is probed at this value of it (see _minimize).
 ESCAPE_THETA = 0.1
 
 
-def _minimize(value: Callable[[np.ndarray], float], x0: np.ndarray,
-              value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]] | None,
-              diagonal: Sequence[int], unit: np.ndarray | None = None) -> BfgsResult:
-    """BFGS (:mod:`glmm.bfgs`) on the exact gradient when there is one, else on central
-    differences of the converged, hence smooth, objective.
+def _minimize(value: Callable[[np.ndarray], float],
+              value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]],
+              x0: np.ndarray, diagonal: Sequence[int], unit: np.ndarray | None = None
+              ) -> BfgsResult:
+    """BFGS (:mod:`glmm.bfgs`) on the exact gradient, from x0; ``unit`` marks the
+    coordinates already scaled to unit curvature (the whitened β).
 
     A diagonal θ entry (indices ``diagonal`` of x) that ends at 0 may sit on a maximum: F is
     even in it there, so its gradient is 0 either way.  F is then probed with the entry at
     ESCAPE_THETA, and the search restarts from that point if F is lower there.
     """
-    if value_and_gradient is not None:
-        def run(x: np.ndarray) -> BfgsResult:
-            assert value_and_gradient is not None
-            return minimize_bfgs(value_and_gradient, x, gtol=GTOL_EXACT, unit=unit)
-    else:
-        def run(x: np.ndarray) -> BfgsResult:
-            return minimize_bfgs(lambda x: central_differences(value, x), x, gtol=GTOL_FD,
-                                 unit=unit)
+    def run(x: np.ndarray) -> BfgsResult:
+        return minimize_bfgs(value_and_gradient, x, gtol=GTOL, unit=unit)
+
     res = run(x0)
     for _ in range(len(diagonal)):
         for i in diagonal:
@@ -147,8 +140,7 @@ def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
 
 def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
-    res = _minimize(obj, theta0, obj.value_and_gradient if obj.has_gradient else None,
-                    diagonal_theta(obj.model))
+    res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model))
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluation_at(params)
     params, ev = _to_boundary(obj, params, lower, ev)
@@ -178,9 +170,8 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
         return f, np.concatenate([g[:k], gz])
 
     x0 = np.concatenate([theta0, np.zeros(len(beta0))])
-    res = _minimize(lambda x: obj(to_params(x)), x0,
-                    value_and_gradient if obj.has_gradient else None, diagonal_theta(obj.model),
-                    unit=np.arange(len(x0)) >= k)
+    res = _minimize(lambda x: obj(to_params(x)), value_and_gradient, x0,
+                    diagonal_theta(obj.model), unit=np.arange(len(x0)) >= k)
     params = to_params(np.asarray(res.x, dtype=float))
     params[:k] = canonical_theta(obj.model, params[:k])
     ev = obj.evaluation_at(params)

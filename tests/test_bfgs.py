@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glmm.bfgs import minimize_bfgs
+from glmm.bfgs import central_differences, minimize_bfgs
 from glmm.optimize import _minimize
 
 
@@ -64,7 +64,15 @@ def test_a_theta_stuck_at_a_symmetric_maximum_is_released() -> None:
 
     stuck = minimize_bfgs(fg, np.array([0.0, 0.0]))
     assert stuck.x[0] == 0.0                     # BFGS alone cannot leave θ = 0
-    res = _minimize(f, np.array([0.0, 0.0]), fg, diagonal=[0])
+    res = _minimize(f, fg, np.array([0.0, 0.0]), diagonal=[0])
     np.testing.assert_allclose(res.x, [0.5, 2.0], atol=1e-6)
-    res_fd = _minimize(f, np.array([0.0, 0.0]), None, diagonal=[0])   # central differences
-    np.testing.assert_allclose(res_fd.x, [0.5, 2.0], atol=1e-5)
+
+
+def test_central_differences_of_a_known_function() -> None:
+    x = np.array([0.3, -1.2])
+    f, g = central_differences(lambda x: float(np.sin(x[0]) * np.exp(x[1])), x)
+    assert f == np.sin(0.3) * np.exp(-1.2)
+    # truncation h² times the third derivative / 6 with h = 6e-6, and rounding eps·|f|/h:
+    # below 1e-9 here
+    np.testing.assert_allclose(g, [np.cos(0.3) * np.exp(-1.2), np.sin(0.3) * np.exp(-1.2)],
+                               atol=1e-9)

@@ -184,12 +184,9 @@ def test_exact_gradient_against_central_differences(case: str, nagq: int | str) 
             pytest.skip(f"{case} has no nAGQ > 1 fixture")
     if nagq not in c.nAGQ:
         pytest.skip(f"{case} has no nAGQ={nagq} fixture")
-    if nagq > 1 and not glmm.make_family(c.family, c.link).canonical:
-        pytest.skip("adaptive quadrature has the exact gradient for canonical links only")
     fit = glmm.glmer(c.formula, ref.data.to_pandas(), family=glmm.make_family(c.family, c.link),
                      nAGQ=0)
     obj = Objective(fit.model, nagq, fit.beta)
-    assert obj.has_gradient
     p = ref.results[nagq].probes.by_label("away").params
     _, g = obj._evaluate(p, gradient=True)
     assert g is not None  # the exact gradient itself, not the central-difference fallback
