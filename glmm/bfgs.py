@@ -13,7 +13,8 @@ It stops when ‖g‖∞ ≤ ``gtol``; or when the quasi-Newton decrement gᵀHg
 reduction still available, is below ``dtol`` and the quasi-Newton step Hg is below ``xtol``
 in every coordinate (after the first update, once H carries curvature); or, at the
 objective's rounding level, when
-no step along d reduces F (``converged`` then says whether ‖g‖∞ is small).  A point where
+no step along d reduces F (``converged`` then says whether ‖g‖∞ is small or the decrease
+on offer, gᵀHg, is at F's rounding level, 1e-10·|F|).  A point where
 F cannot be evaluated (an exception listed in ``failures``) counts as F = +∞.
 """
 
@@ -89,9 +90,11 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
             else:  # minimiser of the quadratic through f, slope and fn, kept in [0.1t, 0.5t]
                 tq = -slope * t * t / (2.0 * (fn - f - slope * t))
                 t = min(max(tq, 0.1 * t), 0.5 * t)
-        else:
-            return BfgsResult(x, f, g, nfev, gmax <= 1e3 * gtol,
-                              f"no decrease along the search direction (‖g‖∞ = {gmax:.2e})")
+        else:   # converged if the decrease on offer is at F's rounding level
+            return BfgsResult(x, f, g, nfev,
+                              gmax <= 1e3 * gtol or -slope <= 1e-10 * max(1.0, abs(f)),
+                              f"no decrease along the search direction (‖g‖∞ = {gmax:.2e}, "
+                              f"quasi-Newton decrement {-slope:.2e})")
         assert gn is not None
         s, y = xn - x, gn - g
         sy = float(s @ y)
