@@ -42,8 +42,11 @@ class BfgsResult:
 def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *,
                   gtol: float = 1e-6, dtol: float = 1e-10, xtol: float = 1e-6,
                   max_iter: int = 500, unit: np.ndarray | None = None,
+                  start: tuple[float, np.ndarray] | None = None,
                   failures: tuple[type[Exception], ...] = (ArithmeticError,)) -> BfgsResult:
-    """Minimise F from x0; ``fg(x)`` returns (F(x), ∇F(x))."""
+    """Minimise F from x0; ``fg(x)`` returns (F(x), ∇F(x)); ``start`` is (F, ∇F) at x0 if
+    already known.  ``unit`` marks coordinates already scaled to unit curvature: the first
+    inverse-Hessian scaling (Shanno–Phua) is then taken from, and applied to, the others only."""
     nfev = 0
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray | None]:
@@ -58,7 +61,7 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
         return float(f), np.asarray(g, dtype=float)
 
     x = np.array(x0, dtype=float)
-    f, g = evaluate(x)
+    f, g = evaluate(x) if start is None else (float(start[0]), np.asarray(start[1], dtype=float))
     if g is None:
         raise ArithmeticError("the objective cannot be evaluated at the starting point")
     n = len(x)

@@ -21,7 +21,7 @@ from .formula import parse_formula
 from .frame import model_frame
 from .model import GlmerModel, term_spec
 from .objective import AGQNotAvailableError, Objective
-from .optimize import glm_start, optimize_theta, optimize_theta_beta, start_RX
+from .optimize import glm_start, optimize_theta, optimize_theta_beta
 from .terms import RandomEffects, random_effects
 
 
@@ -97,7 +97,7 @@ def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffe
         # with the exact gradient, no nAGQ = 0 stage first: (θ, β) from the GLM fit
         # (speed-design.md §7)
         obj = Objective(model, nAGQ, beta0)
-        opt = optimize_theta_beta(obj, theta0, beta0, start_RX(obj, theta0, beta0), lower)
+        opt = optimize_theta_beta(obj, theta0, beta0, lower)
     ev = opt.evaluation
     fit = GlmerFit(
         formula=formula, family=fam, nAGQ=nAGQ,

@@ -82,19 +82,20 @@ ESCAPE_THETA = 0.1
 
 def _minimize(value: Callable[[np.ndarray], float],
               value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]],
-              x0: np.ndarray, diagonal: Sequence[int], unit: np.ndarray | None = None
-              ) -> BfgsResult:
+              x0: np.ndarray, diagonal: Sequence[int], unit: np.ndarray | None = None,
+              start: tuple[float, np.ndarray] | None = None) -> BfgsResult:
     """BFGS (:mod:`glmm.bfgs`) on the exact gradient, from x0; ``unit`` marks the
-    coordinates already scaled to unit curvature (the whitened β).
+    coordinates already scaled to unit curvature (the whitened β); ``start`` is (F, ∇F) at
+    x0 when already known.
 
     A diagonal θ entry (indices ``diagonal`` of x) that ends at 0 may sit on a maximum: F is
     even in it there, so its gradient is 0 either way.  F is then probed with the entry at
     ESCAPE_THETA, and the search restarts from that point if F is lower there.
     """
-    def run(x: np.ndarray) -> BfgsResult:
-        return minimize_bfgs(value_and_gradient, x, gtol=GTOL, unit=unit)
+    def run(x: np.ndarray, start: tuple[float, np.ndarray] | None = None) -> BfgsResult:
+        return minimize_bfgs(value_and_gradient, x, gtol=GTOL, unit=unit, start=start)
 
-    res = run(x0)
+    res = run(x0, start)
     for _ in range(len(diagonal)):
         for i in diagonal:
             if abs(res.x[i]) < SINGULAR_TOL:
@@ -147,17 +148,15 @@ def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Opt
     return Optimum(params, ev, obj.evaluations, res.converged, res.message)
 
 
-def start_RX(obj: Objective, theta0: np.ndarray, beta0: np.ndarray) -> np.ndarray:
-    """R_X at the u-only mode of (θ₀, β₀): the whitening of β when stage 0 is skipped."""
-    st = obj.evaluate(np.concatenate([theta0, beta0])).state
-    return fixed_schur(obj.model, st.layouts, st.factor, st.W)[2]
-
-
 def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
-                        RX: np.ndarray, lower: np.ndarray) -> Optimum:
-    """Stage 1: (θ̂, β̂) minimising F(θ, β) (nAGQ ≥ 1), β whitened by √2·R_X."""
+                        lower: np.ndarray) -> Optimum:
+    """(θ̂, β̂) minimising F(θ, β) (nAGQ ≥ 1), β whitened by √2·R_X, R_X at the u-only
+    mode of the start (θ₀, β₀), whose evaluation is also BFGS's first."""
     k = len(theta0)
-    R = np.sqrt(2.0) * RX
+    p0 = np.concatenate([theta0, beta0])
+    f0, g0 = obj.value_and_gradient(p0)
+    st = obj.evaluation_at(p0).state
+    R = np.sqrt(2.0) * fixed_schur(obj.model, st.layouts, st.factor, st.W)[2]
 
     def to_params(x: np.ndarray) -> np.ndarray:
         beta = beta0 + triangular_solve(R, x[k:], lower=False)
@@ -170,8 +169,9 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
         return f, np.concatenate([g[:k], gz])
 
     x0 = np.concatenate([theta0, np.zeros(len(beta0))])
+    start = (f0, np.concatenate([g0[:k], triangular_solve(R, g0[k:], lower=False, trans=True)]))
     res = _minimize(lambda x: obj(to_params(x)), value_and_gradient, x0,
-                    diagonal_theta(obj.model), unit=np.arange(len(x0)) >= k)
+                    diagonal_theta(obj.model), unit=np.arange(len(x0)) >= k, start=start)
     params = to_params(np.asarray(res.x, dtype=float))
     params[:k] = canonical_theta(obj.model, params[:k])
     ev = obj.evaluation_at(params)
