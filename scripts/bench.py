@@ -6,6 +6,7 @@ same data, on this machine, in one run.
     scripts/bench.py cbpp-1 verbagg-1         # some models
     scripts/bench.py --peer-python /opt/peer/bin/python   # also the peer, from its own venv
     scripts/bench.py --json bench.json
+    scripts/bench.py --rounds 3               # engines in turn, three times, timings pooled
 
 Each engine fits each model in a fresh worker process (so that peak memory is its own),
 `--repeat` times after one warm-up fit (none when a single fit is timed); the table shows
@@ -146,6 +147,15 @@ def run_worker(engine: str, model: BenchModel, path: str, repeat: int,
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _pool(a: dict | None, b: dict) -> dict:
+    """Two rounds of one engine on one model: all timings, the larger peak memory."""
+    if a is None or "error" in a:
+        return b
+    if "error" in b:
+        return a
+    return {**a, "times": a["times"] + b["times"], "peak_mb": max(a["peak_mb"], b["peak_mb"])}
+
+
 # -- report ------------------------------------------------------------------------------
 def _fmt_ms(r: dict | None) -> str:
     if not r:
@@ -169,6 +179,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma list of glmm, lme4, peer (peer needs --peer-python)")
     ap.add_argument("--peer-python", help="python of a separate venv with PyPI glmm 0.6.2")
     ap.add_argument("--repeat", type=int, help="timed fits per engine (default per model)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the engines in turn this many times per model and pool the "
+                         "timings, so that a slow spell of the machine hits every engine "
+                         "alike (models timed by a single fit get one round)")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
@@ -198,10 +212,13 @@ def main(argv: list[str] | None = None) -> int:
             path = str(Path(tmp) / f"{model.name}.npz")
             write_data(model, Path(path))
             results[model.name] = {}
-            for engine in engines:
-                console.print(f"[dim]{model.name}: {engine}…[/]")
-                results[model.name][engine] = run_worker(
-                    engine, model, path, args.repeat or model.repeat, args.peer_python)
+            repeat = args.repeat or model.repeat
+            rounds = max(1, args.rounds) if repeat > 1 else 1
+            for k in range(rounds):
+                for engine in engines:
+                    console.print(f"[dim]{model.name}: {engine}, round {k + 1}/{rounds}…[/]")
+                    r = run_worker(engine, model, path, repeat, args.peer_python)
+                    results[model.name][engine] = _pool(results[model.name].get(engine), r)
     table = Table(title="median wall time per fit (ms), ratios to glmm; this machine, one run")
     for col in ("model", "nAGQ", "glmm", "lme4", "lme4/glmm", "peer", "peer/glmm",
                 "−2logLik glmm", "−2logLik lme4", "−2logLik peer", "evals glmm", "evals lme4",
