@@ -44,7 +44,8 @@ MODELS: tuple[BenchModel, ...] = (
                "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
                "poisson", "log", 1),
     BenchModel("contraception-slope-1", "fixture:contraception-slope",
-               "use ~ age + urban + livch + (urban | district)", "binomial", "logit", 1),
+               "use ~ age + urban + livch + (urban | district)", "binomial", "logit", 1,
+               peer_formula="usen ~ age + urban + livch + (urban | district)"),
     BenchModel("verbagg-0", "fixture:verbagg", _VERBAGG, "binomial", "logit", 0, 3,
                "r2n" + _VERBAGG[2:]),
     BenchModel("verbagg-1", "fixture:verbagg", _VERBAGG, "binomial", "logit", 1, 3,
@@ -98,8 +99,9 @@ def write_data(model: BenchModel, path: Path) -> None:
         # the peer's syntax: cbind() of two columns, and a numeric 0/1 binary response
         if {"incidence", "size"} <= set(arrays):
             arrays["failures"] = arrays["size"] - arrays["incidence"]
-        if "r2" in arrays:
-            arrays["r2n"] = (arrays["r2"] == 1).astype(float)  # levels N, Y: success is Y
+        for factor in ("r2", "use"):   # levels N, Y: success is Y
+            if factor in arrays:
+                arrays[factor + "n"] = (arrays[factor] == 1).astype(float)
     else:
         for name, v in simulate(model.data.split(":", 1)[1]).items():
             if v.dtype.kind in "iu":
