@@ -59,10 +59,13 @@ def agq_objective(model: GlmerModel, theta: np.ndarray, st: PirlsState,
     pi = e / esum[:, None]
     X = model.X
 
+    n, p = X.shape
+
     def per_level_X(a: np.ndarray) -> np.ndarray:  # (n,) → ℓ × p;  (n, k) → ℓ × k × p
-        cols = [per_level(a * (X[:, c] if a.ndim == 1 else X[:, c:c + 1]))
-                for c in range(X.shape[1])]
-        return np.stack(cols, axis=-1)
+        if a.ndim == 1:
+            return per_level(a[:, None] * X)
+        k = a.shape[1]
+        return per_level((a[:, :, None] * X[:, None, :]).reshape(n, k * p)).reshape(-1, k, p)
 
     W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
     Wobs = resp.observed_weights(st.eta, st.mu, W)
@@ -74,8 +77,7 @@ def agq_objective(model: GlmerModel, theta: np.ndarray, st: PirlsState,
     # dL²/dγ through W at the moving mode
     deta_db = X + (th * x)[:, None] * du_db[f]                          # n × p
     deta_dth = x * u[f] + th * x * du_dth[f]                            # n
-    dL2_db = th * th * np.stack([per_level(Wp * x * x * deta_db[:, c])
-                                 for c in range(X.shape[1])], axis=1)
+    dL2_db = th * th * per_level((Wp * x * x)[:, None] * deta_db)
     dL2_dth = 2.0 * th * per_level(W * x * x) + th * th * per_level(Wp * x * x * deta_dth)
     ds_db = -0.5 * sj[:, None] ** 3 * dL2_db
     ds_dth = -0.5 * sj ** 3 * dL2_dth

@@ -41,12 +41,19 @@ class TermSpec:
         """J, ℓ × n: J r sums r over the observations of each level."""
         return level_indicator(self.codes, self.nlevels)
 
+    @cached_property
+    def _flat_codes(self) -> dict[int, np.ndarray]:
+        return {}
+
     def level_sums(self, a: np.ndarray) -> np.ndarray:
-        """Σ over the observations of each level: (ℓ,) for a of shape (n,), (ℓ, k) for (n, k)."""
+        """Σ over the observations of each level: (ℓ,) for a of shape (n,), (ℓ, k) for (n, k)
+        (one bincount over the flattened (level, column) index, kept per k)."""
         if a.ndim == 1:
             return np.bincount(self.codes, a, minlength=self.nlevels)
         k = a.shape[1]
-        idx = (self.codes[:, None] * k + np.arange(k)).ravel()
+        idx = self._flat_codes.get(k)
+        if idx is None:
+            idx = self._flat_codes[k] = (self.codes[:, None] * k + np.arange(k)).ravel()
         return np.bincount(idx, a.ravel(), minlength=self.nlevels * k).reshape(self.nlevels, k)
 
     def T(self, theta: np.ndarray) -> np.ndarray:
