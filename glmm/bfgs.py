@@ -4,18 +4,19 @@ The problems here have a handful of parameters (θ and a whitened β) and an obj
 costs from tens of microseconds to seconds; scipy's wrappers cost more per iteration than a
 small model's whole evaluation.  The method, with H ≈ ∇²F⁻¹:
 
-    d = −H g;   x⁺ = x + t d,  t = 1 first, backtracked (safeguarded quadratic
-                interpolation) until F(x⁺) ≤ F(x) + c₁ t gᵀd   (Armijo)
-    s = x⁺ − x, y = g⁺ − g;  H₀ = (sᵀy / yᵀy) I before the first update (Shanno–Phua);
+    d = −H g;   x⁺ = x + t d,  t = 1 first (the very first step: no coordinate moves by
+                more than ½), backtracked (safeguarded quadratic interpolation) until
+                F(x⁺) ≤ F(x) + c₁ t gᵀd   (Armijo)
+    s = x⁺ − x, y = g⁺ − g;  H₀ = (sᵀy / yᵀy) I before the first update (Shanno–Phua; only
+                on the coordinates not marked ``unit``, the others keep 1);
     H⁺ = (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ,  ρ = 1/(sᵀy), skipped when sᵀy ≤ 0.
 
 It stops when ‖g‖∞ ≤ ``gtol``; or when the quasi-Newton decrement gᵀHg, ≈ twice the
 reduction still available, is below ``dtol`` and the quasi-Newton step Hg is below ``xtol``
-in every coordinate (after the first update, once H carries curvature); or, at the
-objective's rounding level, when
-no step along d reduces F (``converged`` then says whether ‖g‖∞ is small or the decrease
-on offer, gᵀHg, is at F's rounding level, 1e-10·|F|).  A point where
-F cannot be evaluated (an exception listed in ``failures``) counts as F = +∞.
+in every coordinate (after the first update, once H carries curvature); or when no step
+along d reduces F (``converged`` then says whether ‖g‖∞ is small or the decrease on offer,
+gᵀHg, is at F's rounding level, 1e-10·|F|).  A point where F cannot be evaluated (an
+exception listed in ``failures``) counts as F = +∞.
 """
 
 from __future__ import annotations
