@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -74,17 +75,22 @@ Variable = np.ndarray | pd.Categorical | NumericMatrix
 class ModelFrame:
     """The model frame of a glmer formula over a DataFrame.
 
-    ``data`` holds the kept rows of the input (factor columns re-levelled as R's frame does);
-    ``rows`` their positions in the input; ``variables`` every evaluated formula variable by
-    R's name for it (``"I(age^2)"``), restricted to the kept rows.
+    ``data`` holds the kept rows of the input (factor columns re-levelled as R's frame does;
+    built on first use from ``source``, the input); ``rows`` their positions in the input;
+    ``variables`` every evaluated formula variable by R's name for it (``"I(age^2)"``),
+    restricted to the kept rows.
     """
 
-    data: pd.DataFrame
+    source: pd.DataFrame = field(repr=False)
     response: np.ndarray | pd.Categorical
     weights: np.ndarray
     offset: np.ndarray
     rows: np.ndarray
     variables: Mapping[str, Variable] = field(default_factory=dict)
+
+    @cached_property
+    def data(self) -> pd.DataFrame:
+        return _kept_data(self.source, self.rows)
 
     @property
     def n(self) -> int:
@@ -156,11 +162,13 @@ def _c_sorted(labels: set[str] | list[str]) -> list[str]:
 def _from_column(name: str, col: pd.Series) -> _Vec:
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        cat = pd.Categorical(col)
+        cat = col.array if isinstance(col.array, pd.Categorical) else pd.Categorical(col)
         labels = [_level_label(c) for c in cat.categories]
         if len(set(labels)) != len(labels):
             raise ModelFrameError(f"column {name!r}: factor levels {labels} are not distinct as "
                                   f"R labels")
+        if all(isinstance(c, str) for c in cat.categories):   # already R's labels
+            return _Vec("factor", cat)
         return _Vec("factor", pd.Categorical.from_codes(cat.codes, categories=labels,
                                                         ordered=cat.ordered))
     if pd.api.types.is_bool_dtype(dtype):
@@ -630,7 +638,7 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
                 raise ModelFrameError(f"'offset' must be numeric: {name}")
             total = total + np.asarray(x, dtype=float)
     off = np.zeros(n) + total
-    return ModelFrame(_kept_data(data, rows), response, w, off, rows, variables)
+    return ModelFrame(data, response, w, off, rows, variables)
 
 
 def _response(name: str, v: _Vec, rows: np.ndarray) -> np.ndarray | pd.Categorical:
