@@ -196,3 +196,45 @@ def test_exact_gradient_against_central_differences(case: str, nagq: int | str) 
     # on PIRLS's warm start divided by h; together below 1e-6 of the gradient's scale.  A
     # wrong term (a missing leverage or trace part) is O(1).
     np.testing.assert_allclose(g, fd, rtol=0, atol=1e-6 * max(1.0, np.max(np.abs(fd))))
+
+
+def _two_term_model() -> GlmerModel:
+    """Poisson data with a scalar term (20 levels) and a correlated vector term (6 levels)."""
+    rng = np.random.default_rng(7)
+    n = 300
+    g, h, x = rng.integers(0, 20, n), rng.integers(0, 6, n), rng.normal(size=n)
+    y = rng.poisson(np.exp(0.2 + 0.3 * x + rng.normal(0, 0.5, 20)[g]
+                           + rng.normal(0, 0.3, 6)[h] * (1 + x))).astype(float)
+    X = np.column_stack([np.ones(n), x])
+    terms = (term_spec(g, 20, np.ones((n, 1)), slice(0, 1)),
+             term_spec(h, 6, X, slice(1, 4)))
+    return GlmerModel(y, np.ones(n), np.ones(n), np.zeros(n), X, terms, glmm.poisson(), y + 0.1)
+
+
+def test_u_keeping_b_keeps_b() -> None:
+    m = _two_term_model()
+    u = np.random.default_rng(1).normal(size=m.q)
+    old, new = np.array([0.7, 0.5, 0.2, 0.4]), np.array([1.3, 0.9, -0.1, 0.6])
+    np.testing.assert_allclose(m.b(new, m.u_keeping_b(u, old, new)), m.b(old, u),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("joint", [False, True])
+def test_mode_prediction_is_first_order(joint: bool) -> None:
+    """predict() is the implicit-function (first-order) step: its error against the mode PIRLS
+    converges to at the new parameters falls ~4× when the move halves."""
+    from glmm.pirls import pirls, predict
+
+    m = _two_term_model()
+    theta0, beta0 = np.array([0.5, 0.3, 0.1, 0.2]), np.array([0.2, 0.3])
+    st = pirls(m, theta0, beta0, np.zeros(m.q), joint)
+    direction_t, direction_b = np.array([1.0, -0.5, 0.3, 0.4]), np.array([0.5, -1.0])
+    errors = []
+    for step in (0.02, 0.01):
+        theta = theta0 + step * direction_t
+        beta = None if joint else beta0 + step * direction_b
+        u_pred, b_pred = predict(m, st, theta0, theta, st.beta, beta)
+        exact = pirls(m, theta, st.beta if joint else beta, st.u, joint)
+        errors.append(np.max(np.abs(np.concatenate([u_pred - exact.u, b_pred - exact.beta]))))
+    # second-order remainder: ratio 4 in the limit; a first-order error would give 2
+    assert 3.0 < errors[0] / errors[1] < 5.0
