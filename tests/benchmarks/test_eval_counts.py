@@ -2,7 +2,7 @@
 without timing anything.  A change that needs more objective evaluations on a benchmark model
 than the recorded count + 10% fails; lower the record (eval_counts.json) when a change wins.
 
-The simulated 1e5-row models are guarded too (about 1 s and 6 s a fit); the 1e6-row Poisson
+The simulated 1e5-row models are guarded too (about 0.3 s and 2.5 s a fit); the 1e6-row Poisson
 is not (10 s and 400 MB in every test run).
 """
 
