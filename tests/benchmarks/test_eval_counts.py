@@ -3,7 +3,7 @@ without timing anything.  A change that needs more objective evaluations on a be
 than the recorded count + 10% fails; lower the record (eval_counts.json) when a change wins.
 
 The simulated 1e5-row models are guarded too (about 0.3 s and 2.5 s a fit); the 1e6-row Poisson
-is not (10 s and 400 MB in every test run).
+is not (4 s and 400 MB in every test run).
 """
 
 from __future__ import annotations
