@@ -82,8 +82,7 @@ class Objective:
         self.model = model
         self.nAGQ = nAGQ
         self.beta_start = np.asarray(beta_start, dtype=float)
-        self._last: tuple[np.ndarray, np.ndarray, PirlsState] | None = None  # θ, β, mode
-        self.last: tuple[np.ndarray, Evaluation] | None = None
+        self.last: tuple[np.ndarray, Evaluation] | None = None  # parameters, evaluation
         self.evaluations = 0
 
     @property
@@ -102,8 +101,9 @@ class Objective:
         joint = beta is None
         m = self.model
         starts = []
-        if self._last is not None:
-            theta_old, beta_old, st = self._last
+        if self.last is not None:
+            ev_old = self.last[1]
+            theta_old, beta_old, st = ev_old.theta, ev_old.beta, ev_old.state
             near = np.max(np.abs(theta - theta_old), initial=0.0) <= \
                 PREDICT_RANGE * max(np.max(np.abs(theta_old), initial=0.0), 0.1)
             if near:
@@ -122,7 +122,6 @@ class Objective:
             except PirlsError as exc:
                 error = exc
                 continue
-            self._last = (theta, st.beta, st)
             return st
         assert error is not None
         raise error

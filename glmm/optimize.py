@@ -82,10 +82,6 @@ def glm_start(model: GlmerModel, max_iter: int = 50) -> np.ndarray:
     return beta
 
 
-#: BFGS's gradient test (deviance scale; the exact gradient is good to ~1e-9 there).
-GTOL = 1e-6
-
-
 #: Where a diagonal θ entry ends at 0, F is probed at this value of it (see _minimize).
 ESCAPE_THETA = 0.1
 
@@ -103,7 +99,7 @@ def _minimize(value: Callable[[np.ndarray], float],
     ESCAPE_THETA, and the search restarts from that point if F is lower there.
     """
     def run(x: np.ndarray, start: tuple[float, np.ndarray] | None = None) -> BfgsResult:
-        return minimize_bfgs(value_and_gradient, x, gtol=GTOL, unit=unit, start=start)
+        return minimize_bfgs(value_and_gradient, x, unit=unit, start=start)
 
     res = run(x0, start)
     for _ in range(len(diagonal)):
