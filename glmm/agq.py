@@ -1,7 +1,7 @@
 """The adaptive Gauss–Hermite objective of lme4 (nAGQ > 1, one scalar term) and its exact
 gradient.
 
-With (ũ, β) the u-only mode, Lⱼⱼ² = 1 + θ²ΣᵢWᵢxᵢ² per level j, sⱼ = 1/Lⱼⱼ, and the
+With (ũ, β) the u-only mode, Lⱼⱼ² = Dⱼ = 1 + θ²ΣᵢWᵢxᵢ² per level j, sⱼ = 1/Lⱼⱼ, and the
 standard-normal rule (zₖ, wₖ):
 
     devcⱼ(v) = v² + Σ_{i∈j} devᵢ(η̃ᵢ + θ xᵢ (v − ũⱼ))
@@ -22,70 +22,75 @@ The gradient, per level j, with ωₖ = wₖ e^{zₖ²/2} and nodes vⱼₖ = ũ
     H² = 1 + θ²ΣOx² (O = W, H = L for canonical links), and dL²/dγ = 2θΣWx²[γ = θ] +
     θ²ΣW'x² dη̃/dγ with dη̃/dγ = ∂η/∂γ + θx dũ/dγ.  Every family: the quadrature objective
     has no aic term.
+
+The sums over nodes are taken first, so that nothing of size n × nAGQ × p is formed: with
+Aⱼ = Σₖ πⱼₖ devcⱼ'(vⱼₖ), Bⱼ = Σₖ πⱼₖ zₖ devcⱼ'(vⱼₖ) and, from dsⱼ/dγ = −½sⱼ³ dLⱼⱼ²/dγ,
+cⱼ = 1/Lⱼⱼ² − ½Bⱼsⱼ³,
+
+        dF/dγ = Σⱼ cⱼ dLⱼⱼ²/dγ + Σⱼ Aⱼ dũⱼ/dγ + Σⱼₖ πⱼₖ ∂devcⱼ(vⱼₖ)/∂γ,
+
+and every Σⱼ (per-level factor)·(Σ_{i∈j} …) is a sum over observations with the factor
+gathered at each observation's level: with ω = θ² c_f W'x² and tᵢ = Σₖ π_{fᵢk} sᵢₖ,
+
+        ∂F/∂β = Xᵀ(ω − 2t + a_f Ox),   aⱼ = −θ(Σ_{i∈j} ωᵢθxᵢ + Aⱼ)/H²ⱼ
+        ∂F/∂θ = 2θ c_fᵀ(Wx²) + ωᵀ(x ũ_f + θx (dũ/dθ)_f) + Aᵀdũ/dθ − 2 Σⱼₖ πⱼₖ vⱼₖ Σ_{i∈j} sᵢₖxᵢ
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .model import GlmerModel
-from .pirls import PirlsState
+
+if TYPE_CHECKING:
+    from .scalar_term import ScalarMode
 
 
-def agq_objective(model: GlmerModel, theta: np.ndarray, st: PirlsState,
+def agq_objective(model: GlmerModel, theta: np.ndarray, st: ScalarMode,
                   rule: tuple[np.ndarray, np.ndarray], gradient: bool = False
                   ) -> tuple[float, np.ndarray | None]:
-    """(F, ∂F/∂(θ, β) or None) at the mode ``st`` computed for (θ, β)."""
+    """(F, ∂F/∂(θ, β) or None) at the u-only mode ``st`` computed for (θ, β)."""
     resp, term = model.response, model.terms[0]
     f, x = term.codes, term.Xi[:, 0]
     th = float(theta[0])
     per_level = term.level_sums
     z, wk = rule
-    u = st.u
-    sj = 1.0 / st.factor.diag11()                                         # 1/Lⱼⱼ
-    v = u[:, None] + sj[:, None] * z                                      # ℓ × k: the nodes
-    eta_k = st.eta[:, None] + (th * x)[:, None] * (v - u[:, None])[f]     # n × k
+    u, D = st.u, st.D
+    sj = 1.0 / np.sqrt(D)                                                 # 1/Lⱼⱼ
+    dv = sj[:, None] * z                                                  # ℓ × k: v − ũ
+    v = u[:, None] + dv                                                   # the nodes
+    tx = th * x
+    eta_k = st.eta[:, None] + tx[:, None] * dv[f]                         # n × k
     dev_k, s_k = resp.deviance_and_score(eta_k, score=gradient)
     devc = v * v + per_level(dev_k)
     devc0 = u * u + per_level(st.dev)
-    logs = np.log(wk) + 0.5 * z * z - 0.5 * (devc - devc0[:, None])
+    logs = (np.log(wk) + 0.5 * z * z) - 0.5 * (devc - devc0[:, None])
     top = logs.max(axis=1, keepdims=True)
     e = np.exp(logs - top)
     esum = e.sum(axis=1)
-    value = float(np.sum(devc0) + st.factor.logdet - 2.0 * np.sum(top[:, 0] + np.log(esum)))
+    value = float(np.sum(devc0) + st.logdet - 2.0 * np.sum(top[:, 0] + np.log(esum)))
     if not gradient:
         return value, None
     assert s_k is not None
     pi = e / esum[:, None]
-    X = model.X
-
-    n, p = X.shape
-
-    def per_level_X(a: np.ndarray) -> np.ndarray:  # (n,) → ℓ × p;  (n, k) → ℓ × k × p
-        if a.ndim == 1:
-            return per_level(a[:, None] * X)
-        k = a.shape[1]
-        return per_level((a[:, :, None] * X[:, None, :]).reshape(n, k * p)).reshape(-1, k, p)
-
     W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
     Wobs = resp.observed_weights(st.eta, st.mu, W)
-    L2 = 1.0 + th * th * per_level(W * x * x)
-    # the mode's sensitivity, through the observed curvature H = 1 + θ²ΣOx² of ½devc
-    H2 = L2 if Wobs is W else 1.0 + th * th * per_level(Wobs * x * x)
-    du_db = -th * per_level_X(Wobs * x) / H2[:, None]                       # ℓ × p
-    du_dth = (per_level(st.s * x) - th * u * per_level(Wobs * x * x)) / H2  # ℓ
-    # dL²/dγ through W at the moving mode
-    deta_db = X + (th * x)[:, None] * du_db[f]                          # n × p
-    deta_dth = x * u[f] + th * x * du_dth[f]                            # n
-    dL2_db = th * th * per_level((Wp * x * x)[:, None] * deta_db)
-    dL2_dth = 2.0 * th * per_level(W * x * x) + th * th * per_level(Wp * x * x * deta_dth)
-    ds_db = -0.5 * sj[:, None] ** 3 * dL2_db
-    ds_dth = -0.5 * sj ** 3 * dL2_dth
+    x2 = x * x
+    Ox = Wobs * x
+    H2 = D if Wobs is W else 1.0 + th * th * per_level(Ox * x)
+    du_dth = (per_level(st.s * x) - th * u * per_level(Ox * x)) / H2     # ℓ
     sx = per_level(s_k * x[:, None])                                      # ℓ × k
-    dprime = 2.0 * v - 2.0 * th * sx
-    g_th = -2.0 * sx * v + dprime * (du_dth[:, None] + z * ds_dth[:, None])
-    g_b = -2.0 * per_level_X(s_k) + dprime[:, :, None] * (
-        du_db[:, None, :] + z[None, :, None] * ds_db[:, None, :])        # ℓ × k × p
-    grad_th = np.sum(dL2_dth / L2) + np.sum(pi * g_th)
-    grad_b = np.sum(dL2_db / L2[:, None], axis=0) + np.einsum("jk,jkc->c", pi, g_b)
+    dprime = 2.0 * (v - th * sx)                                          # devc'(v)
+    pd = pi * dprime
+    A, B = pd.sum(axis=1), pd @ z
+    c = 1.0 / D - 0.5 * B * sj ** 3
+    cf = c[f]
+    omega = (th * th) * cf * (Wp * x2)
+    t = np.einsum("ik,ik->i", pi[f], s_k)
+    a = -th * (per_level(omega * tx) + A) / H2
+    grad_b = model.X.T @ (omega - 2.0 * t + a[f] * Ox)
+    grad_th = (2.0 * th * (cf @ (W * x2)) + omega @ (x * u[f] + tx * du_dth[f])
+               + A @ du_dth - 2.0 * np.sum(pi * v * sx))
     return value, np.concatenate([[grad_th], grad_b])

@@ -21,6 +21,7 @@ exception listed in ``failures``) counts as F = +∞.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -86,7 +87,7 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
     H = np.eye(n)
     scaled = False
     for _ in range(max_iter):
-        gmax = float(np.max(np.abs(g))) if n else 0.0
+        gmax = float(np.abs(g).max()) if n else 0.0
         if gmax <= gtol:
             return BfgsResult(x, f, g, nfev, True, f"‖g‖∞ = {gmax:.2e} ≤ {gtol:g}")
         d = -(H @ g)
@@ -94,10 +95,10 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
         if slope >= 0.0:  # H lost positive definiteness to rounding: restart
             H, scaled = np.eye(n), False
             d, slope = -g, -float(g @ g)
-        if scaled and -slope <= dtol and float(np.max(np.abs(d))) <= xtol:
+        if scaled and -slope <= dtol and float(np.abs(d).max()) <= xtol:
             return BfgsResult(x, f, g, nfev, True,
                               f"quasi-Newton decrement {-slope:.2e} ≤ {dtol:g} and step "
-                              f"{float(np.max(np.abs(d))):.2e} ≤ {xtol:g}")
+                              f"{float(np.abs(d).max()):.2e} ≤ {xtol:g}")
         # the first step, with H = I, moves no coordinate by more than ½: a full unit step
         # from lme4's θ₀ = 1 can land exactly on θ = 0, a stationary point of F by symmetry
         t = 1.0 if scaled else min(1.0, 0.5 / gmax)
@@ -119,11 +120,11 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
                               f"quasi-Newton decrement {-slope:.2e})")
         assert gn is not None
         s, y = xn - x, gn - g
-        sy = float(s @ y)
-        if sy > 1e-12 * float(np.linalg.norm(s) * np.linalg.norm(y)):
+        sy, yy = float(s @ y), float(y @ y)
+        if sy > 1e-12 * math.sqrt(float(s @ s) * yy):
             if not scaled:
                 if unit is None or np.all(unit):
-                    H = np.eye(n) * (sy / float(y @ y))
+                    H = np.eye(n) * (sy / yy)
                 else:   # Shanno–Phua on the coordinates not already scaled to unit curvature
                     free = ~unit
                     gamma = float(s[free] @ y[free]) / float(y[free] @ y[free])
@@ -131,8 +132,8 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
                 scaled = True
             rho = 1.0 / sy
             Hy = H @ y
-            H = H - rho * (np.outer(s, Hy) + np.outer(Hy, s)) \
-                + (rho * rho * float(y @ Hy) + rho) * np.outer(s, s)
+            sHy = s[:, None] * Hy
+            H = H - rho * (sHy + sHy.T) + (rho * rho * float(y @ Hy) + rho) * (s[:, None] * s)
         x, f, g = xn, fn, gn
     return BfgsResult(x, f, g, nfev, False, f"{max_iter} iterations")
 

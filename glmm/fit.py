@@ -17,13 +17,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from .families import Family
 from .model import GlmerModel
-from .objective import Evaluation, Objective
+from .objective import Evaluation
+from .optimize import AnyObjective
 
 
 @dataclass(frozen=True)
@@ -41,13 +43,13 @@ class GlmerFit:
     formula: str
     family: Family
     nAGQ: int
-    fixef: pd.Series
+    fixef_names: tuple[str, ...]
     theta: np.ndarray
     theta_names: tuple[str, ...]
     lower: np.ndarray
     evaluation: Evaluation
     model: GlmerModel = field(repr=False)
-    objective_fn: Objective = field(repr=False)
+    objective_fn: AnyObjective = field(repr=False)
     layout: RanefLayout = field(repr=False)
     converged: bool = True
     message: str = ""
@@ -77,7 +79,7 @@ class GlmerFit:
 
     @property
     def df(self) -> int:
-        return len(self.fixef) + len(self.theta) + (1 if self.family.scaled else 0)
+        return len(self.fixef_names) + len(self.theta) + (1 if self.family.scaled else 0)
 
     @property
     def nobs(self) -> int:
@@ -106,9 +108,14 @@ class GlmerFit:
         return bool(np.any(on_bound))
 
     # -- modes -----------------------------------------------------------------------------
+    @cached_property
+    def fixef(self) -> pd.Series:
+        """β̂, named as R's model.matrix columns."""
+        return pd.Series(self.evaluation.beta, index=list(self.fixef_names), name="fixef")
+
     @property
     def beta(self) -> np.ndarray:
-        return self.fixef.to_numpy()
+        return self.evaluation.beta.copy()
 
     @property
     def u(self) -> np.ndarray:

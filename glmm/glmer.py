@@ -21,7 +21,8 @@ from .formula import parse_formula
 from .frame import model_frame
 from .model import GlmerModel, term_spec
 from .objective import AGQNotAvailableError, Objective
-from .optimize import glm_start, optimize_theta, optimize_theta_beta
+from .optimize import AnyObjective, glm_start, optimize_theta, optimize_theta_beta
+from .scalar_term import ScalarTermObjective
 from .terms import RandomEffects, random_effects
 
 
@@ -85,26 +86,32 @@ def _threads() -> ThreadpoolController:
     return _controller
 
 
+def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> AnyObjective:
+    """The objective's implementation for this model: one scalar term has a diagonal G."""
+    if len(model.terms) == 1 and model.terms[0].p == 1:
+        return ScalarTermObjective(model, nAGQ, beta0)
+    return Objective(model, nAGQ, beta0)
+
+
 def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffects,
          fixed: FixedEffects) -> GlmerFit:
     beta0 = glm_start(model)
     lower = np.asarray(re.lower, dtype=float)
     theta0 = np.asarray(re.theta0, dtype=float)
+    obj = _objective(model, nAGQ, beta0)
     if nAGQ == 0:
-        opt = optimize_theta(Objective(model, 0, beta0), theta0, lower)
-        obj = None
+        opt = optimize_theta(obj, theta0, lower)
     else:
         # with the exact gradient, no nAGQ = 0 stage first: (θ, β) from the GLM fit
         # (speed-design.md §7)
-        obj = Objective(model, nAGQ, beta0)
         opt = optimize_theta_beta(obj, theta0, beta0, lower)
     ev = opt.evaluation
     fit = GlmerFit(
         formula=formula, family=fam, nAGQ=nAGQ,
-        fixef=pd.Series(ev.beta, index=list(fixed.names), name="fixef"),
+        fixef_names=tuple(fixed.names),
         theta=ev.theta.copy(), theta_names=tuple(re.theta_names), lower=lower,
         evaluation=ev, model=model,
-        objective_fn=obj if obj is not None else Objective(model, 0, ev.beta),
+        objective_fn=obj,
         layout=_layout(re), converged=opt.converged, message=opt.message,
         feval=opt.nfev,
         dropped=tuple(fixed.dropped),

@@ -9,27 +9,26 @@ A is the family's aic (−2 log-likelihood, normalising constants included; for 
 inverse Gaussian with the dispersion φ = Σdev/Σw re-estimated at μ̃).  No R_X term and no
 2π constant appear: lme4-internals.md §4.1–4.2.
 
-    nAGQ = k > 1 (one scalar term, levels j, nodes/weights (z_m, w_m) against φ):
-        devc_j(v) = v² + Σ_{i∈j} devᵢ(η̃ᵢ + θ xᵢ (v − ũ_j)),    s_j = 1/L_jj
-        M_j       = Σ_m w_m exp(z_m²/2 − ½[devc_j(ũ_j + z_m s_j) − devc_j(ũ_j)])
-        F_k(θ, β) = Σ_j devc_j(ũ_j) + log|L|² − 2 Σ_j log M_j
+    nAGQ = k > 1 (one scalar term): adaptive Gauss–Hermite quadrature, :mod:`glmm.agq`.
 
-F_k is on lme4's deviance-residual scale, not the aic scale of F₁ (lme4 issue 161):
-for binomial and Poisson the two differ by the constant A(μ) − Σdev(μ).
+:class:`Objective` computes F₀ and F₁ for any model; :class:`glmm.scalar_term.ScalarTermObjective`
+computes the same functions, and F_k, for a model with one scalar term, where G is diagonal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .agq import agq_objective
 from .bfgs import central_differences
-from .ghrule import ghrule
 from .gradient import laplace_gradient, profiled_gradient
 from .model import GlmerModel
-from .pirls import PirlsError, PirlsState, pirls, predict
+from .pirls import PirlsError, PirlsState, fixed_schur, pirls, predict
+
+if TYPE_CHECKING:
+    from .scalar_term import ScalarMode
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
@@ -53,7 +52,7 @@ class Evaluation:
     ussq: float
     drsum: float
     aic: float
-    state: PirlsState
+    state: PirlsState | ScalarMode
     model: GlmerModel
 
     @property
@@ -63,7 +62,7 @@ class Evaluation:
 
 
 class Objective:
-    """F as a function of the parameters: θ for nAGQ = 0, (θ, β) for nAGQ ≥ 1.
+    """F as a function of the parameters: θ for nAGQ = 0, (θ, β) for nAGQ = 1.
 
     PIRLS is warm-started from the last mode: from its first-order prediction at the new
     parameters, or, after a long move of θ, from the old mode rescaled so that b = Λu is kept
@@ -74,11 +73,9 @@ class Objective:
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
         if nAGQ > 1:
-            if len(model.terms) != 1 or model.terms[0].p != 1:
-                raise AGQNotAvailableError(
-                    "nAGQ > 1 is only available for models with a single, scalar "
-                    "random-effects term")
-            self.rule = ghrule(nAGQ)
+            raise AGQNotAvailableError(
+                "nAGQ > 1 is only available for models with a single, scalar random-effects "
+                "term (glmm.scalar_term.ScalarTermObjective)")
         self.model = model
         self.nAGQ = nAGQ
         self.beta_start = np.asarray(beta_start, dtype=float)
@@ -104,6 +101,7 @@ class Objective:
         if self.last is not None:
             ev_old = self.last[1]
             theta_old, beta_old, st = ev_old.theta, ev_old.beta, ev_old.state
+            assert isinstance(st, PirlsState)
             near = np.max(np.abs(theta - theta_old), initial=0.0) <= \
                 PREDICT_RANGE * max(np.max(np.abs(theta_old), initial=0.0), 0.1)
             if near:
@@ -133,8 +131,8 @@ class Objective:
         return self.evaluate(params).objective
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) otherwise
-        (:mod:`glmm.gradient`, :mod:`glmm.agq`)."""
+        """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) for nAGQ = 1
+        (:mod:`glmm.gradient`)."""
         ev, g = self._evaluate(params, gradient=True)
         if g is None:   # H not positive definite at this mode: central differences instead
             return central_differences(self, np.asarray(params, dtype=float), ev.objective)
@@ -152,19 +150,24 @@ class Objective:
             drsum = st.drsum
             aic = m.response.aic(st.mu, drsum)
             ldL2 = st.factor.logdet
-            if self.nAGQ <= 1:
-                value = ldL2 + st.ussq + aic
-                if gradient:
-                    try:
-                        g = (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(
-                            m, theta, st)
-                    except ArithmeticError:   # H (observed weights) not positive definite
-                        g = None
-            else:
-                value, g = agq_objective(m, theta, st, self.rule, gradient)
+            value = ldL2 + st.ussq + aic
+            if gradient:
+                try:
+                    g = (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(
+                        m, theta, st)
+                except ArithmeticError:   # H (observed weights) not positive definite
+                    g = None
         ev = Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m)
         self.last = (np.array(params, dtype=float), ev)
         return ev, g
+
+    def rx(self, ev: Evaluation) -> np.ndarray:
+        """lme4's R_X at an evaluation's mode (upper triangular)."""
+        st = ev.state
+        assert isinstance(st, PirlsState)
+        if st.RX is not None:
+            return st.RX
+        return fixed_schur(self.model, st.layouts, st.factor, st.W)[2]
 
     def evaluation_at(self, params: np.ndarray) -> Evaluation:
         """The evaluation at ``params``: the last one when it was at these very parameters

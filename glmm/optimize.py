@@ -35,7 +35,10 @@ from .bfgs import BfgsResult, minimize_bfgs
 from .linalg import FactorizationError, cho_solve, cholesky, triangular_solve
 from .model import GlmerModel
 from .objective import Evaluation, Objective
-from .pirls import fixed_schur
+from .scalar_term import ScalarTermObjective
+
+#: Either implementation of lme4's objectives (the general one, or one scalar term's).
+AnyObjective = Objective | ScalarTermObjective
 
 #: lme4's check.boundary tolerance and singularity tolerance (isSingular).
 BOUNDARY_TOL = 1e-5
@@ -131,7 +134,7 @@ def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
+def _to_boundary(obj: AnyObjective, params: np.ndarray, lower: np.ndarray,
                  best: Evaluation) -> tuple[np.ndarray, Evaluation]:
     """lme4's check.boundary: θ within BOUNDARY_TOL of its bound goes to it if F does not rise."""
     k = len(lower)
@@ -145,7 +148,7 @@ def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
     return params, best
 
 
-def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
+def optimize_theta(obj: AnyObjective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
     res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model))
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
@@ -154,15 +157,14 @@ def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Opt
     return Optimum(params, ev, obj.evaluations, res.converged, res.message)
 
 
-def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
+def optimize_theta_beta(obj: AnyObjective, theta0: np.ndarray, beta0: np.ndarray,
                         lower: np.ndarray) -> Optimum:
     """(θ̂, β̂) minimising F(θ, β) (nAGQ ≥ 1), β whitened by √2·R_X, R_X at the u-only
     mode of the start (θ₀, β₀), whose evaluation is also BFGS's first."""
     k = len(theta0)
     p0 = np.concatenate([theta0, beta0])
     f0, g0 = obj.value_and_gradient(p0)
-    st = obj.evaluation_at(p0).state
-    R = np.sqrt(2.0) * fixed_schur(obj.model, st.layouts, st.factor, st.W)[2]
+    R = np.sqrt(2.0) * obj.rx(obj.evaluation_at(p0))
 
     def to_params(x: np.ndarray) -> np.ndarray:
         beta = beta0 + triangular_solve(R, x[k:], lower=False)

@@ -24,7 +24,7 @@ inverse Gaussian, non-integer counts) the family's aic is evaluated at each μ.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import digamma, expit, xlogy
@@ -32,8 +32,7 @@ from scipy.special import digamma, expit, xlogy
 from .families import EPS, Family
 
 
-@dataclass(frozen=True)
-class Working:
+class Working(NamedTuple):
     """The response at one η: μ, unit deviances (prior weights included), W and s."""
 
     mu: np.ndarray
@@ -55,8 +54,8 @@ class Response:
         # short form has no cancellation; otherwise lme4's own form (large counts would lose
         # digits to c − 2w y log μ)
         self._binary = bool(np.all((y == 0.0) | (y == 1.0)))
-        if self._binary:
-            self._y1, self._m2w = y == 1.0, -2.0 * weights
+        if self._binary:   # μ where y = 1 and 1 − μ where y = 0, as (1 − y) + (2y − 1)μ
+            self._m2w, self._c0, self._c1 = -2.0 * weights, 1.0 - y, 2.0 * y - 1.0
         self._unit = bool(np.all(weights == 1.0))
         self._aic_offset = self._constant_aic_part(mustart)
 
@@ -71,7 +70,7 @@ class Response:
             e = np.exp(-np.abs(eta))
             f = 1.0 + e
             m = np.maximum(e / (f * f), EPS)
-            mu = np.clip(expit(eta), EPS, 1.0 - EPS)
+            mu = np.maximum(np.minimum(expit(eta), 1.0 - EPS), EPS)   # np.clip: 3× slower
             dev = self._binomial_deviance(y, w, mu, ())
             r = y - mu
             return Working(mu, dev, m if self._unit else w * m, r if self._unit else w * r)
@@ -94,7 +93,7 @@ class Response:
         y, w = self.y[col], self.weights[col]
         if self._kind is not None:
             if self._kind == ("binomial", "logit"):
-                mu = np.clip(expit(eta), EPS, 1.0 - EPS)
+                mu = np.maximum(np.minimum(expit(eta), 1.0 - EPS), EPS)
                 dev = self._binomial_deviance(y, w, mu, col)
             else:
                 mu = np.maximum(np.exp(eta), EPS)
@@ -111,7 +110,7 @@ class Response:
                            col: tuple) -> np.ndarray:
         """2w[y log(y/μ) + (1 − y) log((1 − y)/(1 − μ))] (y log(y/μ) = 0 at y = 0)."""
         if self._binary:   # −2w log μ where y = 1, −2w log(1 − μ) where y = 0
-            return self._m2w[col] * np.log(np.where(self._y1[col], mu, 1.0 - mu))
+            return self._m2w[col] * np.log(self._c0[col] + self._c1[col] * mu)
         return 2.0 * w * (xlogy(y, y / mu) + xlogy(1.0 - y, (1.0 - y) / (1.0 - mu)))
 
     def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray, W: np.ndarray

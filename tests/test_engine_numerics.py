@@ -16,6 +16,7 @@ from glmm.ghrule import ghrule
 from glmm.linalg import BlockedCholesky, CouplingPattern, TermLayout
 from glmm.model import GlmerModel, term_spec
 from glmm.objective import Objective
+from glmm.scalar_term import ScalarTermObjective
 from parity import fixtures
 
 
@@ -134,7 +135,8 @@ def test_agq_against_brute_force_integration(cbpp_model) -> None:
         val, _ = scipy.integrate.quad(lambda v, d0=d0: math.exp(-0.5 * (devc(v) - d0)),
                                       vmin - 12, vmin + 12, epsabs=0, epsrel=1e-13, limit=200)
         exact += d0 - 2.0 * math.log(val / math.sqrt(2 * math.pi))
-    err = {k: abs(Objective(m, k, beta)(np.r_[theta, beta]) - exact) for k in (2, 9, 25)}
+    err = {k: abs(ScalarTermObjective(m, k, beta)(np.r_[theta, beta]) - exact)
+           for k in (2, 9, 25)}
     # a k-node rule centred and scaled at the mode is exact for Gaussian-times-polynomial
     # integrands up to degree 2k-1, so the error falls fast with k; with 25 nodes what is
     # left is the rounding of the 15 per-herd sums (~1e-12)
@@ -143,11 +145,15 @@ def test_agq_against_brute_force_integration(cbpp_model) -> None:
     assert err[2] > 1e-4  # the comparison can tell rules apart
 
 
-def test_devfun_is_a_pure_function(cbpp_model) -> None:
-    obj = Objective(cbpp_model, 1, np.zeros(4))
-    p = np.array([0.7, -1.4, -1.0, -1.1, -1.6])
+@pytest.mark.parametrize(("impl", "nagq"), [(Objective, 0), (Objective, 1),
+                                            (ScalarTermObjective, 0), (ScalarTermObjective, 1),
+                                            (ScalarTermObjective, 25)])
+def test_devfun_is_a_pure_function(cbpp_model, impl, nagq: int) -> None:
+    obj = impl(cbpp_model, nagq, np.array([-1.4, -1.0, -1.1, -1.6]))
+    p = np.array([0.7, -1.4, -1.0, -1.1, -1.6])[:obj.nparams]
+    far = np.array([2.0, 1.0, 1.0, 1.0, 1.0])[:obj.nparams]
     first = obj(p)
-    obj(np.array([2.0, 1.0, 1.0, 1.0, 1.0]))  # move the warm start far away
+    obj(far)  # move the warm start far away
     # PIRLS stops at a Newton decrement of 1e-20·P, which leaves ~1e-14 relative in F; lme4's
     # dependence on its starting point is 1e-7 to 6e-4 (lme4-internals.md §3.5)
     assert obj(p) == pytest.approx(first, rel=1e-11)
@@ -167,15 +173,18 @@ def test_selected_inverse_rows_match_dense(shape) -> None:
         start += lay.q
 
 
-@pytest.mark.parametrize("nagq", [0, 1, "agq"])
+@pytest.mark.parametrize(("nagq", "impl"), [(0, "general"), (1, "general"), (0, "scalar"),
+                                            (1, "scalar"), ("agq", "scalar")])
 @pytest.mark.parametrize("case", ["cbpp", "grouseticks", "contraception-slope", "verbagg",
                                   "contraception-uncorrelated", "mmmec", "bacteria", "seed",
                                   # non-canonical links (observed weights) and Gamma (κ ≠ 1)
                                   "cbpp-probit", "cbpp-cloglog", "sleepstudy-gamma"])
-def test_exact_gradient_against_central_differences(case: str, nagq: int | str) -> None:
-    """The exact gradient (glmm.gradient: profiled for nAGQ=0, Laplace for nAGQ=1, adaptive
-    quadrature for the case's nAGQ > 1) against central differences of the objective, at the
-    fixture's "away" point (off the optimum, so the gradient is far from zero)."""
+def test_exact_gradient_against_central_differences(case: str, nagq: int | str,
+                                                    impl: str) -> None:
+    """The exact gradient (glmm.gradient: profiled for nAGQ=0, Laplace for nAGQ=1; adaptive
+    quadrature for the case's nAGQ > 1; ``scalar``: glmm.scalar_term's forms of all three
+    for one scalar term) against central differences of the objective, at the fixture's
+    "away" point (off the optimum, so the gradient is far from zero)."""
     ref = fixtures.load(case)
     c = ref.case
     if nagq == "agq":
@@ -186,7 +195,10 @@ def test_exact_gradient_against_central_differences(case: str, nagq: int | str) 
         pytest.skip(f"{case} has no nAGQ={nagq} fixture")
     fit = glmm.glmer(c.formula, ref.data.to_pandas(), family=glmm.make_family(c.family, c.link),
                      nAGQ=0)
-    obj = Objective(fit.model, nagq, fit.beta)
+    one_scalar = len(fit.model.terms) == 1 and fit.model.terms[0].p == 1
+    if impl == "scalar" and not one_scalar:
+        pytest.skip("ScalarTermObjective is for one scalar term")
+    obj = (ScalarTermObjective if impl == "scalar" else Objective)(fit.model, nagq, fit.beta)
     p = ref.results[nagq].probes.by_label("away").params
     _, g = obj._evaluate(p, gradient=True)
     assert g is not None  # the exact gradient itself, not the central-difference fallback
