@@ -14,7 +14,9 @@ then done to it, each a port of the R function named beside it:
   the terms as sets of variables sorted by degree, the intercept, the offsets, and the
   factor-coding pattern (1 = contrasts, 2 = indicator columns) that ``model.matrix`` uses.
 
-Nothing here looks at data.
+Nothing here looks at data, and every result is immutable (frozen dataclasses and tuples), so
+the parses of formula text are cached: refitting a formula, or building X and Z from the
+pieces of one, does not parse the same text again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 __all__ = [
     "Bar",
@@ -315,10 +318,23 @@ class _Parser:
                 raise self.error(t, f"expected ',' or ')' in the arguments of {fn}()")
 
 
-def parse_expr(text: str) -> Node:
-    """Parse one R expression (``"y ~ x + (1 | g)"``, ``"I(age^2)"``) into a tree."""
+#: How many distinct texts each cache of this module keeps (formulas, their pieces).
+_CACHE_SIZE = 512
+
+
+def _check_text(text: object) -> str:
     if not isinstance(text, str) or not text.strip():
         raise FormulaError("the formula is empty")
+    return text
+
+
+def parse_expr(text: str) -> Node:
+    """Parse one R expression (``"y ~ x + (1 | g)"``, ``"I(age^2)"``) into a tree."""
+    return _parse_text(_check_text(text))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _parse_text(text: str) -> Node:
     return _Parser(text).parse()
 
 
@@ -576,7 +592,7 @@ def _union(terms_: list[int]) -> int:
 
 def terms(rhs: Node | str) -> Terms:
     """R's ``terms()`` of a right-hand side (no response): variables, sorted terms, intercept,
-    offsets and the factor-coding pattern.
+    offsets and the factor-coding pattern (cached for text).
 
     Terms are sorted by degree (number of variables), keeping R's generation order within a
     degree: ``a*b`` gives ``a, b, a:b``; ``(a+b):c`` gives ``a:c, b:c`` (left-major); ``a/b``
@@ -584,7 +600,17 @@ def terms(rhs: Node | str) -> Terms:
     term is coded by contrasts (1) when the term without it is empty or is contained in an
     earlier term, else by indicators (2) (``TermCode`` in model.c).
     """
-    node = parse_expr(rhs) if isinstance(rhs, str) else rhs
+    if isinstance(rhs, str):
+        return _terms_of_text(rhs)
+    return _terms_of(rhs)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _terms_of_text(rhs: str) -> Terms:
+    return _terms_of(parse_expr(rhs))
+
+
+def _terms_of(node: Node) -> Terms:
     b = _TermsBuilder()
     b.extract(node)
     encoded = b.encode(node)
@@ -752,11 +778,17 @@ def _check_group(group: Node, whole: Node) -> None:
 
 
 def parse_formula(formula: str) -> ParsedFormula:
-    """Split a glmer formula into response, fixed part and random-effects terms, as lme4 does.
+    """Split a glmer formula into response, fixed part and random-effects terms, as lme4 does
+    (cached: the same text gives the same, immutable, object).
 
     >>> parse_formula("y ~ x + (1 | a/b)").bars
     (Bar(lhs='1', group='b:a'), Bar(lhs='1', group='a'))
     """
+    return _parse_formula(_check_text(formula))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _parse_formula(formula: str) -> ParsedFormula:
     node = parse_expr(formula)
     if not (isinstance(node, Call) and node.fn == "~"):
         raise FormulaError(f"not a formula (no '~'): {formula!r}")
