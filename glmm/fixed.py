@@ -150,8 +150,9 @@ def _ddot(x: np.ndarray, y: np.ndarray, exact: bool) -> float:
 def _dnrm2(x: np.ndarray, exact: bool) -> float:
     """Reference BLAS ``dnrm2`` (LAPACK ≥ 3.10, Blue's algorithm): for entries of ordinary size
     the square root of the sequential sum of squares."""
-    if not exact:
-        return float(np.linalg.norm(x))
+    if not exact:  # np.linalg.norm's own formula for a vector, without its dispatch
+        v = x.ravel(order="K")
+        return math.sqrt(float(v.dot(v)))
     tsml, tbig = 1.4916681462400413e-154, 1.9979190722022350e+146
     if np.all((np.abs(x) >= tsml) & (np.abs(x) <= tbig) | (x == 0)):
         s = 0.0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -159,18 +159,30 @@ def _c_sorted(labels: set[str] | list[str]) -> list[str]:
     return sorted(labels, key=lambda s: s.encode("utf-8"))
 
 
+#: numpy dtype kinds read as R vectors directly (other dtypes go through pandas' tests).
+_NUMPY_KINDS: dict[str, Kind] = {"b": "logical", "i": "integer", "u": "integer", "f": "double"}
+
+
 def _from_column(name: str, col: pd.Series) -> _Vec:
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         cat = col.array if isinstance(col.array, pd.Categorical) else pd.Categorical(col)
-        labels = [_level_label(c) for c in cat.categories]
+        cats = cat.categories
+        # string categories are already R's labels (and distinct, as categories are)
+        if isinstance(cats.dtype, pd.StringDtype):
+            return _Vec("factor", cat)
+        values = cats.tolist()
+        if all(isinstance(c, str) for c in values):
+            return _Vec("factor", cat)
+        labels = [_level_label(c) for c in values]
         if len(set(labels)) != len(labels):
             raise ModelFrameError(f"column {name!r}: factor levels {labels} are not distinct as "
                                   f"R labels")
-        if all(isinstance(c, str) for c in cat.categories):   # already R's labels
-            return _Vec("factor", cat)
         return _Vec("factor", pd.Categorical.from_codes(cat.codes, categories=labels,
                                                         ordered=cat.ordered))
+    if isinstance(dtype, np.dtype) and dtype.kind in _NUMPY_KINDS:
+        # a numpy column's only NA is NaN (of a float column), so a cast is all it needs
+        return _Vec(_NUMPY_KINDS[dtype.kind], col.to_numpy(dtype=float, copy=True))
     if pd.api.types.is_bool_dtype(dtype):
         arr = col.to_numpy(dtype=float, na_value=np.nan)
         return _Vec("logical", arr)
@@ -504,11 +516,21 @@ def _as_strings(v: _Vec) -> np.ndarray:
     return np.array([None if c < 0 else cats[c] for c in codes], dtype=object)
 
 
+def _drop_unused_levels(cat: pd.Categorical) -> pd.Categorical:
+    """R's ``droplevels``: the factor without its unused levels, in their order.  When every
+    level is used (the usual case) that is the factor itself, found by a bincount of the codes
+    instead of building a new Categorical."""
+    codes = np.asarray(cat.codes)
+    if np.all(np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0):
+        return cat
+    return cat.remove_unused_categories()
+
+
 def _factor(v: _Vec) -> pd.Categorical:
     """R's ``factor(x)``: levels are the sorted distinct values (C-locale order for strings)
     shown by ``as.character``; an existing factor keeps its order and loses unused levels."""
     if v.kind == "factor":
-        return v.values.remove_unused_categories()
+        return _drop_unused_levels(v.values)
     if v.kind == "character":
         labels = np.asarray(v.values, dtype=object)
         levels = _c_sorted({s for s in labels if s is not None})
@@ -537,7 +559,7 @@ def r_factor(x: Variable) -> pd.Categorical:
     unused levels; a numeric, logical or integer variable becomes a factor whose levels are
     its sorted distinct values, labelled as R's ``as.character`` labels them."""
     if isinstance(x, pd.Categorical):
-        return x.remove_unused_categories()
+        return _drop_unused_levels(x)
     if isinstance(x, NumericMatrix):
         raise FormulaError("a matrix cannot be a grouping factor")
     arr = np.asarray(x)
@@ -554,11 +576,7 @@ def r_factor(x: Variable) -> pd.Categorical:
 def _finish(name: str, v: _Vec, keep: np.ndarray) -> Variable:
     """A variable restricted to the kept rows, in its model-frame form."""
     if v.kind == "factor":
-        cat = v.values if len(keep) == len(v.values) else v.values[keep]
-        codes = np.asarray(cat.codes)
-        if np.all(np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0):
-            return cat
-        return cat.remove_unused_categories()
+        return _drop_unused_levels(v.values if len(keep) == len(v.values) else v.values[keep])
     if v.kind == "character":
         return _factor(_Vec("character", v.values[keep]))
     x = v.values[keep]
@@ -590,6 +608,13 @@ def _argument(what: str, arg: str | np.ndarray | None, ev: _Evaluator) -> np.nda
     return x
 
 
+@lru_cache(maxsize=512)
+def _frame_plan(parsed: ParsedFormula) -> tuple[tuple[str, Node], ...]:
+    """The frame's variables with R's names for them (a pure function of the formula, so it
+    is worked out once per formula)."""
+    return tuple((deparse(v), v) for v in frame_variables(parsed))
+
+
 def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
                 weights: str | np.ndarray | None = None,
                 offset: str | np.ndarray | None = None) -> ModelFrame:
@@ -598,10 +623,10 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     if not isinstance(data, pd.DataFrame):
         raise ModelFrameError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     ev = _Evaluator(data)
-    nodes = frame_variables(parsed)
-    names = [deparse(v) for v in nodes]
+    plan = _frame_plan(parsed)
+    names = [name for name, _ in plan]
     values: dict[str, _Vec] = {}
-    for name, node in zip(names, nodes, strict=True):
+    for name, node in plan:
         v = ev.eval(node)
         if v.length != ev.n:
             raise ModelFrameError(f"variable lengths differ (found for '{name}'): it has "
@@ -645,7 +670,7 @@ def _response(name: str, v: _Vec, rows: np.ndarray) -> np.ndarray | pd.Categoric
     """``model.response``: a factor stays a factor (unused levels dropped), a logical becomes
     0/1, a matrix (``cbind``) stays a matrix; every value must be finite."""
     if v.kind == "factor":
-        return v.values[rows].remove_unused_categories()
+        return _drop_unused_levels(v.values[rows])
     if v.kind == "character":
         raise ModelFrameError(f"response must be numeric or factor: {name} is character")
     y = np.asarray(v.values[rows], dtype=float)

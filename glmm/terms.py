@@ -21,7 +21,7 @@ lists T_i's lower triangle **column by column** (T11, T21, T31, T22, T32, T33). 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -35,9 +35,13 @@ __all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "random_effects"
            "theta_pattern"]
 
 
+@lru_cache(maxsize=64)
 def theta_pattern(p: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) in T of a term's θ entries: the lower triangle, column by column."""
+    """(rows, cols) in T of a term's θ entries: the lower triangle, column by column
+    (read-only arrays, shared by every term with p columns)."""
     cols, rows = np.triu_indices(p)  # pairs (col, row) with row >= col, col-major order
+    rows.setflags(write=False)
+    cols.setflags(write=False)
     return rows, cols
 
 
@@ -208,9 +212,9 @@ def _grouping_factor(node: Node, frame: ModelFrame) -> pd.Categorical:
 
 
 def _term(bar: Bar, frame: ModelFrame) -> RandomTerm:
-    ff = _grouping_factor(parse_expr(bar.group), frame).remove_unused_categories()
+    ff = _grouping_factor(parse_expr(bar.group), frame)  # has no unused levels
     mm = model_matrix(bar.lhs, frame)
-    return RandomTerm(group=bar.group, levels=tuple(str(c) for c in ff.categories),
+    return RandomTerm(group=bar.group, levels=tuple(str(c) for c in ff.categories.tolist()),
                       codes=np.asarray(ff.codes, dtype=np.int64), columns=mm.names,
                       Xi=np.ascontiguousarray(mm.X), name=bar.name)
 

@@ -378,3 +378,45 @@ def test_weights_errors() -> None:
 def test_errors_are_value_errors() -> None:
     for exc in (FormulaError, ModelFrameError, FixedEffectsError, RandomEffectsError):
         assert issubclass(exc, ValueError)
+
+
+def test_parses_are_cached_and_errors_are_not() -> None:
+    """A formula's text is parsed once (the result is immutable); a bad formula raises on
+    every call."""
+    text = "y ~ x + (1 | g)"
+    assert parse_formula(text) is parse_formula(text)
+    for _ in range(2):
+        with pytest.raises(FormulaError, match="more than one '~'"):
+            parse_formula("y ~ x ~ z + (1 | g)")
+        with pytest.raises(FormulaError, match="the formula is empty"):
+            parse_formula(None)  # type: ignore[arg-type]
+
+
+def test_model_frame_reads_the_data_every_time() -> None:
+    """Nothing is cached on the data: a DataFrame changed between calls gives the new frame."""
+    parsed = parse_formula("y ~ x + (1 | g)")
+    df = _toy()
+    first = model_frame(parsed, df)
+    df["x"] = [10.0, 20.0, 30.0, 40.0]
+    df["g"] = pd.Categorical(["a", "b", "b", "c"])
+    second = model_frame(parsed, df)
+    np.testing.assert_array_equal(first.variable("x"), [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(second.variable("x"), [10.0, 20.0, 30.0, 40.0])
+    assert list(second.variable("g").categories) == ["a", "b", "c"]
+    re = random_effects(parsed, second)
+    assert re.terms[0].levels == ("a", "b", "c")
+
+
+def test_unused_factor_levels_are_dropped() -> None:
+    """Levels without rows (in the data, or after NA rows are removed) leave the frame, the
+    grouping factor and X; the others keep their order."""
+    df = pd.DataFrame({"y": [0.0, 1.0, 1.0, 0.0, 1.0], "x": [1.0, 2.0, 3.0, 4.0, np.nan],
+                       "g": pd.Categorical(["b", "b", "a", "a", "c"],
+                                           categories=["z", "b", "a", "c"])})
+    parsed = parse_formula("y ~ g + (1 | g)")
+    frame = model_frame(parse_formula("y ~ g + x + (1 | g)"), df)
+    assert list(frame.variable("g").categories) == ["b", "a"]
+    frame = model_frame(parsed, df)
+    assert list(frame.variable("g").categories) == ["b", "a", "c"]
+    assert random_effects(parsed, frame).terms[0].levels == ("b", "a", "c")
+    assert fixed_effects(parsed, frame).names == ("(Intercept)", "ga", "gc")
