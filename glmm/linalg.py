@@ -81,12 +81,15 @@ def level_indicator(codes: np.ndarray, nlevels: int) -> scipy.sparse.csr_matrix:
 class TermLayout:
     """What the factor needs of one random-effects term: its level of every observation
     and the per-observation rows of ZΛ for this term, A = Xᵢ Tᵢ (n × pᵢ).  ``J`` is the
-    term's :func:`level_indicator`, built once per model and passed in (or built here)."""
+    term's :func:`level_indicator`, built once per model and passed in (or built here).
+    ``constant`` is θ for an intercept term (1 | g), whose A is θ in every row: products
+    with A are then one multiplication by θ after the per-level sum, not one per row."""
 
     codes: np.ndarray
     nlevels: int
     A: np.ndarray
     J: scipy.sparse.csr_matrix | None = field(default=None, repr=False, compare=False)
+    constant: float | None = None
 
     @property
     def indicator(self) -> scipy.sparse.csr_matrix:
@@ -113,19 +116,33 @@ def _block_gram(codes: np.ndarray, nlevels: int, A: np.ndarray, W: np.ndarray) -
     return out
 
 
-def _cross(ta: TermLayout, tb: TermLayout, W: np.ndarray) -> np.ndarray:
+def cross_index(ta: TermLayout, tb: TermLayout) -> list[np.ndarray]:
+    """Per column pair (c, d), each observation's flat position (level_a·p_a + c)·q_b +
+    level_b·p_b + d in the q_a × q_b block of :func:`_cross` (depends on the codes only)."""
+    return [(ta.codes * ta.p + c) * tb.q + tb.codes * tb.p + d
+            for c in range(ta.p) for d in range(tb.p)]
+
+
+def _cross(ta: TermLayout, tb: TermLayout, W: np.ndarray,
+           index: list[np.ndarray] | None = None) -> np.ndarray:
     """Σᵢ Wᵢ (row of ta)ᵀ (row of tb): the dense q_a × q_b block of ΛᵀZᵀWZΛ.
 
-    One bincount per column pair over the flattened index (level_a·p_a + c)·q_b +
-    level_b·p_b + d; building a sparse matrix instead costs more than the block (profiled
-    on grouseticks: 40% of a fit went to scipy.sparse construction).
+    One bincount per column pair over the flattened :func:`cross_index` (``index``, or built
+    here); building a sparse matrix instead costs more than the block (profiled on
+    grouseticks: 40% of a fit went to scipy.sparse construction).
     """
-    out = np.zeros(ta.q * tb.q)
+    if index is None:
+        index = cross_index(ta, tb)
+    size = ta.q * tb.q
+    if ta.constant is not None and tb.constant is not None:
+        out = (ta.constant * tb.constant) * np.bincount(index[0], W, minlength=size)
+        return out.reshape(ta.q, tb.q)
+    out = np.zeros(size)
+    k = 0
     for c in range(ta.p):
-        rows = (ta.codes * ta.p + c) * tb.q
         for d in range(tb.p):
-            idx = rows + tb.codes * tb.p + d
-            out += np.bincount(idx, W * ta.A[:, c] * tb.A[:, d], minlength=out.size)
+            out += np.bincount(index[k], W * ta.A[:, c] * tb.A[:, d], minlength=size)
+            k += 1
     return out.reshape(ta.q, tb.q)
 
 
@@ -148,6 +165,8 @@ class CouplingPattern:
 
     def __init__(self, terms: Sequence[TermLayout]) -> None:
         first, rest = terms[0], list(terms[1:])
+        self._terms = list(terms)
+        self._cross: dict[tuple[int, int], list[np.ndarray]] = {}
         q1 = first.nlevels
         keys, offset = [], 0
         for t in rest:
@@ -176,6 +195,13 @@ class CouplingPattern:
             pb = order[np.repeat(seg, m) + within]
             self.pairs = (pa, pb, self.rows[pa] * offset + self.rows[pb])
 
+    def cross_index(self, i: int, j: int) -> list[np.ndarray]:
+        """:func:`cross_index` of terms i and j, built on first use and kept."""
+        key = (i, j)
+        if key not in self._cross:
+            self._cross[key] = cross_index(self._terms[i], self._terms[j])
+        return self._cross[key]
+
 
 class BlockedCholesky:
     """G = ΛᵀZᵀWZΛ + I for the terms' layouts and the weights W, factored blockwise.
@@ -190,7 +216,13 @@ class BlockedCholesky:
         self.q1 = first.q
         self.p1 = first.p
         self.nlevels1 = first.nlevels
-        if first.p == 1:   # G₁₁ is diagonal: D = 1 + Σ W a² per level
+        if first.constant is not None:   # G₁₁ is diagonal: D = 1 + θ² Σ W per level
+            self.D = 1.0 + first.constant ** 2 * np.bincount(first.codes, W,
+                                                              minlength=first.nlevels)
+            if not (self.D > 0.0).all():
+                raise FactorizationError("G₁₁ is not positive definite")
+            logdet = float(np.log(self.D).sum())
+        elif first.p == 1:   # G₁₁ is diagonal: D = 1 + Σ W a² per level
             a = first.A[:, 0]
             self.D = 1.0 + np.bincount(first.codes, W * a * a, minlength=first.nlevels)
             if not (self.D > 0.0).all():
@@ -215,8 +247,14 @@ class BlockedCholesky:
             self.sparse = pattern.sparse
             self._pattern = pattern
             if self.sparse:
-                a1 = W * first.A[:, 0]
-                vals = np.concatenate([a1 * t.A[:, d] for t in rest for d in range(t.p)])
+                parts = []
+                for t in rest:
+                    for d in range(t.p):
+                        if first.constant is not None and t.constant is not None:
+                            parts.append(W * (first.constant * t.constant))
+                        else:
+                            parts.append(W * first.A[:, 0] * t.A[:, d])
+                vals = parts[0] if len(parts) == 1 else np.concatenate(parts)
                 self._g21 = np.bincount(pattern.slot, vals, minlength=pattern.nnz)
                 self._kt = self._g21 / self.D[pattern.indices]   # Kᵀ = G₂₁G₁₁⁻¹, same pattern
             else:
@@ -225,12 +263,13 @@ class BlockedCholesky:
                         f"the first random-effects term has {self.q1} modes and the others "
                         f"{self.q2}; their dense coupling block is limited to "
                         f"{MAX_DENSE_CROSS} entries")
-                self._G21 = np.vstack([_cross(t, first, W) for t in rest])
+                self._G21 = np.vstack([_cross(t, first, W, pattern.cross_index(k, 0))
+                                       for k, t in enumerate(rest, start=1)])
             G22 = np.zeros((self.q2, self.q2))
             offsets = np.cumsum([0] + [t.q for t in rest])
             for i, ti in enumerate(rest):
                 for j in range(i, len(rest)):
-                    blk = _cross(ti, rest[j], W)
+                    blk = _cross(ti, rest[j], W, pattern.cross_index(i + 1, j + 1))
                     G22[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] = blk
                     if j != i:
                         G22[offsets[j]:offsets[j + 1], offsets[i]:offsets[i + 1]] = blk.T

@@ -37,6 +37,11 @@ class TermSpec:
         return self.Xi.shape[1]
 
     @cached_property
+    def intercept(self) -> bool:
+        """A (1 | g) term: one column, all ones (ZΛ holds θ in every row)."""
+        return self.p == 1 and bool(np.all(self.Xi == 1.0))
+
+    @cached_property
     def indicator(self) -> scipy.sparse.csr_matrix:
         """J, ℓ × n: J r sums r over the observations of each level."""
         return level_indicator(self.codes, self.nlevels)
@@ -109,7 +114,9 @@ class GlmerModel:
         """Per term, A = Xₜ Tₜ(θ): the nonzero values of that term's rows of ZΛ."""
         return [TermLayout(t.codes, t.nlevels,
                            t.Xi * theta[t.theta_slice.start] if t.p == 1 else t.Xi @ t.T(theta),
-                           t.indicator) for t in self.terms]
+                           t.indicator,
+                           float(theta[t.theta_slice.start]) if t.intercept else None)
+                for t in self.terms]
 
     def u_blocks(self, u: np.ndarray) -> list[np.ndarray]:
         """u split per term as (levels × p) arrays (u is level-major within a term)."""
@@ -129,7 +136,9 @@ class GlmerModel:
             return layouts[0].A[:, 0] * u[layouts[0].codes]
         out = None
         for lay, ub in zip(layouts, self.u_blocks(u), strict=True):
-            if lay.p == 1:
+            if lay.constant is not None:
+                part = (lay.constant * ub[:, 0])[lay.codes]
+            elif lay.p == 1:
                 part = lay.A[:, 0] * ub[lay.codes, 0]
             else:
                 part = np.einsum("ij,ij->i", lay.A, ub[lay.codes])
@@ -141,6 +150,10 @@ class GlmerModel:
         """ΛᵀZᵀr (length q) for r of length n; (q, k) for r of shape (n, k)."""
         parts = []
         for lay in layouts:
+            if lay.constant is not None:   # θ Σ r per level
+                parts.append(lay.constant * (np.bincount(lay.codes, r, minlength=lay.nlevels)
+                                             if r.ndim == 1 else lay.indicator @ r))
+                continue
             if r.ndim == 1:
                 if lay.p == 1:
                     parts.append(np.bincount(lay.codes, lay.A[:, 0] * r, minlength=lay.nlevels))

@@ -37,18 +37,27 @@ SHAPES = [((7, 1),), ((6, 2),), ((9, 1), (4, 1)), ((8, 2), (3, 1), (2, 2)),
           ((50, 1), (20, 1)), ((50, 1), (12, 2), (5, 1))]
 
 
-def _random_problem(shape, n: int, seed: int):
-    """Random terms (every level used) and weights; G formed densely as the reference."""
+def _random_problem(shape, n: int, seed: int, intercepts: bool = False):
+    """Random terms (every level used) and weights; G formed densely as the reference.
+    ``intercepts``: the scalar terms are (1 | g) terms, A = θ in every row, marked as such
+    (TermLayout.constant) so that the factor takes its per-level-sum path."""
     rng = np.random.default_rng(seed)
-    layouts = [TermLayout(np.r_[np.arange(nl), rng.integers(0, nl, n - nl)], nl,
-                          rng.normal(size=(n, p))) for nl, p in shape]
+    layouts = []
+    for nl, p in shape:
+        codes = np.r_[np.arange(nl), rng.integers(0, nl, n - nl)]
+        if intercepts and p == 1:
+            theta = float(rng.uniform(0.3, 2.0))
+            layouts.append(TermLayout(codes, nl, np.full((n, 1), theta), constant=theta))
+        else:
+            layouts.append(TermLayout(codes, nl, rng.normal(size=(n, p))))
     W = rng.uniform(0.1, 2.0, n)
     return rng, layouts, W, BlockedCholesky(layouts, W), _dense_Z(layouts, n)
 
 
+@pytest.mark.parametrize("intercepts", [False, True])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_blocked_cholesky_matches_dense(shape) -> None:
-    rng, _, W, f, M = _random_problem(shape, 60, len(shape) * 10 + shape[0][1])
+def test_blocked_cholesky_matches_dense(shape, intercepts: bool) -> None:
+    rng, _, W, f, M = _random_problem(shape, 60, len(shape) * 10 + shape[0][1], intercepts)
     G = M.T @ (W[:, None] * M) + np.eye(M.shape[1])
     sign, logdet = np.linalg.slogdet(G)
     assert sign > 0 and f.logdet == pytest.approx(logdet, rel=1e-12, abs=1e-12)
@@ -159,10 +168,11 @@ def test_devfun_is_a_pure_function(cbpp_model, impl, nagq: int) -> None:
     assert obj(p) == pytest.approx(first, rel=1e-11)
 
 
+@pytest.mark.parametrize("intercepts", [False, True])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_selected_inverse_rows_match_dense(shape) -> None:
+def test_selected_inverse_rows_match_dense(shape, intercepts: bool) -> None:
     n = 50
-    _, layouts, W, f, M = _random_problem(shape, n, 7 + len(shape))
+    _, layouts, W, f, M = _random_problem(shape, n, 7 + len(shape), intercepts)
     Ginv_M = np.linalg.inv(M.T @ (W[:, None] * M) + np.eye(M.shape[1])) @ M.T  # q × n
     v = f.inverse_times_rows(layouts)
     start = 0
