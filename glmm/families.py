@@ -321,10 +321,23 @@ def _stirlerr_direct(x: np.ndarray) -> np.ndarray:
     return gammaln(x + 1.0) - (x + 0.5) * np.log(x) + x - _HALF_LOG_2PI
 
 
-#: δ(k) for the whole numbers k = 0..15 (δ(0) = +inf): binomial and Poisson counts are whole,
-#: and a lookup is an order of magnitude faster than log Γ.
+def _stirlerr_series(x: np.ndarray) -> np.ndarray:
+    """1/(12x) − 1/(360x³) + 1/(1260x⁵) − 1/(1680x⁷) + 1/(1188x⁹), by Horner's rule in 1/x²."""
+    z = 1.0 / (x * x)
+    return (1 / 12 - z * (1 / 360 - z * (1 / 1260 - z * (1 / 1680 - z / 1188)))) / x
+
+
+#: Counts up to this use a table of δ: binomial and Poisson counts are whole, and a lookup
+#: is an order of magnitude faster than log Γ or the series (each of which it holds).
+_STIRLERR_TABLE_SIZE = 1024
+
+#: δ(k) for the whole numbers k = 0..1023 (δ(0) = +inf): the definition up to 15, the series
+#: above, exactly the values :func:`_stirlerr` computes for them.
 with np.errstate(divide="ignore"):
-    _STIRLERR_WHOLE = _stirlerr_direct(np.arange(16.0))
+    _STIRLERR_WHOLE = np.concatenate([
+        _stirlerr_direct(np.arange(16.0)),
+        _stirlerr_series(np.arange(16.0, _STIRLERR_TABLE_SIZE))])
+_STIRLERR_WHOLE.setflags(write=False)
 
 
 def _stirlerr(x: np.ndarray) -> np.ndarray:
@@ -332,14 +345,17 @@ def _stirlerr(x: np.ndarray) -> np.ndarray:
 
     For x > 15 the asymptotic series 1/(12x) − 1/(360x³) + 1/(1260x⁵) − 1/(1680x⁷) +
     1/(1188x⁹), whose truncation error is below 3e-16 there; below 15 the definition, whose
-    terms are small enough (from a table for whole numbers).
+    terms are small enough.  Whole numbers below 1024 are looked up in a table of the same
+    values.
     """
     x = np.asarray(x, dtype=float)
+    if x.ndim and ((x >= 0.0) & (x < _STIRLERR_TABLE_SIZE)).all():
+        i = x.astype(np.intp)
+        if np.array_equal(i, x):
+            return _STIRLERR_WHOLE[i]
     whole = (x >= 0.0) & (x <= 15.0) & (x == np.floor(x))
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = 1.0 / (x * x)
-        out = np.where(x > 15.0,
-                       (1 / 12 - z * (1 / 360 - z * (1 / 1260 - z * (1 / 1680 - z / 1188)))) / x,
+        out = np.where(x > 15.0, _stirlerr_series(x),
                        _STIRLERR_WHOLE[np.where(whole, x, 0.0).astype(np.intp)])
         other = ~whole & ~(x > 15.0)  # fractional x ≤ 15 (the Gamma shape), or NaN
         if other.any():  # log Γ is slow; whole numbers never need it
@@ -357,11 +373,15 @@ def _bd0(x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """
     d = x - m
     v = d / (x + m)
+    small = np.abs(v) < 0.1
+    if not small.any():
+        return x * np.log(x / m) + m - x
     v2 = v * v
-    tail = np.zeros_like(v2)  # Σ_{j=1..8} v^(2j)/(2j+1), by Horner's rule
-    for j in range(8, 0, -1):
+    tail = v2 * (1.0 / 17)  # Σ_{j=1..8} v^(2j)/(2j+1), by Horner's rule from j = 8
+    for j in range(7, 0, -1):
         tail = v2 * (1.0 / (2 * j + 1) + tail)
-    return np.where(np.abs(v) < 0.1, d * v + 2.0 * x * v * tail, x * np.log(x / m) + m - x)
+    series = d * v + 2.0 * x * v * tail
+    return series if small.all() else np.where(small, series, x * np.log(x / m) + m - x)
 
 
 def _log_dbinom(k: np.ndarray, m: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -372,14 +392,21 @@ def _log_dbinom(k: np.ndarray, m: np.ndarray, p: np.ndarray) -> np.ndarray:
     """
     k, m, p = np.broadcast_arrays(k, m, p)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(k == 0, xlog1py(m, -p), xlogy(m, p))
         mid = (k > 0) & (k < m)
+        if mid.all():  # no count at 0 or m
+            return _log_dbinom_inner(k, m, p)
+        out = np.where(k == 0, xlog1py(m, -p), xlogy(m, p))
         if mid.any():  # none for 0/1 data
-            k, m, p = k[mid], m[mid], p[mid]
-            out[mid] = (_stirlerr(m) - _stirlerr(k) - _stirlerr(m - k)
-                        - _bd0(k, m * p) - _bd0(m - k, m * (1.0 - p))
-                        + 0.5 * np.log(m / (2.0 * math.pi * k * (m - k))))
+            out[mid] = _log_dbinom_inner(k[mid], m[mid], p[mid])
     return out
+
+
+def _log_dbinom_inner(k: np.ndarray, m: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """:func:`_log_dbinom` for 0 < k < m."""
+    mk = m - k
+    return (_stirlerr(m) - _stirlerr(k) - _stirlerr(mk)
+            - _bd0(k, m * p) - _bd0(mk, m * (1.0 - p))
+            + 0.5 * np.log(m / (2.0 * math.pi * k * mk)))
 
 
 def _log_dpois(k: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -506,7 +533,7 @@ class Family(ABC):
         arr = arr.astype(float)
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             raise FamilyError("NA/NaN/Inf in 'y'")
         return arr
 
@@ -518,7 +545,7 @@ class Family(ABC):
         if w.shape != (nobs,):
             raise FamilyError(f"weights must be a vector with one value per observation "
                               f"({nobs}), not of shape {w.shape}")
-        if not np.all(np.isfinite(w) & (w >= 0)):
+        if not (np.isfinite(w) & (w >= 0)).all():
             raise FamilyError("weights must be finite and non-negative")
         return w
 
@@ -552,11 +579,12 @@ class _Binomial(Family):
         not used.
         """
         y, n, mu, wt = np.broadcast_arrays(*map(_as_float, (y, n, mu, wt)))
-        m = n if np.any(n > 1) else wt
+        m = n if (n > 1).any() else wt
         k = np.rint(m * y)
         m = np.rint(m)
         keep = m > 0
-        k, m, mu, wt = k[keep], m[keep], mu[keep], wt[keep]
+        if not keep.all():
+            k, m, mu, wt = k[keep], m[keep], mu[keep], wt[keep]
         log_dbinom = _log_dbinom(k, m, mu)
         return float(-2.0 * np.sum(wt / m * log_dbinom))
 
@@ -587,18 +615,18 @@ class _Binomial(Family):
 
     def _start(self, y: np.ndarray, w: np.ndarray) -> Initialized:
         y = np.where(w == 0, 0.0, y)
-        if np.any((y < 0) | (y > 1)):
+        if ((y < 0) | (y > 1)).any():
             raise FamilyError("y values must be 0 <= y <= 1")
         m = w * y
-        if np.any(np.abs(m - np.rint(m)) > 1e-3):
+        if (np.abs(m - np.rint(m)) > 1e-3).any():
             warnings.warn("non-integer #successes in a binomial glm!", stacklevel=3)
         return Initialized(y, w, np.ones_like(y), (w * y + 0.5) / (w + 1.0))
 
     @staticmethod
     def _start_cbind(counts: np.ndarray, w: np.ndarray) -> Initialized:
-        if np.any(counts < 0):
+        if (counts < 0).any():
             raise FamilyError("successes and failures must be non-negative")
-        if np.any(np.abs(counts - np.rint(counts)) > 1e-3):
+        if (np.abs(counts - np.rint(counts)) > 1e-3).any():
             warnings.warn("non-integer counts in a binomial glm!", stacklevel=3)
         s = counts[:, 0]
         n = s + counts[:, 1]
@@ -636,11 +664,14 @@ class _Poisson(Family):
         y, mu, wt = _as_float(y), _as_float(mu), _as_float(wt)
         k = np.rint(y)
         integer = (np.abs(y - k) <= 1e-7 * np.maximum(1.0, np.abs(y))) & (k >= 0)
-        log_dpois = np.where(integer, _log_dpois(np.where(integer, k, 0.0), mu), -np.inf)
+        if integer.all():
+            log_dpois = _log_dpois(k, mu)
+        else:
+            log_dpois = np.where(integer, _log_dpois(np.where(integer, k, 0.0), mu), -np.inf)
         return float(-2.0 * np.sum(wt * log_dpois))
 
     def _start(self, y: np.ndarray, w: np.ndarray) -> Initialized:
-        if np.any(y < 0):
+        if (y < 0).any():
             raise FamilyError("negative values not allowed for the 'Poisson' family")
         return Initialized(y, w, np.ones_like(y), y + 0.1)
 
@@ -652,7 +683,7 @@ class _PositiveFamily(Family):
     _nonpositive_message: ClassVar[str]
 
     def _start(self, y: np.ndarray, w: np.ndarray) -> Initialized:
-        if np.any(y <= 0):
+        if (y <= 0).any():
             raise FamilyError(self._nonpositive_message)
         return Initialized(y, w, np.ones_like(y), y.copy())
 

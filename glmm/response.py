@@ -165,11 +165,11 @@ class Response:
         """A − Σdev when it does not depend on μ (whole counts), else None."""
         y, fam = self.y, self.family
         if fam.name == "binomial":
-            m = self.n_trials if np.any(self.n_trials > 1) else self.weights
+            m = self.n_trials if (self.n_trials > 1).any() else self.weights
             k = m * y
-            whole = np.all(m == np.rint(m)) and np.all(np.abs(k - np.rint(k)) <= 1e-12 * m)
+            whole = (m == np.rint(m)).all() and (np.abs(k - np.rint(k)) <= 1e-12 * m).all()
         elif fam.name == "poisson":
-            whole = bool(np.all(y == np.rint(y)))
+            whole = bool((y == np.rint(y)).all())
         else:
             whole = False
         if not whole:
