@@ -236,29 +236,41 @@ def _dqrsl_qy(qr: np.ndarray, qraux: np.ndarray, k: int, y: np.ndarray) -> np.nd
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Coding:
-    """How one variable enters the matrix: its columns for contrasts (code 1) and for
-    indicators (code 2), each as (values n × k, name suffixes)."""
+    """How one variable enters the matrix.  A factor (or logical) has ``levels`` levels
+    (R's nlevs), its level ``codes`` as ``values`` and the level names as ``suffixes``; a
+    numeric variable has ``levels`` = 0, its n × k columns as ``values`` and their name
+    suffixes."""
 
-    levels: int  # R's nlevs: number of levels for factors/logicals, 0 for numeric
-    contrasts: tuple[np.ndarray, tuple[str, ...]]
-    indicators: tuple[np.ndarray, tuple[str, ...]]
+    levels: int
+    values: np.ndarray
+    suffixes: tuple[str, ...]
+    ordered: bool = False
+
+    def columns(self, code: int) -> tuple[np.ndarray, tuple[str, ...]]:
+        """(values n × k, name suffixes) for R's pattern code 1 (contrasts) or 2 (indicators):
+        for a factor, the rows of its contrast matrix or of the identity at its codes."""
+        if not self.levels:
+            return self.values, self.suffixes
+        if code == 2:
+            return np.eye(self.levels)[self.values], self.suffixes
+        cmat, cnames = (contr_poly(self.levels) if self.ordered
+                        else contr_treatment(self.suffixes))
+        return cmat[self.values], cnames
 
 
 def _coding(name: str, v: Variable, n: int) -> _Coding:
     if isinstance(v, pd.Categorical) or (isinstance(v, np.ndarray) and v.dtype == bool):
         if isinstance(v, pd.Categorical):
-            levels = [str(c) for c in v.categories]
+            levels = tuple(str(c) for c in v.categories.tolist())
             codes = np.asarray(v.codes, dtype=np.int64)
             ordered = bool(v.ordered)
         else:
-            levels, codes, ordered = ["FALSE", "TRUE"], v.astype(np.int64), False
+            levels, codes, ordered = ("FALSE", "TRUE"), v.astype(np.int64), False
         if len(levels) < 2:
             raise FixedEffectsError(
                 f"contrasts can be applied only to factors with 2 or more levels: {name} has "
                 f"{len(levels)} level{'s' if len(levels) != 1 else ''} in the model frame")
-        cmat, cnames = contr_poly(len(levels)) if ordered else contr_treatment(levels)
-        ind = np.eye(len(levels))
-        return _Coding(len(levels), (cmat[codes], cnames), (ind[codes], tuple(levels)))
+        return _Coding(len(levels), codes, levels, ordered)
     if isinstance(v, NumericMatrix):
         vals = np.asarray(v.values, dtype=float)
         k = vals.shape[1]
@@ -268,9 +280,8 @@ def _coding(name: str, v: Variable, n: int) -> _Coding:
             suffixes = v.colnames
         else:
             suffixes = tuple(str(j + 1) for j in range(k))
-        return _Coding(0, (vals, suffixes), (vals, suffixes))
-    vals = np.asarray(v, dtype=float).reshape(n, 1)
-    return _Coding(0, (vals, ("",)), (vals, ("",)))
+        return _Coding(0, vals, suffixes)
+    return _Coding(0, np.asarray(v, dtype=float).reshape(n, 1), ("",))
 
 
 def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
@@ -299,8 +310,7 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
         block: list[np.ndarray] = []
         labels: list[str] = []
         for i in t.term_variables(term):
-            c = codings[i]
-            vals, suffixes = c.contrasts if codes[k][i] == 1 else c.indicators
+            vals, suffixes = codings[i].columns(codes[k][i])
             pieces = [names[i] + s for s in suffixes]
             if not block:
                 block = [vals[:, j] for j in range(vals.shape[1])]
@@ -311,8 +321,9 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
         columns.extend(block)
         colnames.extend(labels)
         assign.extend([k + 1] * len(block))
-    X = np.column_stack(columns) if columns else np.zeros((n, 0))
-    return ModelMatrix(np.asfortranarray(X, dtype=float), tuple(colnames), tuple(assign))
+    # one row per column, transposed: X in Fortran order, the layout LINPACK's QR works in
+    X = np.array(columns, dtype=float).T if columns else np.zeros((n, 0), order="F")
+    return ModelMatrix(X, tuple(colnames), tuple(assign))
 
 
 def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 __all__ = [
     "Bar",
@@ -458,7 +458,7 @@ class Terms:
     offsets: tuple[int, ...]
     codes: tuple[tuple[int, ...], ...]
 
-    @property
+    @cached_property
     def variable_names(self) -> tuple[str, ...]:
         return tuple(deparse(v) for v in self.variables)
 

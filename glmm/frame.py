@@ -504,7 +504,7 @@ class _Evaluator:
         if len(lengths) != 1:
             raise FormulaError(f"cbind(): arguments of different lengths in {deparse(node)}")
         colnames = tuple(names) if any(names) else None
-        return _Vec("double", np.column_stack(cols).astype(float), colnames)
+        return _Vec("double", np.column_stack(cols).astype(float, copy=False), colnames)
 
 
 def _as_strings(v: _Vec) -> np.ndarray:
@@ -521,7 +521,7 @@ def _drop_unused_levels(cat: pd.Categorical) -> pd.Categorical:
     level is used (the usual case) that is the factor itself, found by a bincount of the codes
     instead of building a new Categorical."""
     codes = np.asarray(cat.codes)
-    if np.all(np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0):
+    if (np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0).all():
         return cat
     return cat.remove_unused_categories()
 
@@ -584,7 +584,7 @@ def _finish(name: str, v: _Vec, keep: np.ndarray) -> Variable:
         return NumericMatrix(x, v.colnames)
     if v.kind == "logical":
         return x.astype(bool)
-    if v.kind == "integer" and np.all(np.abs(x) < 2.0**53):
+    if v.kind == "integer" and (np.abs(x) < 2.0**53).all():
         return x.astype(np.int64)
     return x
 
@@ -651,7 +651,7 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
 
     n = len(rows)
     w = np.ones(n) if w_all is None else w_all[rows].copy()
-    if np.any(w < 0):
+    if (w < 0).any():
         raise ModelFrameError("negative weights are not allowed (lme4: all(weights >= 0) "
                               "is not TRUE)")
     # model.offset: the offset= argument (or 0), plus each offset() term in formula order
@@ -670,11 +670,11 @@ def _response(name: str, v: _Vec, rows: np.ndarray) -> np.ndarray | pd.Categoric
     """``model.response``: a factor stays a factor (unused levels dropped), a logical becomes
     0/1, a matrix (``cbind``) stays a matrix; every value must be finite."""
     if v.kind == "factor":
-        return _drop_unused_levels(v.values[rows])
+        return _drop_unused_levels(v.values if len(rows) == len(v.values) else v.values[rows])
     if v.kind == "character":
         raise ModelFrameError(f"response must be numeric or factor: {name} is character")
     y = np.asarray(v.values[rows], dtype=float)
-    if not np.all(np.isfinite(y)):
+    if not np.isfinite(y).all():
         raise ModelFrameError(f"NA/NaN/Inf in 'y': the response {name} has infinite values")
     return y
 
