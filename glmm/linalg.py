@@ -268,7 +268,14 @@ class BlockedCholesky:
             G22 = np.zeros((self.q2, self.q2))
             offsets = np.cumsum([0] + [t.q for t in rest])
             for i, ti in enumerate(rest):
-                for j in range(i, len(rest)):
+                if ti.p == 1:   # a scalar term's own block is diagonal: Σ W a² per level
+                    a2W = W * ti.A[:, 0] ** 2 if ti.constant is None else W
+                    d = np.bincount(ti.codes, a2W, minlength=ti.nlevels)
+                    if ti.constant is not None:
+                        d *= ti.constant ** 2
+                    k = np.arange(offsets[i], offsets[i + 1])
+                    G22[k, k] = d
+                for j in range(i + (ti.p == 1), len(rest)):
                     blk = _cross(ti, rest[j], W, pattern.cross_index(i + 1, j + 1))
                     G22[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] = blk
                     if j != i:
