@@ -24,8 +24,7 @@ import pandas as pd
 
 from .families import Family
 from .model import GlmerModel
-from .objective import Evaluation
-from .optimize import AnyObjective
+from .objective import Evaluation, ObjectiveFunction
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class GlmerFit:
     lower: np.ndarray
     evaluation: Evaluation
     model: GlmerModel = field(repr=False)
-    objective_fn: AnyObjective = field(repr=False)
+    objective_fn: ObjectiveFunction = field(repr=False)
     layout: RanefLayout = field(repr=False)
     converged: bool = True
     message: str = ""

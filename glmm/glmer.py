@@ -20,8 +20,8 @@ from .fixed import FixedEffects, fixed_effects
 from .formula import parse_formula
 from .frame import model_frame
 from .model import GlmerModel, term_spec
-from .objective import AGQNotAvailableError, Objective
-from .optimize import AnyObjective, glm_start, optimize_theta, optimize_theta_beta
+from .objective import AGQNotAvailableError, Objective, ObjectiveFunction
+from .optimize import glm_start, optimize_theta, optimize_theta_beta
 from .scalar_term import ScalarTermObjective
 from .terms import RandomEffects, random_effects
 
@@ -86,7 +86,7 @@ def _threads() -> ThreadpoolController:
     return _controller
 
 
-def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> AnyObjective:
+def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> ObjectiveFunction:
     """The objective's implementation for this model: one scalar term has a diagonal G."""
     if len(model.terms) == 1 and model.terms[0].p == 1:
         return ScalarTermObjective(model, nAGQ, beta0)

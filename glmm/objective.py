@@ -11,24 +11,21 @@ inverse Gaussian with the dispersion φ = Σdev/Σw re-estimated at μ̃).  No R
 
     nAGQ = k > 1 (one scalar term): adaptive Gauss–Hermite quadrature, :mod:`glmm.agq`.
 
-:class:`Objective` computes F₀ and F₁ for any model; :class:`glmm.scalar_term.ScalarTermObjective`
-computes the same functions, and F_k, for a model with one scalar term, where G is diagonal.
+:class:`Objective` computes F₀ and F₁ for any model;
+:class:`glmm.scalar_term.ScalarTermObjective` computes the same functions, and F_k, for a model
+with one scalar term, where G is diagonal.  Both are an :class:`ObjectiveFunction`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .bfgs import central_differences
 from .gradient import laplace_gradient, profiled_gradient
 from .model import GlmerModel
-from .pirls import PirlsError, PirlsState, fixed_schur, pirls, predict
-
-if TYPE_CHECKING:
-    from .scalar_term import ScalarMode
+from .pirls import ConditionalMode, PirlsError, PirlsState, fixed_schur, pirls, predict
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
@@ -52,7 +49,7 @@ class Evaluation:
     ussq: float
     drsum: float
     aic: float
-    state: PirlsState | ScalarMode
+    state: ConditionalMode
     model: GlmerModel
 
     @property
@@ -61,21 +58,19 @@ class Evaluation:
         return self.model.b(self.theta, self.u)
 
 
-class Objective:
-    """F as a function of the parameters: θ for nAGQ = 0, (θ, β) for nAGQ = 1.
+class ObjectiveFunction:
+    """F as a function of the parameters: θ for nAGQ = 0 (β profiled), (θ, β) otherwise.
 
-    PIRLS is warm-started from the last mode: from its first-order prediction at the new
-    parameters, or, after a long move of θ, from the old mode rescaled so that b = Λu is kept
-    (the old u would put η far off); if that fails it restarts from u = 0 (and the starting β
-    when β is profiled), so the value never depends on the call history (only its last
-    bits do).
+    What every implementation shares: the parameter vector, the count of evaluations, F
+    alone or with its exact gradient (central differences where an implementation cannot
+    give it), and the warm start.  PIRLS starts from the last mode, carried to the new
+    parameters by the implementation's :meth:`_warm_starts`; if PIRLS fails from there it
+    restarts from u = 0 (and the starting β when β is profiled), so the value never depends
+    on the call history (only its last bits do).  An implementation gives the mode
+    (:meth:`_pirls`), F and ∇F at it (:meth:`_criterion`) and lme4's R_X (:meth:`rx`).
     """
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
-        if nAGQ > 1:
-            raise AGQNotAvailableError(
-                "nAGQ > 1 is only available for models with a single, scalar random-effects "
-                "term (glmm.scalar_term.ScalarTermObjective)")
         self.model = model
         self.nAGQ = nAGQ
         self.beta_start = np.asarray(beta_start, dtype=float)
@@ -94,33 +89,17 @@ class Objective:
             raise ValueError(f"expected {self.nparams} parameters {what}, got {len(params)}")
         return params[:k], (None if self.nAGQ == 0 else params[k:])
 
-    def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
+    def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> ConditionalMode:
+        """The conditional mode at θ (and β, unless None: then β is profiled)."""
         joint = beta is None
-        m = self.model
-        starts = []
-        if self.last is not None:
-            ev_old = self.last[1]
-            theta_old, beta_old, st = ev_old.theta, ev_old.beta, ev_old.state
-            assert isinstance(st, PirlsState)
-            near = np.max(np.abs(theta - theta_old), initial=0.0) <= \
-                PREDICT_RANGE * max(np.max(np.abs(theta_old), initial=0.0), 0.1)
-            if near:
-                with np.errstate(all="ignore"):
-                    u0, b0 = predict(m, st, theta_old, theta, beta_old, beta)
-                if np.all(np.isfinite(u0)) and np.all(np.isfinite(b0)):
-                    starts.append((u0, b0))
-            else:
-                starts.append((m.u_keeping_b(st.u, theta_old, theta),
-                               beta_old if joint else beta))
-        starts.append((np.zeros(m.q), self.beta_start if joint else beta))
+        starts = self._warm_starts(theta, beta, self.last[1]) if self.last is not None else []
+        starts.append((np.zeros(self.model.q), self.beta_start if joint else beta))
         error: PirlsError | None = None
         for u0, b0 in starts:
             try:
-                st = pirls(m, theta, b0, u0, joint)
+                return self._pirls(theta, b0, u0, joint)
             except PirlsError as exc:
                 error = exc
-                continue
-            return st
         assert error is not None
         raise error
 
@@ -131,10 +110,10 @@ class Objective:
         return self.evaluate(params).objective
 
     def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) for nAGQ = 1
-        (:mod:`glmm.gradient`)."""
+        """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) otherwise; central
+        differences where the implementation cannot give it (:meth:`_criterion`)."""
         ev, g = self._evaluate(params, gradient=True)
-        if g is None:   # H not positive definite at this mode: central differences instead
+        if g is None:
             return central_differences(self, np.asarray(params, dtype=float), ev.objective)
         return ev.objective, g
 
@@ -143,31 +122,15 @@ class Objective:
         theta, beta = self.split(params)
         self.evaluations += 1
         m = self.model
-        g = None
         # exp overflow and log(0) on the way are expected (a rejected PIRLS step, a clamp)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             st = self.mode(theta, beta)
-            drsum = st.drsum
+            drsum, ldL2, ussq = st.drsum, st.logdet, st.ussq
             aic = m.response.aic(st.mu, drsum)
-            ldL2 = st.factor.logdet
-            value = ldL2 + st.ussq + aic
-            if gradient:
-                try:
-                    g = (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(
-                        m, theta, st)
-                except ArithmeticError:   # H (observed weights) not positive definite
-                    g = None
-        ev = Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m)
+            value, g = self._criterion(theta, st, ldL2 + ussq + aic, gradient)
+        ev = Evaluation(value, theta, st.beta, st.u, ldL2, ussq, drsum, aic, st, m)
         self.last = (np.array(params, dtype=float), ev)
         return ev, g
-
-    def rx(self, ev: Evaluation) -> np.ndarray:
-        """lme4's R_X at an evaluation's mode (upper triangular)."""
-        st = ev.state
-        assert isinstance(st, PirlsState)
-        if st.RX is not None:
-            return st.RX
-        return fixed_schur(self.model, st.layouts, st.factor, st.W)[2]
 
     def evaluation_at(self, params: np.ndarray) -> Evaluation:
         """The evaluation at ``params``: the last one when it was at these very parameters
@@ -176,3 +139,70 @@ class Objective:
         if self.last is not None and np.array_equal(self.last[0], params):
             return self.last[1]
         return self.evaluate(params)
+
+    # -- what an implementation gives ----------------------------------------------------------
+    def _warm_starts(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Starting points (u, β) for PIRLS at the new parameters, from the last evaluation."""
+        raise NotImplementedError
+
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
+               ) -> ConditionalMode:
+        raise NotImplementedError
+
+    def _criterion(self, theta: np.ndarray, st: ConditionalMode, laplace: float,
+                   gradient: bool) -> tuple[float, np.ndarray | None]:
+        """(F, ∇F or None) at the mode ``st``; ``laplace`` is log|L|² + ‖ũ‖² + A(μ̃)."""
+        raise NotImplementedError
+
+    def rx(self, ev: Evaluation) -> np.ndarray:
+        """lme4's R_X at an evaluation's mode (upper triangular)."""
+        raise NotImplementedError
+
+
+class Objective(ObjectiveFunction):
+    """F₀ and F₁ for any model: PIRLS with the blocked factor (:mod:`glmm.pirls`), the
+    gradients of :mod:`glmm.gradient`.  The warm start is the first-order prediction of the
+    mode at the new parameters or, after a long move of θ, the old mode rescaled so that
+    b = Λu is kept (the old u would put η far off)."""
+
+    def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
+        if nAGQ > 1:
+            raise AGQNotAvailableError(
+                "nAGQ > 1 is only available for models with a single, scalar random-effects "
+                "term (glmm.scalar_term.ScalarTermObjective)")
+        super().__init__(model, nAGQ, beta_start)
+
+    def _warm_starts(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+        m = self.model
+        theta_old, beta_old, st = last.theta, last.beta, last.state
+        assert isinstance(st, PirlsState)
+        near = np.max(np.abs(theta - theta_old), initial=0.0) <= \
+            PREDICT_RANGE * max(np.max(np.abs(theta_old), initial=0.0), 0.1)
+        if not near:
+            return [(m.u_keeping_b(st.u, theta_old, theta), beta_old if beta is None else beta)]
+        u0, b0 = predict(m, st, theta_old, theta, beta_old, beta)
+        return [(u0, b0)] if np.isfinite(u0).all() and np.isfinite(b0).all() else []
+
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
+               ) -> PirlsState:
+        return pirls(self.model, theta, beta, u0, joint)
+
+    def _criterion(self, theta: np.ndarray, st: ConditionalMode, laplace: float,
+                   gradient: bool) -> tuple[float, np.ndarray | None]:
+        assert isinstance(st, PirlsState)
+        if not gradient:
+            return laplace, None
+        try:
+            return laplace, (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(
+                self.model, theta, st)
+        except ArithmeticError:   # H (observed weights) not positive definite
+            return laplace, None
+
+    def rx(self, ev: Evaluation) -> np.ndarray:
+        st = ev.state
+        assert isinstance(st, PirlsState)
+        if st.RX is not None:
+            return st.RX
+        return fixed_schur(self.model, st.layouts, st.factor, st.W)[2]

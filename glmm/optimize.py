@@ -34,11 +34,7 @@ import scipy.linalg
 from .bfgs import BfgsResult, minimize_bfgs
 from .linalg import FactorizationError, cho_solve, cholesky, triangular_solve
 from .model import GlmerModel
-from .objective import Evaluation, Objective
-from .scalar_term import ScalarTermObjective
-
-#: Either implementation of lme4's objectives (the general one, or one scalar term's).
-AnyObjective = Objective | ScalarTermObjective
+from .objective import Evaluation, ObjectiveFunction
 
 #: lme4's check.boundary tolerance and singularity tolerance (isSingular).
 BOUNDARY_TOL = 1e-5
@@ -134,7 +130,7 @@ def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _to_boundary(obj: AnyObjective, params: np.ndarray, lower: np.ndarray,
+def _to_boundary(obj: ObjectiveFunction, params: np.ndarray, lower: np.ndarray,
                  best: Evaluation) -> tuple[np.ndarray, Evaluation]:
     """lme4's check.boundary: θ within BOUNDARY_TOL of its bound goes to it if F does not rise."""
     k = len(lower)
@@ -148,7 +144,7 @@ def _to_boundary(obj: AnyObjective, params: np.ndarray, lower: np.ndarray,
     return params, best
 
 
-def optimize_theta(obj: AnyObjective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
+def optimize_theta(obj: ObjectiveFunction, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
     res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model))
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
@@ -157,7 +153,7 @@ def optimize_theta(obj: AnyObjective, theta0: np.ndarray, lower: np.ndarray) -> 
     return Optimum(params, ev, obj.evaluations, res.converged, res.message)
 
 
-def optimize_theta_beta(obj: AnyObjective, theta0: np.ndarray, beta0: np.ndarray,
+def optimize_theta_beta(obj: ObjectiveFunction, theta0: np.ndarray, beta0: np.ndarray,
                         lower: np.ndarray) -> Optimum:
     """(θ̂, β̂) minimising F(θ, β) (nAGQ ≥ 1), β whitened by √2·R_X, R_X at the u-only
     mode of the start (θ₀, β₀), whose evaluation is also BFGS's first."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from .linalg import BlockedCholesky, FactorizationError, TermLayout, cho_solve, cholesky
 from .model import GlmerModel
+from .response import Response, Working
 
 MAX_ITER = 100
 MAX_HALVINGS = 20
@@ -43,8 +44,8 @@ class PirlsError(ArithmeticError):
 
 
 @dataclass
-class PirlsState:
-    """The conditional mode and everything at it (weights and factor at the mode itself)."""
+class ConditionalMode:
+    """The conditional mode and the response at it: what every objective reads."""
 
     u: np.ndarray
     beta: np.ndarray
@@ -53,12 +54,6 @@ class PirlsState:
     dev: np.ndarray          # unit deviances (with prior weights) at μ
     W: np.ndarray            # working weights at μ
     s: np.ndarray            # scores at μ
-    factor: BlockedCholesky  # of G at these weights
-    layouts: list[TermLayout]
-    iterations: int
-    RX: np.ndarray | None = None  # R_X at the mode (joint mode only)
-    C: np.ndarray | None = None    # ΛᵀZᵀWX and G⁻¹ΛᵀZᵀWX at the mode (joint mode only)
-    GiC: np.ndarray | None = None
 
     @property
     def drsum(self) -> float:
@@ -69,8 +64,25 @@ class PirlsState:
         return float(self.u @ self.u)
 
     @property
-    def pdev(self) -> float:
-        return self.drsum + self.ussq
+    def logdet(self) -> float:
+        """log|L|² (lme4's ldL2) at the mode's weights."""
+        raise NotImplementedError
+
+
+@dataclass
+class PirlsState(ConditionalMode):
+    """The mode with its blocked factor (weights and factor at the mode itself)."""
+
+    factor: BlockedCholesky  # of G at these weights
+    layouts: list[TermLayout]
+    iterations: int
+    RX: np.ndarray | None = None  # R_X at the mode (joint mode only)
+    C: np.ndarray | None = None    # ΛᵀZᵀWX and G⁻¹ΛᵀZᵀWX at the mode (joint mode only)
+    GiC: np.ndarray | None = None
+
+    @property
+    def logdet(self) -> float:
+        return self.factor.logdet
 
 
 def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray,
@@ -111,21 +123,28 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
                               C, GiC)
         if not joint:
             deta = model.zlam(layouts, du)
-        step = 1.0
-        for _ in range(MAX_HALVINGS + 1):
-            eta_n = eta + step * deta
-            wk_n = resp.update(eta_n)
-            un = u + step * du
-            pdev_n = float(wk_n.dev.sum() + un @ un)
-            if pdev_n <= pdev + 1e-12 * abs(pdev):   # False for NaN
-                break
-            step *= 0.5
-        else:
-            raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
-        u, eta, wk, pdev = un, eta_n, wk_n, pdev_n
+        step, eta, wk, u, pdev = halving_step(resp, eta, deta, u, du, pdev)
         if joint:
             b = b + step * db
     raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
+
+
+def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarray,
+                 du: np.ndarray, pdev: float
+                 ) -> tuple[float, np.ndarray, Working, np.ndarray, float]:
+    """The step t = 1, ½, ¼, … (at most MAX_HALVINGS halvings) along (δu, δη) that first
+    does not raise P = Σdev + ‖u‖² (up to 1e-12 relative, its rounding), and
+    (t, η, the response there, u, P) after it."""
+    step = 1.0
+    for _ in range(MAX_HALVINGS + 1):
+        eta_n = eta + step * deta
+        wk_n = resp.update(eta_n)
+        u_n = u + step * du
+        pdev_n = float(wk_n.dev.sum() + u_n @ u_n)
+        if pdev_n <= pdev + 1e-12 * abs(pdev):   # False for NaN
+            return step, eta_n, wk_n, u_n, pdev_n
+        step *= 0.5
+    raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
 
 
 def schur_solve(factor: BlockedCholesky, C: np.ndarray, GiC: np.ndarray, RX: np.ndarray,

@@ -29,38 +29,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from .agq import agq_objective
-from .bfgs import central_differences
 from .ghrule import ghrule
 from .linalg import FactorizationError, cho_solve, cholesky
 from .model import GlmerModel
-from .objective import PREDICT_RANGE, Evaluation
-from .pirls import DECREMENT_TOL, MAX_HALVINGS, MAX_ITER, PirlsError
+from .objective import PREDICT_RANGE, Evaluation, ObjectiveFunction
+from .pirls import DECREMENT_TOL, MAX_ITER, ConditionalMode, PirlsError, halving_step
 
 
 @dataclass
-class ScalarMode:
-    """The conditional mode for one scalar term, with the weights and D at the mode itself."""
+class ScalarMode(ConditionalMode):
+    """The mode for one scalar term, with D at the mode's own weights (G = diag(D))."""
 
-    u: np.ndarray
-    beta: np.ndarray
-    eta: np.ndarray
-    mu: np.ndarray
-    dev: np.ndarray          # unit deviances (with prior weights) at μ
-    W: np.ndarray            # working weights at μ
-    s: np.ndarray            # scores at μ
-    D: np.ndarray            # G = diag(D) at these weights: Dⱼ = Lⱼⱼ²
+    D: np.ndarray            # Dⱼ = Lⱼⱼ²
     iterations: int
     RX: np.ndarray | None = None   # R_X, C = ΛᵀZᵀWX and D⁻¹C at the mode (joint mode only)
     C: np.ndarray | None = None
     GiC: np.ndarray | None = None
-
-    @property
-    def drsum(self) -> float:
-        return float(self.dev.sum())
-
-    @property
-    def ussq(self) -> float:
-        return float(self.u @ self.u)
 
     @property
     def logdet(self) -> float:
@@ -68,23 +52,18 @@ class ScalarMode:
         return float(np.log(self.D).sum())
 
 
-class ScalarTermObjective:
+class ScalarTermObjective(ObjectiveFunction):
     """F for a model with one scalar random-effects term, as :class:`glmm.objective.Objective`
-    computes it for any model: θ for nAGQ = 0 (β profiled), (θ, β) for nAGQ ≥ 1, here also
-    nAGQ > 1 (adaptive Gauss–Hermite).  The warm start is the same: the first-order
-    prediction of the mode from the last one, the old mode rescaled to keep b = θu after a
-    long move of θ, and u = 0 (with the starting β when profiled) if PIRLS fails from there.
+    computes it for any model, and also for nAGQ > 1 (adaptive Gauss–Hermite).  The warm
+    start is the same: the first-order prediction of the mode from the last one, or the old
+    mode rescaled to keep b = θu after a long move of θ.
     """
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
         if len(model.terms) != 1 or model.terms[0].p != 1:
             raise ValueError("ScalarTermObjective needs a model with one scalar term")
-        self.model = model
-        self.nAGQ = nAGQ
-        self.beta_start = np.asarray(beta_start, dtype=float)
+        super().__init__(model, nAGQ, beta_start)
         self.rule = ghrule(nAGQ) if nAGQ > 1 else None
-        self.last: tuple[np.ndarray, Evaluation] | None = None  # parameters, evaluation
-        self.evaluations = 0
         term = model.terms[0]
         self._f, self._l = term.codes, term.nlevels
         self._x = term.Xi[:, 0]
@@ -92,17 +71,6 @@ class ScalarTermObjective:
         self._X, self._o, self._resp = model.X, model.offset, model.response
         p = model.p
         self._flat = (self._f[:, None] * p + np.arange(p)).ravel()   # (level, column) index
-
-    @property
-    def nparams(self) -> int:
-        return 1 + (0 if self.nAGQ == 0 else self.model.p)
-
-    def split(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        params = np.asarray(params, dtype=float)
-        if len(params) != self.nparams:
-            what = "θ" if self.nAGQ == 0 else "(θ, β)"
-            raise ValueError(f"expected {self.nparams} parameters {what}, got {len(params)}")
-        return params[:1], (None if self.nAGQ == 0 else params[1:])
 
     # -- per-level sums -----------------------------------------------------------------------
     def _sum(self, a: np.ndarray) -> np.ndarray:
@@ -128,9 +96,11 @@ class ScalarTermObjective:
         return C, GiC, RX
 
     # -- PIRLS ----------------------------------------------------------------------------------
-    def pirls(self, th: float, beta: np.ndarray, u0: np.ndarray, joint: bool) -> ScalarMode:
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
+               ) -> ScalarMode:
         """:func:`glmm.pirls.pirls` for G = diag(D): ũ(θ, β), or (ũ, β̃)(θ) when ``joint``."""
         resp, X, f, nl = self._resp, self._X, self._f, self._l
+        th = float(theta[0])
         tx = th * self._x
         tx2 = th * th * self._x2
         u, b = u0.copy(), beta.copy()
@@ -160,18 +130,7 @@ class ScalarTermObjective:
             deta = tx * du[f]
             if joint:
                 deta += X @ db
-            step = 1.0
-            for _ in range(MAX_HALVINGS + 1):
-                eta_n = eta + step * deta
-                wk_n = resp.update(eta_n)
-                un = u + step * du
-                pdev_n = float(wk_n.dev.sum() + un @ un)
-                if pdev_n <= pdev + 1e-12 * abs(pdev):   # False for NaN
-                    break
-                step *= 0.5
-            else:
-                raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
-            u, eta, wk, pdev = un, eta_n, wk_n, pdev_n
+            step, eta, wk, u, pdev = halving_step(resp, eta, deta, u, du, pdev)
             if joint:
                 b = b + step * db
         raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
@@ -193,76 +152,32 @@ class ScalarTermObjective:
         db = cho_solve(st.RX, -(self._X.T @ Wd) - st.C.T @ Giru, lower=False)
         return st.u + Giru - st.GiC @ db, beta_old + db
 
-    def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> ScalarMode:
-        joint = beta is None
-        th = float(theta[0])
-        starts = []
-        if self.last is not None:
-            ev_old = self.last[1]
-            st = ev_old.state
-            assert isinstance(st, ScalarMode)
-            th_old = float(ev_old.theta[0])
-            if abs(th - th_old) <= PREDICT_RANGE * max(abs(th_old), 0.1):
-                u0, b0 = self._predict(st, th_old, th, ev_old.beta, beta)
-                if np.isfinite(u0).all() and np.isfinite(b0).all():
-                    starts.append((u0, b0))
-            else:   # keep b = θu (θ near 0: keep u)
-                scale = th_old / th if abs(th) > 1e-4 * max(1.0, abs(th_old)) else 1.0
-                starts.append((st.u * scale, ev_old.beta if joint else beta))
-        starts.append((np.zeros(self._l), self.beta_start if joint else beta))
-        error: PirlsError | None = None
-        for u0, b0 in starts:
-            try:
-                return self.pirls(th, b0, u0, joint)
-            except PirlsError as exc:
-                error = exc
-        assert error is not None
-        raise error
+    def _warm_starts(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation
+                     ) -> list[tuple[np.ndarray, np.ndarray]]:
+        st = last.state
+        assert isinstance(st, ScalarMode)
+        th, th_old = float(theta[0]), float(last.theta[0])
+        if abs(th - th_old) > PREDICT_RANGE * max(abs(th_old), 0.1):   # keep b = θu
+            scale = th_old / th if abs(th) > 1e-4 * max(1.0, abs(th_old)) else 1.0
+            return [(st.u * scale, last.beta if beta is None else beta)]
+        u0, b0 = self._predict(st, th_old, th, last.beta, beta)
+        return [(u0, b0)] if np.isfinite(u0).all() and np.isfinite(b0).all() else []
 
     # -- the objective and its gradient -----------------------------------------------------------
-    def evaluate(self, params: np.ndarray) -> Evaluation:
-        return self._evaluate(params, gradient=False)[0]
+    def _criterion(self, theta: np.ndarray, st: ConditionalMode, laplace: float,
+                   gradient: bool) -> tuple[float, np.ndarray | None]:
+        assert isinstance(st, ScalarMode)
+        if self.nAGQ > 1:
+            assert self.rule is not None
+            return agq_objective(self.model, theta, st, self.rule, gradient)
+        return laplace, (self._gradient(float(theta[0]), st) if gradient else None)
 
-    def __call__(self, params: np.ndarray) -> float:
-        return self.evaluate(params).objective
-
-    def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        """F and its exact gradient; central differences where the observed curvature D° is
-        not positive (a non-canonical link far from the optimum)."""
-        ev, g = self._evaluate(params, gradient=True)
-        if g is None:
-            return central_differences(self, np.asarray(params, dtype=float), ev.objective)
-        return ev.objective, g
-
-    def _evaluate(self, params: np.ndarray, gradient: bool
-                  ) -> tuple[Evaluation, np.ndarray | None]:
-        theta, beta = self.split(params)
-        self.evaluations += 1
-        m = self.model
-        g = None
-        # exp overflow and log(0) on the way are expected (a rejected PIRLS step, a clamp)
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            st = self.mode(theta, beta)
-            drsum = st.drsum
-            aic = self._resp.aic(st.mu, drsum)
-            ldL2 = st.logdet
-            if self.nAGQ <= 1:
-                value = ldL2 + st.ussq + aic
-                if gradient:
-                    g = self._gradient(float(theta[0]), st, drsum)
-            else:
-                assert self.rule is not None
-                value, g = agq_objective(m, theta, st, self.rule, gradient)
-        ev = Evaluation(value, theta, st.beta, st.u, ldL2, st.ussq, drsum, aic, st, m)
-        self.last = (np.array(params, dtype=float), ev)
-        return ev, g
-
-    def _gradient(self, th: float, st: ScalarMode, drsum: float) -> np.ndarray | None:
+    def _gradient(self, th: float, st: ScalarMode) -> np.ndarray | None:
         """∂F/∂(θ, β) (nAGQ = 1) or ∂F₀/∂θ (nAGQ = 0) at the mode ``st``; None where D° ≤ 0."""
         resp, f, x = self._resp, self._f, self._x
         W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
         Wobs = resp.observed_weights(st.eta, st.mu, W)
-        kappa = resp.aic_slope(drsum)
+        kappa = resp.aic_slope(st.drsum)
         s, u, D = st.s, st.u, st.D
         tx = th * x
         Df = D[f]
@@ -303,11 +218,3 @@ class ScalarTermObjective:
         if st.RX is not None:
             return st.RX
         return self._schur(float(ev.theta[0]), st.W, st.D)[2]
-
-    def evaluation_at(self, params: np.ndarray) -> Evaluation:
-        """The evaluation at ``params``: the last one when it was at these very parameters
-        (the optimiser's final point), else a new one."""
-        params = np.asarray(params, dtype=float)
-        if self.last is not None and np.array_equal(self.last[0], params):
-            return self.last[1]
-        return self.evaluate(params)
