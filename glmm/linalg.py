@@ -184,6 +184,15 @@ class CouplingPattern:
         # G₂₁D⁻¹G₁₂ = Σ over levels c of the first term of (column c)(column c)ᵀ/D_c: every
         # pair (a, b) of nonzeros in one column adds to S[row a, row b]
         counts = np.bincount(self.indices, minlength=q1)
+        # S's leading block (the second term's) is diagonal when that term is scalar and each
+        # level of the first meets at most one of its levels (the first nested in it, as
+        # grouseticks' INDEX in BROOD): then that block is eliminated as a diagonal one too
+        self.lead = 0
+        if rest and rest[0].p == 1:
+            a = rest[0].nlevels
+            in_lead = self.rows < a
+            if np.all(np.bincount(self.indices[in_lead], minlength=q1) <= 1):
+                self.lead = a
         self.pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if self.sparse and int(np.sum(counts * counts)) <= self.MAX_PAIRS:
             order = np.argsort(self.indices, kind="stable")
@@ -215,6 +224,7 @@ class BlockedCholesky:
         first, rest = terms[0], list(terms[1:])
         self.q1 = first.q
         self.p1 = first.p
+        self._lead = 0
         self.nlevels1 = first.nlevels
         if first.constant is not None:   # G₁₁ is diagonal: D = 1 + θ² Σ W per level
             self.D = 1.0 + first.constant ** 2 * np.bincount(first.codes, W,
@@ -290,9 +300,56 @@ class BlockedCholesky:
             else:
                 self.K = self._solve11(self._G21.T)  # G₁₁⁻¹ G₁₂  (q₁ × q₂)
                 S = G22 - self._G21 @ self.K
-            self.LS = cholesky(S, lower=True, what="the Schur complement of G")
+            self._lead = pattern.lead
+            self.LS = self._cholesky_S(S)
             logdet += 2.0 * float(np.sum(np.log(np.diag(self.LS))))
         self.logdet = logdet
+
+    # -- S = G₂₂ − G₂₁G₁₁⁻¹G₁₂ -------------------------------------------------------------
+    def _cholesky_S(self, S: np.ndarray) -> np.ndarray:
+        """The lower Cholesky factor of S.  With a diagonal leading block Δ² (``lead`` of the
+        pattern, a rows) it is built blockwise, the dense work left to the rest:
+
+            L_S = [ Δ    0  ]     B̃ = S₂₁Δ⁻¹,   L_C L_Cᵀ = S₂₂ − B̃B̃ᵀ
+                  [ B̃   L_C ]
+        """
+        a = self._lead
+        if not a:
+            return cholesky(S, lower=True, what="the Schur complement of G")
+        d = np.diagonal(S)[:a]
+        if not (d > 0.0).all():
+            raise FactorizationError("the Schur complement of G is not positive definite")
+        delta = np.sqrt(d)
+        L = np.zeros_like(S)
+        L[np.arange(a), np.arange(a)] = delta
+        if self.q2 > a:
+            B = S[a:, :a] / delta
+            L[a:, :a] = B
+            L[a:, a:] = cholesky(S[a:, a:] - B @ B.T, lower=True,
+                                 what="the Schur complement of G")
+        return L
+
+    def _inverse_S(self) -> np.ndarray:
+        """S⁻¹; with a diagonal leading block, from the blocks of L_S (no q₂³ inversion):
+
+            S⁻¹ = [ Δ⁻² + EᵀC̃⁻¹E   −EᵀC̃⁻¹ ]     E = B̃Δ⁻¹,  C̃⁻¹ = (L_C L_Cᵀ)⁻¹
+                  [ −C̃⁻¹E          C̃⁻¹    ]
+        """
+        a = self._lead
+        if not a:
+            return cho_inverse(self.LS, lower=True)
+        delta = np.diagonal(self.LS)[:a]
+        out = np.zeros((self.q2, self.q2))
+        out[np.arange(a), np.arange(a)] = 1.0 / (delta * delta)
+        if self.q2 > a:
+            E = self.LS[a:, :a] / delta
+            Cinv = cho_inverse(np.ascontiguousarray(self.LS[a:, a:]), lower=True)
+            CE = Cinv @ E
+            out[:a, :a] += E.T @ CE
+            out[a:, :a] = -CE
+            out[:a, a:] = -CE.T
+            out[a:, a:] = Cinv
+        return out
 
     # -- G₂₁ (dense, or sparse on the CouplingPattern) ------------------------------------
     def _csr(self, data: np.ndarray) -> scipy.sparse.csr_matrix:
@@ -366,7 +423,7 @@ class BlockedCholesky:
         inv11 = self._solve11(eye).reshape(l1, p1, p1)                   # G₁₁⁻¹ blocks
         if not rest:
             return [np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
-        Sinv = cho_inverse(self.LS, lower=True)
+        Sinv = self._inverse_S()
         if self.sparse:   # p₁ = 1: (G⁻¹)₁₁ diagonal = 1/D + Σ_c K∘(KS) over K's pattern
             p = self._pattern
             KS = np.asarray(self._csr(self._kt).T @ Sinv)              # q₁ × q₂

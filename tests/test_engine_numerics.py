@@ -37,14 +37,24 @@ SHAPES = [((7, 1),), ((6, 2),), ((9, 1), (4, 1)), ((8, 2), (3, 1), (2, 2)),
           ((50, 1), (20, 1)), ((50, 1), (12, 2), (5, 1))]
 
 
-def _random_problem(shape, n: int, seed: int, intercepts: bool = False):
+#: the second term nested in the first (each level of the first within one level of the
+#: second, so the Schur complement's leading block is diagonal: CouplingPattern.lead)
+NESTED = [((40, 1), (8, 1)), ((40, 1), (8, 1), (3, 1)), ((40, 1), (8, 1), (5, 2)),
+          ((40, 1), (8, 1), (30, 1))]
+
+
+def _random_problem(shape, n: int, seed: int, intercepts: bool = False,
+                    nested: bool = False):
     """Random terms (every level used) and weights; G formed densely as the reference.
     ``intercepts``: the scalar terms are (1 | g) terms, A = θ in every row, marked as such
-    (TermLayout.constant) so that the factor takes its per-level-sum path."""
+    (TermLayout.constant) so that the factor takes its per-level-sum path.  ``nested``: the
+    second term's level is the first's modulo its number of levels."""
     rng = np.random.default_rng(seed)
     layouts = []
-    for nl, p in shape:
+    for k, (nl, p) in enumerate(shape):
         codes = np.r_[np.arange(nl), rng.integers(0, nl, n - nl)]
+        if nested and k == 1:
+            codes = layouts[0].codes % nl
         if intercepts and p == 1:
             theta = float(rng.uniform(0.3, 2.0))
             layouts.append(TermLayout(codes, nl, np.full((n, 1), theta), constant=theta))
@@ -55,9 +65,12 @@ def _random_problem(shape, n: int, seed: int, intercepts: bool = False):
 
 
 @pytest.mark.parametrize("intercepts", [False, True])
-@pytest.mark.parametrize("shape", SHAPES)
-def test_blocked_cholesky_matches_dense(shape, intercepts: bool) -> None:
-    rng, _, W, f, M = _random_problem(shape, 60, len(shape) * 10 + shape[0][1], intercepts)
+@pytest.mark.parametrize(("shape", "nested"), [(s, False) for s in SHAPES]
+                         + [(s, True) for s in NESTED])
+def test_blocked_cholesky_matches_dense(shape, nested: bool, intercepts: bool) -> None:
+    rng, _, W, f, M = _random_problem(shape, 60, len(shape) * 10 + shape[0][1], intercepts,
+                                      nested)
+    assert f._lead > 0 or not nested   # the nested shapes take the blockwise path
     G = M.T @ (W[:, None] * M) + np.eye(M.shape[1])
     sign, logdet = np.linalg.slogdet(G)
     assert sign > 0 and f.logdet == pytest.approx(logdet, rel=1e-12, abs=1e-12)
@@ -169,10 +182,11 @@ def test_devfun_is_a_pure_function(cbpp_model, impl, nagq: int) -> None:
 
 
 @pytest.mark.parametrize("intercepts", [False, True])
-@pytest.mark.parametrize("shape", SHAPES)
-def test_selected_inverse_rows_match_dense(shape, intercepts: bool) -> None:
+@pytest.mark.parametrize(("shape", "nested"), [(s, False) for s in SHAPES]
+                         + [(s, True) for s in NESTED])
+def test_selected_inverse_rows_match_dense(shape, nested: bool, intercepts: bool) -> None:
     n = 50
-    _, layouts, W, f, M = _random_problem(shape, n, 7 + len(shape), intercepts)
+    _, layouts, W, f, M = _random_problem(shape, n, 7 + len(shape), intercepts, nested)
     Ginv_M = np.linalg.inv(M.T @ (W[:, None] * M) + np.eye(M.shape[1])) @ M.T  # q × n
     v = f.inverse_times_rows(layouts)
     start = 0
