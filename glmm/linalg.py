@@ -320,7 +320,7 @@ class BlockedCholesky:
         if not (d > 0.0).all():
             raise FactorizationError("the Schur complement of G is not positive definite")
         delta = np.sqrt(d)
-        L = np.zeros_like(S)
+        L = np.zeros_like(S, order="F")   # LAPACK's order: dpotrs would copy it each solve
         L[np.arange(a), np.arange(a)] = delta
         if self.q2 > a:
             B = S[a:, :a] / delta
@@ -343,7 +343,7 @@ class BlockedCholesky:
         out[np.arange(a), np.arange(a)] = 1.0 / (delta * delta)
         if self.q2 > a:
             E = self.LS[a:, :a] / delta
-            Cinv = cho_inverse(np.ascontiguousarray(self.LS[a:, a:]), lower=True)
+            Cinv = cho_inverse(np.asfortranarray(self.LS[a:, a:]), lower=True)
             CE = Cinv @ E
             out[:a, :a] += E.T @ CE
             out[a:, :a] = -CE
