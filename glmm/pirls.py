@@ -137,9 +137,9 @@ def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarra
     (t, η, the response there, u, P) after it."""
     step = 1.0
     for _ in range(MAX_HALVINGS + 1):
-        eta_n = eta + step * deta
+        eta_n = eta + deta if step == 1.0 else eta + step * deta
         wk_n = resp.update(eta_n)
-        u_n = u + step * du
+        u_n = u + du if step == 1.0 else u + step * du
         pdev_n = float(wk_n.dev.sum() + u_n @ u_n)
         if pdev_n <= pdev + 1e-12 * abs(pdev):   # False for NaN
             return step, eta_n, wk_n, u_n, pdev_n

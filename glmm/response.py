@@ -56,6 +56,7 @@ class Response:
         self._binary = bool(np.all((y == 0.0) | (y == 1.0)))
         if self._binary:   # μ where y = 1 and 1 − μ where y = 0, as (1 − y) + (2y − 1)μ
             self._m2w, self._c0, self._c1 = -2.0 * weights, 1.0 - y, 2.0 * y - 1.0
+        self._1my, self._2w = 1.0 - y, 2.0 * weights
         self._unit = bool(np.all(weights == 1.0))
         # Poisson–log: y log(y/μ) − (y − μ) = (y log y − y) − yη + μ where μ = e^η is not
         # clamped, with no logarithm per step; it cancels where the deviance is small against
@@ -130,7 +131,8 @@ class Response:
         """2w[y log(y/μ) + (1 − y) log((1 − y)/(1 − μ))] (y log(y/μ) = 0 at y = 0)."""
         if self._binary:   # −2w log μ where y = 1, −2w log(1 − μ) where y = 0
             return self._m2w[col] * np.log(self._c0[col] + self._c1[col] * mu)
-        return 2.0 * w * (xlogy(y, y / mu) + xlogy(1.0 - y, (1.0 - y) / (1.0 - mu)))
+        c = self._1my[col]
+        return self._2w[col] * (xlogy(y, y / mu) + xlogy(c, c / (1.0 - mu)))
 
     def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray, W: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:

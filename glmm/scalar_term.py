@@ -67,6 +67,7 @@ class ScalarTermObjective(ObjectiveFunction):
         term = model.terms[0]
         self._f, self._l = term.codes, term.nlevels
         self._x = term.Xi[:, 0]
+        self._intercept = term.intercept   # x = 1: (1 | g)
         self._x2 = self._x * self._x
         self._X, self._o, self._resp = model.X, model.offset, model.response
         p = model.p
@@ -77,20 +78,16 @@ class ScalarTermObjective(ObjectiveFunction):
         """Σ_{i∈j} aᵢ for every level j."""
         return np.bincount(self._f, a, minlength=self._l)
 
-    def _sum_X(self, a: np.ndarray) -> np.ndarray:
-        """Σ_{i∈j} aᵢ Xᵢ for every level j: ℓ × p."""
-        p = self.model.p
-        return np.bincount(self._flat, (a[:, None] * self._X).ravel(),
-                           minlength=self._l * p).reshape(self._l, p)
-
     def _schur(self, th: float, W: np.ndarray, D: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """C = ΛᵀZᵀWX, D⁻¹C and R_X (upper, R_XᵀR_X = XᵀWX − CᵀD⁻¹C) for weights W."""
-        X = self._X
-        C = th * self._sum_X(W * self._x)
+        X, p = self._X, self.model.p
+        WX = W[:, None] * X
+        xWX = WX if self._intercept else self._x[:, None] * WX
+        C = th * np.bincount(self._flat, xWX.ravel(), minlength=self._l * p).reshape(self._l, p)
         GiC = C / D[:, None]
         try:
-            RX = cholesky(X.T @ (W[:, None] * X) - C.T @ GiC, lower=False)
+            RX = cholesky(X.T @ WX - C.T @ GiC, lower=False)
         except FactorizationError as exc:
             raise PirlsError("XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite") from exc
         return C, GiC, RX
