@@ -77,6 +77,17 @@ def test_weights_and_scores_match_lme4_including_clamps(link: str) -> None:
             # as lme4 (√W = √w μ'/√V): no overflow of μ'² for a huge μ
             np.testing.assert_allclose(wk.W, w * m * (m / V), rtol=RTOL)
             np.testing.assert_allclose(wk.s, w * (m / V) * (y - mu), rtol=RTOL, atol=1e-300)
+            # the unit deviances at lme4's (clamped) μ, from their definitions: the fused
+            # pass computes them in other forms (one exponential; no logarithm for Poisson
+            # while μ is not clamped), which must agree also where the clamps act
+            if link == "logit":
+                dev = -2.0 * w * np.log(np.where(y == 1.0, mu, 1.0 - mu))
+            else:
+                dev = 2.0 * w * (np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / mu), 0.0)
+                                 - (y - mu))
+            # rounding of the two forms: a few ulps of the terms (2w·|η| at most here)
+            np.testing.assert_allclose(wk.dev, dev, rtol=RTOL,
+                                       atol=8 * F.EPS * float(np.max(2 * w * (np.abs(eta) + 1))))
 
 
 def test_node_deviances_broadcast_per_column() -> None:
