@@ -147,9 +147,12 @@ def _cross(ta: TermLayout, tb: TermLayout, W: np.ndarray,
 
 
 class CouplingPattern:
-    """Where G₂₁ (the later terms' modes × the first term's levels) can be nonzero, for a
-    scalar first term: one entry per distinct (mode of a later term, level of the first)
-    pair among the observations, in CSR order, and each observation's slot in it.
+    """What the factor's structure owes to the level codes alone, built once per model: where
+    G₂₁ (the later terms' modes × the first term's levels) can be nonzero, one entry per
+    distinct (mode of a later term, level of the first) pair among the observations, in CSR
+    order, with each observation's slot in it (used sparse for a scalar first term); the flat
+    indices of the dense cross blocks (:meth:`cross_index`); and ``lead``, the size of a
+    diagonal leading block of S (0 if none).
 
     Crossed factors whose levels rarely meet (grouseticks: 806 of 73,000 entries; 5,000 ×
     200 levels over 1e5 rows: 1 in 10) keep G₂₁ sparse; then
@@ -165,7 +168,8 @@ class CouplingPattern:
 
     def __init__(self, terms: Sequence[TermLayout]) -> None:
         first, rest = terms[0], list(terms[1:])
-        self._terms = list(terms)
+        # only the codes and shapes are kept (cross_index needs nothing else)
+        self._terms = [TermLayout(t.codes, t.nlevels, np.empty((0, t.p))) for t in terms]
         self._cross: dict[tuple[int, int], list[np.ndarray]] = {}
         q1 = first.nlevels
         keys, offset = [], 0
@@ -399,10 +403,6 @@ class BlockedCholesky:
         x2 = cho_solve(self.LS, t, lower=True)
         x1 = self._solve11(r1 - self._g21_tdot(x2))
         return np.concatenate([x1, x2])
-
-    def diag11(self) -> np.ndarray:
-        """The diagonal of L₁₁ for a scalar first term with no other terms: L_jj."""
-        return np.sqrt(self.D)
 
     def inverse_times_rows(self, terms: Sequence[TermLayout]) -> list[np.ndarray]:
         """vₜ[i] = (G⁻¹ mᵢ) restricted to the block of term t at observation i's level.

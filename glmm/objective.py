@@ -169,8 +169,8 @@ class Objective(ObjectiveFunction):
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
         if nAGQ > 1:
             raise AGQNotAvailableError(
-                "nAGQ > 1 is only available for models with a single, scalar random-effects "
-                "term (glmm.scalar_term.ScalarTermObjective)")
+                "Objective computes nAGQ 0 and 1; adaptive quadrature (nAGQ > 1) is "
+                "glmm.scalar_term.ScalarTermObjective's, for a single scalar term")
         super().__init__(model, nAGQ, beta_start)
 
     def _warm_starts(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation

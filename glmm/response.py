@@ -59,12 +59,14 @@ class Response:
         self._1my, self._2w = 1.0 - y, 2.0 * weights
         self._unit = bool(np.all(weights == 1.0))
         # Poisson–log: y log(y/μ) − (y − μ) = (y log y − y) − yη + μ where μ = e^η is not
-        # clamped, with no logarithm per step; it cancels where the deviance is small against
-        # y log y, so it is used only while that rounding, ~ε·w·y·log y per row, is < 1e-11
+        # clamped, with no logarithm per step.  The terms cancel where the deviance is small
+        # against them, so this form is used only while their rounding, ~ε·w·(|y log y| + y)
+        # per row, stays below ~1e-11 (F itself, which holds Σ w y log y through the aic, keeps
+        # its relative rounding at ε either way)
         self._ylogy = None
         if self._kind == ("poisson", "log"):
             ylogy = xlogy(y, y)
-            if float(np.max(weights * ylogy, initial=0.0)) <= 1e4:
+            if float(np.max(weights * (np.abs(ylogy) + y), initial=0.0)) <= 1e4:
                 self._ylogy = ylogy - y
         self._aic_offset = self._constant_aic_part(mustart)
 

@@ -19,11 +19,14 @@ general modules with G diagonal (same objective, same convergence rule):
                         r = a − O∘(θx z_f) − 2κs,
                         ∂F/∂β = Xᵀr,  ∂F/∂θ = rᵀ(x ũ_f) + sᵀ(x z_f) + 2θ Σⱼ (Σ_{i∈j} Wᵢxᵢ²)/Dⱼ
                         (D° = 1 + θ² Σ Oxᵢ², the observed curvature; D° = D for canonical links)
+    gradient, nAGQ = 0: the same with z from the joint system [D°, C°; C°ᵀ, XᵀOX] [z; z_β] =
+                        [θ Σ xa + 2(1 − κ)ũ; Xᵀa] (C° = ΛᵀZᵀOX) and r = a − O∘(θx z_f + X z_β) − 2κs
     nAGQ > 1:           :func:`glmm.agq.agq_objective` on the u-only mode.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,7 +123,7 @@ class ScalarTermObjective(ObjectiveFunction):
             else:
                 du = grad_u / D
                 decrement = float(du @ grad_u)
-            if not decrement >= 0.0:   # NaN weights (a positive definite system gives ≥ 0)
+            if not math.isfinite(decrement):   # NaN or infinite weights
                 raise PirlsError("the PIRLS system is not finite")
             if decrement < DECREMENT_TOL * max(1.0, pdev):
                 return ScalarMode(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, D, it, RX, C, GiC)

@@ -37,10 +37,11 @@ SHAPES = [((7, 1),), ((6, 2),), ((9, 1), (4, 1)), ((8, 2), (3, 1), (2, 2)),
           ((50, 1), (20, 1)), ((50, 1), (12, 2), (5, 1))]
 
 
-#: the second term nested in the first (each level of the first within one level of the
-#: second, so the Schur complement's leading block is diagonal: CouplingPattern.lead)
+#: the first term nested in the second (each level of the first within one level of the
+#: second, so the Schur complement's leading block is diagonal: CouplingPattern.lead); the
+#: last two couple densely, one with a vector first term
 NESTED = [((40, 1), (8, 1)), ((40, 1), (8, 1), (3, 1)), ((40, 1), (8, 1), (5, 2)),
-          ((40, 1), (8, 1), (30, 1))]
+          ((40, 1), (8, 1), (30, 1)), ((10, 1), (2, 1)), ((10, 2), (2, 1))]
 
 
 def _random_problem(shape, n: int, seed: int, intercepts: bool = False,
@@ -231,6 +232,50 @@ def test_exact_gradient_against_central_differences(case: str, nagq: int | str,
     # central differences: truncation ~h² (2e-7 on cbpp) plus F's ~1e-12 relative dependence
     # on PIRLS's warm start divided by h; together below 1e-6 of the gradient's scale.  A
     # wrong term (a missing leverage or trace part) is O(1).
+    np.testing.assert_allclose(g, fd, rtol=0, atol=1e-6 * max(1.0, np.max(np.abs(fd))))
+
+
+def _slope_term_model(family: str) -> GlmerModel:
+    """One scalar term on a covariate, (0 + x | g), with prior weights and an offset."""
+    rng = np.random.default_rng(11)
+    n, nl = 240, 12
+    g, x, z = rng.integers(0, nl, n), rng.normal(size=n), rng.normal(size=n)
+    g[:nl] = np.arange(nl)
+    X = np.column_stack([np.ones(n), z])
+    o = 0.1 * rng.normal(size=n)
+    eta = o + 0.2 + 0.5 * z + rng.normal(0, 0.7, nl)[g] * x
+    if family == "poisson":
+        fam, y, w = glmm.poisson(), rng.poisson(np.exp(eta)).astype(float), np.ones(n)
+    else:
+        fam = glmm.binomial(link="probit")
+        w = rng.integers(1, 6, n).astype(float)   # trials, as prior weights
+        y = rng.binomial(w.astype(int), 1.0 / (1.0 + np.exp(-eta))) / w
+    mustart = (w * y + 0.5) / (w + 1.0) if family != "poisson" else y + 0.1
+    return GlmerModel(y, np.ones(n), w, o, X, (term_spec(g, nl, x[:, None], slice(0, 1)),),
+                      fam, mustart)
+
+
+@pytest.mark.parametrize("family", ["poisson", "binomial-probit"])
+@pytest.mark.parametrize("nagq", [0, 1])
+def test_scalar_objective_on_a_slope_term(family: str, nagq: int) -> None:
+    """(0 + x | g), x ≠ 1, weights and an offset: the scalar-term objective equals the
+    general one, F is even in θ, and its exact gradient matches central differences."""
+    m = _slope_term_model(family.split("-")[0])
+    beta = np.array([0.2, 0.5])
+    scalar, general = ScalarTermObjective(m, nagq, beta), Objective(m, nagq, beta)
+    for theta in (0.6, 1.3, 0.0, -0.6):
+        p = np.r_[theta, beta][:scalar.nparams]
+        # two computations of the same converged PIRLS mode: rounding only
+        assert scalar(p) == pytest.approx(general(p), rel=1e-11)
+    p = np.r_[0.6, beta][:scalar.nparams]
+    q = p.copy()
+    q[0] = -0.6
+    assert scalar(p) == pytest.approx(scalar(q), rel=1e-11)   # Λ = θI: F(θ) = F(−θ)
+    _, g = scalar._evaluate(p, gradient=True)
+    assert g is not None
+    h = 1e-4
+    fd = np.array([(scalar(p + h * e) - scalar(p - h * e)) / (2 * h) for e in np.eye(len(p))])
+    # as test_exact_gradient_against_central_differences: truncation ~h², far below 1e-6
     np.testing.assert_allclose(g, fd, rtol=0, atol=1e-6 * max(1.0, np.max(np.abs(fd))))
 
 
