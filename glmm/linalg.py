@@ -116,6 +116,15 @@ def _block_gram(codes: np.ndarray, nlevels: int, A: np.ndarray, W: np.ndarray) -
     return out
 
 
+def _diagonal_gram(t: TermLayout, W: np.ndarray) -> np.ndarray:
+    """Σ_{i at level k} Wᵢ aᵢ² for every level k of a scalar term: its own block of ΛᵀZᵀWZΛ,
+    which is diagonal (θ² Σ W for a (1 | g) term)."""
+    if t.constant is not None:
+        return t.constant ** 2 * np.bincount(t.codes, W, minlength=t.nlevels)
+    a = t.A[:, 0]
+    return np.bincount(t.codes, W * a * a, minlength=t.nlevels)
+
+
 def cross_index(ta: TermLayout, tb: TermLayout) -> list[np.ndarray]:
     """Per column pair (c, d), each observation's flat position (level_a·p_a + c)·q_b +
     level_b·p_b + d in the q_a × q_b block of :func:`_cross` (depends on the codes only)."""
@@ -230,15 +239,8 @@ class BlockedCholesky:
         self.p1 = first.p
         self._lead = 0
         self.nlevels1 = first.nlevels
-        if first.constant is not None:   # G₁₁ is diagonal: D = 1 + θ² Σ W per level
-            self.D = 1.0 + first.constant ** 2 * np.bincount(first.codes, W,
-                                                              minlength=first.nlevels)
-            if not (self.D > 0.0).all():
-                raise FactorizationError("G₁₁ is not positive definite")
-            logdet = float(np.log(self.D).sum())
-        elif first.p == 1:   # G₁₁ is diagonal: D = 1 + Σ W a² per level
-            a = first.A[:, 0]
-            self.D = 1.0 + np.bincount(first.codes, W * a * a, minlength=first.nlevels)
+        if first.p == 1:   # G₁₁ is diagonal: D = 1 + Σ W a² per level
+            self.D = 1.0 + _diagonal_gram(first, W)
             if not (self.D > 0.0).all():
                 raise FactorizationError("G₁₁ is not positive definite")
             logdet = float(np.log(self.D).sum())
@@ -282,13 +284,9 @@ class BlockedCholesky:
             G22 = np.zeros((self.q2, self.q2))
             offsets = np.cumsum([0] + [t.q for t in rest])
             for i, ti in enumerate(rest):
-                if ti.p == 1:   # a scalar term's own block is diagonal: Σ W a² per level
-                    a2W = W * ti.A[:, 0] ** 2 if ti.constant is None else W
-                    d = np.bincount(ti.codes, a2W, minlength=ti.nlevels)
-                    if ti.constant is not None:
-                        d *= ti.constant ** 2
+                if ti.p == 1:   # a scalar term's own block is diagonal
                     k = np.arange(offsets[i], offsets[i + 1])
-                    G22[k, k] = d
+                    G22[k, k] = _diagonal_gram(ti, W)
                 for j in range(i + (ti.p == 1), len(rest)):
                     blk = _cross(ti, rest[j], W, pattern.cross_index(i + 1, j + 1))
                     G22[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] = blk

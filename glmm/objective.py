@@ -64,10 +64,11 @@ class ObjectiveFunction:
     What every implementation shares: the parameter vector, the count of evaluations, F
     alone or with its exact gradient (central differences where an implementation cannot
     give it), and the warm start.  PIRLS starts from the last mode, carried to the new
-    parameters by the implementation's :meth:`_warm_starts`; if PIRLS fails from there it
-    restarts from u = 0 (and the starting β when β is profiled), so the value never depends
-    on the call history (only its last bits do).  An implementation gives the mode
-    (:meth:`_pirls`), F and ∇F at it (:meth:`_criterion`) and lme4's R_X (:meth:`rx`).
+    parameters (:meth:`_warm_starts`); if PIRLS fails from there it restarts from u = 0 (and
+    the starting β when β is profiled), so the value never depends on the call history (only
+    its last bits do).  An implementation gives the mode (:meth:`_pirls`), its first-order
+    prediction (:meth:`_predict`), F and ∇F at it (:meth:`_criterion`) and lme4's R_X
+    (:meth:`rx`).
     """
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
@@ -140,10 +141,25 @@ class ObjectiveFunction:
             return self.last[1]
         return self.evaluate(params)
 
-    # -- what an implementation gives ----------------------------------------------------------
     def _warm_starts(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation
                      ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Starting points (u, β) for PIRLS at the new parameters, from the last evaluation."""
+        """Starting points (u, β) for PIRLS at the new parameters, from the last evaluation:
+        the first-order prediction of the mode (:meth:`_predict`) when θ moved by at most
+        PREDICT_RANGE of its size, else the old mode rescaled so that b = Λu is kept (the
+        old u would put η far off)."""
+        theta_old = last.theta
+        near = np.max(np.abs(theta - theta_old), initial=0.0) <= \
+            PREDICT_RANGE * max(np.max(np.abs(theta_old), initial=0.0), 0.1)
+        if not near:
+            return [(self.model.u_keeping_b(last.state.u, theta_old, theta),
+                     last.beta if beta is None else beta)]
+        u0, b0 = self._predict(last, theta, beta)
+        return [(u0, b0)] if np.isfinite(u0).all() and np.isfinite(b0).all() else []
+
+    # -- what an implementation gives ----------------------------------------------------------
+    def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The first-order prediction (u, β) of the mode at (θ, β) from the last one."""
         raise NotImplementedError
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
@@ -162,9 +178,7 @@ class ObjectiveFunction:
 
 class Objective(ObjectiveFunction):
     """F₀ and F₁ for any model: PIRLS with the blocked factor (:mod:`glmm.pirls`), the
-    gradients of :mod:`glmm.gradient`.  The warm start is the first-order prediction of the
-    mode at the new parameters or, after a long move of θ, the old mode rescaled so that
-    b = Λu is kept (the old u would put η far off)."""
+    gradients of :mod:`glmm.gradient`, the mode's prediction of :func:`glmm.pirls.predict`."""
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
         if nAGQ > 1:
@@ -173,17 +187,10 @@ class Objective(ObjectiveFunction):
                 "glmm.scalar_term.ScalarTermObjective's, for a single scalar term")
         super().__init__(model, nAGQ, beta_start)
 
-    def _warm_starts(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation
-                     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        m = self.model
-        theta_old, beta_old, st = last.theta, last.beta, last.state
-        assert isinstance(st, PirlsState)
-        near = np.max(np.abs(theta - theta_old), initial=0.0) <= \
-            PREDICT_RANGE * max(np.max(np.abs(theta_old), initial=0.0), 0.1)
-        if not near:
-            return [(m.u_keeping_b(st.u, theta_old, theta), beta_old if beta is None else beta)]
-        u0, b0 = predict(m, st, theta_old, theta, beta_old, beta)
-        return [(u0, b0)] if np.isfinite(u0).all() and np.isfinite(b0).all() else []
+    def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        assert isinstance(last.state, PirlsState)
+        return predict(self.model, last.state, last.theta, theta, last.beta, beta)
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
                ) -> PirlsState:

@@ -35,7 +35,7 @@ from .agq import agq_objective
 from .ghrule import ghrule
 from .linalg import FactorizationError, cho_solve, cholesky
 from .model import GlmerModel
-from .objective import PREDICT_RANGE, Evaluation, ObjectiveFunction
+from .objective import Evaluation, ObjectiveFunction
 from .pirls import DECREMENT_TOL, MAX_ITER, ConditionalMode, PirlsError, halving_step
 
 
@@ -57,9 +57,8 @@ class ScalarMode(ConditionalMode):
 
 class ScalarTermObjective(ObjectiveFunction):
     """F for a model with one scalar random-effects term, as :class:`glmm.objective.Objective`
-    computes it for any model, and also for nAGQ > 1 (adaptive Gauss–Hermite).  The warm
-    start is the same: the first-order prediction of the mode from the last one, or the old
-    mode rescaled to keep b = θu after a long move of θ.
+    computes it for any model, and also for nAGQ > 1 (adaptive Gauss–Hermite), with the
+    same warm start (:meth:`glmm.objective.ObjectiveFunction._warm_starts`).
     """
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
@@ -135,14 +134,17 @@ class ScalarTermObjective(ObjectiveFunction):
                 b = b + step * db
         raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
 
-    def _predict(self, st: ScalarMode, th_old: float, th: float, beta_old: np.ndarray,
-                 beta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """:func:`glmm.pirls.predict` for G = diag(D): with δη = (θ − θ_old)xũ_f + XΔβ,
         r_u = (θ − θ_old)Σxs − θ_old ΣxWδη and δu = r_u/D (joint: the Schur solve)."""
-        dth = th - th_old
+        st = last.state
+        assert isinstance(st, ScalarMode)
+        th_old = float(last.theta[0])
+        dth = float(theta[0]) - th_old
         deta = dth * self._x * st.u[self._f]
         if beta is not None:
-            deta = deta + self._X @ (beta - beta_old)
+            deta = deta + self._X @ (beta - last.beta)
         Wd = st.W * deta
         ru = self._sum(self._x * (dth * st.s - th_old * Wd))
         Giru = ru / st.D
@@ -150,18 +152,7 @@ class ScalarTermObjective(ObjectiveFunction):
             return st.u + Giru, beta
         assert st.C is not None and st.GiC is not None and st.RX is not None
         db = cho_solve(st.RX, -(self._X.T @ Wd) - st.C.T @ Giru, lower=False)
-        return st.u + Giru - st.GiC @ db, beta_old + db
-
-    def _warm_starts(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation
-                     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        st = last.state
-        assert isinstance(st, ScalarMode)
-        th, th_old = float(theta[0]), float(last.theta[0])
-        if abs(th - th_old) > PREDICT_RANGE * max(abs(th_old), 0.1):   # keep b = θu
-            scale = th_old / th if abs(th) > 1e-4 * max(1.0, abs(th_old)) else 1.0
-            return [(st.u * scale, last.beta if beta is None else beta)]
-        u0, b0 = self._predict(st, th_old, th, last.beta, beta)
-        return [(u0, b0)] if np.isfinite(u0).all() and np.isfinite(b0).all() else []
+        return st.u + Giru - st.GiC @ db, last.beta + db
 
     # -- the objective and its gradient -----------------------------------------------------------
     def _criterion(self, theta: np.ndarray, st: ConditionalMode, laplace: float,
