@@ -25,7 +25,7 @@ import numpy as np
 
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import PirlsState, fixed_schur, schur_solve
+from .pirls import PirlsState, fixed_blocks
 
 
 def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
@@ -59,15 +59,14 @@ def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bo
     rhs = model.zlam_t(layouts, a)
     if kappa != 1.0:
         rhs = rhs + 2.0 * (1.0 - kappa) * st.u
-    # H = G unless the link is not canonical; H is positive definite at the mode
-    Hf = st.factor if Wobs is W else BlockedCholesky(layouts, Wobs, model.coupling)
+    # H = G unless the link is not canonical; H is positive definite at the mode.  The
+    # mode's factor is of the joint matrix when β is profiled, so is H's
+    Hf = st.factor if Wobs is W else BlockedCholesky(
+        layouts, Wobs, model.coupling, fixed_blocks(model, layouts, Wobs) if profiled else None)
     if profiled:
-        if Wobs is W:
-            assert st.C is not None and st.GiC is not None and st.RX is not None
-            C, GiC, RX = st.C, st.GiC, st.RX
-        else:
-            C, GiC, RX = fixed_schur(model, layouts, Hf, Wobs)
-        z, zb = schur_solve(Hf, C, GiC, RX, rhs, model.X.T @ a)
+        q = len(st.u)
+        zz = Hf.solve(np.concatenate([rhs, model.X.T @ a]))
+        z, zb = zz[:q], zz[q:]
         r = a - Wobs * (model.zlam(layouts, z) + model.X @ zb) - 2.0 * kappa * s
     else:
         z = Hf.solve(rhs)

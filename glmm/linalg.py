@@ -14,7 +14,9 @@ S = G₂₂ − G₂₁ G₁₁⁻¹ G₁₂ (dense, q₂×q₂):
     G x = r  ⇔  x₂ = S⁻¹ (r₂ − G₂₁ G₁₁⁻¹ r₁),   x₁ = G₁₁⁻¹ (r₁ − G₁₂ x₂)
 
 No dense n×q or q×q matrix is formed: the dense blocks are q₂×q₁ and q₂×q₂, whose size is
-set by the smaller terms (at most 5,000 × 200 in the benchmarks).
+set by the smaller terms (at most 5,000 × 200 in the benchmarks).  For the joint (u, β)
+system of nAGQ = 0 the fixed effects are one more dense block after the later terms' (p more
+rows of S: :class:`BlockedCholesky` with ``fixed``), so that one factor gives lme4's R_X too.
 The fill-reducing permutation of CHOLMOD changes neither log|G| nor any solution.
 """
 
@@ -226,14 +228,29 @@ class CouplingPattern:
 
 
 class BlockedCholesky:
-    """G = ΛᵀZᵀWZΛ + I for the terms' layouts and the weights W, factored blockwise.
+    """G = ΛᵀZᵀWZΛ + I for the terms' layouts and the weights W, factored blockwise; with
+    ``fixed`` = (C, F) = (ΛᵀZᵀWX, XᵀWX), the matrix of the joint (u, β) system
+
+        A = [ G   C ]     C = [C₁; C₂] split as u = (u₁, u₂),
+            [ Cᵀ  F ]
+
+    with the fixed effects as one more dense block after the later terms' (as lme4's and
+    MixedModels.jl's blocked factors).  Eliminating G₁₁ leaves one dense matrix,
+
+        S̄ = [ G₂₂  C₂ ] − [ G₂₁ ] G₁₁⁻¹ [ G₁₂  C₁ ] = L̄ L̄ᵀ,     L̄ = [ L_S   0    ]
+            [ C₂ᵀ  F  ]   [ C₁ᵀ ]                                     [ M     R_Xᵀ ]
+
+    whose factor holds both G's (L_S, the leading q₂ × q₂ block, so log|G| is unchanged) and
+    lme4's R_X (R_XᵀR_X = F − CᵀG⁻¹C, the Schur complement of G in A): one Cholesky.
+    Then ``solve`` solves with A, and ``RX`` is R_X (None without ``fixed``).
 
     ``pattern`` (:class:`CouplingPattern` of the same terms, which depends on the level
     codes only) is built here when not given.
     """
 
     def __init__(self, terms: Sequence[TermLayout], W: np.ndarray,
-                 pattern: CouplingPattern | None = None) -> None:
+                 pattern: CouplingPattern | None = None,
+                 fixed: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         first, rest = terms[0], list(terms[1:])
         self.q1 = first.q
         self.p1 = first.p
@@ -252,16 +269,29 @@ class BlockedCholesky:
             except np.linalg.LinAlgError as exc:
                 raise FactorizationError("G₁₁ is not positive definite") from exc
             logdet = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
-        self.q2 = sum(t.q for t in rest)
-        if self.q2:
-            if self.q2 > MAX_DENSE_SCHUR:
-                raise FactorizationError(
-                    f"the random-effects terms after the first have {self.q2} modes; the dense "
-                    f"Schur complement is limited to {MAX_DENSE_SCHUR}")
+        q2 = self.q2 = sum(t.q for t in rest)
+        self.sparse = False
+        C1 = C2 = F = None
+        if fixed is not None:
+            C, F = fixed
+            C1, C2 = C[: self.q1], C[self.q1:]
+        self._C1 = C1
+        m = q2 + (0 if F is None else F.shape[0])   # the order of S̄
+        self.RX: np.ndarray | None = None
+        if not m:
+            self.logdet = logdet
+            return
+        if q2 > MAX_DENSE_SCHUR:
+            raise FactorizationError(
+                f"the random-effects terms after the first have {q2} modes; the dense "
+                f"Schur complement is limited to {MAX_DENSE_SCHUR}")
+        S = np.empty((m, m))
+        if q2:
             if pattern is None:
                 pattern = CouplingPattern(terms)
             self.sparse = pattern.sparse
             self._pattern = pattern
+            self._lead = pattern.lead
             if self.sparse:
                 parts = []
                 for t in rest:
@@ -273,47 +303,71 @@ class BlockedCholesky:
                 vals = parts[0] if len(parts) == 1 else np.concatenate(parts)
                 self._g21 = np.bincount(pattern.slot, vals, minlength=pattern.nnz)
                 self._kt = self._g21 / self.D[pattern.indices]   # Kᵀ = G₂₁G₁₁⁻¹, same pattern
+                G21 = None
             else:
-                if self.q1 * self.q2 > MAX_DENSE_CROSS:
+                if self.q1 * q2 > MAX_DENSE_CROSS:
                     raise FactorizationError(
                         f"the first random-effects term has {self.q1} modes and the others "
-                        f"{self.q2}; their dense coupling block is limited to "
+                        f"{q2}; their dense coupling block is limited to "
                         f"{MAX_DENSE_CROSS} entries")
-                self._G21 = np.vstack([_cross(t, first, W, pattern.cross_index(k, 0))
-                                       for k, t in enumerate(rest, start=1)])
-            G22 = np.zeros((self.q2, self.q2))
-            offsets = np.cumsum([0] + [t.q for t in rest])
-            for i, ti in enumerate(rest):
-                if ti.p == 1:   # a scalar term's own block is diagonal
-                    k = np.arange(offsets[i], offsets[i + 1])
-                    G22[k, k] = _diagonal_gram(ti, W)
-                for j in range(i + (ti.p == 1), len(rest)):
-                    blk = _cross(ti, rest[j], W, pattern.cross_index(i + 1, j + 1))
-                    G22[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] = blk
-                    if j != i:
-                        G22[offsets[j]:offsets[j + 1], offsets[i]:offsets[i + 1]] = blk.T
-            G22[np.diag_indices(self.q2)] += 1.0
-            if self.sparse and pattern.pairs is not None:
+                G21 = [_cross(t, first, W, pattern.cross_index(k, 0))
+                       for k, t in enumerate(rest, start=1)]
+            self._gram22(rest, W, pattern, S[:q2, :q2])
+        else:
+            G21 = []
+        if C2 is not None and F is not None:
+            S[:q2, q2:] = C2
+            S[q2:, :q2] = C2.T
+            S[q2:, q2:] = F
+        if self.sparse:   # p₁ = 1; G₂₁ on the pattern, C₁ dense
+            pattern = self._pattern
+            if pattern.pairs is not None:
                 pa, pb, target = pattern.pairs
-                S = G22 - np.bincount(target, self._g21[pa] * self._kt[pb],
-                                      minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
-            elif self.sparse:
-                S = G22 - (self._csr(self._kt) @ self.G21.T).toarray()
+                S[:q2, :q2] -= np.bincount(target, self._g21[pa] * self._kt[pb],
+                                           minlength=q2 * q2).reshape(q2, q2)
             else:
-                self.K = self._solve11(self._G21.T)  # G₁₁⁻¹ G₁₂  (q₁ × q₂)
-                S = G22 - self._G21 @ self.K
-            self._lead = pattern.lead
-            self.LS = self._cholesky_S(S)
-            logdet += 2.0 * float(np.sum(np.log(np.diag(self.LS))))
+                S[:q2, :q2] -= (self._csr(self._kt) @ self.G21.T).toarray()
+            if C1 is not None:
+                E = self._solve11(C1)                       # G₁₁⁻¹C₁
+                S[:q2, q2:] -= self._g21_dot(E)
+                S[q2:, :q2] = S[:q2, q2:].T
+                S[q2:, q2:] -= C1.T @ E
+        else:   # B = [G₂₁; C₁ᵀ] dense, K̄ = G₁₁⁻¹Bᵀ
+            if C1 is not None:
+                G21.append(C1.T)
+            self._B = G21[0] if len(G21) == 1 else np.vstack(G21)
+            Kbar = self._solve11(self._B.T)
+            self.K = Kbar[:, :q2]   # G₁₁⁻¹G₁₂  (q₁ × q₂)
+            S -= self._B @ Kbar
+        self.L2 = self._cholesky_S(S)
+        logdet += 2.0 * float(np.sum(np.log(np.diagonal(self.L2)[:q2])))
         self.logdet = logdet
+        if F is not None:
+            self.RX = np.array(self.L2[q2:, q2:].T)
 
-    # -- S = G₂₂ − G₂₁G₁₁⁻¹G₁₂ -------------------------------------------------------------
+    def _gram22(self, rest: Sequence[TermLayout], W: np.ndarray, pattern: CouplingPattern,
+                out: np.ndarray) -> None:
+        """G₂₂ = (ΛᵀZᵀWZΛ + I) over the later terms, into ``out`` (q₂ × q₂)."""
+        out[:] = 0.0
+        offsets = np.cumsum([0] + [t.q for t in rest])
+        for i, ti in enumerate(rest):
+            if ti.p == 1:   # a scalar term's own block is diagonal
+                k = np.arange(offsets[i], offsets[i + 1])
+                out[k, k] = _diagonal_gram(ti, W)
+            for j in range(i + (ti.p == 1), len(rest)):
+                blk = _cross(ti, rest[j], W, pattern.cross_index(i + 1, j + 1))
+                out[offsets[i]:offsets[i + 1], offsets[j]:offsets[j + 1]] = blk
+                if j != i:
+                    out[offsets[j]:offsets[j + 1], offsets[i]:offsets[i + 1]] = blk.T
+        out[np.diag_indices(len(out))] += 1.0
+
+    # -- S̄ (S = G₂₂ − G₂₁G₁₁⁻¹G₁₂ and, with ``fixed``, the fixed effects' blocks) ------------
     def _cholesky_S(self, S: np.ndarray) -> np.ndarray:
-        """The lower Cholesky factor of S.  With a diagonal leading block Δ² (``lead`` of the
+        """The lower Cholesky factor of S̄.  With a diagonal leading block Δ² (``lead`` of the
         pattern, a rows) it is built blockwise, the dense work left to the rest:
 
-            L_S = [ Δ    0  ]     B̃ = S₂₁Δ⁻¹,   L_C L_Cᵀ = S₂₂ − B̃B̃ᵀ
-                  [ B̃   L_C ]
+            L̄ = [ Δ    0  ]     B̃ = S̄₂₁Δ⁻¹,   L_C L_Cᵀ = S̄₂₂ − B̃B̃ᵀ
+                [ B̃   L_C ]
         """
         a = self._lead
         if not a:
@@ -324,7 +378,7 @@ class BlockedCholesky:
         delta = np.sqrt(d)
         L = np.zeros_like(S, order="F")   # LAPACK's order: dpotrs would copy it each solve
         L[np.arange(a), np.arange(a)] = delta
-        if self.q2 > a:
+        if len(S) > a:
             B = S[a:, :a] / delta
             L[a:, :a] = B
             L[a:, a:] = cholesky(S[a:, a:] - B @ B.T, lower=True,
@@ -332,20 +386,22 @@ class BlockedCholesky:
         return L
 
     def _inverse_S(self) -> np.ndarray:
-        """S⁻¹; with a diagonal leading block, from the blocks of L_S (no q₂³ inversion):
+        """S⁻¹ (G's own, q₂ × q₂, from L_S = L̄'s leading block); with a diagonal leading
+        block, from the blocks of L_S (no q₂³ inversion):
 
             S⁻¹ = [ Δ⁻² + EᵀC̃⁻¹E   −EᵀC̃⁻¹ ]     E = B̃Δ⁻¹,  C̃⁻¹ = (L_C L_Cᵀ)⁻¹
                   [ −C̃⁻¹E          C̃⁻¹    ]
         """
-        a = self._lead
+        a, q2 = self._lead, self.q2
+        LS = self.L2[:q2, :q2]
         if not a:
-            return cho_inverse(self.LS, lower=True)
-        delta = np.diagonal(self.LS)[:a]
-        out = np.zeros((self.q2, self.q2))
+            return cho_inverse(np.asfortranarray(LS), lower=True)
+        delta = np.diagonal(LS)[:a]
+        out = np.zeros((q2, q2))
         out[np.arange(a), np.arange(a)] = 1.0 / (delta * delta)
-        if self.q2 > a:
-            E = self.LS[a:, :a] / delta
-            Cinv = cho_inverse(np.asfortranarray(self.LS[a:, a:]), lower=True)
+        if q2 > a:
+            E = LS[a:, :a] / delta
+            Cinv = cho_inverse(np.asfortranarray(LS[a:, a:]), lower=True)
             CE = Cinv @ E
             out[:a, :a] += E.T @ CE
             out[a:, :a] = -CE
@@ -353,32 +409,40 @@ class BlockedCholesky:
             out[a:, a:] = Cinv
         return out
 
-    # -- G₂₁ (dense, or sparse on the CouplingPattern) ------------------------------------
+    # -- B = [G₂₁; C₁ᵀ] (G₂₁ dense, or sparse on the CouplingPattern) ------------------------
     def _csr(self, data: np.ndarray) -> scipy.sparse.csr_matrix:
         p = self._pattern
         return scipy.sparse.csr_matrix((data, p.indices, p.indptr), shape=(self.q2, self.q1))
 
     @property
     def G21(self) -> np.ndarray | scipy.sparse.csr_matrix:
-        return self._csr(self._g21) if self.sparse else self._G21
+        return self._csr(self._g21) if self.sparse else self._B[: self.q2]
 
     def _g21_dot(self, v: np.ndarray) -> np.ndarray:
-        """G₂₁ v for v of shape (q₁,) or (q₁, k)."""
-        if not self.sparse:
-            return self._G21 @ v
+        """G₂₁ v for v of shape (q₁,) or (q₁, k), G₂₁ sparse."""
         if v.ndim == 1:
             p = self._pattern
             return np.bincount(p.rows, self._g21 * v[p.indices], minlength=self.q2)
         return self.G21 @ v
 
-    def _g21_tdot(self, x: np.ndarray) -> np.ndarray:
-        """G₁₂ x = G₂₁ᵀ x for x of shape (q₂,) or (q₂, k)."""
+    def _b_dot(self, v: np.ndarray) -> np.ndarray:
+        """B v = [G₂₁ v; C₁ᵀv] for v of shape (q₁,) or (q₁, k)."""
         if not self.sparse:
-            return self._G21.T @ x
+            return self._B @ v
+        g = self._g21_dot(v)
+        return g if self._C1 is None else np.concatenate([g, self._C1.T @ v])
+
+    def _b_tdot(self, x: np.ndarray) -> np.ndarray:
+        """Bᵀx = G₁₂ x₂ + C₁ x_β for x of shape (q₂ [+ p],) or (q₂ [+ p], k)."""
+        if not self.sparse:
+            return self._B.T @ x
+        x2 = x[: self.q2]
         if x.ndim == 1:
             p = self._pattern
-            return np.bincount(p.indices, self._g21 * x[p.rows], minlength=self.q1)
-        return self.G21.T @ x
+            out = np.bincount(p.indices, self._g21 * x2[p.rows], minlength=self.q1)
+        else:
+            out = self.G21.T @ x2
+        return out if self._C1 is None else out + self._C1 @ x[self.q2:]
 
     # -- G₁₁ (block diagonal) --------------------------------------------------------------
     def _solve11(self, r: np.ndarray) -> np.ndarray:
@@ -391,19 +455,22 @@ class BlockedCholesky:
         x = np.linalg.solve(np.swapaxes(self.L11, 1, 2), y)
         return x.reshape(shape)
 
-    # -- G ---------------------------------------------------------------------------------
+    # -- G, or A -----------------------------------------------------------------------------
     def solve(self, r: np.ndarray) -> np.ndarray:
-        """G⁻¹ r for r of shape (q,) or (q, k)."""
-        if not self.q2:
-            return self._solve11(r)
-        r1, r2 = r[: self.q1], r[self.q1:]
-        t = r2 - self._g21_dot(self._solve11(r1))
-        x2 = cho_solve(self.LS, t, lower=True)
-        x1 = self._solve11(r1 - self._g21_tdot(x2))
+        """G⁻¹r, or A⁻¹r with ``fixed``, for r of shape (q [+ p],) or (q [+ p], k):
+
+            x̄ = S̄⁻¹(r̄ − B G₁₁⁻¹r₁),   x₁ = G₁₁⁻¹(r₁ − Bᵀx̄)     (r̄, x̄: all but the first term's)
+        """
+        r1 = r[: self.q1]
+        if self.RX is None and not self.q2:
+            return self._solve11(r1)
+        x2 = cho_solve(self.L2, r[self.q1:] - self._b_dot(self._solve11(r1)), lower=True)
+        x1 = self._solve11(r1 - self._b_tdot(x2))
         return np.concatenate([x1, x2])
 
     def inverse_times_rows(self, terms: Sequence[TermLayout]) -> list[np.ndarray]:
-        """vₜ[i] = (G⁻¹ mᵢ) restricted to the block of term t at observation i's level.
+        """vₜ[i] = (G⁻¹ mᵢ) restricted to the block of term t at observation i's level (G's
+        inverse, also when the factor is of the joint matrix A).
 
         mᵢ is row i of ZΛ (aᵢ,ₜ at level codesₜ[i] of each term), so only the entries of G⁻¹
         on the pattern of ZᵀZ are needed (a selected inverse), from the blocks

@@ -24,8 +24,9 @@ import numpy as np
 
 from .bfgs import central_differences
 from .gradient import laplace_gradient, profiled_gradient
+from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import ConditionalMode, PirlsError, PirlsState, fixed_schur, pirls, predict
+from .pirls import ConditionalMode, PirlsError, PirlsState, fixed_blocks, pirls, predict
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
@@ -212,4 +213,7 @@ class Objective(ObjectiveFunction):
         assert isinstance(st, PirlsState)
         if st.RX is not None:
             return st.RX
-        return fixed_schur(self.model, st.layouts, st.factor, st.W)[2]
+        m = self.model
+        rx = BlockedCholesky(st.layouts, st.W, m.coupling, fixed_blocks(m, st.layouts, st.W)).RX
+        assert rx is not None
+        return rx

@@ -14,7 +14,8 @@ and one step solves the penalized weighted least-squares problem in increments:
     u and β (nAGQ = 0):  [ G      ΛᵀZᵀWX ] [δu]   [ΛᵀZᵀs − u]
                          [ XᵀWZΛ  XᵀWX   ] [δβ] = [Xᵀs      ]
 
-solved by the Schur complement on β (R_XᵀR_X = XᵀWX − XᵀWZΛ G⁻¹ ΛᵀZᵀWX, lme4's R_X).
+solved with one blocked factor of the whole matrix, β's block last (its Schur complement
+R_XᵀR_X = XᵀWX − XᵀWZΛ G⁻¹ ΛᵀZᵀWX is lme4's R_X: :class:`~glmm.linalg.BlockedCholesky`).
 A step that raises P is halved (up to 20 times, as lme4).  Unlike lme4, the loop runs until
 the Newton decrement δᵀ(gradient) is at rounding level, and the loop ends without a step,
 so its factor L (LLᵀ = G) is built from the weights at the mode itself: the result is a pure
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .linalg import BlockedCholesky, FactorizationError, TermLayout, cho_solve, cholesky
+from .linalg import BlockedCholesky, FactorizationError, TermLayout
 from .model import GlmerModel
 from .response import Response, Working
 
@@ -73,16 +74,18 @@ class ConditionalMode:
 class PirlsState(ConditionalMode):
     """The mode with its blocked factor (weights and factor at the mode itself)."""
 
-    factor: BlockedCholesky  # of G at these weights
+    factor: BlockedCholesky  # of G at these weights; of the joint (u, β) matrix if joint
     layouts: list[TermLayout]
     iterations: int
-    RX: np.ndarray | None = None  # R_X at the mode (joint mode only)
-    C: np.ndarray | None = None    # ΛᵀZᵀWX and G⁻¹ΛᵀZᵀWX at the mode (joint mode only)
-    GiC: np.ndarray | None = None
 
     @property
     def logdet(self) -> float:
         return self.factor.logdet
+
+    @property
+    def RX(self) -> np.ndarray | None:
+        """R_X at the mode (joint mode only)."""
+        return self.factor.RX
 
 
 def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray,
@@ -101,26 +104,26 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     pdev = float(wk.dev.sum() + u @ u)
     if not np.isfinite(pdev):
         raise PirlsError("the penalized deviance is not finite at the starting point")
+    q = len(u)
     for it in range(1, MAX_ITER + 1):
         try:
-            factor = BlockedCholesky(layouts, wk.W, model.coupling)
+            factor = BlockedCholesky(layouts, wk.W, model.coupling,
+                                     fixed_blocks(model, layouts, wk.W) if joint else None)
         except FactorizationError as exc:
             raise PirlsError(str(exc)) from exc
         grad_u = model.zlam_t(layouts, wk.s) - u
-        RX = C = GiC = None
         if joint:
-            Xs = X.T @ wk.s
-            C, GiC, RX = fixed_schur(model, layouts, factor, wk.W)
-            du, db = schur_solve(factor, C, GiC, RX, grad_u, Xs)
-            decrement = float(du @ grad_u + db @ Xs)
+            grad = np.concatenate([grad_u, X.T @ wk.s])
+            delta = factor.solve(grad)
+            decrement = float(delta @ grad)
+            du, db = delta[:q], delta[q:]
             deta = model.zlam(layouts, du) + X @ db
         else:
             du = factor.solve(grad_u)
             decrement = float(du @ grad_u)
         if decrement < DECREMENT_TOL * max(1.0, pdev):
             # no step is taken: W, the factor and R_X were built at this very mode
-            return PirlsState(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, factor, layouts, it, RX,
-                              C, GiC)
+            return PirlsState(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, factor, layouts, it)
         if not joint:
             deta = model.zlam(layouts, du)
         step, eta, wk, u, pdev = halving_step(resp, eta, deta, u, du, pdev)
@@ -147,14 +150,6 @@ def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarra
     raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
 
 
-def schur_solve(factor: BlockedCholesky, C: np.ndarray, GiC: np.ndarray, RX: np.ndarray,
-                ru: np.ndarray, rb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Solve [G, C; Cᵀ, XᵀWX] [x_u; x_β] = [r_u; r_β] from :func:`fixed_schur`'s pieces."""
-    Giru = factor.solve(ru)
-    xb = cho_solve(RX, rb - C.T @ Giru, lower=False)
-    return Giru - GiC @ xb, xb
-
-
 def predict(model: GlmerModel, st: PirlsState, theta_old: np.ndarray, theta: np.ndarray,
             beta_old: np.ndarray, beta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """A first-order prediction of the mode at (θ, β) from the mode ``st`` at (θ_old,
@@ -174,20 +169,14 @@ def predict(model: GlmerModel, st: PirlsState, theta_old: np.ndarray, theta: np.
     ru = model.zlam_t(dlay, st.s) - model.zlam_t(st.layouts, Wd)
     if beta is not None:
         return st.u + st.factor.solve(ru), beta
-    assert st.C is not None and st.GiC is not None and st.RX is not None
-    du, db = schur_solve(st.factor, st.C, st.GiC, st.RX, ru, -(model.X.T @ Wd))
-    return st.u + du, beta_old + db
+    delta = st.factor.solve(np.concatenate([ru, -(model.X.T @ Wd)]))
+    q = len(st.u)
+    return st.u + delta[:q], beta_old + delta[q:]
 
 
-def fixed_schur(model: GlmerModel, layouts: list[TermLayout], factor: BlockedCholesky,
-                W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """C = ΛᵀZᵀWX, G⁻¹C and R_X, upper with R_XᵀR_X = XᵀWX − CᵀG⁻¹C (lme4's RX)."""
+def fixed_blocks(model: GlmerModel, layouts: list[TermLayout], W: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(C, F) = (ΛᵀZᵀWX, XᵀWX): the fixed effects' blocks of the joint (u, β) matrix
+    [G, C; Cᵀ, F] (``fixed`` of :class:`~glmm.linalg.BlockedCholesky`)."""
     WX = W[:, None] * model.X
-    C = model.zlam_t(layouts, WX)
-    GiC = factor.solve(C)
-    schur = model.X.T @ WX - C.T @ GiC
-    try:
-        RX = cholesky(schur, lower=False)
-    except FactorizationError as exc:
-        raise PirlsError("XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite") from exc
-    return C, GiC, RX
+    return model.zlam_t(layouts, WX), model.X.T @ WX

@@ -81,6 +81,44 @@ def test_blocked_cholesky_matches_dense(shape, nested: bool, intercepts: bool) -
                                atol=1e-12)
 
 
+def _check_joint_factor(rng: np.random.Generator, layouts: list[TermLayout], W: np.ndarray,
+                        M: np.ndarray) -> BlockedCholesky:
+    """The factor of the joint matrix A = [G, C; Cᵀ, F] against a dense A: log|G|, solves
+    with A, and R_X as the Cholesky factor of F − CᵀG⁻¹C."""
+    n = len(W)
+    X = np.c_[np.ones(n), rng.normal(size=(n, 2))]
+    C, F = M.T @ (W[:, None] * X), X.T @ (W[:, None] * X)
+    f = BlockedCholesky(layouts, W, fixed=(C, F))
+    G = M.T @ (W[:, None] * M) + np.eye(M.shape[1])
+    A = np.block([[G, C], [C.T, F]])
+    assert f.logdet == pytest.approx(np.linalg.slogdet(G)[1], rel=1e-12, abs=1e-12)
+    r = rng.normal(size=(A.shape[0], 3))
+    np.testing.assert_allclose(f.solve(r), np.linalg.solve(A, r), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(f.solve(r[:, 0]), np.linalg.solve(A, r[:, 0]), rtol=1e-10,
+                               atol=1e-12)
+    RX = np.linalg.cholesky(F - C.T @ np.linalg.solve(G, C)).T
+    assert f.RX is not None
+    np.testing.assert_allclose(f.RX, RX, rtol=1e-10, atol=1e-12)
+    return f
+
+
+@pytest.mark.parametrize("intercepts", [False, True])
+@pytest.mark.parametrize(("shape", "nested"), [(s, False) for s in SHAPES]
+                         + [(s, True) for s in NESTED])
+def test_blocked_cholesky_joint_matches_dense(shape, nested: bool, intercepts: bool) -> None:
+    # the fixed effects as the last block: one factor for the (u, β) system and R_X
+    rng, layouts, W, _, M = _random_problem(shape, 60, len(shape) * 10 + shape[0][1],
+                                            intercepts, nested)
+    _check_joint_factor(rng, layouts, W, M)
+
+
+def test_blocked_cholesky_joint_sparse_product_path(monkeypatch) -> None:
+    monkeypatch.setattr(CouplingPattern, "MAX_PAIRS", 0)
+    rng, layouts, W, _, M = _random_problem(SHAPES[-1], 60, 4)
+    f = _check_joint_factor(rng, layouts, W, M)
+    assert f.sparse and f._pattern.pairs is None
+
+
 def test_blocked_cholesky_sparse_product_path(monkeypatch) -> None:
     # beyond MAX_PAIRS, S comes from a sparse matrix product instead of the pair sums
     monkeypatch.setattr(CouplingPattern, "MAX_PAIRS", 0)
