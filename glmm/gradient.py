@@ -25,7 +25,7 @@ import numpy as np
 
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import PirlsState, fixed_blocks
+from .pirls import PirlsState
 
 
 def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
@@ -62,7 +62,7 @@ def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bo
     # H = G unless the link is not canonical; H is positive definite at the mode.  The
     # mode's factor is of the joint matrix when β is profiled, so is H's
     Hf = st.factor if Wobs is W else BlockedCholesky(
-        layouts, Wobs, model.coupling, fixed_blocks(model, layouts, Wobs) if profiled else None)
+        layouts, Wobs, model.coupling, model.fixed_blocks(layouts, Wobs) if profiled else None)
     if profiled:
         q = len(st.u)
         zz = Hf.solve(np.concatenate([rhs, model.X.T @ a]))

@@ -101,6 +101,13 @@ class TermLayout:
     def p(self) -> int:
         return self.A.shape[1]
 
+    def level_sums(self, r: np.ndarray) -> np.ndarray:
+        """J r, the sums of r over the observations of each level: (ℓ,) for r of shape (n,),
+        (ℓ, k) for (n, k).  A sparse product rather than a bincount, which adds each level's
+        observations one after another into the same slot: 3× slower where the codes come
+        in runs (VerbAgg's items, sorted)."""
+        return self.indicator @ r
+
     @property
     def q(self) -> int:
         return self.nlevels * self.p
@@ -122,9 +129,9 @@ def _diagonal_gram(t: TermLayout, W: np.ndarray) -> np.ndarray:
     """Σ_{i at level k} Wᵢ aᵢ² for every level k of a scalar term: its own block of ΛᵀZᵀWZΛ,
     which is diagonal (θ² Σ W for a (1 | g) term)."""
     if t.constant is not None:
-        return t.constant ** 2 * np.bincount(t.codes, W, minlength=t.nlevels)
+        return t.constant ** 2 * t.level_sums(W)
     a = t.A[:, 0]
-    return np.bincount(t.codes, W * a * a, minlength=t.nlevels)
+    return t.level_sums(W * a * a)
 
 
 def cross_index(ta: TermLayout, tb: TermLayout) -> list[np.ndarray]:

@@ -9,6 +9,7 @@ observation i holds aᵢ = Xₜ[i, :] Tₜ(θ) in the columns of level codesₜ[
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -73,6 +74,50 @@ def term_spec(codes: np.ndarray, nlevels: int, Xi: np.ndarray, theta_slice: slic
                     np.asarray(Xi, dtype=float), theta_slice, theta_pattern(Xi.shape[1]))
 
 
+def distinct_rows(M: np.ndarray) -> np.ndarray:
+    """A group index per row of M (n × k), equal rows in one group: the groups of equal
+    values of the projection Σⱼ M[:, j] wⱼ (fixed irrational wⱼ, column by column, so equal
+    rows project to equal values), kept only if every row equals its group's first row;
+    otherwise, or when nothing repeats, each row is its own group."""
+    n = len(M)
+    h = np.zeros(n)
+    for j in range(M.shape[1]):
+        h += M[:, j] * math.sqrt(2.0 + j)
+    _, first, index = np.unique(h, return_index=True, return_inverse=True)
+    index = index.ravel()
+    if len(first) == n or not np.array_equal(M, M[first[index]]):
+        return np.arange(n)
+    return index
+
+
+@dataclass(frozen=True)
+class TermCells:
+    """One term's observations grouped into cells of equal level and equal row of
+    [X, Xₜ] (built once per model).  Within a cell only W varies, so with the cell sums
+    w_c = Σ_{i∈c} Wᵢ, its row x_c of X and a_c of ZₜΛₜ (Xₜ's row times Tₜ(θ)):
+
+        ΛₜᵀZₜᵀWX (level k's rows) = Σ_{c at level k} w_c a_c x_cᵀ,     XᵀWX = Σ_c w_c x_c x_cᵀ
+
+    and the work per W is one sum over n, the rest over the cells (VerbAgg: 1,896 cells for
+    (1 | id), 1,080 for (1 | item), of 7,584 observations).
+    """
+
+    J: scipy.sparse.csr_matrix       # cells × n:  J W = (w_c)
+    level: scipy.sparse.csr_matrix   # ℓ × cells:  sums over the cells of each level
+    first: np.ndarray                # one observation of each cell
+    X: np.ndarray                    # cells × p: x_c
+
+    @classmethod
+    def build(cls, codes: np.ndarray, nlevels: int, rows: np.ndarray, X: np.ndarray
+              ) -> TermCells:
+        """The cells of the term with level ``codes`` and [X, Xₜ]-row groups ``rows``."""
+        _, first, index = np.unique(codes * (int(rows.max()) + 1) + rows, return_index=True,
+                                    return_inverse=True)
+        return cls(level_indicator(index.ravel(), len(first)),
+                   level_indicator(codes[first], nlevels), first,
+                   np.ascontiguousarray(X[first]))
+
+
 @dataclass(frozen=True)
 class GlmerModel:
     y: np.ndarray
@@ -93,6 +138,12 @@ class GlmerModel:
     def coupling(self) -> CouplingPattern:
         """The sparsity pattern of G₂₁ (:class:`~glmm.linalg.CouplingPattern`)."""
         return CouplingPattern(self.layouts(np.zeros(self.ntheta)))
+
+    @cached_property
+    def cells(self) -> tuple[TermCells, ...]:
+        """Each term's :class:`TermCells`."""
+        rows = distinct_rows(np.hstack([self.X, *(t.Xi for t in self.terms)]))
+        return tuple(TermCells.build(t.codes, t.nlevels, rows, self.X) for t in self.terms)
 
     @property
     def n(self) -> int:
@@ -151,21 +202,36 @@ class GlmerModel:
         parts = []
         for lay in layouts:
             if lay.constant is not None:   # θ Σ r per level
-                parts.append(lay.constant * (np.bincount(lay.codes, r, minlength=lay.nlevels)
-                                             if r.ndim == 1 else lay.indicator @ r))
-                continue
-            if r.ndim == 1:
-                if lay.p == 1:
-                    parts.append(np.bincount(lay.codes, lay.A[:, 0] * r, minlength=lay.nlevels))
-                    continue
-                blk = np.stack([np.bincount(lay.codes, lay.A[:, c] * r, minlength=lay.nlevels)
-                                for c in range(lay.p)], axis=1)
-                parts.append(blk.ravel())
+                parts.append(lay.constant * lay.level_sums(r))
+            elif r.ndim == 1:   # Σ aᵢ rᵢ per level (ℓ × p, level-major)
+                parts.append(lay.level_sums(lay.A[:, 0] * r) if lay.p == 1
+                             else lay.level_sums(lay.A * r[:, None]).ravel())
             else:   # one sparse product per column of the term: J (aᶜ ∘ r)
-                J = lay.indicator
-                blk = np.stack([J @ (lay.A[:, c:c + 1] * r) for c in range(lay.p)], axis=1)
+                blk = np.stack([lay.level_sums(lay.A[:, c:c + 1] * r) for c in range(lay.p)],
+                               axis=1)
                 parts.append(blk.reshape(lay.nlevels * lay.p, r.shape[1]))
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def fixed_blocks(self, layouts: Sequence[TermLayout], W: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """(C, F) = (ΛᵀZᵀWX, XᵀWX), the fixed effects' blocks of the joint (u, β) matrix
+        [G, C; Cᵀ, F] (``fixed`` of :class:`~glmm.linalg.BlockedCholesky`), summed over
+        cells (:class:`TermCells`); F over the term with the fewest."""
+        fewest = min(range(len(self.cells)), key=lambda k: len(self.cells[k].first))
+        parts, F = [], None
+        for k, (lay, cells) in enumerate(zip(layouts, self.cells, strict=True)):
+            w = cells.J @ W
+            wX = w[:, None] * cells.X
+            if k == fewest:
+                F = cells.X.T @ wX
+            if lay.constant is not None:   # a_c = θ
+                parts.append(lay.constant * (cells.level @ wX))
+            else:
+                a = lay.A[cells.first]
+                parts.append(np.stack([cells.level @ (a[:, c:c + 1] * wX)
+                                       for c in range(lay.p)], axis=1).reshape(lay.q, -1))
+        assert F is not None
+        return (parts[0] if len(parts) == 1 else np.concatenate(parts)), F
 
     def u_keeping_b(self, u: np.ndarray, theta_old: np.ndarray, theta: np.ndarray
                     ) -> np.ndarray:

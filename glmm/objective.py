@@ -26,7 +26,7 @@ from .bfgs import central_differences
 from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import ConditionalMode, PirlsError, PirlsState, fixed_blocks, pirls, predict
+from .pirls import ConditionalMode, PirlsError, PirlsState, pirls, predict
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
@@ -214,6 +214,6 @@ class Objective(ObjectiveFunction):
         if st.RX is not None:
             return st.RX
         m = self.model
-        rx = BlockedCholesky(st.layouts, st.W, m.coupling, fixed_blocks(m, st.layouts, st.W)).RX
+        rx = BlockedCholesky(st.layouts, st.W, m.coupling, m.fixed_blocks(st.layouts, st.W)).RX
         assert rx is not None
         return rx

@@ -108,7 +108,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     for it in range(1, MAX_ITER + 1):
         try:
             factor = BlockedCholesky(layouts, wk.W, model.coupling,
-                                     fixed_blocks(model, layouts, wk.W) if joint else None)
+                                     model.fixed_blocks(layouts, wk.W) if joint else None)
         except FactorizationError as exc:
             raise PirlsError(str(exc)) from exc
         grad_u = model.zlam_t(layouts, wk.s) - u
@@ -172,11 +172,3 @@ def predict(model: GlmerModel, st: PirlsState, theta_old: np.ndarray, theta: np.
     delta = st.factor.solve(np.concatenate([ru, -(model.X.T @ Wd)]))
     q = len(st.u)
     return st.u + delta[:q], beta_old + delta[q:]
-
-
-def fixed_blocks(model: GlmerModel, layouts: list[TermLayout], W: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """(C, F) = (ΛᵀZᵀWX, XᵀWX): the fixed effects' blocks of the joint (u, β) matrix
-    [G, C; Cᵀ, F] (``fixed`` of :class:`~glmm.linalg.BlockedCholesky`)."""
-    WX = W[:, None] * model.X
-    return model.zlam_t(layouts, WX), model.X.T @ WX

@@ -14,7 +14,7 @@ import scipy.optimize
 import glmm
 from glmm.ghrule import ghrule
 from glmm.linalg import BlockedCholesky, CouplingPattern, TermLayout
-from glmm.model import GlmerModel, term_spec
+from glmm.model import GlmerModel, distinct_rows, term_spec
 from glmm.objective import Objective
 from glmm.scalar_term import ScalarTermObjective
 from parity import fixtures
@@ -357,3 +357,35 @@ def test_mode_prediction_is_first_order(joint: bool) -> None:
         errors.append(np.max(np.abs(np.concatenate([u_pred - exact.u, b_pred - exact.beta]))))
     # second-order remainder: ratio 4 in the limit; a first-order error would give 2
     assert 3.0 < errors[0] / errors[1] < 5.0
+
+
+@pytest.mark.parametrize("repeated", [True, False])
+def test_fixed_blocks_over_cells_match_dense(repeated: bool) -> None:
+    # C = ΛᵀZᵀWX and XᵀWX summed over cells of equal (level, row of [X, Xₜ]) against the
+    # dense products; with a factor-coded X the cells are fewer than the observations
+    rng = np.random.default_rng(11)
+    n = 400
+    g, h = rng.integers(0, 25, n), rng.integers(0, 5, n)
+    x = rng.integers(0, 3, n).astype(float) if repeated else rng.normal(size=n)
+    X = np.column_stack([np.ones(n), x, rng.integers(0, 2, n)])
+    Xh = np.column_stack([np.ones(n), x])
+    terms = (term_spec(g, 25, np.ones((n, 1)), slice(0, 1)), term_spec(h, 5, Xh, slice(1, 4)))
+    m = GlmerModel(np.ones(n), np.ones(n), np.ones(n), np.zeros(n), X, terms, glmm.poisson(),
+                   np.ones(n))
+    layouts = m.layouts(np.array([0.8, 1.2, -0.4, 0.6]))
+    W = rng.uniform(0.1, 2.0, n)
+    C, F = m.fixed_blocks(layouts, W)
+    M = _dense_Z(layouts, n)
+    np.testing.assert_allclose(C, M.T @ (W[:, None] * X), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(F, X.T @ (W[:, None] * X), rtol=1e-12)
+    ncells = [len(c.first) for c in m.cells]
+    assert (max(ncells) < n / 2) if repeated else (ncells == [n, n])
+
+
+def test_distinct_rows_groups_equal_rows() -> None:
+    rng = np.random.default_rng(2)
+    M = rng.integers(0, 3, size=(200, 3)).astype(float)
+    index = distinct_rows(M)
+    same = (M[:, None, :] == M[None, :, :]).all(axis=2)
+    assert np.array_equal(index[:, None] == index[None, :], same)
+    np.testing.assert_array_equal(distinct_rows(rng.normal(size=(50, 2))), np.arange(50))
