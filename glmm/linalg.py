@@ -22,6 +22,7 @@ The fill-reducing permutation of CHOLMOD changes neither log|G| nor any solution
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -486,41 +487,51 @@ class BlockedCholesky:
             (G⁻¹)₂₂ = S⁻¹,                                       K = G₁₁⁻¹ G₁₂.
 
         The leverages are hᵢ = Σₜ aᵢ,ₜ · vₜ[i]; the gradient's trace terms use vₜ directly.
+        The entries are gathered at each observation through the pattern's flat
+        :meth:`CouplingPattern.cross_index` of each pair of terms.
         """
         first, rest = terms[0], list(terms[1:])
         p1, l1 = first.p, first.nlevels
-        if p1 == 1 and not rest:
-            return [(first.A[:, 0] / self.D[first.codes])[:, None]]
-        eye = np.tile(np.eye(p1), (l1, 1))                              # q₁ × p₁
-        inv11 = self._solve11(eye).reshape(l1, p1, p1)                   # G₁₁⁻¹ blocks
-        if not rest:
-            return [np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
-        Sinv = self._inverse_S()
-        if self.sparse:   # p₁ = 1: (G⁻¹)₁₁ diagonal = 1/D + Σ_c K∘(KS) over K's pattern
-            p = self._pattern
-            KS = np.asarray(self._csr(self._kt).T @ Sinv)              # q₁ × q₂
-            extra = np.bincount(p.indices, self._kt * KS[p.indices, p.rows], minlength=l1)
-            inv11 = inv11 + extra[:, None, None]
+        if p1 == 1:   # G₁₁⁻¹ = diag(1/D); (G⁻¹)₁₁'s diagonal below, as (ℓ₁,)
+            inv11 = 1.0 / self.D
         else:
-            KS = self.K @ Sinv                                          # q₁ × q₂
-            Kb, KSb = self.K.reshape(l1, p1, self.q2), KS.reshape(l1, p1, self.q2)
-            inv11 = inv11 + np.einsum("kaq,kbq->kab", KSb, Kb)
-        inv12 = -KS
-        offsets = np.cumsum([0] + [t.q for t in rest])
+            eye = np.tile(np.eye(p1), (l1, 1))                              # q₁ × p₁
+            inv11 = self._solve11(eye).reshape(l1, p1, p1)                   # G₁₁⁻¹ blocks
+        if rest:
+            Sinv = self._inverse_S()
+            if self.sparse:   # p₁ = 1: (G⁻¹)₁₁ diagonal = 1/D + Σ_c K∘(KS) over K's pattern
+                p = self._pattern
+                KS = np.asarray(self._csr(self._kt).T @ Sinv)              # q₁ × q₂
+                inv11 = inv11 + np.bincount(p.indices, self._kt * KS[p.indices, p.rows],
+                                            minlength=l1)
+            else:
+                KS = self.K @ Sinv                                          # q₁ × q₂
+                if p1 == 1:
+                    inv11 = inv11 + np.einsum("kq,kq->k", KS, self.K)
+                else:
+                    Kb, KSb = self.K.reshape(l1, p1, self.q2), KS.reshape(l1, p1, self.q2)
+                    inv11 = inv11 + np.einsum("kaq,kbq->kab", KSb, Kb)
+        v = [(inv11[first.codes] * first.A[:, 0])[:, None] if p1 == 1
+             else np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
+        if not rest:
+            return v
         n = len(first.codes)
-        v = [np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
         v += [np.zeros((n, t.p)) for t in rest]
-        rows1 = first.codes[:, None] * p1 + np.arange(p1)              # n × p₁, in 0..q₁
+        offsets = list(itertools.accumulate([t.q for t in rest], initial=0))
+        pattern = self._pattern
         for j, tj in enumerate(rest, start=1):
-            cols = offsets[j - 1] + tj.codes[:, None] * tj.p + np.arange(tj.p)  # in 0..q₂
+            cols = slice(offsets[j - 1], offsets[j])
+            inv12 = -KS[:, cols].ravel()           # (G⁻¹)₁ⱼ = −(KS⁻¹)₁ⱼ, q₁ × qⱼ
+            index = pattern.cross_index(0, j)
             for c in range(p1):     # term 1 ← term j, and term j ← term 1
                 for d in range(tj.p):
-                    g = inv12[rows1[:, c], cols[:, d]]
+                    g = inv12[index[c * tj.p + d]]
                     v[0][:, c] += g * tj.A[:, d]
                     v[j][:, d] += g * first.A[:, c]
-            for k, tk in enumerate(rest, start=1):   # term j ← term k
-                cols_k = offsets[k - 1] + tk.codes[:, None] * tk.p + np.arange(tk.p)
+            for k, tk in enumerate(rest, start=1):   # term j ← term k: (S⁻¹)ⱼₖ
+                Sjk = Sinv[cols, offsets[k - 1]:offsets[k]].ravel()
+                index = pattern.cross_index(j, k)
                 for c in range(tj.p):
                     for d in range(tk.p):
-                        v[j][:, c] += Sinv[cols[:, c], cols_k[:, d]] * tk.A[:, d]
+                        v[j][:, c] += Sjk[index[c * tk.p + d]] * tk.A[:, d]
         return v

@@ -99,7 +99,21 @@ def _check_joint_factor(rng: np.random.Generator, layouts: list[TermLayout], W: 
     RX = np.linalg.cholesky(F - C.T @ np.linalg.solve(G, C)).T
     assert f.RX is not None
     np.testing.assert_allclose(f.RX, RX, rtol=1e-10, atol=1e-12)
+    _check_selected_inverse(f, layouts, np.linalg.solve(G, M.T))   # still G's
     return f
+
+
+def _check_selected_inverse(f: BlockedCholesky, layouts: list[TermLayout],
+                            Ginv_M: np.ndarray) -> None:
+    """f.inverse_times_rows against the dense G⁻¹Mᵀ (q × n)."""
+    n = Ginv_M.shape[1]
+    v = f.inverse_times_rows(layouts)
+    start = 0
+    for lay, vt in zip(layouts, v, strict=True):
+        for c in range(lay.p):
+            want = Ginv_M[start + lay.codes * lay.p + c, np.arange(n)]
+            np.testing.assert_allclose(vt[:, c], want, rtol=1e-10, atol=1e-12)
+        start += lay.q
 
 
 @pytest.mark.parametrize("intercepts", [False, True])
@@ -227,13 +241,7 @@ def test_selected_inverse_rows_match_dense(shape, nested: bool, intercepts: bool
     n = 50
     _, layouts, W, f, M = _random_problem(shape, n, 7 + len(shape), intercepts, nested)
     Ginv_M = np.linalg.inv(M.T @ (W[:, None] * M) + np.eye(M.shape[1])) @ M.T  # q × n
-    v = f.inverse_times_rows(layouts)
-    start = 0
-    for lay, vt in zip(layouts, v, strict=True):
-        for c in range(lay.p):
-            want = Ginv_M[start + lay.codes * lay.p + c, np.arange(n)]
-            np.testing.assert_allclose(vt[:, c], want, rtol=1e-10, atol=1e-12)
-        start += lay.q
+    _check_selected_inverse(f, layouts, Ginv_M)
 
 
 @pytest.mark.parametrize(("nagq", "impl"), [(0, "general"), (1, "general"), (0, "scalar"),
