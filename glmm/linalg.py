@@ -357,7 +357,7 @@ class BlockedCholesky:
                 out: np.ndarray) -> None:
         """G₂₂ = (ΛᵀZᵀWZΛ + I) over the later terms, into ``out`` (q₂ × q₂)."""
         out[:] = 0.0
-        offsets = np.cumsum([0] + [t.q for t in rest])
+        offsets = list(itertools.accumulate([t.q for t in rest], initial=0))
         for i, ti in enumerate(rest):
             if ti.p == 1:   # a scalar term's own block is diagonal
                 k = np.arange(offsets[i], offsets[i + 1])
