@@ -80,19 +80,31 @@ def level_indicator(codes: np.ndarray, nlevels: int) -> scipy.sparse.csr_matrix:
                                    shape=(nlevels, len(codes)))
 
 
+def run_starts(codes: np.ndarray, nlevels: int) -> np.ndarray | None:
+    """The first observation of each level when the codes are sorted and every level is
+    used (then the observations of level k are starts[k]:starts[k + 1]), else None."""
+    counts = np.bincount(codes, minlength=nlevels)
+    if len(codes) == 0 or not (counts > 0).all() or (np.diff(codes) < 0).any():
+        return None
+    return np.concatenate([[0], np.cumsum(counts)[:-1]])
+
+
 @dataclass(frozen=True)
 class TermLayout:
     """What the factor needs of one random-effects term: its level of every observation
     and the per-observation rows of ZΛ for this term, A = Xᵢ Tᵢ (n × pᵢ).  ``J`` is the
     term's :func:`level_indicator`, built once per model and passed in (or built here).
     ``constant`` is θ for an intercept term (1 | g), whose A is θ in every row: products
-    with A are then one multiplication by θ after the per-level sum, not one per row."""
+    with A are then one multiplication by θ after the per-level sum, not one per row.
+    ``starts`` (:func:`run_starts`) is where each level's run of observations begins when
+    the codes are sorted, else None."""
 
     codes: np.ndarray
     nlevels: int
     A: np.ndarray
     J: scipy.sparse.csr_matrix | None = field(default=None, repr=False, compare=False)
     constant: float | None = None
+    starts: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def indicator(self) -> scipy.sparse.csr_matrix:
@@ -104,9 +116,14 @@ class TermLayout:
 
     def level_sums(self, r: np.ndarray) -> np.ndarray:
         """J r, the sums of r over the observations of each level: (ℓ,) for r of shape (n,),
-        (ℓ, k) for (n, k).  A sparse product rather than a bincount, which adds each level's
-        observations one after another into the same slot: 3× slower where the codes come
-        in runs (VerbAgg's items, sorted)."""
+        (ℓ, k) for (n, k).  Where the codes are sorted (``starts``), a sum over each level's
+        run of rows; else a bincount for a vector (a sparse product costs 3 µs more a call)
+        and the sparse product for a matrix.  A bincount on sorted codes adds a level's
+        observations one after another into the same slot, 3× slower (VerbAgg's items)."""
+        if self.starts is not None:
+            return np.add.reduceat(r, self.starts, axis=0)
+        if r.ndim == 1:
+            return np.bincount(self.codes, r, minlength=self.nlevels)
         return self.indicator @ r
 
     @property
@@ -189,6 +206,7 @@ class CouplingPattern:
         first, rest = terms[0], list(terms[1:])
         # only the codes and shapes are kept (cross_index needs nothing else)
         self._terms = [TermLayout(t.codes, t.nlevels, np.empty((0, t.p))) for t in terms]
+        # cross indices (i, j) and positions (i, -1), built on first use
         self._cross: dict[tuple[int, int], list[np.ndarray]] = {}
         q1 = first.nlevels
         keys, offset = [], 0
@@ -226,6 +244,16 @@ class CouplingPattern:
             pa = np.repeat(order, m)
             pb = order[np.repeat(seg, m) + within]
             self.pairs = (pa, pb, self.rows[pa] * offset + self.rows[pb])
+
+    def positions(self, i: int) -> list[np.ndarray]:
+        """Per column c of term i, each observation's mode within its block of G: level·pᵢ + c
+        for the first term (in 0..q₁), offsetᵢ + level·pᵢ + c for a later one (in 0..q₂)."""
+        key = (i, -1)
+        if key not in self._cross:
+            t = self._terms[i]
+            offset = sum(u.q for u in self._terms[1:i])
+            self._cross[key] = [offset + t.codes * t.p + c for c in range(t.p)]
+        return self._cross[key]
 
     def cross_index(self, i: int, j: int) -> list[np.ndarray]:
         """:func:`cross_index` of terms i and j, built on first use and kept."""
@@ -487,8 +515,8 @@ class BlockedCholesky:
             (G⁻¹)₂₂ = S⁻¹,                                       K = G₁₁⁻¹ G₁₂.
 
         The leverages are hᵢ = Σₜ aᵢ,ₜ · vₜ[i]; the gradient's trace terms use vₜ directly.
-        The entries are gathered at each observation through the pattern's flat
-        :meth:`CouplingPattern.cross_index` of each pair of terms.
+        The entries are gathered at each observation through the pattern's cached
+        :meth:`CouplingPattern.positions` of the terms' modes.
         """
         first, rest = terms[0], list(terms[1:])
         p1, l1 = first.p, first.nlevels
@@ -517,21 +545,19 @@ class BlockedCholesky:
             return v
         n = len(first.codes)
         v += [np.zeros((n, t.p)) for t in rest]
-        offsets = list(itertools.accumulate([t.q for t in rest], initial=0))
-        pattern = self._pattern
+        pattern, q2 = self._pattern, self.q2
+        inv12, Sinv = -KS.ravel(), Sinv.ravel()   # (G⁻¹)₁₂ = −KS⁻¹, q₁ × q₂, and S⁻¹, flat
+        pos1 = pattern.positions(0)
         for j, tj in enumerate(rest, start=1):
-            cols = slice(offsets[j - 1], offsets[j])
-            inv12 = -KS[:, cols].ravel()           # (G⁻¹)₁ⱼ = −(KS⁻¹)₁ⱼ, q₁ × qⱼ
-            index = pattern.cross_index(0, j)
+            pos = pattern.positions(j)
             for c in range(p1):     # term 1 ← term j, and term j ← term 1
                 for d in range(tj.p):
-                    g = inv12[index[c * tj.p + d]]
+                    g = inv12[pos1[c] * q2 + pos[d]]
                     v[0][:, c] += g * tj.A[:, d]
                     v[j][:, d] += g * first.A[:, c]
-            for k, tk in enumerate(rest, start=1):   # term j ← term k: (S⁻¹)ⱼₖ
-                Sjk = Sinv[cols, offsets[k - 1]:offsets[k]].ravel()
-                index = pattern.cross_index(j, k)
+            for k, tk in enumerate(rest, start=1):   # term j ← term k
+                pos_k = pattern.positions(k)
                 for c in range(tj.p):
                     for d in range(tk.p):
-                        v[j][:, c] += Sjk[index[c * tk.p + d]] * tk.A[:, d]
+                        v[j][:, c] += Sinv[pos[c] * q2 + pos_k[d]] * tk.A[:, d]
         return v

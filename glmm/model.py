@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse
 
 from .families import Family
-from .linalg import CouplingPattern, TermLayout, level_indicator
+from .linalg import CouplingPattern, TermLayout, level_indicator, run_starts
 from .response import Response
 from .terms import theta_pattern
 
@@ -46,6 +46,11 @@ class TermSpec:
     def indicator(self) -> scipy.sparse.csr_matrix:
         """J, ℓ × n: J r sums r over the observations of each level."""
         return level_indicator(self.codes, self.nlevels)
+
+    @cached_property
+    def starts(self) -> np.ndarray | None:
+        """Each level's first observation if the codes are sorted (:func:`run_starts`)."""
+        return run_starts(self.codes, self.nlevels)
 
     @cached_property
     def _flat_codes(self) -> dict[int, np.ndarray]:
@@ -166,7 +171,8 @@ class GlmerModel:
         return [TermLayout(t.codes, t.nlevels,
                            t.Xi * theta[t.theta_slice.start] if t.p == 1 else t.Xi @ t.T(theta),
                            t.indicator,
-                           float(theta[t.theta_slice.start]) if t.intercept else None)
+                           float(theta[t.theta_slice.start]) if t.intercept else None,
+                           t.starts)
                 for t in self.terms]
 
     def u_blocks(self, u: np.ndarray) -> list[np.ndarray]:

@@ -13,7 +13,7 @@ import scipy.optimize
 
 import glmm
 from glmm.ghrule import ghrule
-from glmm.linalg import BlockedCholesky, CouplingPattern, TermLayout
+from glmm.linalg import BlockedCholesky, CouplingPattern, TermLayout, run_starts
 from glmm.model import GlmerModel, distinct_rows, term_spec
 from glmm.objective import Objective
 from glmm.scalar_term import ScalarTermObjective
@@ -397,3 +397,22 @@ def test_distinct_rows_groups_equal_rows() -> None:
     same = (M[:, None, :] == M[None, :, :]).all(axis=2)
     assert np.array_equal(index[:, None] == index[None, :], same)
     np.testing.assert_array_equal(distinct_rows(rng.normal(size=(50, 2))), np.arange(50))
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled", "sorted, a level unused"])
+def test_level_sums_match_dense_indicator(order: str) -> None:
+    # the per-level sums over sorted runs (reduceat), by bincount and by J, against J dense
+    rng = np.random.default_rng(5)
+    codes = np.sort(np.r_[np.arange(7), rng.integers(0, 7, 60)])
+    if order == "shuffled":
+        codes = rng.permutation(codes)
+    if order == "sorted, a level unused":
+        codes = np.where(codes == 3, 4, codes)
+    n = len(codes)
+    lay = TermLayout(codes, 7, np.ones((n, 1)), starts=run_starts(codes, 7))
+    assert (lay.starts is not None) == (order == "sorted")
+    J = np.zeros((7, n))
+    J[codes, np.arange(n)] = 1.0
+    r = rng.normal(size=(n, 3))
+    np.testing.assert_allclose(lay.level_sums(r[:, 0]), J @ r[:, 0], rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(lay.level_sums(r), J @ r, rtol=1e-13, atol=1e-14)
