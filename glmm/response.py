@@ -17,8 +17,9 @@ functions one by one.
 
 The aic.  For binomial with whole counts and Poisson with whole y, A(μ) − Σdevᵢ(μ) does not
 depend on μ (both are −2 log-likelihoods, one relative to the saturated model), so
-A = Σdev + c with c = A(μ₀) − Σdev(μ₀) taken once at the starting μ₀; otherwise (Gamma,
-inverse Gaussian, non-integer counts) the family's aic is evaluated at each μ.
+A = Σdev + c with c = A(μ₀) − Σdev(μ₀) taken once at the starting μ₀ (c = 0 for a binary
+binomial y); otherwise (Gamma, inverse Gaussian, non-integer counts) the family's aic is
+evaluated at each μ.
 """
 
 from __future__ import annotations
@@ -197,6 +198,10 @@ class Response:
             whole = False
         if not whole:
             return None
+        if fam.name == "binomial" and self._binary:
+            # every count k = m·y is 0 or m, so log C(m, k) = 0 and the aic's binomial
+            # log-density is m[y log μ + (1 − y) log(1 − μ)]: A = Σdev exactly
+            return 0.0
         mu0 = np.clip(mu0, 0.01, 0.99) if fam.name == "binomial" else np.maximum(mu0, 0.01)
         dev0 = float(np.sum(fam.dev_resids(y, mu0, self.weights)))
         return float(fam.aic(y, self.n_trials, mu0, self.weights, dev0)) - dev0
