@@ -26,7 +26,7 @@ from .bfgs import central_differences
 from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import DECREMENT_TOL, ConditionalMode, PirlsError, PirlsState, pirls, predict
+from .pirls import ConditionalMode, PirlsError, PirlsState, pirls, predict
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
@@ -52,14 +52,6 @@ class Evaluation:
     aic: float
     state: ConditionalMode
     model: GlmerModel
-    #: PIRLS's stopping tolerance at this mode; DECREMENT_TOL (the default) makes F a pure
-    #: function of the parameters, a larger one is the optimiser's inexact evaluation
-    decrement_tol: float = DECREMENT_TOL
-
-    @property
-    def exact(self) -> bool:
-        """Whether the mode is converged to rounding level (``decrement_tol`` ≤ DECREMENT_TOL)."""
-        return self.decrement_tol <= DECREMENT_TOL
 
     @property
     def b(self) -> np.ndarray:
@@ -77,8 +69,7 @@ class ObjectiveFunction:
     the starting β when β is profiled), so the value never depends on the call history (only
     its last bits do).  An implementation gives the mode (:meth:`_pirls`), its first-order
     prediction (:meth:`_predict`), F and ∇F at it (:meth:`_criterion`) and lme4's R_X
-    (:meth:`rx`).  Every evaluation is at PIRLS's full accuracy (DECREMENT_TOL) unless the
-    caller asks for less (``decrement_tol``: the optimiser, far from the optimum).
+    (:meth:`rx`).
     """
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
@@ -100,17 +91,15 @@ class ObjectiveFunction:
             raise ValueError(f"expected {self.nparams} parameters {what}, got {len(params)}")
         return params[:k], (None if self.nAGQ == 0 else params[k:])
 
-    def mode(self, theta: np.ndarray, beta: np.ndarray | None,
-             tol: float = DECREMENT_TOL) -> ConditionalMode:
-        """The conditional mode at θ (and β, unless None: then β is profiled), PIRLS stopped
-        at a decrement below ``tol``·max(1, P)."""
+    def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> ConditionalMode:
+        """The conditional mode at θ (and β, unless None: then β is profiled)."""
         joint = beta is None
         starts = self._warm_starts(theta, beta, self.last[1]) if self.last is not None else []
         starts.append((np.zeros(self.model.q), self.beta_start if joint else beta))
         error: PirlsError | None = None
         for u0, b0 in starts:
             try:
-                return self._pirls(theta, b0, u0, joint, tol)
+                return self._pirls(theta, b0, u0, joint)
             except PirlsError as exc:
                 error = exc
         assert error is not None
@@ -122,52 +111,34 @@ class ObjectiveFunction:
     def __call__(self, params: np.ndarray) -> float:
         return self.evaluate(params).objective
 
-    def value_and_gradient(self, params: np.ndarray, decrement_tol: float = DECREMENT_TOL,
-                           exact_below: float = 0.0) -> tuple[float, np.ndarray]:
+    def value_and_gradient(self, params: np.ndarray) -> tuple[float, np.ndarray]:
         """F and its exact gradient: in θ for nAGQ = 0, in (θ, β) otherwise; central
-        differences where the implementation cannot give it (:meth:`_criterion`; these
-        always at the full tolerance).
-
-        A ``decrement_tol`` above DECREMENT_TOL is the optimiser's inexact evaluation
-        (:mod:`glmm.optimize`): PIRLS stops there, unless the gradient comes out with
-        ‖∇F‖∞ ≤ ``exact_below``; then the evaluation is finished exactly (PIRLS resumed
-        from its mode to DECREMENT_TOL, F and ∇F recomputed), as one evaluation."""
-        ev, g = self._evaluate(params, gradient=True, tol=decrement_tol,
-                               exact_below=exact_below)
+        differences where the implementation cannot give it (:meth:`_criterion`)."""
+        ev, g = self._evaluate(params, gradient=True)
         if g is None:
             return central_differences(self, np.asarray(params, dtype=float), ev.objective)
         return ev.objective, g
 
-    def _evaluate(self, params: np.ndarray, gradient: bool, tol: float = DECREMENT_TOL,
-                  exact_below: float = 0.0) -> tuple[Evaluation, np.ndarray | None]:
+    def _evaluate(self, params: np.ndarray, gradient: bool
+                  ) -> tuple[Evaluation, np.ndarray | None]:
         theta, beta = self.split(params)
         self.evaluations += 1
         m = self.model
         # exp overflow and log(0) on the way are expected (a rejected PIRLS step, a clamp)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            st = self.mode(theta, beta, tol)
-            while True:
-                drsum, ldL2, ussq = st.drsum, st.logdet, st.ussq
-                aic = m.response.aic(st.mu, drsum)
-                value, g = self._criterion(theta, st, ldL2 + ussq + aic, gradient)
-                if tol <= DECREMENT_TOL or g is None or float(np.max(np.abs(g))) > exact_below:
-                    break
-                tol = DECREMENT_TOL   # finish exactly, from the inexact mode
-                try:
-                    st = self._pirls(theta, st.beta, st.u, beta is None, tol)
-                except PirlsError:
-                    st = self.mode(theta, beta, tol)
-        ev = Evaluation(value, theta, st.beta, st.u, ldL2, ussq, drsum, aic, st, m, tol)
+            st = self.mode(theta, beta)
+            drsum, ldL2, ussq = st.drsum, st.logdet, st.ussq
+            aic = m.response.aic(st.mu, drsum)
+            value, g = self._criterion(theta, st, ldL2 + ussq + aic, gradient)
+        ev = Evaluation(value, theta, st.beta, st.u, ldL2, ussq, drsum, aic, st, m)
         self.last = (np.array(params, dtype=float), ev)
         return ev, g
 
-    def evaluation_at(self, params: np.ndarray, exact: bool = True) -> Evaluation:
+    def evaluation_at(self, params: np.ndarray) -> Evaluation:
         """The evaluation at ``params``: the last one when it was at these very parameters
-        (the optimiser's final point) and, if ``exact``, converged to rounding level
-        (:attr:`Evaluation.exact`); else a new one."""
+        (the optimiser's final point), else a new one."""
         params = np.asarray(params, dtype=float)
-        if self.last is not None and np.array_equal(self.last[0], params) and (
-                self.last[1].exact or not exact):
+        if self.last is not None and np.array_equal(self.last[0], params):
             return self.last[1]
         return self.evaluate(params)
 
@@ -192,9 +163,8 @@ class ObjectiveFunction:
         """The first-order prediction (u, β) of the mode at (θ, β) from the last one."""
         raise NotImplementedError
 
-    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool,
-               tol: float) -> ConditionalMode:
-        """The mode from (u0, β), PIRLS stopped at a decrement below ``tol``·max(1, P)."""
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
+               ) -> ConditionalMode:
         raise NotImplementedError
 
     def _criterion(self, theta: np.ndarray, st: ConditionalMode, laplace: float,
@@ -223,9 +193,9 @@ class Objective(ObjectiveFunction):
         assert isinstance(last.state, PirlsState)
         return predict(self.model, last.state, last.theta, theta, last.beta, beta)
 
-    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool,
-               tol: float) -> PirlsState:
-        return pirls(self.model, theta, beta, u0, joint, tol)
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
+               ) -> PirlsState:
+        return pirls(self.model, theta, beta, u0, joint)
 
     def _criterion(self, theta: np.ndarray, st: ConditionalMode, laplace: float,
                    gradient: bool) -> tuple[float, np.ndarray | None]:

@@ -35,7 +35,6 @@ from .bfgs import BfgsResult, minimize_bfgs
 from .linalg import FactorizationError, cho_solve, cholesky, triangular_solve
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
-from .pirls import DECREMENT_TOL
 
 #: lme4's check.boundary tolerance and singularity tolerance (isSingular).
 BOUNDARY_TOL = 1e-5
@@ -84,36 +83,6 @@ def glm_start(model: GlmerModel, max_iter: int = 50) -> np.ndarray:
 
 #: Where a diagonal θ entry ends at 0, F is probed at this value of it (see _minimize).
 ESCAPE_THETA = 0.1
-
-#: Inexact evaluations far from the optimum (an inexact Newton method's rule).  Until some
-#: gradient has ‖∇F‖∞ ≤ FAR_GRADIENT (on the deviance scale), PIRLS stops at a decrement of
-#: COARSE_DECREMENT_TOL·max(1, P) instead of DECREMENT_TOL·max(1, P): one Newton step fewer
-#: in most evaluations there (15–20% of PIRLS's iterations on the benchmark models).  The
-#: mode is then off by ~√(1e-12 P) in u (Newton's decrement is the squared distance in G's
-#: norm), so F and ∇F by ~1e-5 to 1e-3 for P up to 1e6: far below the changes of F and the
-#: gradients (≥ 1) the search sees there.  An evaluation whose gradient comes out at or below
-#: FAR_GRADIENT is finished at the full tolerance, and so is every later one: the stopping
-#: tests, the curvature pairs near the optimum and the reported optimum see only exact
-#: evaluations.
-FAR_GRADIENT = 1.0
-COARSE_DECREMENT_TOL = 1e-12
-assert COARSE_DECREMENT_TOL > DECREMENT_TOL
-
-
-class _InexactFar:
-    """F and ∇F for BFGS: inexact while far from the optimum (COARSE_DECREMENT_TOL)."""
-
-    def __init__(self, obj: ObjectiveFunction) -> None:
-        self.obj = obj
-        self.far = True
-
-    def __call__(self, params: np.ndarray) -> tuple[float, np.ndarray]:
-        if not self.far:
-            return self.obj.value_and_gradient(params)
-        f, g = self.obj.value_and_gradient(params, COARSE_DECREMENT_TOL,
-                                           exact_below=FAR_GRADIENT)
-        self.far = float(np.max(np.abs(g), initial=0.0)) > FAR_GRADIENT
-        return f, g
 
 
 def _minimize(value: Callable[[np.ndarray], float],
@@ -177,7 +146,7 @@ def _to_boundary(obj: ObjectiveFunction, params: np.ndarray, lower: np.ndarray,
 
 def optimize_theta(obj: ObjectiveFunction, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
-    res = _minimize(obj, _InexactFar(obj), theta0, diagonal_theta(obj.model))
+    res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model))
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluation_at(params)
     params, ev = _to_boundary(obj, params, lower, ev)
@@ -190,16 +159,15 @@ def optimize_theta_beta(obj: ObjectiveFunction, theta0: np.ndarray, beta0: np.nd
     mode of the start (θ₀, β₀), whose evaluation is also BFGS's first."""
     k = len(theta0)
     p0 = np.concatenate([theta0, beta0])
-    fg = _InexactFar(obj)
-    f0, g0 = fg(p0)
-    R = np.sqrt(2.0) * obj.rx(obj.evaluation_at(p0, exact=False))
+    f0, g0 = obj.value_and_gradient(p0)
+    R = np.sqrt(2.0) * obj.rx(obj.evaluation_at(p0))
 
     def to_params(x: np.ndarray) -> np.ndarray:
         beta = beta0 + triangular_solve(R, x[k:], lower=False)
         return np.concatenate([x[:k], beta])
 
     def value_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:
-        f, g = fg(to_params(x))
+        f, g = obj.value_and_gradient(to_params(x))
         # chain rule through β = β̂₀ + R⁻¹ζ: ∂F/∂ζ = R⁻ᵀ ∂F/∂β
         gz = triangular_solve(R, g[k:], lower=False, trans=True)
         return f, np.concatenate([g[:k], gz])

@@ -89,11 +89,10 @@ class PirlsState(ConditionalMode):
 
 
 def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray,
-          joint: bool, tol: float = DECREMENT_TOL) -> PirlsState:
+          joint: bool) -> PirlsState:
     """The conditional mode at θ: ũ(θ, β) when ``joint`` is False, (ũ, β̃)(θ) when True.
 
     ``u0`` (and ``beta`` when joint) is the starting point; the result does not depend on it.
-    ``tol`` is the decrement's stopping tolerance, relative to max(1, P).
     η is carried along the steps (η + t·δη, δη = ZΛδu + Xδβ) rather than rebuilt from
     (u, β), and the response is evaluated once per trial point (:mod:`glmm.response`).
     """
@@ -122,7 +121,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         else:
             du = factor.solve(grad_u)
             decrement = float(du @ grad_u)
-        if decrement < tol * max(1.0, pdev):
+        if decrement < DECREMENT_TOL * max(1.0, pdev):
             # no step is taken: W, the factor and R_X were built at this very mode
             return PirlsState(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, factor, layouts, it)
         if not joint:

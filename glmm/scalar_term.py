@@ -36,7 +36,7 @@ from .ghrule import ghrule
 from .linalg import FactorizationError, cho_solve, cholesky
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
-from .pirls import MAX_ITER, ConditionalMode, PirlsError, halving_step
+from .pirls import DECREMENT_TOL, MAX_ITER, ConditionalMode, PirlsError, halving_step
 
 
 @dataclass
@@ -95,8 +95,8 @@ class ScalarTermObjective(ObjectiveFunction):
         return C, GiC, RX
 
     # -- PIRLS ----------------------------------------------------------------------------------
-    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool,
-               tol: float) -> ScalarMode:
+    def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
+               ) -> ScalarMode:
         """:func:`glmm.pirls.pirls` for G = diag(D): ũ(θ, β), or (ũ, β̃)(θ) when ``joint``."""
         resp, X, f, nl = self._resp, self._X, self._f, self._l
         th = float(theta[0])
@@ -124,7 +124,7 @@ class ScalarTermObjective(ObjectiveFunction):
                 decrement = float(du @ grad_u)
             if not math.isfinite(decrement):   # NaN or infinite weights
                 raise PirlsError("the PIRLS system is not finite")
-            if decrement < tol * max(1.0, pdev):
+            if decrement < DECREMENT_TOL * max(1.0, pdev):
                 return ScalarMode(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, D, it, RX, C, GiC)
             deta = tx * du[f]
             if joint:

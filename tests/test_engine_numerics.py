@@ -234,49 +234,6 @@ def test_devfun_is_a_pure_function(cbpp_model, impl, nagq: int) -> None:
     assert obj(p) == pytest.approx(first, rel=1e-11)
 
 
-@pytest.mark.parametrize(("impl", "nagq"), [(Objective, 0), (Objective, 1),
-                                            (ScalarTermObjective, 0), (ScalarTermObjective, 1),
-                                            (ScalarTermObjective, 25)])
-def test_inexact_evaluation_is_marked_and_finished_exactly(cbpp_model, impl, nagq: int) -> None:
-    """The optimiser's inexact evaluation (PIRLS stopped at a coarse decrement): marked as
-    such, never returned by evaluation_at(exact=True), and, when its gradient is at or below
-    ``exact_below``, finished to the very value and gradient of an exact evaluation."""
-    obj = impl(cbpp_model, nagq, np.array([-1.4, -1.0, -1.1, -1.6]))
-    p = np.array([0.7, -1.4, -1.0, -1.1, -1.6])[:obj.nparams]
-    far = np.array([2.0, 1.0, 1.0, 1.0, 1.0])[:obj.nparams]
-    f, g = obj.value_and_gradient(p)
-    assert obj.last is not None and obj.last[1].exact
-    u = obj.last[1].u
-    coarse = 1e-4   # large enough that stopping there shows in the mode
-    obj(far)
-    obj.value_and_gradient(p, coarse)
-    inexact = obj.last[1]
-    assert not inexact.exact
-    assert np.max(np.abs(inexact.u - u)) > 1e-6
-    assert obj.evaluation_at(p, exact=False) is inexact
-    redone = obj.evaluation_at(p)
-    assert redone is not inexact and redone.exact
-    obj(far)
-    fe, ge = obj.value_and_gradient(p, coarse, exact_below=np.inf)
-    assert obj.last[1].exact
-    # both converged to a decrement of 1e-20·P from different starts: ~1e-14 relative in F,
-    # and the gradient's rounding (sums of n terms of size ~|F|/n) well inside 1e-8
-    assert fe == pytest.approx(f, rel=1e-11)
-    np.testing.assert_allclose(ge, g, rtol=1e-7, atol=1e-8)
-
-
-def test_fit_reports_an_exact_evaluation() -> None:
-    """The optimiser evaluates inexactly while far from the optimum; the fit's evaluation is
-    exact, and F there is the objective's value at the fitted parameters from a cold start."""
-    df = fixtures.load("cbpp").data.to_pandas()
-    fit = glmm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", df,
-                     family="binomial", nAGQ=1)
-    assert fit.evaluation.exact
-    fresh = ScalarTermObjective(fit.model, 1, np.asarray(fit.fixef))
-    # a cold start's PIRLS converges to the same mode (1e-20·P): ~1e-14 relative in F
-    assert fresh(np.r_[fit.theta, fit.fixef]) == pytest.approx(fit.objective, rel=1e-11)
-
-
 @pytest.mark.parametrize("intercepts", [False, True])
 @pytest.mark.parametrize(("shape", "nested"), [(s, False) for s in SHAPES]
                          + [(s, True) for s in NESTED])
