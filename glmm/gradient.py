@@ -71,13 +71,19 @@ def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bo
     else:
         z = Hf.solve(rhs)
         r = a - Wobs * model.zlam(layouts, z) - 2.0 * kappa * s
+    # θₖ = Tₜ[a, b]: rᵀ(ZΛₖũ) = Σᵢ rᵢ xᵢₐ ũ_{fᵢ,b} = ũ[:, b] · J(r ∘ xₐ), a per-level sum
+    # (J: the term's level sums) instead of a gather of ũ at every observation; so for s, z
     grad_theta = np.empty(model.ntheta)
-    for t, ub, zt, vt in zip(model.terms, model.u_blocks(st.u), model.u_blocks(z), v,
-                             strict=True):
+    for t, lay, ub, zt, vt in zip(model.terms, layouts, model.u_blocks(st.u),
+                                  model.u_blocks(z), v, strict=True):
         rows, cols = t.tril
         for k, (ra, cb) in enumerate(zip(rows, cols, strict=True)):
-            x = t.Xi[:, ra]
+            if t.intercept:   # xₐ = 1
+                rx, sx, Wx = r, s, W
+            else:
+                x = t.Xi[:, ra]
+                rx, sx, Wx = r * x, s * x, W * x
             grad_theta[t.theta_slice.start + k] = (
-                r @ (x * ub[t.codes, cb]) + s @ (x * zt[t.codes, cb])
-                + 2.0 * (W * x) @ vt[:, cb])
+                ub[:, cb] @ lay.level_sums(rx) + zt[:, cb] @ lay.level_sums(sx)
+                + 2.0 * Wx @ vt[:, cb])
     return grad_theta if profiled else np.concatenate([grad_theta, model.X.T @ r])

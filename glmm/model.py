@@ -115,11 +115,18 @@ class TermCells:
     @classmethod
     def build(cls, codes: np.ndarray, nlevels: int, rows: np.ndarray, X: np.ndarray
               ) -> TermCells:
-        """The cells of the term with level ``codes`` and [X, Xₜ]-row groups ``rows``."""
-        _, first, index = np.unique(codes * (int(rows.max()) + 1) + rows, return_index=True,
-                                    return_inverse=True)
-        return cls(level_indicator(index.ravel(), len(first)),
-                   level_indicator(codes[first], nlevels), first,
+        """The cells of the term with level ``codes`` and [X, Xₜ]-row groups ``rows``,
+        numbered in the order of their key (level, row group): one stable sort gives both
+        the cells' observations (J's rows) and each cell's first observation."""
+        n = len(codes)
+        key = codes * (int(rows.max()) + 1) + rows
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
+        first = order[starts]
+        J = scipy.sparse.csr_matrix((np.ones(n), order, np.r_[starts, n]),
+                                    shape=(len(starts), n))
+        return cls(J, level_indicator(codes[first], nlevels), first,
                    np.ascontiguousarray(X[first]))
 
 

@@ -175,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", help=f"models (default all): {', '.join(BY_NAME)}")
-    ap.add_argument("--engines", default="glmm,lme4",
-                    help="comma list of glmm, lme4, peer (peer needs --peer-python)")
+    ap.add_argument("--engines",
+                    help="comma list of glmm, lme4, peer (default glmm,lme4, and peer when "
+                         "--peer-python is given; peer needs --peer-python)")
     ap.add_argument("--peer-python", help="python of a separate venv with PyPI glmm 0.6.2")
     ap.add_argument("--repeat", type=int, help="timed fits per engine (default per model)")
     ap.add_argument("--rounds", type=int, default=1,
@@ -201,8 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"bench: unknown models {unknown}; choose from {list(BY_NAME)}", file=sys.stderr)
         return 2
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    default = "glmm,lme4,peer" if args.peer_python else "glmm,lme4"
+    engines = [e.strip() for e in (args.engines or default).split(",") if e.strip()]
     if "peer" in engines and not args.peer_python:
+        print("bench: the peer needs --peer-python; skipping it", file=sys.stderr)
         engines.remove("peer")
     models = [BY_NAME[m] for m in args.models] if args.models else list(MODELS)
     console = Console(width=None if sys.stdout.isatty() else 220)
