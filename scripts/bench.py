@@ -162,11 +162,13 @@ def _fmt_ms(r: dict | None) -> str:
         return ""
     if "error" in r:
         return "error"
+    if "unsupported" in r:   # the peer fits nAGQ ≥ 1 only
+        return "n/a"
     return f"{1e3 * statistics.median(r['times']):.1f}"
 
 
 def _ratio(a: dict | None, b: dict | None) -> str:
-    if not a or not b or "error" in a or "error" in b:
+    if not a or not b or "times" not in a or "times" not in b:
         return ""
     return f"{statistics.median(a['times']) / statistics.median(b['times']):.3g}"
 
@@ -219,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             rounds = max(1, args.rounds) if repeat > 1 else 1
             for k in range(rounds):
                 for engine in engines:
+                    if engine == "peer" and model.nAGQ == 0:
+                        results[model.name][engine] = {"unsupported": "no nAGQ = 0"}
+                        continue
                     console.print(f"[dim]{model.name}: {engine}, round {k + 1}/{rounds}…[/]")
                     r = run_worker(engine, model, path, repeat, args.peer_python)
                     results[model.name][engine] = _pool(results[model.name].get(engine), r)
