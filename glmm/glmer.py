@@ -95,7 +95,10 @@ def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> ObjectiveFunc
 
 def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffects,
          fixed: FixedEffects) -> GlmerFit:
-    beta0 = glm_start(model)
+    # nAGQ = 0 profiles β by joint PIRLS, whose mode does not depend on where it starts: one
+    # IRLS step of the GLM is start enough (the converged GLM took as many joint PIRLS steps
+    # after it); nAGQ ≥ 1 starts BFGS at β₀ and whitens by R_X there, so it takes the GLM fit
+    beta0 = glm_start(model, max_iter=1 if nAGQ == 0 else 50)
     lower = np.asarray(re.lower, dtype=float)
     theta0 = np.asarray(re.theta0, dtype=float)
     obj = _objective(model, nAGQ, beta0)
