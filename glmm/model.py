@@ -157,6 +157,11 @@ class GlmerModel:
         rows = distinct_rows(np.hstack([self.X, *(t.Xi for t in self.terms)]))
         return tuple(TermCells.build(t.codes, t.nlevels, rows, self.X) for t in self.terms)
 
+    @cached_property
+    def _fewest_cells(self) -> int:
+        """The term whose cells are fewest: XᵀWX is summed over them."""
+        return min(range(len(self.cells)), key=lambda k: len(self.cells[k].first))
+
     @property
     def n(self) -> int:
         return len(self.y)
@@ -230,7 +235,7 @@ class GlmerModel:
         """(C, F) = (ΛᵀZᵀWX, XᵀWX), the fixed effects' blocks of the joint (u, β) matrix
         [G, C; Cᵀ, F] (``fixed`` of :class:`~glmm.linalg.BlockedCholesky`), summed over
         cells (:class:`TermCells`); F over the term with the fewest."""
-        fewest = min(range(len(self.cells)), key=lambda k: len(self.cells[k].first))
+        fewest = self._fewest_cells
         parts, F = [], None
         for k, (lay, cells) in enumerate(zip(layouts, self.cells, strict=True)):
             w = cells.J @ W

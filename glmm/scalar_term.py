@@ -67,26 +67,19 @@ class ScalarTermObjective(ObjectiveFunction):
         super().__init__(model, nAGQ, beta_start)
         self.rule = ghrule(nAGQ) if nAGQ > 1 else None
         term = model.terms[0]
-        self._f, self._l = term.codes, term.nlevels
+        self._f = term.codes
         self._x = term.Xi[:, 0]
         self._intercept = term.intercept   # x = 1: (1 | g)
         self._x2 = self._x * self._x
         self._X, self._o, self._resp = model.X, model.offset, model.response
-        p = model.p
-        self._flat = (self._f[:, None] * p + np.arange(p)).ravel()   # (level, column) index
-
-    # -- per-level sums -----------------------------------------------------------------------
-    def _sum(self, a: np.ndarray) -> np.ndarray:
-        """Σ_{i∈j} aᵢ for every level j."""
-        return np.bincount(self._f, a, minlength=self._l)
+        self._sum = term.level_sums   # Σ_{i∈j} aᵢ for every level j, of a vector or matrix
 
     def _schur(self, th: float, W: np.ndarray, D: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """C = ΛᵀZᵀWX, D⁻¹C and R_X (upper, R_XᵀR_X = XᵀWX − CᵀD⁻¹C) for weights W."""
-        X, p = self._X, self.model.p
+        X = self._X
         WX = W[:, None] * X
-        xWX = WX if self._intercept else self._x[:, None] * WX
-        C = th * np.bincount(self._flat, xWX.ravel(), minlength=self._l * p).reshape(self._l, p)
+        C = th * self._sum(WX if self._intercept else self._x[:, None] * WX)
         GiC = C / D[:, None]
         try:
             RX = cholesky(X.T @ WX - C.T @ GiC, lower=False)
@@ -98,7 +91,7 @@ class ScalarTermObjective(ObjectiveFunction):
     def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
                ) -> ScalarMode:
         """:func:`glmm.pirls.pirls` for G = diag(D): ũ(θ, β), or (ũ, β̃)(θ) when ``joint``."""
-        resp, X, f, nl = self._resp, self._X, self._f, self._l
+        resp, X, f = self._resp, self._X, self._f
         th = float(theta[0])
         tx = th * self._x
         tx2 = th * th * self._x2
@@ -109,8 +102,8 @@ class ScalarTermObjective(ObjectiveFunction):
         if not np.isfinite(pdev):
             raise PirlsError("the penalized deviance is not finite at the starting point")
         for it in range(1, MAX_ITER + 1):
-            D = 1.0 + np.bincount(f, wk.W * tx2, minlength=nl)     # ≥ 1: W ≥ 0
-            grad_u = np.bincount(f, tx * wk.s, minlength=nl) - u
+            D = 1.0 + self._sum(wk.W * tx2)     # ≥ 1: W ≥ 0
+            grad_u = self._sum(tx * wk.s) - u
             RX = C = GiC = None
             if joint:
                 Xs = X.T @ wk.s
