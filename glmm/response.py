@@ -71,6 +71,15 @@ class Response:
                 self._ylogy = ylogy - y
         self._aic_offset = self._constant_aic_part(mustart)
 
+    @property
+    def closed_form(self) -> tuple[str, bool, np.ndarray | None] | None:
+        """For binomial–logit and Poisson–log, the closed forms :meth:`update` uses:
+        (family name, binary y, y log y − y or None where Poisson's cancelling form is not
+        used); None for every other pair."""
+        if self._kind is None:
+            return None
+        return self._kind[0], self._binary, self._ylogy
+
     # -- one pass ----------------------------------------------------------------------------
     def update(self, eta: np.ndarray) -> Working:
         """μ, unit deviances, W and s at η (every array of length n)."""

@@ -22,6 +22,10 @@ general modules with G diagonal (same objective, same convergence rule):
     gradient, nAGQ = 0: the same with z from the joint system [D°, C°; C°ᵀ, XᵀOX] [z; z_β] =
                         [θ Σ xa + 2(1 − κ)ũ; Xᵀa] (C° = ΛᵀZᵀOX) and r = a − O∘(θx z_f + X z_β) − 2κs
     nAGQ > 1:           :func:`glmm.agq.agq_objective` on the u-only mode.
+
+For binomial–logit and Poisson–log, PIRLS and the gradient run in the compiled core
+``glmm._scalar_term`` (C, the same formulas, one call for the whole PIRLS loop) when it was
+built; otherwise, and for every other pair, in numpy below.
 """
 
 from __future__ import annotations
@@ -37,6 +41,20 @@ from .linalg import FactorizationError, cho_solve, cholesky
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
 from .pirls import DECREMENT_TOL, MAX_ITER, ConditionalMode, PirlsError, halving_step
+
+try:
+    from . import _scalar_term as _core
+except ImportError:   # installed without a C compiler: the numpy path
+    _core = None
+
+#: the compiled core's failures, by status (glmm/_scalar_term.c)
+_CORE_ERRORS = {
+    1: "the penalized deviance is not finite at the starting point",
+    2: "the PIRLS system is not finite",
+    3: "PIRLS step-halvings failed to reduce the penalized deviance",
+    4: f"PIRLS did not converge in {MAX_ITER} iterations",
+    5: "XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite",
+}
 
 
 @dataclass
@@ -59,9 +77,13 @@ class ScalarTermObjective(ObjectiveFunction):
     """F for a model with one scalar random-effects term, as :class:`glmm.objective.Objective`
     computes it for any model, and also for nAGQ > 1 (adaptive Gauss–Hermite), with the
     same warm start (:meth:`glmm.objective.ObjectiveFunction._warm_starts`).
+
+    ``compiled=False`` keeps PIRLS and the gradient in numpy even where the compiled core
+    applies (:attr:`compiled` tells which path is in use).
     """
 
-    def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
+    def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray,
+                 compiled: bool = True) -> None:
         if len(model.terms) != 1 or model.terms[0].p != 1:
             raise ValueError("ScalarTermObjective needs a model with one scalar term")
         super().__init__(model, nAGQ, beta_start)
@@ -73,6 +95,14 @@ class ScalarTermObjective(ObjectiveFunction):
         self._x2 = self._x * self._x
         self._X, self._o, self._resp = model.X, model.offset, model.response
         self._sum = term.level_sums   # Σ_{i∈j} aᵢ for every level j, of a vector or matrix
+        form = self._resp.closed_form
+        self.compiled = compiled and _core is not None and form is not None
+        if self.compiled:
+            assert form is not None
+            resp = self._resp
+            self._core_head = (0 if form[0] == "binomial" else 1, form[1], resp.y,
+                               resp.weights, form[2], self._f, np.ascontiguousarray(self._x))
+            self._Xc = np.ascontiguousarray(self._X)
 
     def _schur(self, th: float, W: np.ndarray, D: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,6 +121,8 @@ class ScalarTermObjective(ObjectiveFunction):
     def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
                ) -> ScalarMode:
         """:func:`glmm.pirls.pirls` for G = diag(D): ũ(θ, β), or (ũ, β̃)(θ) when ``joint``."""
+        if self.compiled:
+            return self._pirls_compiled(float(theta[0]), beta, u0, joint)
         resp, X, f = self._resp, self._X, self._f
         th = float(theta[0])
         tx = th * self._x
@@ -127,6 +159,24 @@ class ScalarTermObjective(ObjectiveFunction):
                 b = b + step * db
         raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
 
+    def _pirls_compiled(self, th: float, beta: np.ndarray, u0: np.ndarray, joint: bool
+                        ) -> ScalarMode:
+        """:meth:`_pirls` in the compiled core."""
+        n, nlev = len(self._f), len(u0)
+        p = self._X.shape[1] if joint else 0
+        u, b = u0.copy(), beta.copy()
+        eta, mu, dev, W, s = np.empty((5, n))
+        D = np.empty(nlev)
+        C = GiC = RX = None
+        if joint:
+            C, GiC, RX = np.empty((nlev, p)), np.empty((nlev, p)), np.empty((p, p))
+        status, iterations, _ = _core.pirls(
+            *self._core_head, th, self._Xc if joint else None, nlev, p,
+            self._o + self._X @ b, u, b if joint else None, eta, mu, dev, W, s, D, C, GiC, RX)
+        if status:
+            raise PirlsError(_CORE_ERRORS[status])
+        return ScalarMode(u, b, eta, mu, dev, W, s, D, iterations, RX, C, GiC)
+
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:
         """:func:`glmm.pirls.predict` for G = diag(D): with δη = (θ − θ_old)xũ_f + XΔβ,
@@ -158,6 +208,12 @@ class ScalarTermObjective(ObjectiveFunction):
 
     def _gradient(self, th: float, st: ScalarMode) -> np.ndarray | None:
         """∂F/∂(θ, β) (nAGQ = 1) or ∂F₀/∂θ (nAGQ = 0) at the mode ``st``; None where D° ≤ 0."""
+        if self.compiled:   # a canonical pair: O = W, κ = 1, D° = D ≥ 1
+            g = np.empty(1 if self.nAGQ == 0 else 1 + self._X.shape[1])
+            _core.gradient(*self._core_head, th, self._Xc, len(st.u), self._X.shape[1],
+                           st.D, st.u, st.mu, st.W, st.s,
+                           *((st.C, st.GiC, st.RX) if self.nAGQ == 0 else (None, None, None)), g)
+            return g
         resp, f, x = self._resp, self._f, self._x
         W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
         Wobs = resp.observed_weights(st.eta, st.mu, W)

@@ -12,7 +12,9 @@ extras="test"
 if command -v Rscript >/dev/null 2>&1 && Rscript -e 'quit(status = !requireNamespace("lme4", quietly = TRUE))' >/dev/null 2>&1; then
   extras="test,r"
 fi
-stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${extras/,/-}"
+# reinstall when the project's metadata or the C source of its compiled core changes (an
+# editable install rebuilds the extension only when installed again)
+stamp=".venv/.installed-$(cat pyproject.toml setup.py glmm/*.c | sha256sum | cut -c1-16)-${extras/,/-}"
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || "$py" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip

@@ -1,0 +1,627 @@
+/* The compiled core of glmm.scalar_term: PIRLS and the exact gradient for one scalar
+ * random-effects term, for the canonical pairs binomial–logit and Poisson–log.
+ *
+ * The formulas, the convergence rule and the step-halving are those of glmm/scalar_term.py
+ * and glmm/pirls.py, line for line; the response pass is glmm/response.py's Response.update
+ * for the two pairs.  On a small model (cbpp: 56 rows) the numpy version spends its time in
+ * the ~0.5–1 µs fixed cost of each numpy call, not in arithmetic; here one call runs the whole
+ * PIRLS loop.  Arrays arrive through the buffer protocol: float64 and int64, C-contiguous,
+ * lengths checked by the caller (glmm/scalar_term.py).
+ *
+ * Notation: n observations, ℓ levels, p fixed effects; f the level of each observation,
+ * x the term's column (1 for (1 | g)), θ its scale, so row i of ZΛ is θxᵢ at column fᵢ.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EPS DBL_EPSILON
+#define MAX_ITER 100
+#define MAX_HALVINGS 20
+#define DECREMENT_TOL 1e-20
+
+enum { BINOMIAL_LOGIT = 0, POISSON_LOG = 1 };
+
+/* Status codes, turned into PirlsError messages by the caller. */
+enum {
+    OK = 0,
+    START_NOT_FINITE = 1,   /* P not finite at the starting point */
+    SYSTEM_NOT_FINITE = 2,  /* non-finite decrement */
+    HALVING_FAILED = 3,     /* 20 halvings did not reduce P */
+    NOT_CONVERGED = 4,      /* MAX_ITER iterations */
+    RX_NOT_PD = 5,          /* XᵀWX − CᵀD⁻¹C not positive definite */
+    NO_MEMORY = 6
+};
+
+typedef struct {
+    int kind;
+    int binary;            /* binomial with y ∈ {0, 1} */
+    const double *y, *w;
+    const double *ylogy;   /* Poisson: y log y − y (NULL: use the clamped form) */
+    Py_ssize_t n;
+} Resp;
+
+/* scipy.special.xlogy: a log b, 0 at a = 0 unless b is NaN */
+static inline double xlogy(double a, double b)
+{
+    return (a == 0.0 && !isnan(b)) ? 0.0 : a * log(b);
+}
+
+/* μ, unit deviances, W and s at η (Response.update); returns Σdev. */
+static double response(const Resp *r, const double *eta, double *mu, double *dev, double *W,
+                       double *s)
+{
+    const Py_ssize_t n = r->n;
+    const double *y = r->y, *w = r->w;
+    double sum = 0.0;
+    if (r->kind == BINOMIAL_LOGIT) {
+        /* e = exp(−|η|): μ = 1/(1 + e) for η ≥ 0, e/(1 + e) below; μ' = e/(1 + e)².
+         * lme4's clamps (μ' ≥ ε, μ ∈ [ε, 1 − ε]) act only where μ' < 2ε, and then on the
+         * whole vector, as in Response.update (a NaN μ' leaves it unclamped). */
+        int small = 0, nan = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double e = exp(-fabs(eta[i])), f = 1.0 + e;
+            mu[i] = (eta[i] >= 0.0 ? 1.0 : e) / f;
+            W[i] = e / (f * f);
+            small |= W[i] < 2.0 * EPS;
+            nan |= isnan(W[i]);
+        }
+        const int clamp = small && !nan;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double m = W[i], mi = mu[i];
+            if (clamp) {
+                if (m < EPS) m = EPS;
+                if (mi > 1.0 - EPS) mi = 1.0 - EPS;
+                if (mi < EPS) mi = EPS;
+                mu[i] = mi;
+            }
+            if (r->binary)   /* −2w log μ where y = 1, −2w log(1 − μ) where y = 0 */
+                dev[i] = (-2.0 * w[i]) * log((1.0 - y[i]) + (2.0 * y[i] - 1.0) * mi);
+            else {
+                const double c = 1.0 - y[i];
+                dev[i] = (2.0 * w[i]) * (xlogy(y[i], y[i] / mi) + xlogy(c, c / (1.0 - mi)));
+            }
+            W[i] = w[i] * m;
+            s[i] = w[i] * (y[i] - mi);
+            sum += dev[i];
+        }
+        return sum;
+    }
+    /* Poisson–log: μ = μ' = V = e^η.  y log(y/μ) − (y − μ) = (y log y − y) − yη + μ while no
+     * μ is below ε (the clamp), else lme4's form with μ clamped (a NaN μ counts as below). */
+    int unclamped = r->ylogy != NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        mu[i] = exp(eta[i]);
+        unclamped &= mu[i] >= EPS;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double mi = mu[i];
+        if (unclamped)
+            dev[i] = 2.0 * w[i] * (r->ylogy[i] - y[i] * eta[i] + mi);
+        else {
+            if (mi < EPS) mi = EPS;
+            mu[i] = mi;
+            dev[i] = 2.0 * w[i] * (xlogy(y[i], y[i] / mi) - (y[i] - mi));
+        }
+        W[i] = w[i] * mi;
+        s[i] = w[i] * (y[i] - mi);
+        sum += dev[i];
+    }
+    return sum;
+}
+
+/* The response at one η: the PIRLS iterate's arrays. */
+typedef struct {
+    double *eta, *mu, *dev, *W, *s;
+} Working;
+
+/* Upper Cholesky factor R (RᵀR = S) of a p × p matrix, in place (row-major, lower part set
+ * to 0); 0 if S is not positive definite. */
+static int cholesky_upper(double *S, Py_ssize_t p)
+{
+    for (Py_ssize_t k = 0; k < p; k++) {
+        double d = S[k * p + k];
+        for (Py_ssize_t m = 0; m < k; m++)
+            d -= S[m * p + k] * S[m * p + k];
+        if (!(d > 0.0))
+            return 0;
+        d = sqrt(d);
+        S[k * p + k] = d;
+        for (Py_ssize_t j = k + 1; j < p; j++) {
+            double v = S[k * p + j];
+            for (Py_ssize_t m = 0; m < k; m++)
+                v -= S[m * p + k] * S[m * p + j];
+            S[k * p + j] = v / d;
+        }
+        for (Py_ssize_t j = 0; j < k; j++)
+            S[k * p + j] = 0.0;
+    }
+    return 1;
+}
+
+/* b ← (RᵀR)⁻¹ b for upper triangular R (p × p, row-major). */
+static void cholesky_solve(const double *R, Py_ssize_t p, double *b)
+{
+    for (Py_ssize_t k = 0; k < p; k++) {          /* Rᵀ c = b */
+        double v = b[k];
+        for (Py_ssize_t m = 0; m < k; m++)
+            v -= R[m * p + k] * b[m];
+        b[k] = v / R[k * p + k];
+    }
+    for (Py_ssize_t k = p - 1; k >= 0; k--) {     /* R x = c */
+        double v = b[k];
+        for (Py_ssize_t m = k + 1; m < p; m++)
+            v -= R[k * p + m] * b[m];
+        b[k] = v / R[k * p + k];
+    }
+}
+
+/* The problem: the term, X (joint only) and the response. */
+typedef struct {
+    Py_ssize_t n, nlev, p;
+    const int64_t *f;
+    const double *x;
+    double th;
+    const double *X;       /* n × p, row-major */
+    Resp resp;
+} Problem;
+
+/* C = ΛᵀZᵀWX (ℓ × p), D⁻¹C and R_X (upper, R_XᵀR_X = XᵀWX − CᵀD⁻¹C) at weights W. */
+static int schur(const Problem *pb, const double *W, const double *D, double *C, double *GiC,
+                 double *RX)
+{
+    const Py_ssize_t n = pb->n, p = pb->p, nlev = pb->nlev;
+    memset(C, 0, sizeof(double) * nlev * p);
+    memset(RX, 0, sizeof(double) * p * p);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double *Xi = pb->X + i * p;
+        double *Cj = C + pb->f[i] * p;
+        const double twi = pb->th * pb->x[i] * W[i];
+        for (Py_ssize_t k = 0; k < p; k++) {
+            Cj[k] += twi * Xi[k];
+            const double wk = W[i] * Xi[k];
+            for (Py_ssize_t l = k; l < p; l++)
+                RX[k * p + l] += wk * Xi[l];
+        }
+    }
+    for (Py_ssize_t j = 0; j < nlev; j++)
+        for (Py_ssize_t k = 0; k < p; k++) {
+            GiC[j * p + k] = C[j * p + k] / D[j];
+            for (Py_ssize_t l = k; l < p; l++)
+                RX[k * p + l] -= C[j * p + k] * C[j * p + l] / D[j];
+        }
+    return cholesky_upper(RX, p);
+}
+
+/* PIRLS from (u, β): the mode ũ(θ, β) (u-only, X == NULL), or (ũ, β̃)(θ) (joint).  On entry
+ * u and beta hold the start and eta0 = o + Xβ; on success they and `out` hold the mode, D the
+ * diagonal of G at its weights, and (joint) C, GiC, RX at them; *iterations and *pdev are set. */
+static int pirls(const Problem *pb, const double *eta0, double *u, double *beta, Working *out,
+                 double *D, double *C, double *GiC, double *RX, long *iterations, double *pdev)
+{
+    const Py_ssize_t n = pb->n, nlev = pb->nlev, p = pb->X ? pb->p : 0;
+    const int64_t *f = pb->f;
+    const double th = pb->th, *x = pb->x, *X = pb->X;
+    int status = OK;
+    /* scratch: the trial point, δη, the gradient in u, δu, the trial u, and (joint) Xᵀs,
+     * the right-hand side of the Schur system and δβ */
+    double *buf = malloc(sizeof(double) * (6 * n + 3 * nlev + 3 * p + 1));
+    if (!buf)
+        return NO_MEMORY;
+    Working cur = *out, trial = {buf, buf + n, buf + 2 * n, buf + 3 * n, buf + 4 * n};
+    double *deta = buf + 5 * n, *grad = buf + 6 * n, *du = grad + nlev, *un = du + nlev;
+    double *Xs = un + nlev, *rhs = Xs + p, *db = rhs + p;
+
+    for (Py_ssize_t i = 0; i < n; i++)
+        cur.eta[i] = eta0[i] + th * x[i] * u[f[i]];
+    double uu = 0.0;
+    for (Py_ssize_t j = 0; j < nlev; j++)
+        uu += u[j] * u[j];
+    double P = response(&pb->resp, cur.eta, cur.mu, cur.dev, cur.W, cur.s) + uu;
+    if (!isfinite(P)) {
+        status = START_NOT_FINITE;
+        goto done;
+    }
+    for (long it = 1; it <= MAX_ITER; it++) {
+        /* Dⱼ = 1 + θ²Σ_{i∈j} Wᵢxᵢ²,  (ΛᵀZᵀs − u)ⱼ = θΣ_{i∈j} xᵢsᵢ − uⱼ */
+        for (Py_ssize_t j = 0; j < nlev; j++)
+            D[j] = grad[j] = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double tx = th * x[i];
+            D[f[i]] += cur.W[i] * (tx * tx);
+            grad[f[i]] += tx * cur.s[i];
+        }
+        for (Py_ssize_t j = 0; j < nlev; j++) {
+            D[j] += 1.0;
+            grad[j] -= u[j];
+        }
+        double decrement = 0.0;
+        if (X) {
+            /* [D, C; Cᵀ, XᵀWX][δu; δβ] = [grad; Xᵀs] by the Schur complement R_XᵀR_X */
+            for (Py_ssize_t k = 0; k < p; k++)
+                Xs[k] = 0.0;
+            for (Py_ssize_t i = 0; i < n; i++)
+                for (Py_ssize_t k = 0; k < p; k++)
+                    Xs[k] += X[i * p + k] * cur.s[i];
+            if (!schur(pb, cur.W, D, C, GiC, RX)) {
+                status = RX_NOT_PD;
+                goto done;
+            }
+            for (Py_ssize_t k = 0; k < p; k++) {
+                double v = Xs[k];
+                for (Py_ssize_t j = 0; j < nlev; j++)
+                    v -= C[j * p + k] * grad[j] / D[j];
+                db[k] = v;
+            }
+            cholesky_solve(RX, p, db);
+            for (Py_ssize_t j = 0; j < nlev; j++) {
+                double v = grad[j] / D[j];
+                for (Py_ssize_t k = 0; k < p; k++)
+                    v -= GiC[j * p + k] * db[k];
+                du[j] = v;
+                decrement += v * grad[j];
+            }
+            for (Py_ssize_t k = 0; k < p; k++)
+                decrement += db[k] * Xs[k];
+        } else {
+            for (Py_ssize_t j = 0; j < nlev; j++) {
+                du[j] = grad[j] / D[j];
+                decrement += du[j] * grad[j];
+            }
+        }
+        if (!isfinite(decrement)) {
+            status = SYSTEM_NOT_FINITE;
+            goto done;
+        }
+        if (decrement < DECREMENT_TOL * (P > 1.0 ? P : 1.0)) {
+            *iterations = it;
+            *pdev = P;
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double v = th * x[i] * du[f[i]];
+            for (Py_ssize_t k = 0; k < p; k++)
+                v += X[i * p + k] * db[k];
+            deta[i] = v;
+        }
+        /* the step t = 1, ½, ¼, … that first does not raise P (up to 1e-12 relative) */
+        double step = 1.0;
+        int accepted = 0;
+        for (int h = 0; h <= MAX_HALVINGS && !accepted; h++) {
+            for (Py_ssize_t i = 0; i < n; i++)
+                trial.eta[i] = cur.eta[i] + step * deta[i];
+            uu = 0.0;
+            for (Py_ssize_t j = 0; j < nlev; j++) {
+                un[j] = u[j] + step * du[j];
+                uu += un[j] * un[j];
+            }
+            const double Pn =
+                response(&pb->resp, trial.eta, trial.mu, trial.dev, trial.W, trial.s) + uu;
+            if (Pn <= P + 1e-12 * fabs(P)) {   /* false for NaN */
+                accepted = 1;
+                P = Pn;
+                memcpy(u, un, sizeof(double) * nlev);
+                for (Py_ssize_t k = 0; k < p; k++)
+                    beta[k] += step * db[k];
+                const Working t = cur;
+                cur = trial;
+                trial = t;
+            } else
+                step *= 0.5;
+        }
+        if (!accepted) {
+            status = HALVING_FAILED;
+            goto done;
+        }
+    }
+    status = NOT_CONVERGED;
+done:
+    if (cur.eta != out->eta) {   /* the accepted point sits in the scratch arrays */
+        memcpy(out->eta, cur.eta, sizeof(double) * n);
+        memcpy(out->mu, cur.mu, sizeof(double) * n);
+        memcpy(out->dev, cur.dev, sizeof(double) * n);
+        memcpy(out->W, cur.W, sizeof(double) * n);
+        memcpy(out->s, cur.s, sizeof(double) * n);
+    }
+    free(buf);
+    return status;
+}
+
+/* ∂F₁/∂(θ, β) (RX == NULL) or ∂F₀/∂θ (RX given, with C and GiC at the mode) at the mode, for
+ * a canonical pair (observed = Fisher weights, κ = 1), as ScalarTermObjective._gradient:
+ *   a = W'∘θ²x²/D_f,  z = θΣxa/D (joint: the Schur solve with [Xᵀa]),
+ *   r = a − W∘(θx z_f [+ X z_β]) − 2s,
+ *   ∂F/∂θ = rᵀ(x ũ_f) + sᵀ(x z_f) + 2θ Σⱼ (Σ_{i∈j} Wᵢxᵢ²)/Dⱼ,   ∂F/∂β = Xᵀr.
+ * W' = W(1 − 2μ) for binomial–logit and W for Poisson–log. */
+static int gradient(const Problem *pb, const double *D, const double *u, const double *mu,
+                    const double *W, const double *s, const double *C, const double *GiC,
+                    const double *RX, double *g)
+{
+    const Py_ssize_t n = pb->n, nlev = pb->nlev, p = pb->p;
+    const int64_t *f = pb->f;
+    const double th = pb->th, *x = pb->x, *X = pb->X;
+    const int binomial = pb->resp.kind == BINOMIAL_LOGIT;
+    double *buf = calloc(2 * nlev + 2 * p, sizeof(double));
+    if (!buf)
+        return NO_MEMORY;
+    double *z = buf, *wx2 = buf + nlev, *ab = wx2 + nlev, *zb = ab + p;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const Py_ssize_t j = f[i];
+        const double tx = th * x[i];
+        const double a = (binomial ? W[i] * (1.0 - 2.0 * mu[i]) : W[i]) * (tx * tx / D[j]);
+        z[j] += tx * a;
+        wx2[j] += W[i] * (x[i] * x[i]);
+        if (RX)
+            for (Py_ssize_t k = 0; k < p; k++)
+                ab[k] += X[i * p + k] * a;
+    }
+    double gth = 0.0;
+    for (Py_ssize_t j = 0; j < nlev; j++) {
+        z[j] /= D[j];
+        gth += wx2[j] / D[j];
+    }
+    gth *= 2.0 * th;
+    if (RX) {   /* zb = R_X⁻¹R_X⁻ᵀ(Xᵀa − Cᵀ D⁻¹ rhs), z ← D⁻¹rhs − D⁻¹C zb */
+        for (Py_ssize_t k = 0; k < p; k++) {
+            double v = ab[k];
+            for (Py_ssize_t j = 0; j < nlev; j++)
+                v -= C[j * p + k] * z[j];
+            zb[k] = v;
+        }
+        cholesky_solve(RX, p, zb);
+        for (Py_ssize_t j = 0; j < nlev; j++)
+            for (Py_ssize_t k = 0; k < p; k++)
+                z[j] -= GiC[j * p + k] * zb[k];
+    }
+    if (!RX)
+        for (Py_ssize_t k = 0; k < p; k++)
+            g[1 + k] = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const Py_ssize_t j = f[i];
+        const double tx = th * x[i];
+        const double a = (binomial ? W[i] * (1.0 - 2.0 * mu[i]) : W[i]) * (tx * tx / D[j]);
+        double fit = tx * z[j];
+        if (RX)
+            for (Py_ssize_t k = 0; k < p; k++)
+                fit += X[i * p + k] * zb[k];
+        const double r = a - W[i] * fit - 2.0 * s[i];
+        gth += r * (x[i] * u[j]) + s[i] * (x[i] * z[j]);
+        if (!RX)
+            for (Py_ssize_t k = 0; k < p; k++)
+                g[1 + k] += X[i * p + k] * r;
+    }
+    g[0] = gth;
+    free(buf);
+    return OK;
+}
+
+/* -- the Python interface ----------------------------------------------------------------- */
+
+/* A float64 (or int64) buffer of `len` items, C-contiguous; writable if asked. */
+static int get(PyObject *obj, Py_buffer *view, const char *name, Py_ssize_t len, int writable,
+               int integer)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT |
+                                          (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return 0;
+    const char *fmt = view->format ? view->format : "B";
+    if (*fmt == '<' || *fmt == '=' || *fmt == '@')
+        fmt++;
+    const int ok = integer ? (view->itemsize == 8 && (*fmt == 'q' || *fmt == 'l'))
+                           : (view->itemsize == 8 && *fmt == 'd');
+    if (!ok || view->len != len * 8) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd %s values, got %zd bytes of '%s'",
+                     name, len, integer ? "int64" : "float64", view->len, fmt);
+        PyBuffer_Release(view);
+        return 0;
+    }
+    return 1;
+}
+
+#define NBUF 20
+
+typedef struct {
+    Py_buffer b[NBUF];
+    int used;
+} Buffers;
+
+static double *take(Buffers *bs, PyObject *obj, const char *name, Py_ssize_t len, int writable)
+{
+    if (obj == Py_None)
+        return NULL;
+    if (!get(obj, &bs->b[bs->used], name, len, writable, 0))
+        return (double *)-1;
+    return bs->b[bs->used++].buf;
+}
+
+static void release(Buffers *bs)
+{
+    for (int k = 0; k < bs->used; k++)
+        PyBuffer_Release(&bs->b[k]);
+}
+
+#define TAKE(var, obj, len, writable, required)                                              \
+    do {                                                                                     \
+        var = take(&bs, obj, #var, len, writable);                                           \
+        if (var == (double *)-1)                                                             \
+            goto fail;                                                                       \
+        if (required && !var) {                                                              \
+            PyErr_SetString(PyExc_TypeError, #var " is required");                           \
+            goto fail;                                                                       \
+        }                                                                                    \
+    } while (0)
+
+/* Parse the shared arguments: (kind, binary, y, w, ylogy, f, x, θ, X, ℓ, p). */
+static int problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Problem *pb, PyObject **rest)
+{
+    int kind, binary;
+    PyObject *y, *w, *ylogy, *f, *x, *X;
+    double th;
+    Py_ssize_t nlev, p;
+    if (PyTuple_GET_SIZE(args) != argc) {
+        PyErr_Format(PyExc_TypeError, "expected %zd arguments", argc);
+        return 0;
+    }
+    PyObject *head = PyTuple_GetSlice(args, 0, 11);
+    if (!head)
+        return 0;
+    const int parsed = PyArg_ParseTuple(head, "ipOOOOOdOnn", &kind, &binary, &y, &w, &ylogy, &f,
+                                        &x, &th, &X, &nlev, &p);
+    Py_DECREF(head);
+    if (!parsed)
+        return 0;
+    if (kind != BINOMIAL_LOGIT && kind != POISSON_LOG) {
+        PyErr_Format(PyExc_ValueError, "unknown response kind %d", kind);
+        return 0;
+    }
+    Py_buffer *fv = &bs->b[bs->used];
+    if (PyObject_GetBuffer(f, fv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
+        return 0;
+    bs->used++;
+    const Py_ssize_t n = fv->len / 8;
+    PyBuffer_Release(fv);
+    bs->used--;
+    if (!get(f, &bs->b[bs->used], "f", n, 0, 1))
+        return 0;
+    pb->f = bs->b[bs->used++].buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (pb->f[i] < 0 || pb->f[i] >= nlev) {
+            PyErr_SetString(PyExc_ValueError, "f: level codes outside [0, nlevels)");
+            return 0;
+        }
+    pb->n = n;
+    pb->nlev = nlev;
+    pb->p = p;
+    pb->th = th;
+    pb->resp.kind = kind;
+    pb->resp.binary = binary;
+    pb->resp.n = n;
+    double *v;
+#define TAKE1(dst, obj, len, req)                                                            \
+    do {                                                                                     \
+        v = take(bs, obj, #dst, len, 0);                                                     \
+        if (v == (double *)-1)                                                               \
+            return 0;                                                                        \
+        if (req && !v) {                                                                     \
+            PyErr_SetString(PyExc_TypeError, #dst " is required");                           \
+            return 0;                                                                        \
+        }                                                                                    \
+        dst = v;                                                                             \
+    } while (0)
+    TAKE1(pb->resp.y, y, n, 1);
+    TAKE1(pb->resp.w, w, n, 1);
+    TAKE1(pb->resp.ylogy, ylogy, n, 0);
+    TAKE1(pb->x, x, n, 1);
+    TAKE1(pb->X, X, n * p, 0);
+#undef TAKE1
+    for (Py_ssize_t k = 11; k < argc; k++)
+        rest[k - 11] = PyTuple_GET_ITEM(args, k);
+    return 1;
+}
+
+PyDoc_STRVAR(pirls_doc,
+"pirls(kind, binary, y, w, ylogy, f, x, theta, X, nlevels, p,\n"
+"      eta0, u, beta, eta, mu, dev, W, s, D, C, GiC, RX) -> (status, iterations, pdev)\n\n"
+"PIRLS for one scalar term from (u, beta) (both updated in place).  X = None: u only;\n"
+"else joint in (u, beta), with C, GiC (nlevels × p) and RX (p × p) written at the mode.\n"
+"eta0 = o + X beta at the start.  status 0 on success.");
+
+static PyObject *py_pirls(PyObject *self, PyObject *args)
+{
+    Buffers bs = {.used = 0};
+    Problem pb;
+    PyObject *r[12];
+    if (!problem(&bs, args, 23, &pb, r))
+        goto fail;
+    const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.X ? pb.p : 0;
+    double *eta0, *u, *beta, *C, *GiC, *RX, *D;
+    Working out;
+    TAKE(eta0, r[0], n, 0, 1);
+    TAKE(u, r[1], nlev, 1, 1);
+    TAKE(beta, r[2], p, 1, 0);
+    TAKE(out.eta, r[3], n, 1, 1);
+    TAKE(out.mu, r[4], n, 1, 1);
+    TAKE(out.dev, r[5], n, 1, 1);
+    TAKE(out.W, r[6], n, 1, 1);
+    TAKE(out.s, r[7], n, 1, 1);
+    TAKE(D, r[8], nlev, 1, 1);
+    TAKE(C, r[9], nlev * p, 1, p > 0);
+    TAKE(GiC, r[10], nlev * p, 1, p > 0);
+    TAKE(RX, r[11], p * p, 1, p > 0);
+    long iterations = 0;
+    double P = NAN;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = pirls(&pb, eta0, u, beta, &out, D, C, GiC, RX, &iterations, &P);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    if (status == NO_MEMORY)
+        return PyErr_NoMemory();
+    return Py_BuildValue("ild", status, iterations, P);
+fail:
+    release(&bs);
+    return NULL;
+}
+
+PyDoc_STRVAR(gradient_doc,
+"gradient(kind, binary, y, w, ylogy, f, x, theta, X, nlevels, p,\n"
+"         D, u, mu, W, s, C, GiC, RX, g) -> None\n\n"
+"The exact gradient at a scalar-term mode, written to g: (θ, β) when RX is None (Laplace),\n"
+"θ alone (nAGQ = 0, the joint mode's C, GiC and RX given).");
+
+static PyObject *py_gradient(PyObject *self, PyObject *args)
+{
+    Buffers bs = {.used = 0};
+    Problem pb;
+    PyObject *r[9];
+    if (!problem(&bs, args, 20, &pb, r))
+        goto fail;
+    const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
+    double *D, *u, *mu, *W, *s, *C, *GiC, *RX, *g;
+    if (!pb.X) {
+        PyErr_SetString(PyExc_TypeError, "X is required");
+        goto fail;
+    }
+    TAKE(D, r[0], nlev, 0, 1);
+    TAKE(u, r[1], nlev, 0, 1);
+    TAKE(mu, r[2], n, 0, 1);
+    TAKE(W, r[3], n, 0, 1);
+    TAKE(s, r[4], n, 0, 1);
+    TAKE(C, r[5], nlev * p, 0, 0);
+    TAKE(GiC, r[6], nlev * p, 0, 0);
+    TAKE(RX, r[7], p * p, 0, 0);
+    if (RX && !(C && GiC)) {
+        PyErr_SetString(PyExc_TypeError, "C and GiC are required with RX");
+        goto fail;
+    }
+    TAKE(g, r[8], RX ? 1 : 1 + p, 1, 1);
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = gradient(&pb, D, u, mu, W, s, C, GiC, RX, g);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    if (status == NO_MEMORY)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"pirls", py_pirls, METH_VARARGS, pirls_doc},
+    {"gradient", py_gradient, METH_VARARGS, gradient_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_scalar_term",
+    "The compiled core of glmm.scalar_term (PIRLS and the gradient for one scalar term).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__scalar_term(void) { return PyModule_Create(&module); }

@@ -1,0 +1,168 @@
+"""The compiled core of glmm.scalar_term (glmm/_scalar_term.c) against the numpy forms it
+replaces, which are themselves checked against the general objective, central differences
+and brute-force integration (test_engine_numerics.py) and against lme4 (the parity suite)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import glmm
+from glmm import scalar_term
+from glmm.model import GlmerModel, term_spec
+from glmm.pirls import PirlsError
+from glmm.scalar_term import ScalarTermObjective
+from parity import fixtures
+
+CASES = ["cbpp", "cbpp-prop", "seed", "mmmec", "bacteria"]
+
+
+def test_the_core_is_built() -> None:
+    # the project's install (scripts/setup.sh, CI) has a C compiler; without the core every
+    # scalar-term fit silently takes the slower numpy path
+    assert scalar_term._core is not None, "glmm._scalar_term was not built"
+
+
+def _case_model(case: str) -> tuple[GlmerModel, fixtures.CaseReference]:
+    ref = fixtures.load(case)
+    c = ref.case
+    fit = glmm.glmer(c.formula, ref.data.to_pandas(), family=glmm.make_family(c.family, c.link),
+                     nAGQ=0)
+    return fit.model, ref
+
+
+def _pair(m: GlmerModel, nagq: int, beta: np.ndarray
+          ) -> tuple[ScalarTermObjective, ScalarTermObjective]:
+    core = ScalarTermObjective(m, nagq, beta)
+    numpy = ScalarTermObjective(m, nagq, beta, compiled=False)
+    assert core.compiled and not numpy.compiled
+    return core, numpy
+
+
+def _assert_same(core: ScalarTermObjective, numpy: ScalarTermObjective, p: np.ndarray) -> None:
+    ev_c, g_c = core._evaluate(p, gradient=True)
+    ev_n, g_n = numpy._evaluate(p, gradient=True)
+    assert g_c is not None and g_n is not None
+    # the same converged PIRLS mode computed twice: the two may stop one iteration apart
+    # (the last Newton decrement is at 1e-20·P, i.e. ‖δu‖ ~ 1e-10·√P), which leaves F at
+    # rounding (~1e-14 relative), the mode at ~1e-9 and the gradient, a first derivative at
+    # the mode, at ~1e-9 of its scale; a wrong formula is off by O(1)
+    assert ev_c.objective == pytest.approx(ev_n.objective, rel=1e-12)
+    np.testing.assert_allclose(ev_c.u, ev_n.u, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(ev_c.beta, ev_n.beta, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(ev_c.state.mu, ev_n.state.mu, rtol=1e-8, atol=0)
+    np.testing.assert_allclose(g_c, g_n, rtol=0, atol=1e-8 * max(1.0, np.max(np.abs(g_n))))
+    assert ev_c.drsum == pytest.approx(ev_n.drsum, rel=1e-12)
+    assert ev_c.ldL2 == pytest.approx(ev_n.ldL2, rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("which", ["nagq0", "nagq1", "agq"])
+def test_core_equals_numpy_on_the_corpus(case: str, which: str) -> None:
+    """F, the mode and the exact gradient at the fixture's probe points (the optimum and a
+    point away from it), for nAGQ = 0, 1 and the case's quadrature."""
+    m, ref = _case_model(case)
+    nagq = {"nagq0": 0, "nagq1": 1, "agq": max(ref.case.nAGQ)}[which]
+    for label in ("tight", "away"):
+        p = ref.results[nagq].probes.by_label(label).params
+        core, numpy = _pair(m, nagq, np.asarray(p)[m.ntheta:] if nagq else np.zeros(m.p))
+        _assert_same(core, numpy, p)
+        if nagq == 0:   # the joint mode's R_X, which the fit's vcov uses
+            np.testing.assert_allclose(core.rx(core.last[1]), numpy.rx(numpy.last[1]),
+                                       rtol=1e-9, atol=1e-12)
+
+
+def _model(family: str, n: int = 300, nl: int = 15, slope: bool = False, weights: bool = False,
+           scale: float = 1.0, extreme: float = 0.0, seed: int = 3) -> GlmerModel:
+    """Simulated data with one scalar term; ``scale`` multiplies η, and ``extreme`` is the
+    offset of the first five rows (beyond ±36: lme4's clamps act there)."""
+    rng = np.random.default_rng(seed)
+    g = np.r_[np.arange(nl), rng.integers(0, nl, n - nl)]
+    z = rng.normal(size=n)
+    x = rng.normal(size=n) if slope else np.ones(n)
+    X = np.column_stack([np.ones(n), z])
+    o = 0.1 * rng.normal(size=n)
+    o[:5] = extreme
+    eta = scale * (o + 0.3 * z + rng.normal(0, 0.8, nl)[g] * x)
+    w = rng.integers(1, 5, n).astype(float) if weights else np.ones(n)
+    if family == "poisson":
+        y = rng.poisson(np.exp(np.minimum(eta, 12.0))).astype(float)
+        fam, mustart = glmm.poisson(), y + 0.1
+    else:
+        y = rng.binomial(w.astype(int), 1.0 / (1.0 + np.exp(-eta))) / w
+        fam, mustart = glmm.binomial(), (w * y + 0.5) / (w + 1.0)
+    return GlmerModel(y, np.ones(n), w, o, X, (term_spec(g, nl, x[:, None], slice(0, 1)),),
+                      fam, mustart)
+
+
+@pytest.mark.parametrize(("family", "kw"), [
+    ("binomial", {"slope": True}),                  # (0 + x | g), binary y
+    ("binomial", {"weights": True}),                # proportions with prior weights
+    ("poisson", {"slope": True, "weights": True}),  # y log y − y form
+    ("poisson", {"scale": 4.0}),                    # counts up to e¹²: lme4's clamped form
+])
+@pytest.mark.parametrize("nagq", [0, 1, 7])
+def test_core_equals_numpy_on_simulated_models(family: str, kw: dict, nagq: int) -> None:
+    m = _model(family, **kw)
+    resp = m.response
+    assert resp.closed_form is not None
+    if family == "poisson":   # both of Poisson's deviance forms are exercised
+        assert (resp.closed_form[2] is None) == ("scale" in kw)
+    beta = np.array([0.2, 0.4])
+    for theta in (0.3, 1.1, -0.7):
+        core, numpy = _pair(m, nagq, beta)
+        _assert_same(core, numpy, np.r_[theta, beta][:core.nparams])
+
+
+@pytest.mark.parametrize("family", ["binomial", "poisson"])
+def test_core_equals_numpy_where_the_clamps_act(family: str) -> None:
+    """Linear predictors beyond ±36, where lme4 clamps μ' (binomial) and μ (Poisson) at ε:
+    the response pass switches to the clamped forms on the whole vector in both."""
+    m = _model(family, extreme=-45.0 if family == "poisson" else 40.0)
+    beta = np.array([0.2, 0.4])
+    core, numpy = _pair(m, 1, beta)
+    p = np.r_[0.5, beta]
+    st = core.evaluate(p).state
+    assert (st.mu.min() <= glmm.families.EPS if family == "poisson"
+            else st.mu.max() >= 1.0 - glmm.families.EPS)   # a clamp acted
+    _assert_same(core, numpy, p)
+
+
+def test_core_failures_are_pirls_errors() -> None:
+    m = _model("binomial")
+    core, numpy = _pair(m, 1, np.array([0.2, 0.4]))
+    u0 = np.full(m.q, np.nan)
+    messages = []
+    for obj in (core, numpy):
+        with pytest.raises(PirlsError, match="not finite at the starting point") as info:
+            obj._pirls(np.array([0.5]), np.array([0.2, 0.4]), u0, joint=False)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+def test_core_rejects_bad_arrays() -> None:
+    m = _model("binomial")
+    n, nl = m.n, m.q
+    y, w, f = m.response.y, m.response.weights, m.terms[0].codes
+    x = np.ones(n)
+    out = [np.empty(n) for _ in range(5)]
+
+    def call(f=f, u=None, x=x, kind=0):
+        u = np.zeros(nl) if u is None else u
+        return scalar_term._core.pirls(kind, True, y, w, None, f, x, 0.5, None, nl, 0,
+                                       np.zeros(n), u, None, *out, np.empty(nl),
+                                       None, None, None)
+
+    assert call()[0] == 0
+    with pytest.raises(ValueError, match="u: expected 15 float64"):
+        call(u=np.zeros(nl + 1))
+    with pytest.raises(ValueError, match=r"f: expected .* int64"):
+        call(f=f.astype(np.int32))
+    with pytest.raises(ValueError, match=r"x: expected .* float64"):
+        call(x=x.astype(np.float32))
+    with pytest.raises(ValueError, match="level codes outside"):
+        call(f=np.where(f == 0, nl, f))
+    with pytest.raises(ValueError, match="unknown response kind 7"):
+        call(kind=7)
+    with pytest.raises(ValueError, match="not C-contiguous"):   # a strided view
+        call(x=np.ones(2 * n)[::2])
