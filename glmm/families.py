@@ -588,6 +588,23 @@ class _Binomial(Family):
         log_dbinom = _log_dbinom(k, m, mu)
         return float(-2.0 * np.sum(wt / m * log_dbinom))
 
+    def saturated_aic(self, y: npt.ArrayLike, n: npt.ArrayLike, wt: npt.ArrayLike) -> float:
+        """:meth:`aic` at μ = y (the saturated model, Σdev = 0), for whole counts k = m·y: the
+        D terms of :func:`_log_dbinom` vanish, leaving
+        A = −2 Σ (w/m)[δ(m) − δ(k) − δ(m − k) + ½ log(m / (2π k (m − k)))] over 0 < k < m
+        (0 for a binary y)."""
+        y, n, wt = np.broadcast_arrays(*map(_as_float, (y, n, wt)))
+        m = n if (n > 1).any() else wt
+        k, m = np.rint(m * y), np.rint(m)
+        mid = (k > 0) & (k < m)
+        if not mid.any():
+            return 0.0
+        k, m, wt = k[mid], m[mid], wt[mid]
+        mk = m - k
+        log_dbinom = (_stirlerr(m) - _stirlerr(k) - _stirlerr(mk)
+                      + 0.5 * np.log(m / (2.0 * math.pi * k * mk)))
+        return float(-2.0 * np.sum(wt / m * log_dbinom))
+
     def initialize(self, y: object, weights: npt.ArrayLike | None = None) -> Initialized:
         """R's binomial initialize, for three forms of response.
 
@@ -669,6 +686,14 @@ class _Poisson(Family):
         else:
             log_dpois = np.where(integer, _log_dpois(np.where(integer, k, 0.0), mu), -np.inf)
         return float(-2.0 * np.sum(wt * log_dpois))
+
+    def saturated_aic(self, y: npt.ArrayLike, n: npt.ArrayLike, wt: npt.ArrayLike) -> float:
+        """:meth:`aic` at μ = y (the saturated model, Σdev = 0), for whole y: the D term of
+        :func:`_log_dpois` vanishes, leaving A = 2 Σ w[δ(y) + ½ log(2πy)] over y > 0."""
+        y, wt = _as_float(y), _as_float(wt)
+        pos = y > 0
+        y, wt = y[pos], wt[pos]
+        return float(2.0 * np.sum(wt * (_stirlerr(y) + 0.5 * np.log(2.0 * math.pi * y))))
 
     def _start(self, y: np.ndarray, w: np.ndarray) -> Initialized:
         if (y < 0).any():

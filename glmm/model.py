@@ -144,7 +144,7 @@ class GlmerModel:
     @cached_property
     def response(self) -> Response:
         """The response pass PIRLS runs at each η (built once per model)."""
-        return Response(self.family, self.y, self.n_trials, self.weights, self.mustart)
+        return Response(self.family, self.y, self.n_trials, self.weights)
 
     @cached_property
     def coupling(self) -> CouplingPattern:

@@ -105,6 +105,13 @@ class ObjectiveFunction:
         assert error is not None
         raise error
 
+    def glm_beta(self, beta: np.ndarray) -> np.ndarray:
+        """β̂ of the GLM without random effects, from β: the joint mode at θ = 0.  There
+        ZΛ = 0, so P(u, β) = Σdev(o + Xβ) + ‖u‖² is minimised by u = 0 and the GLM's β̂, and
+        joint PIRLS is the GLM's IRLS (Fisher scoring), with its step-halving and stop."""
+        m = self.model
+        return self._pirls(np.zeros(m.ntheta), beta, np.zeros(m.q), joint=True).beta
+
     def evaluate(self, params: np.ndarray) -> Evaluation:
         return self._evaluate(params, gradient=False)[0]
 

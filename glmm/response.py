@@ -17,9 +17,8 @@ functions one by one.
 
 The aic.  For binomial with whole counts and Poisson with whole y, A(μ) − Σdevᵢ(μ) does not
 depend on μ (both are −2 log-likelihoods, one relative to the saturated model), so
-A = Σdev + c with c = A(μ₀) − Σdev(μ₀) taken once at the starting μ₀ (c = 0 for a binary
-binomial y); otherwise (Gamma, inverse Gaussian, non-integer counts) the family's aic is
-evaluated at each μ.
+A = Σdev + c with c in closed form (:meth:`Response._constant_aic_part`); otherwise (Gamma,
+inverse Gaussian, non-integer counts) the family's aic is evaluated at each μ.
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ class Response:
     """y, prior weights w, binomial trials, offset and family, with their constant parts."""
 
     def __init__(self, family: Family, y: np.ndarray, n_trials: np.ndarray,
-                 weights: np.ndarray, mustart: np.ndarray) -> None:
+                 weights: np.ndarray) -> None:
         self.family = family
         self.y, self.n_trials, self.weights = y, n_trials, weights
         pair = (family.name, family.link.name)
@@ -69,7 +68,7 @@ class Response:
             ylogy = xlogy(y, y)
             if float(np.max(weights * (np.abs(ylogy) + y), initial=0.0)) <= 1e4:
                 self._ylogy = ylogy - y
-        self._aic_offset = self._constant_aic_part(mustart)
+        self._aic_offset = self._constant_aic_part()
 
     @property
     def closed_form(self) -> tuple[str, bool, np.ndarray | None] | None:
@@ -194,8 +193,10 @@ class Response:
             return drsum + self._aic_offset
         return float(self.family.aic(self.y, self.n_trials, mu, self.weights, drsum))
 
-    def _constant_aic_part(self, mu0: np.ndarray) -> float | None:
-        """A − Σdev when it does not depend on μ (whole counts), else None."""
+    def _constant_aic_part(self) -> float | None:
+        """A − Σdev when it does not depend on μ (whole counts), else None.  A = −2Σ log-density
+        and Σdev then share their μ terms, so A − Σdev is A at μ = y, where Σdev = 0 (the
+        family's ``saturated_aic``; 0 for a binary y)."""
         y, fam = self.y, self.family
         if fam.name == "binomial":
             m = self.n_trials if (self.n_trials > 1).any() else self.weights
@@ -207,10 +208,4 @@ class Response:
             whole = False
         if not whole:
             return None
-        if fam.name == "binomial" and self._binary:
-            # every count k = m·y is 0 or m, so log C(m, k) = 0 and the aic's binomial
-            # log-density is m[y log μ + (1 − y) log(1 − μ)]: A = Σdev exactly
-            return 0.0
-        mu0 = np.clip(mu0, 0.01, 0.99) if fam.name == "binomial" else np.maximum(mu0, 0.01)
-        dev0 = float(np.sum(fam.dev_resids(y, mu0, self.weights)))
-        return float(fam.aic(y, self.n_trials, mu0, self.weights, dev0)) - dev0
+        return fam.saturated_aic(y, self.n_trials, self.weights)
