@@ -1,12 +1,13 @@
-/* The compiled core of glmm.scalar_term: PIRLS and the exact gradient for one scalar
- * random-effects term, for the canonical pairs binomial–logit and Poisson–log.
+/* The compiled core of glmm.scalar_term: PIRLS, the exact gradient, the first-order
+ * prediction of the mode (PIRLS's warm start) and R_X, for one scalar random-effects term
+ * and the canonical pairs binomial–logit and Poisson–log.
  *
  * The formulas, the convergence rule and the step-halving are those of glmm/scalar_term.py
  * and glmm/pirls.py, line for line; the response pass is glmm/response.py's Response.update
  * for the two pairs.  On a small model (cbpp: 56 rows) the numpy version spends its time in
  * the ~0.5–1 µs fixed cost of each numpy call, not in arithmetic; here one call runs the whole
  * PIRLS loop.  Arrays arrive through the buffer protocol: float64 and int64, C-contiguous,
- * lengths checked by the caller (glmm/scalar_term.py).
+ * with their lengths checked here.
  *
  * Notation: n observations, ℓ levels, p fixed effects; f the level of each observation,
  * x the term's column (1 for (1 | g)), θ its scale, so row i of ZΛ is θxᵢ at column fᵢ.
@@ -399,6 +400,49 @@ static int gradient(const Problem *pb, const double *D, const double *u, const d
     return OK;
 }
 
+/* The first-order prediction of the mode at θ_old + δθ (and β_old + δβ unless joint) from the
+ * mode (u, s, W, D) at θ_old, as ScalarTermObjective._predict: with
+ * δη = δθ x u_f (+ X δβ),  r_u = Σ_{i∈j} xᵢ(δθ sᵢ − θ_old Wᵢ δηᵢ), and δu = r_u/D; joint
+ * (dbeta == NULL, C, GiC, RX at the mode): δβ = R_X⁻¹R_X⁻ᵀ(−XᵀWδη − CᵀD⁻¹r_u) and
+ * δu = D⁻¹r_u − D⁻¹C δβ.  Writes u + δu to un and (joint) δβ to db. */
+static int predict(const Problem *pb, double dth, const double *u, const double *s,
+                   const double *W, const double *D, const double *dbeta, const double *C,
+                   const double *GiC, const double *RX, double *un, double *db)
+{
+    const Py_ssize_t n = pb->n, nlev = pb->nlev, p = pb->p;
+    const int64_t *f = pb->f;
+    const double th = pb->th, *x = pb->x, *X = pb->X;
+    for (Py_ssize_t j = 0; j < nlev; j++)
+        un[j] = 0.0;
+    for (Py_ssize_t k = 0; k < p && !dbeta; k++)
+        db[k] = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double deta = dth * x[i] * u[f[i]];
+        if (dbeta)
+            for (Py_ssize_t k = 0; k < p; k++)
+                deta += X[i * p + k] * dbeta[k];
+        const double Wd = W[i] * deta;
+        un[f[i]] += x[i] * (dth * s[i] - th * Wd);
+        if (!dbeta)
+            for (Py_ssize_t k = 0; k < p; k++)
+                db[k] -= X[i * p + k] * Wd;
+    }
+    for (Py_ssize_t j = 0; j < nlev; j++)
+        un[j] /= D[j];
+    if (!dbeta) {
+        for (Py_ssize_t k = 0; k < p; k++)
+            for (Py_ssize_t j = 0; j < nlev; j++)
+                db[k] -= C[j * p + k] * un[j];
+        cholesky_solve(RX, p, db);
+        for (Py_ssize_t j = 0; j < nlev; j++)
+            for (Py_ssize_t k = 0; k < p; k++)
+                un[j] -= GiC[j * p + k] * db[k];
+    }
+    for (Py_ssize_t j = 0; j < nlev; j++)
+        un[j] += u[j];
+    return OK;
+}
+
 /* -- the Python interface ----------------------------------------------------------------- */
 
 /* A float64 (or int64) buffer of `len` items, C-contiguous; writable if asked. */
@@ -422,7 +466,7 @@ static int get(PyObject *obj, Py_buffer *view, const char *name, Py_ssize_t len,
     return 1;
 }
 
-#define NBUF 20
+#define NBUF 24
 
 typedef struct {
     Py_buffer b[NBUF];
@@ -612,9 +656,82 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(schur_doc,
+"schur(kind, binary, y, w, ylogy, f, x, theta, X, nlevels, p, W, D, C, GiC, RX) -> status\n\n"
+"C = ΛᵀZᵀWX, D⁻¹C and R_X (upper, R_XᵀR_X = XᵀWX − CᵀD⁻¹C) at weights W, written to\n"
+"C, GiC and RX; status 5 when XᵀWX − CᵀD⁻¹C is not positive definite.");
+
+static PyObject *py_schur(PyObject *self, PyObject *args)
+{
+    Buffers bs = {.used = 0};
+    Problem pb;
+    PyObject *r[5];
+    if (!problem(&bs, args, 16, &pb, r))
+        goto fail;
+    const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
+    double *W, *D, *C, *GiC, *RX;
+    if (!pb.X) {
+        PyErr_SetString(PyExc_TypeError, "X is required");
+        goto fail;
+    }
+    TAKE(W, r[0], n, 0, 1);
+    TAKE(D, r[1], nlev, 0, 1);
+    TAKE(C, r[2], nlev * p, 1, 1);
+    TAKE(GiC, r[3], nlev * p, 1, 1);
+    TAKE(RX, r[4], p * p, 1, 1);
+    const int ok = schur(&pb, W, D, C, GiC, RX);
+    release(&bs);
+    return PyLong_FromLong(ok ? OK : RX_NOT_PD);
+fail:
+    release(&bs);
+    return NULL;
+}
+
+PyDoc_STRVAR(predict_doc,
+"predict(kind, binary, y, w, ylogy, f, x, theta_old, X, nlevels, p,\n"
+"        dtheta, u, s, W, D, dbeta, C, GiC, RX, u_new, dbeta_new) -> None\n\n"
+"The first-order prediction of the mode at theta_old + dtheta from the mode (u, s, W, D):\n"
+"given dbeta (nAGQ ≥ 1) u_new only; dbeta None (joint, with C, GiC, RX) also dbeta_new.");
+
+static PyObject *py_predict(PyObject *self, PyObject *args)
+{
+    Buffers bs = {.used = 0};
+    Problem pb;
+    PyObject *r[11];
+    if (!problem(&bs, args, 22, &pb, r))
+        goto fail;
+    const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
+    double dth, *u, *s, *W, *D, *dbeta, *C, *GiC, *RX, *un, *db;
+    dth = PyFloat_AsDouble(r[0]);
+    if (dth == -1.0 && PyErr_Occurred())
+        goto fail;
+    if (!pb.X) {
+        PyErr_SetString(PyExc_TypeError, "X is required");
+        goto fail;
+    }
+    TAKE(u, r[1], nlev, 0, 1);
+    TAKE(s, r[2], n, 0, 1);
+    TAKE(W, r[3], n, 0, 1);
+    TAKE(D, r[4], nlev, 0, 1);
+    TAKE(dbeta, r[5], p, 0, 0);
+    TAKE(C, r[6], nlev * p, 0, !dbeta);
+    TAKE(GiC, r[7], nlev * p, 0, !dbeta);
+    TAKE(RX, r[8], p * p, 0, !dbeta);
+    TAKE(un, r[9], nlev, 1, 1);
+    TAKE(db, r[10], p, 1, !dbeta);
+    predict(&pb, dth, u, s, W, D, dbeta, C, GiC, RX, un, db);
+    release(&bs);
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"pirls", py_pirls, METH_VARARGS, pirls_doc},
     {"gradient", py_gradient, METH_VARARGS, gradient_doc},
+    {"schur", py_schur, METH_VARARGS, schur_doc},
+    {"predict", py_predict, METH_VARARGS, predict_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -94,16 +94,14 @@ class ObjectiveFunction:
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> ConditionalMode:
         """The conditional mode at θ (and β, unless None: then β is profiled)."""
         joint = beta is None
-        starts = self._warm_starts(theta, beta, self.last[1]) if self.last is not None else []
-        starts.append((np.zeros(self.model.q), self.beta_start if joint else beta))
-        error: PirlsError | None = None
-        for u0, b0 in starts:
-            try:
-                return self._pirls(theta, b0, u0, joint)
-            except PirlsError as exc:
-                error = exc
-        assert error is not None
-        raise error
+        if self.last is not None:
+            for u0, b0 in self._warm_starts(theta, beta, self.last[1]):
+                try:
+                    return self._pirls(theta, b0, u0, joint)
+                except PirlsError:
+                    pass
+        return self._pirls(theta, self.beta_start if joint else beta, np.zeros(self.model.q),
+                           joint)
 
     def glm_beta(self, beta: np.ndarray) -> np.ndarray:
         """β̂ of the GLM without random effects, from β: the joint mode at θ = 0.  There
@@ -155,9 +153,9 @@ class ObjectiveFunction:
         the first-order prediction of the mode (:meth:`_predict`) when θ moved by at most
         PREDICT_RANGE of its size, else the old mode rescaled so that b = Λu is kept (the
         old u would put η far off)."""
-        theta_old = last.theta
-        near = np.max(np.abs(theta - theta_old), initial=0.0) <= \
-            PREDICT_RANGE * max(np.max(np.abs(theta_old), initial=0.0), 0.1)
+        theta_old = last.theta   # θ has at least one entry
+        near = float(np.abs(theta - theta_old).max()) <= \
+            PREDICT_RANGE * max(float(np.abs(theta_old).max()), 0.1)
         if not near:
             return [(self.model.u_keeping_b(last.state.u, theta_old, theta),
                      last.beta if beta is None else beta)]

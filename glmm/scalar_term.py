@@ -185,6 +185,16 @@ class ScalarTermObjective(ObjectiveFunction):
         assert isinstance(st, ScalarMode)
         th_old = float(last.theta[0])
         dth = float(theta[0]) - th_old
+        if self.compiled:
+            u = np.empty(len(st.u))
+            if beta is not None:
+                _core.predict(*self._core_head, th_old, self._Xc, len(u), len(beta), dth, st.u,
+                              st.s, st.W, st.D, beta - last.beta, None, None, None, u, None)
+                return u, beta
+            db = np.empty(len(last.beta))
+            _core.predict(*self._core_head, th_old, self._Xc, len(u), len(db), dth, st.u, st.s,
+                          st.W, st.D, None, st.C, st.GiC, st.RX, u, db)
+            return u, last.beta + db
         deta = dth * self._x * st.u[self._f]
         if beta is not None:
             deta = deta + self._X @ (beta - last.beta)
@@ -257,4 +267,11 @@ class ScalarTermObjective(ObjectiveFunction):
         assert isinstance(st, ScalarMode)
         if st.RX is not None:
             return st.RX
+        if self.compiled:
+            nlev, p = len(st.u), self._X.shape[1]
+            C, GiC, RX = np.empty((nlev, p)), np.empty((nlev, p)), np.empty((p, p))
+            if _core.schur(*self._core_head, float(ev.theta[0]), self._Xc, nlev, p, st.W, st.D,
+                           C, GiC, RX):
+                raise PirlsError(_CORE_ERRORS[5])
+            return RX
         return self._schur(float(ev.theta[0]), st.W, st.D)[2]

@@ -67,9 +67,15 @@ def test_core_equals_numpy_on_the_corpus(case: str, which: str) -> None:
         p = ref.results[nagq].probes.by_label(label).params
         core, numpy = _pair(m, nagq, np.asarray(p)[m.ntheta:] if nagq else np.zeros(m.p))
         _assert_same(core, numpy, p)
-        if nagq == 0:   # the joint mode's R_X, which the fit's vcov uses
-            np.testing.assert_allclose(core.rx(core.last[1]), numpy.rx(numpy.last[1]),
-                                       rtol=1e-9, atol=1e-12)
+        # R_X at the mode (the joint mode's own; the start's whitening for nAGQ ≥ 1)
+        np.testing.assert_allclose(core.rx(core.last[1]), numpy.rx(numpy.last[1]),
+                                   rtol=1e-9, atol=1e-12)
+        # the warm start: the mode's first-order prediction at a nearby point, each from its
+        # own last evaluation at p (whose modes agree to ~1e-9, as above)
+        theta, beta = core.split(np.asarray(p, dtype=float) * 1.01)
+        for a, b in zip(core._predict(core.last[1], theta, beta),
+                        numpy._predict(numpy.last[1], theta, beta), strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-8)
 
 
 def _model(family: str, n: int = 300, nl: int = 15, slope: bool = False, weights: bool = False,
