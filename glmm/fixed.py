@@ -33,6 +33,7 @@ import pandas as pd
 
 from .formula import ParsedFormula, Terms, terms
 from .frame import ModelFrame, NumericMatrix, Variable
+from .linalg import FactorizationError, cholesky
 
 __all__ = [
     "FixedEffects",
@@ -326,13 +327,38 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
     return ModelMatrix(X, tuple(colnames), tuple(assign))
 
 
+#: :func:`clearly_full_rank` asks for this much more than dqrdc2's tolerance: dqrdc2 updates
+#: its column norms by downdating (relative error far below this margin), so no column it
+#: would pivot passes the check
+FULL_RANK_MARGIN = 1e3
+
+
+def clearly_full_rank(X: np.ndarray) -> bool:
+    """True when :func:`dqrdc2` would keep every column of X (n ≥ p) in place, with a wide
+    margin.  It pivots column j when the norm of what is left of it after the columns before
+    it, |R_jj| of the unpivoted QR, falls below RANK_TOL times its own norm.  With the columns
+    scaled to unit norm, R is the Cholesky factor of XᵀX (a correlation matrix), and R_jj² ≥
+    (FULL_RANK_MARGIN·RANK_TOL)² = 1e-8 is far above its rounding (~p·ε).  False (also when
+    the factorisation fails) sends X to :func:`dqrdc2`."""
+    n, p = X.shape
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))
+    if n < p or not np.all(norms > 0.0):
+        return False
+    Xs = X / norms
+    try:
+        R = cholesky(Xs.T @ Xs, lower=False)
+    except FactorizationError:
+        return False
+    return bool(np.all(np.diagonal(R) >= FULL_RANK_MARGIN * RANK_TOL))
+
+
 def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
     """X for the fixed part of the formula, after lme4's rank check (``chkRank.drop.cols``):
     if LINPACK QR finds rank r < p, keep the first r pivot columns in their original order and
     warn "fixed-effect model matrix is rank deficient so dropping k columns / coefficients"."""
     mm = model_matrix(parsed.fixed, frame)
     p = mm.X.shape[1]
-    if p == 0:
+    if p == 0 or clearly_full_rank(mm.X):
         return FixedEffects(mm.X, mm.names, ())
     _, rank, _, pivot = dqrdc2(mm.X, RANK_TOL)
     if rank == p:

@@ -65,7 +65,7 @@ class ObjectiveFunction:
     What every implementation shares: the parameter vector, the count of evaluations, F
     alone or with its exact gradient (central differences where an implementation cannot
     give it), and the warm start.  PIRLS starts from the last mode, carried to the new
-    parameters (:meth:`_warm_starts`); if PIRLS fails from there it restarts from u = 0 (and
+    parameters (:meth:`_warm_start`); if PIRLS fails from there it restarts from u = 0 (and
     the starting β when β is profiled), so the value never depends on the call history (only
     its last bits do).  An implementation gives the mode (:meth:`_pirls`), its first-order
     prediction (:meth:`_predict`), F and ∇F at it (:meth:`_criterion`) and lme4's R_X
@@ -95,11 +95,11 @@ class ObjectiveFunction:
         """The conditional mode at θ (and β, unless None: then β is profiled)."""
         joint = beta is None
         if self.last is not None:
-            for u0, b0 in self._warm_starts(theta, beta, self.last[1]):
-                try:
-                    return self._pirls(theta, b0, u0, joint)
-                except PirlsError:
-                    pass
+            u0, b0 = self._warm_start(theta, beta, self.last[1])
+            try:
+                return self._pirls(theta, b0, u0, joint)
+            except PirlsError:
+                pass
         return self._pirls(theta, self.beta_start if joint else beta, np.zeros(self.model.q),
                            joint)
 
@@ -147,20 +147,19 @@ class ObjectiveFunction:
             return self.last[1]
         return self.evaluate(params)
 
-    def _warm_starts(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation
-                     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Starting points (u, β) for PIRLS at the new parameters, from the last evaluation:
-        the first-order prediction of the mode (:meth:`_predict`) when θ moved by at most
-        PREDICT_RANGE of its size, else the old mode rescaled so that b = Λu is kept (the
-        old u would put η far off)."""
+    def _warm_start(self, theta: np.ndarray, beta: np.ndarray | None, last: Evaluation
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """The starting point (u, β) for PIRLS at the new parameters, from the last
+        evaluation: the first-order prediction of the mode (:meth:`_predict`) when θ moved by
+        at most PREDICT_RANGE of its size, else the old mode rescaled so that b = Λu is kept
+        (the old u would put η far off).  A non-finite start makes PIRLS fail at once."""
         theta_old = last.theta   # θ has at least one entry
         near = float(np.abs(theta - theta_old).max()) <= \
             PREDICT_RANGE * max(float(np.abs(theta_old).max()), 0.1)
         if not near:
-            return [(self.model.u_keeping_b(last.state.u, theta_old, theta),
-                     last.beta if beta is None else beta)]
-        u0, b0 = self._predict(last, theta, beta)
-        return [(u0, b0)] if np.isfinite(u0).all() and np.isfinite(b0).all() else []
+            return (self.model.u_keeping_b(last.state.u, theta_old, theta),
+                    last.beta if beta is None else beta)
+        return self._predict(last, theta, beta)
 
     # -- what an implementation gives ----------------------------------------------------------
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None

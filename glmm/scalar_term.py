@@ -76,7 +76,7 @@ class ScalarMode(ConditionalMode):
 class ScalarTermObjective(ObjectiveFunction):
     """F for a model with one scalar random-effects term, as :class:`glmm.objective.Objective`
     computes it for any model, and also for nAGQ > 1 (adaptive Gauss–Hermite), with the
-    same warm start (:meth:`glmm.objective.ObjectiveFunction._warm_starts`).
+    same warm start (:meth:`glmm.objective.ObjectiveFunction._warm_start`).
 
     ``compiled=False`` keeps PIRLS and the gradient in numpy even where the compiled core
     applies (:attr:`compiled` tells which path is in use).

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from glmm.fixed import FixedEffectsError, contr_poly, fixed_effects
+from glmm.fixed import FixedEffectsError, clearly_full_rank, contr_poly, dqrdc2, fixed_effects
 from glmm.formula import (
     FormulaError,
     deparse,
@@ -420,3 +420,22 @@ def test_unused_factor_levels_are_dropped() -> None:
     assert list(frame.variable("g").categories) == ["b", "a", "c"]
     assert random_effects(parsed, frame).terms[0].levels == ("b", "a", "c")
     assert fixed_effects(parsed, frame).names == ("(Intercept)", "ga", "gc")
+
+
+@pytest.mark.parametrize("residual", [1.0, 1e-3, 1e-6, 1e-9, 0.0])
+def test_clearly_full_rank_only_where_dqrdc2_keeps_every_column(residual: float) -> None:
+    """The shortcut past LINPACK's QR: it must say True only where dqrdc2 keeps all columns
+    in place, and say False (sending X to dqrdc2) in the margin above dqrdc2's tolerance and
+    below it.  The last column is the first plus ``residual``·‖x₁‖ times a unit vector
+    orthogonal to the first two, so |R₃₃| / ‖x₃‖ ≈ residual."""
+    rng = np.random.default_rng(5)
+    X = np.column_stack([np.ones(40), rng.normal(size=40), rng.normal(size=40)])
+    e = rng.normal(size=40)
+    e -= X[:, :2] @ np.linalg.lstsq(X[:, :2], e, rcond=None)[0]   # ⟂ the first two columns
+    X[:, 2] = X[:, 0] + residual * np.linalg.norm(X[:, 0]) * e / np.linalg.norm(e)
+    _, rank, _, pivot = dqrdc2(X)
+    fast = clearly_full_rank(X)
+    if fast:
+        assert rank == 3 and list(pivot) == [0, 1, 2]
+    assert fast == (residual >= 1e-3)           # the margin: 1e3 × RANK_TOL = 1e-4
+    assert (rank == 3) == (residual >= 1e-6)    # dqrdc2 itself: RANK_TOL = 1e-7
