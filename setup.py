@@ -1,9 +1,10 @@
-"""The compiled core of glmm.scalar_term; every other setting is in pyproject.toml.
+"""The compiled core glmm._core (see glmm/compiled.py); every other setting is in
+pyproject.toml.
 
-Optional: without a C compiler the install still succeeds, and glmm.scalar_term computes the
-same in numpy (slower on small models).
+Optional: without a C compiler the install still succeeds, and numpy computes the same
+(slower on small models).
 """
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("glmm._scalar_term", ["glmm/_scalar_term.c"], optional=True)])
+setup(ext_modules=[Extension("glmm._core", ["glmm/_core.c"], optional=True)])

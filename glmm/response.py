@@ -29,6 +29,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import digamma, expit, xlogy
 
+from .compiled import core as _core
 from .families import EPS, Family
 
 
@@ -69,19 +70,25 @@ class Response:
             if float(np.max(weights * (np.abs(ylogy) + y), initial=0.0)) <= 1e4:
                 self._ylogy = ylogy - y
         self._aic_offset = self._constant_aic_part()
-
-    @property
-    def closed_form(self) -> tuple[str, bool, np.ndarray | None] | None:
-        """For binomial–logit and Poisson–log, the closed forms :meth:`update` uses:
-        (family name, binary y, y log y − y or None where Poisson's cancelling form is not
-        used); None for every other pair."""
-        if self._kind is None:
-            return None
-        return self._kind[0], self._binary, self._ylogy
+        #: the compiled core's response arguments (kind: 0 binomial–logit, 1 Poisson–log;
+        #: binary y; y; w; y log y − y or None), or None: another pair, or no compiled core
+        self.core_args = None if _core is None or self._kind is None else (
+            0 if self._kind[0] == "binomial" else 1, self._binary, np.ascontiguousarray(y),
+            np.ascontiguousarray(weights), self._ylogy)
 
     # -- one pass ----------------------------------------------------------------------------
     def update(self, eta: np.ndarray) -> Working:
-        """μ, unit deviances, W and s at η (every array of length n)."""
+        """μ, unit deviances, W and s at η (every array of length n); for the two canonical
+        pairs in one pass of the compiled core when it was built (:mod:`glmm.compiled`)."""
+        if self.core_args is not None:
+            assert _core is not None
+            mu, dev, W, s = (np.empty(len(eta)) for _ in range(4))   # see _pirls_compiled
+            _core.response(*self.core_args, eta, mu, dev, W, s)
+            return Working(mu, dev, W, s)
+        return self._update(eta)
+
+    def _update(self, eta: np.ndarray) -> Working:
+        """:meth:`update` in numpy."""
         y, w = self.y, self.weights
         if self._kind == ("binomial", "logit"):
             # μ' = max(ε, dlogis(η)) and V = max(ε, μ(1 − μ)) with μ clamped to [ε, 1 − ε]:

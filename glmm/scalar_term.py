@@ -23,9 +23,9 @@ general modules with G diagonal (same objective, same convergence rule):
                         [θ Σ xa + 2(1 − κ)ũ; Xᵀa] (C° = ΛᵀZᵀOX) and r = a − O∘(θx z_f + X z_β) − 2κs
     nAGQ > 1:           :func:`glmm.agq.agq_objective` on the u-only mode.
 
-For binomial–logit and Poisson–log, PIRLS and the gradient run in the compiled core
-``glmm._scalar_term`` (C, the same formulas, one call for the whole PIRLS loop) when it was
-built; otherwise, and for every other pair, in numpy below.
+For binomial–logit and Poisson–log, PIRLS, the gradient, the warm start and R_X run in the
+compiled core (:mod:`glmm.compiled`: C, the same formulas, one call for the whole PIRLS
+loop) when it was built; otherwise, and for every other pair, in numpy below.
 """
 
 from __future__ import annotations
@@ -36,18 +36,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .agq import agq_objective
+from .compiled import core as _core
 from .ghrule import ghrule
 from .linalg import FactorizationError, cho_solve, cholesky
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
 from .pirls import DECREMENT_TOL, MAX_ITER, ConditionalMode, PirlsError, halving_step
 
-try:
-    from . import _scalar_term as _core
-except ImportError:   # installed without a C compiler: the numpy path
-    _core = None
-
-#: the compiled core's failures, by status (glmm/_scalar_term.c)
+#: the compiled core's failures, by status (glmm/_core.c)
 _CORE_ERRORS = {
     1: "the penalized deviance is not finite at the starting point",
     2: "the PIRLS system is not finite",
@@ -95,13 +91,12 @@ class ScalarTermObjective(ObjectiveFunction):
         self._x2 = self._x * self._x
         self._X, self._o, self._resp = model.X, model.offset, model.response
         self._sum = term.level_sums   # Σ_{i∈j} aᵢ for every level j, of a vector or matrix
-        form = self._resp.closed_form
-        self.compiled = compiled and _core is not None and form is not None
+        args = self._resp.core_args   # None: no compiled core, or not a canonical pair
+        self.compiled = compiled and args is not None
         if self.compiled:
-            assert form is not None
-            resp = self._resp
-            self._core_head = (0 if form[0] == "binomial" else 1, form[1], resp.y,
-                               resp.weights, form[2], self._f, np.ascontiguousarray(self._x))
+            assert args is not None
+            self._core_head = (*args, self._f,
+                               None if self._intercept else np.ascontiguousarray(self._x))
             self._Xc = np.ascontiguousarray(self._X)
 
     def _schur(self, th: float, W: np.ndarray, D: np.ndarray
@@ -165,7 +160,9 @@ class ScalarTermObjective(ObjectiveFunction):
         n, nlev = len(self._f), len(u0)
         p = self._X.shape[1] if joint else 0
         u, b = u0.copy(), beta.copy()
-        eta, mu, dev, W, s = np.empty((5, n))
+        # one array each: a single (5, n) block is above glibc's mmap threshold at n = 1e6
+        # and its fresh pages cost ~8 ms per evaluation to touch
+        eta, mu, dev, W, s = (np.empty(n) for _ in range(5))
         D = np.empty(nlev)
         C = GiC = RX = None
         if joint:

@@ -1,4 +1,4 @@
-"""The compiled core of glmm.scalar_term (glmm/_scalar_term.c) against the numpy forms it
+"""The compiled core (glmm/_core.c) against the numpy forms it
 replaces, which are themselves checked against the general objective, central differences
 and brute-force integration (test_engine_numerics.py) and against lme4 (the parity suite)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import glmm
-from glmm import scalar_term
+from glmm import compiled
 from glmm.model import GlmerModel, term_spec
 from glmm.pirls import PirlsError
 from glmm.scalar_term import ScalarTermObjective
@@ -20,7 +20,7 @@ CASES = ["cbpp", "cbpp-prop", "seed", "mmmec", "bacteria"]
 def test_the_core_is_built() -> None:
     # the project's install (scripts/setup.sh, CI) has a C compiler; without the core every
     # scalar-term fit silently takes the slower numpy path
-    assert scalar_term._core is not None, "glmm._scalar_term was not built"
+    assert compiled.core is not None, "glmm._core was not built"
 
 
 def _case_model(case: str) -> tuple[GlmerModel, fixtures.CaseReference]:
@@ -110,10 +110,10 @@ def _model(family: str, n: int = 300, nl: int = 15, slope: bool = False, weights
 @pytest.mark.parametrize("nagq", [0, 1, 7])
 def test_core_equals_numpy_on_simulated_models(family: str, kw: dict, nagq: int) -> None:
     m = _model(family, **kw)
-    resp = m.response
-    assert resp.closed_form is not None
+    args = m.response.core_args
+    assert args is not None
     if family == "poisson":   # both of Poisson's deviance forms are exercised
-        assert (resp.closed_form[2] is None) == ("scale" in kw)
+        assert (args[4] is None) == ("scale" in kw)
     beta = np.array([0.2, 0.4])
     for theta in (0.3, 1.1, -0.7):
         core, numpy = _pair(m, nagq, beta)
@@ -155,7 +155,7 @@ def test_core_rejects_bad_arrays() -> None:
 
     def call(f=f, u=None, x=x, kind=0):
         u = np.zeros(nl) if u is None else u
-        return scalar_term._core.pirls(kind, True, y, w, None, f, x, 0.5, None, nl, 0,
+        return compiled.core.pirls(kind, True, y, w, None, f, x, 0.5, None, nl, 0,
                                        np.zeros(n), u, None, *out, np.empty(nl),
                                        None, None, None)
 

@@ -1,6 +1,7 @@
-/* The compiled core of glmm.scalar_term: PIRLS, the exact gradient, the first-order
- * prediction of the mode (PIRLS's warm start) and R_X, for one scalar random-effects term
- * and the canonical pairs binomial–logit and Poisson–log.
+/* The compiled core of glmm (glmm/compiled.py): the response pass for the canonical pairs
+ * binomial–logit and Poisson–log (Response.update), and, for one scalar random-effects term
+ * with those pairs, PIRLS, the exact gradient, the first-order prediction of the mode
+ * (PIRLS's warm start) and R_X (glmm/scalar_term.py).
  *
  * The formulas, the convergence rule and the step-halving are those of glmm/scalar_term.py
  * and glmm/pirls.py, line for line; the response pass is glmm/response.py's Response.update
@@ -10,7 +11,8 @@
  * with their lengths checked here.
  *
  * Notation: n observations, ℓ levels, p fixed effects; f the level of each observation,
- * x the term's column (1 for (1 | g)), θ its scale, so row i of ZΛ is θxᵢ at column fᵢ.
+ * x the term's column (NULL for (1 | g): x = 1), θ its scale, so row i of ZΛ is θxᵢ at
+ * column fᵢ.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -52,66 +54,61 @@ static inline double xlogy(double a, double b)
     return (a == 0.0 && !isnan(b)) ? 0.0 : a * log(b);
 }
 
-/* μ, unit deviances, W and s at η (Response.update); returns Σdev. */
+/* μ, the unit deviance, W and s of observation i at η (Response.update).
+ *
+ * Binomial–logit: e = exp(−|η|), μ = 1/(1 + e) for η ≥ 0 and e/(1 + e) below, μ' = e/(1 + e)²;
+ * lme4's clamps (μ' ≥ ε, μ ∈ [ε, 1 − ε]) act only where μ' < 2ε (elsewhere they change
+ * nothing, so applying them per observation equals numpy's test on the whole vector).
+ * Poisson–log: μ = μ' = V = e^η, and y log(y/μ) − (y − μ) = (y log y − y) − yη + μ where
+ * μ ≥ ε, else lme4's form with μ clamped at ε (numpy chooses one form for the whole vector;
+ * the two agree to rounding). */
+static inline double respond(const Resp *r, Py_ssize_t i, double eta, double *mu, double *W,
+                             double *s)
+{
+    const double y = r->y[i], w = r->w[i];
+    double mi, m, dev;
+    if (r->kind == BINOMIAL_LOGIT) {
+        const double e = exp(-fabs(eta)), f = 1.0 + e;
+        mi = (eta >= 0.0 ? 1.0 : e) / f;
+        m = e / (f * f);
+        if (m < 2.0 * EPS) {
+            if (m < EPS)
+                m = EPS;
+            if (mi > 1.0 - EPS)
+                mi = 1.0 - EPS;
+            if (mi < EPS)
+                mi = EPS;
+        }
+        if (r->binary)   /* −2w log μ where y = 1, −2w log(1 − μ) where y = 0 */
+            dev = (-2.0 * w) * log((1.0 - y) + (2.0 * y - 1.0) * mi);
+        else {
+            const double c = 1.0 - y;
+            dev = (2.0 * w) * (xlogy(y, y / mi) + xlogy(c, c / (1.0 - mi)));
+        }
+    } else {
+        mi = exp(eta);
+        if (r->ylogy && mi >= EPS)
+            dev = 2.0 * w * (r->ylogy[i] - y * eta + mi);
+        else {
+            if (mi < EPS)   /* also NaN: stays NaN */
+                mi = EPS;
+            dev = 2.0 * w * (xlogy(y, y / mi) - (y - mi));
+        }
+        m = mi;
+    }
+    *mu = mi;
+    *W = w * m;
+    *s = w * (y - mi);
+    return dev;
+}
+
+/* μ, unit deviances, W and s at η for every observation; returns Σdev. */
 static double response(const Resp *r, const double *eta, double *mu, double *dev, double *W,
                        double *s)
 {
-    const Py_ssize_t n = r->n;
-    const double *y = r->y, *w = r->w;
     double sum = 0.0;
-    if (r->kind == BINOMIAL_LOGIT) {
-        /* e = exp(−|η|): μ = 1/(1 + e) for η ≥ 0, e/(1 + e) below; μ' = e/(1 + e)².
-         * lme4's clamps (μ' ≥ ε, μ ∈ [ε, 1 − ε]) act only where μ' < 2ε, and then on the
-         * whole vector, as in Response.update (a NaN μ' leaves it unclamped). */
-        int small = 0, nan = 0;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const double e = exp(-fabs(eta[i])), f = 1.0 + e;
-            mu[i] = (eta[i] >= 0.0 ? 1.0 : e) / f;
-            W[i] = e / (f * f);
-            small |= W[i] < 2.0 * EPS;
-            nan |= isnan(W[i]);
-        }
-        const int clamp = small && !nan;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            double m = W[i], mi = mu[i];
-            if (clamp) {
-                if (m < EPS) m = EPS;
-                if (mi > 1.0 - EPS) mi = 1.0 - EPS;
-                if (mi < EPS) mi = EPS;
-                mu[i] = mi;
-            }
-            if (r->binary)   /* −2w log μ where y = 1, −2w log(1 − μ) where y = 0 */
-                dev[i] = (-2.0 * w[i]) * log((1.0 - y[i]) + (2.0 * y[i] - 1.0) * mi);
-            else {
-                const double c = 1.0 - y[i];
-                dev[i] = (2.0 * w[i]) * (xlogy(y[i], y[i] / mi) + xlogy(c, c / (1.0 - mi)));
-            }
-            W[i] = w[i] * m;
-            s[i] = w[i] * (y[i] - mi);
-            sum += dev[i];
-        }
-        return sum;
-    }
-    /* Poisson–log: μ = μ' = V = e^η.  y log(y/μ) − (y − μ) = (y log y − y) − yη + μ while no
-     * μ is below ε (the clamp), else lme4's form with μ clamped (a NaN μ counts as below). */
-    int unclamped = r->ylogy != NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        mu[i] = exp(eta[i]);
-        unclamped &= mu[i] >= EPS;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        double mi = mu[i];
-        if (unclamped)
-            dev[i] = 2.0 * w[i] * (r->ylogy[i] - y[i] * eta[i] + mi);
-        else {
-            if (mi < EPS) mi = EPS;
-            mu[i] = mi;
-            dev[i] = 2.0 * w[i] * (xlogy(y[i], y[i] / mi) - (y[i] - mi));
-        }
-        W[i] = w[i] * mi;
-        s[i] = w[i] * (y[i] - mi);
-        sum += dev[i];
-    }
+    for (Py_ssize_t i = 0; i < r->n; i++)
+        sum += dev[i] = respond(r, i, eta[i], &mu[i], &W[i], &s[i]);
     return sum;
 }
 
@@ -181,7 +178,7 @@ static int schur(const Problem *pb, const double *W, const double *D, double *C,
     for (Py_ssize_t i = 0; i < n; i++) {
         const double *Xi = pb->X + i * p;
         double *Cj = C + pb->f[i] * p;
-        const double twi = pb->th * pb->x[i] * W[i];
+        const double twi = pb->th * (pb->x ? pb->x[i] : 1.0) * W[i];
         for (Py_ssize_t k = 0; k < p; k++) {
             Cj[k] += twi * Xi[k];
             const double wk = W[i] * Xi[k];
@@ -198,6 +195,34 @@ static int schur(const Problem *pb, const double *W, const double *D, double *C,
     return cholesky_upper(RX, p);
 }
 
+/* One pass over the observations at the trial point η = η₀ + t·δη, δηᵢ = θxᵢ δu_{fᵢ}
+ * (+ Xᵢδβ when db is given): the response there, into `out`, and the per-level sums of the
+ * PIRLS system at it, S2ⱼ = θ²Σ_{i∈j} Wᵢxᵢ² and S1ⱼ = θΣ_{i∈j} xᵢsᵢ.  Returns Σdev.  One pass
+ * rather than several: on a large model the steps are bound by memory traffic. */
+static double trial_pass(const Problem *pb, const double *eta0, double t, const double *du,
+                         const double *db, Working *out, double *S2, double *S1)
+{
+    const Py_ssize_t n = pb->n, p = db ? pb->p : 0;
+    const int64_t *f = pb->f;
+    const double th = pb->th, *x = pb->x, *X = pb->X;
+    memset(S2, 0, sizeof(double) * pb->nlev);
+    memset(S1, 0, sizeof(double) * pb->nlev);
+    double sum = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const Py_ssize_t j = f[i];
+        const double tx = x ? th * x[i] : th;
+        double d = tx * du[j];
+        for (Py_ssize_t k = 0; k < p; k++)
+            d += X[i * p + k] * db[k];
+        const double eta = eta0[i] + t * d;
+        out->eta[i] = eta;
+        sum += out->dev[i] = respond(&pb->resp, i, eta, &out->mu[i], &out->W[i], &out->s[i]);
+        S2[j] += out->W[i] * (tx * tx);
+        S1[j] += tx * out->s[i];
+    }
+    return sum;
+}
+
 /* PIRLS from (u, β): the mode ũ(θ, β) (u-only, X == NULL), or (ũ, β̃)(θ) (joint).  On entry
  * u and beta hold the start and eta0 = o + Xβ; on success they and `out` hold the mode, D the
  * diagonal of G at its weights, and (joint) C, GiC, RX at them; *iterations and *pdev are set. */
@@ -205,40 +230,41 @@ static int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
                  double *D, double *C, double *GiC, double *RX, long *iterations, double *pdev)
 {
     const Py_ssize_t n = pb->n, nlev = pb->nlev, p = pb->X ? pb->p : 0;
-    const int64_t *f = pb->f;
-    const double th = pb->th, *x = pb->x, *X = pb->X;
+    const double *X = pb->X;
     int status = OK;
-    /* scratch: the trial point, δη, the gradient in u, δu, the trial u, and (joint) Xᵀs,
-     * the right-hand side of the Schur system and δβ */
-    double *buf = malloc(sizeof(double) * (6 * n + 3 * nlev + 3 * p + 1));
-    if (!buf)
+    /* scratch: the trial point (n each), the per-level sums at the current and the trial
+     * point, the gradient in u, δu, the trial u, and (joint) Xᵀs, the right-hand side of the
+     * Schur system and δβ.  One block per array of n: a block above glibc's largest mmap
+     * threshold (32 MB) is mapped afresh on every call, and touching its new pages costs
+     * about as much as a PIRLS step (n = 1e6: ~10 ms) */
+    double *big[5] = {NULL}, *buf = malloc(sizeof(double) * (7 * nlev + 3 * p + 1));
+    int allocated = buf != NULL;
+    for (int k = 0; k < 5 && allocated; k++)
+        allocated = (big[k] = malloc(sizeof(double) * (n > 0 ? n : 1))) != NULL;
+    if (!allocated) {
+        for (int k = 0; k < 5; k++)
+            free(big[k]);
+        free(buf);
         return NO_MEMORY;
-    Working cur = *out, trial = {buf, buf + n, buf + 2 * n, buf + 3 * n, buf + 4 * n};
-    double *deta = buf + 5 * n, *grad = buf + 6 * n, *du = grad + nlev, *un = du + nlev;
+    }
+    Working cur = *out, trial = {big[0], big[1], big[2], big[3], big[4]};
+    double *S2 = buf, *S1 = S2 + nlev, *S2t = S1 + nlev, *S1t = S2t + nlev;
+    double *grad = S1t + nlev, *du = grad + nlev, *un = du + nlev;
     double *Xs = un + nlev, *rhs = Xs + p, *db = rhs + p;
 
-    for (Py_ssize_t i = 0; i < n; i++)
-        cur.eta[i] = eta0[i] + th * x[i] * u[f[i]];
-    double uu = 0.0;
+    double uu = 0.0;   /* the start: η = η₀ + θx u_f */
     for (Py_ssize_t j = 0; j < nlev; j++)
         uu += u[j] * u[j];
-    double P = response(&pb->resp, cur.eta, cur.mu, cur.dev, cur.W, cur.s) + uu;
+    double P = trial_pass(pb, eta0, 1.0, u, NULL, &cur, S2, S1) + uu;
     if (!isfinite(P)) {
         status = START_NOT_FINITE;
         goto done;
     }
     for (long it = 1; it <= MAX_ITER; it++) {
         /* Dⱼ = 1 + θ²Σ_{i∈j} Wᵢxᵢ²,  (ΛᵀZᵀs − u)ⱼ = θΣ_{i∈j} xᵢsᵢ − uⱼ */
-        for (Py_ssize_t j = 0; j < nlev; j++)
-            D[j] = grad[j] = 0.0;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const double tx = th * x[i];
-            D[f[i]] += cur.W[i] * (tx * tx);
-            grad[f[i]] += tx * cur.s[i];
-        }
         for (Py_ssize_t j = 0; j < nlev; j++) {
-            D[j] += 1.0;
-            grad[j] -= u[j];
+            D[j] = 1.0 + S2[j];
+            grad[j] = S1[j] - u[j];
         }
         double decrement = 0.0;
         if (X) {
@@ -283,25 +309,17 @@ static int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
             *pdev = P;
             goto done;
         }
-        for (Py_ssize_t i = 0; i < n; i++) {
-            double v = th * x[i] * du[f[i]];
-            for (Py_ssize_t k = 0; k < p; k++)
-                v += X[i * p + k] * db[k];
-            deta[i] = v;
-        }
         /* the step t = 1, ½, ¼, … that first does not raise P (up to 1e-12 relative) */
         double step = 1.0;
         int accepted = 0;
         for (int h = 0; h <= MAX_HALVINGS && !accepted; h++) {
-            for (Py_ssize_t i = 0; i < n; i++)
-                trial.eta[i] = cur.eta[i] + step * deta[i];
             uu = 0.0;
             for (Py_ssize_t j = 0; j < nlev; j++) {
                 un[j] = u[j] + step * du[j];
                 uu += un[j] * un[j];
             }
             const double Pn =
-                response(&pb->resp, trial.eta, trial.mu, trial.dev, trial.W, trial.s) + uu;
+                trial_pass(pb, cur.eta, step, du, X ? db : NULL, &trial, S2t, S1t) + uu;
             if (Pn <= P + 1e-12 * fabs(P)) {   /* false for NaN */
                 accepted = 1;
                 P = Pn;
@@ -311,6 +329,12 @@ static int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
                 const Working t = cur;
                 cur = trial;
                 trial = t;
+                double *tmp = S2;
+                S2 = S2t;
+                S2t = tmp;
+                tmp = S1;
+                S1 = S1t;
+                S1t = tmp;
             } else
                 step *= 0.5;
         }
@@ -328,6 +352,8 @@ done:
         memcpy(out->W, cur.W, sizeof(double) * n);
         memcpy(out->s, cur.s, sizeof(double) * n);
     }
+    for (int k = 0; k < 5; k++)
+        free(big[k]);
     free(buf);
     return status;
 }
@@ -352,10 +378,10 @@ static int gradient(const Problem *pb, const double *D, const double *u, const d
     double *z = buf, *wx2 = buf + nlev, *ab = wx2 + nlev, *zb = ab + p;
     for (Py_ssize_t i = 0; i < n; i++) {
         const Py_ssize_t j = f[i];
-        const double tx = th * x[i];
+        const double xi = x ? x[i] : 1.0, tx = th * xi;
         const double a = (binomial ? W[i] * (1.0 - 2.0 * mu[i]) : W[i]) * (tx * tx / D[j]);
         z[j] += tx * a;
-        wx2[j] += W[i] * (x[i] * x[i]);
+        wx2[j] += W[i] * (xi * xi);
         if (RX)
             for (Py_ssize_t k = 0; k < p; k++)
                 ab[k] += X[i * p + k] * a;
@@ -383,14 +409,14 @@ static int gradient(const Problem *pb, const double *D, const double *u, const d
             g[1 + k] = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
         const Py_ssize_t j = f[i];
-        const double tx = th * x[i];
+        const double xi = x ? x[i] : 1.0, tx = th * xi;
         const double a = (binomial ? W[i] * (1.0 - 2.0 * mu[i]) : W[i]) * (tx * tx / D[j]);
         double fit = tx * z[j];
         if (RX)
             for (Py_ssize_t k = 0; k < p; k++)
                 fit += X[i * p + k] * zb[k];
         const double r = a - W[i] * fit - 2.0 * s[i];
-        gth += r * (x[i] * u[j]) + s[i] * (x[i] * z[j]);
+        gth += r * (xi * u[j]) + s[i] * (xi * z[j]);
         if (!RX)
             for (Py_ssize_t k = 0; k < p; k++)
                 g[1 + k] += X[i * p + k] * r;
@@ -417,12 +443,13 @@ static int predict(const Problem *pb, double dth, const double *u, const double 
     for (Py_ssize_t k = 0; k < p && !dbeta; k++)
         db[k] = 0.0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        double deta = dth * x[i] * u[f[i]];
+        const double xi = x ? x[i] : 1.0;
+        double deta = dth * xi * u[f[i]];
         if (dbeta)
             for (Py_ssize_t k = 0; k < p; k++)
                 deta += X[i * p + k] * dbeta[k];
         const double Wd = W[i] * deta;
-        un[f[i]] += x[i] * (dth * s[i] - th * Wd);
+        un[f[i]] += xi * (dth * s[i] - th * Wd);
         if (!dbeta)
             for (Py_ssize_t k = 0; k < p; k++)
                 db[k] -= X[i * p + k] * Wd;
@@ -559,7 +586,7 @@ static int problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Problem *pb, Py
     TAKE1(pb->resp.y, y, n, 1);
     TAKE1(pb->resp.w, w, n, 1);
     TAKE1(pb->resp.ylogy, ylogy, n, 0);
-    TAKE1(pb->x, x, n, 1);
+    TAKE1(pb->x, x, n, 0);   /* None: an intercept, x = 1 */
     TAKE1(pb->X, X, n * p, 0);
 #undef TAKE1
     for (Py_ssize_t k = 11; k < argc; k++)
@@ -656,6 +683,48 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(response_doc,
+"response(kind, binary, y, w, ylogy, eta, mu, dev, W, s) -> None\n\n"
+"Response.update for binomial–logit (kind 0) and Poisson–log (kind 1): μ, unit deviances,\n"
+"W and s at eta, written to mu, dev, W and s.");
+
+static PyObject *py_response(PyObject *self, PyObject *args)
+{
+    Buffers bs = {.used = 0};
+    int kind, binary;
+    PyObject *o[8];
+    if (!PyArg_ParseTuple(args, "ipOOOOOOOO", &kind, &binary, &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7]))
+        return NULL;
+    if (kind != BINOMIAL_LOGIT && kind != POISSON_LOG) {
+        PyErr_Format(PyExc_ValueError, "unknown response kind %d", kind);
+        return NULL;
+    }
+    Py_buffer probe;   /* n from y */
+    if (PyObject_GetBuffer(o[0], &probe, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    const Py_ssize_t n = probe.len / 8;
+    PyBuffer_Release(&probe);
+    double *y, *w, *ylogy, *eta, *mu, *dev, *W, *s;
+    TAKE(y, o[0], n, 0, 1);
+    TAKE(w, o[1], n, 0, 1);
+    TAKE(ylogy, o[2], n, 0, 0);
+    TAKE(eta, o[3], n, 0, 1);
+    TAKE(mu, o[4], n, 1, 1);
+    TAKE(dev, o[5], n, 1, 1);
+    TAKE(W, o[6], n, 1, 1);
+    TAKE(s, o[7], n, 1, 1);
+    const Resp r = {.kind = kind, .binary = binary, .y = y, .w = w, .ylogy = ylogy, .n = n};
+    Py_BEGIN_ALLOW_THREADS
+    response(&r, eta, mu, dev, W, s);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
 PyDoc_STRVAR(schur_doc,
 "schur(kind, binary, y, w, ylogy, f, x, theta, X, nlevels, p, W, D, C, GiC, RX) -> status\n\n"
 "C = ΛᵀZᵀWX, D⁻¹C and R_X (upper, R_XᵀR_X = XᵀWX − CᵀD⁻¹C) at weights W, written to\n"
@@ -730,15 +799,16 @@ fail:
 static PyMethodDef methods[] = {
     {"pirls", py_pirls, METH_VARARGS, pirls_doc},
     {"gradient", py_gradient, METH_VARARGS, gradient_doc},
+    {"response", py_response, METH_VARARGS, response_doc},
     {"schur", py_schur, METH_VARARGS, schur_doc},
     {"predict", py_predict, METH_VARARGS, predict_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_scalar_term",
+    PyModuleDef_HEAD_INIT, "_core",
     "The compiled core of glmm.scalar_term (PIRLS and the gradient for one scalar term).", -1,
     methods,
 };
 
-PyMODINIT_FUNC PyInit__scalar_term(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module); }
