@@ -1,7 +1,6 @@
-/* The compiled core of glmm (glmm/compiled.py): the response pass for the canonical pairs
- * binomial–logit and Poisson–log (Response.update), and, for one scalar random-effects term
- * with those pairs, PIRLS, the exact gradient, the first-order prediction of the mode
- * (PIRLS's warm start) and R_X (glmm/scalar_term.py).
+/* The compiled core of glmm (glmm/compiled.py): for one scalar random-effects term and the
+ * canonical pairs binomial–logit and Poisson–log, PIRLS, the exact gradient, the first-order
+ * prediction of the mode (PIRLS's warm start) and R_X (glmm/scalar_term.py).
  *
  * The formulas, the convergence rule and the step-halving are those of glmm/scalar_term.py
  * and glmm/pirls.py, line for line; the response pass is glmm/response.py's Response.update
@@ -100,16 +99,6 @@ static inline double respond(const Resp *r, Py_ssize_t i, double eta, double *mu
     *W = w * m;
     *s = w * (y - mi);
     return dev;
-}
-
-/* μ, unit deviances, W and s at η for every observation; returns Σdev. */
-static double response(const Resp *r, const double *eta, double *mu, double *dev, double *W,
-                       double *s)
-{
-    double sum = 0.0;
-    for (Py_ssize_t i = 0; i < r->n; i++)
-        sum += dev[i] = respond(r, i, eta[i], &mu[i], &W[i], &s[i]);
-    return sum;
 }
 
 /* The response at one η: the PIRLS iterate's arrays. */
@@ -683,48 +672,6 @@ fail:
     return NULL;
 }
 
-PyDoc_STRVAR(response_doc,
-"response(kind, binary, y, w, ylogy, eta, mu, dev, W, s) -> None\n\n"
-"Response.update for binomial–logit (kind 0) and Poisson–log (kind 1): μ, unit deviances,\n"
-"W and s at eta, written to mu, dev, W and s.");
-
-static PyObject *py_response(PyObject *self, PyObject *args)
-{
-    Buffers bs = {.used = 0};
-    int kind, binary;
-    PyObject *o[8];
-    if (!PyArg_ParseTuple(args, "ipOOOOOOOO", &kind, &binary, &o[0], &o[1], &o[2], &o[3], &o[4],
-                          &o[5], &o[6], &o[7]))
-        return NULL;
-    if (kind != BINOMIAL_LOGIT && kind != POISSON_LOG) {
-        PyErr_Format(PyExc_ValueError, "unknown response kind %d", kind);
-        return NULL;
-    }
-    Py_buffer probe;   /* n from y */
-    if (PyObject_GetBuffer(o[0], &probe, PyBUF_C_CONTIGUOUS) < 0)
-        return NULL;
-    const Py_ssize_t n = probe.len / 8;
-    PyBuffer_Release(&probe);
-    double *y, *w, *ylogy, *eta, *mu, *dev, *W, *s;
-    TAKE(y, o[0], n, 0, 1);
-    TAKE(w, o[1], n, 0, 1);
-    TAKE(ylogy, o[2], n, 0, 0);
-    TAKE(eta, o[3], n, 0, 1);
-    TAKE(mu, o[4], n, 1, 1);
-    TAKE(dev, o[5], n, 1, 1);
-    TAKE(W, o[6], n, 1, 1);
-    TAKE(s, o[7], n, 1, 1);
-    const Resp r = {.kind = kind, .binary = binary, .y = y, .w = w, .ylogy = ylogy, .n = n};
-    Py_BEGIN_ALLOW_THREADS
-    response(&r, eta, mu, dev, W, s);
-    Py_END_ALLOW_THREADS
-    release(&bs);
-    Py_RETURN_NONE;
-fail:
-    release(&bs);
-    return NULL;
-}
-
 PyDoc_STRVAR(schur_doc,
 "schur(kind, binary, y, w, ylogy, f, x, theta, X, nlevels, p, W, D, C, GiC, RX) -> status\n\n"
 "C = ΛᵀZᵀWX, D⁻¹C and R_X (upper, R_XᵀR_X = XᵀWX − CᵀD⁻¹C) at weights W, written to\n"
@@ -799,7 +746,6 @@ fail:
 static PyMethodDef methods[] = {
     {"pirls", py_pirls, METH_VARARGS, pirls_doc},
     {"gradient", py_gradient, METH_VARARGS, gradient_doc},
-    {"response", py_response, METH_VARARGS, response_doc},
     {"schur", py_schur, METH_VARARGS, schur_doc},
     {"predict", py_predict, METH_VARARGS, predict_doc},
     {NULL, NULL, 0, NULL},

@@ -1,6 +1,6 @@
-"""The optional compiled core, ``glmm/_core.c`` (built by setup.py): the response pass for
-binomial–logit and Poisson–log, and PIRLS, the gradient, the warm start and R_X for one
-scalar random-effects term.  ``core`` is the extension module, or None when the package was
+"""The optional compiled core, ``glmm/_core.c`` (built by setup.py): PIRLS, the gradient,
+the warm start and R_X for one scalar random-effects term, for binomial–logit and
+Poisson–log.  ``core`` is the extension module, or None when the package was
 installed without a C compiler; numpy then computes the same, slower on small models."""
 
 from __future__ import annotations
