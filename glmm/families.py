@@ -601,8 +601,8 @@ class _Binomial(Family):
             return 0.0
         k, m, wt = k[mid], m[mid], wt[mid]
         mk = m - k
-        log_dbinom = (_stirlerr(m) - _stirlerr(k) - _stirlerr(mk)
-                      + 0.5 * np.log(m / (2.0 * math.pi * k * mk)))
+        d_m, d_k, d_mk = _stirlerr(np.concatenate([m, k, mk])).reshape(3, -1)   # one lookup
+        log_dbinom = d_m - d_k - d_mk + 0.5 * np.log(m / (2.0 * math.pi * k * mk))
         return float(-2.0 * np.sum(wt / m * log_dbinom))
 
     def initialize(self, y: object, weights: npt.ArrayLike | None = None) -> Initialized:

@@ -207,4 +207,6 @@ class Response:
             whole = False
         if not whole:
             return None
+        if self._binary:   # every count k = m·y is 0 or m
+            return 0.0
         return fam.saturated_aic(y, self.n_trials, self.weights)
