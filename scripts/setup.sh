@@ -22,4 +22,7 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
   echo "setup: installed the project into .venv with extras [${extras}]" >&2
+  .venv/bin/python -c 'import glmm._core' 2>/dev/null || echo "setup: the compiled core \
+glmm._core was not built (no C compiler?): glmm computes the same in numpy, slower, and \
+tests/test_scalar_core.py fails" >&2
 fi

@@ -131,3 +131,25 @@ def test_regular_fit_raises_no_warning(cbpp) -> None:
         warnings.simplefilter("error")
         f = glmm.glmer(CBIND, cbpp, "binomial", nAGQ=0)
     assert f.converged and not f.singular
+
+
+def test_glm_start_falls_back_to_irls(cbpp, cbpp_fit, monkeypatch) -> None:
+    """nAGQ ≥ 1 starts from the GLM's β̂ as the joint mode at θ = 0; where that PIRLS fails,
+    from the IRLS fit (with its least-squares steps) instead.  Both are the GLM's β̂, so the
+    optimum is the same (to the optimiser's tolerance; lme4's tight fit is the reference)."""
+    from glmm.objective import ObjectiveFunction
+    from glmm.pirls import PirlsError
+
+    calls = []
+
+    def fail(self, beta):
+        calls.append(beta)
+        raise PirlsError("forced")
+
+    monkeypatch.setattr(ObjectiveFunction, "glm_beta", fail)
+    fit = glmm.glmer(CBIND, cbpp, family=glmm.binomial(), nAGQ=1)
+    assert len(calls) == 1
+    tight = fixtures.load("cbpp").results[1].tight
+    # parity's tight tier (parity.compare): −2logLik within 1e-6, parameters within 1e-4
+    assert fit.objective == pytest.approx(cbpp_fit.objective, abs=1e-6)
+    np.testing.assert_allclose(fit.fixef.to_numpy(), np.asarray(tight.fixef), rtol=1e-4)
