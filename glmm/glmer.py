@@ -19,10 +19,10 @@ from .fit import GlmerFit, RanefLayout
 from .fixed import FixedEffects, fixed_effects
 from .formula import parse_formula
 from .frame import model_frame
+from .glm import glm_start
 from .model import GlmerModel, term_spec
 from .objective import AGQNotAvailableError, Objective, ObjectiveFunction
-from .optimize import glm_start, optimize_theta, optimize_theta_beta
-from .pirls import PirlsError
+from .optimize import optimize_theta, optimize_theta_beta
 from .scalar_term import ScalarTermObjective
 from .terms import RandomEffects, random_effects
 
@@ -99,16 +99,13 @@ def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffe
     # nAGQ = 0 profiles β by joint PIRLS, whose mode does not depend on where it starts: one
     # IRLS step of the GLM is start enough (the converged GLM took as many joint PIRLS steps
     # after it); nAGQ ≥ 1 starts BFGS at β₀ and whitens by R_X there, so it takes the GLM fit,
-    # continued from that step as the objective's joint PIRLS at θ = 0
+    # continued from that step
     beta0 = glm_start(model, max_iter=1)
     lower = np.asarray(re.lower, dtype=float)
     theta0 = np.asarray(re.theta0, dtype=float)
     obj = _objective(model, nAGQ, beta0)
     if nAGQ > 0:
-        try:
-            beta0 = obj.glm_beta(beta0)
-        except PirlsError:   # XᵀWX numerically singular: IRLS with its least-squares steps
-            beta0 = glm_start(model)
+        beta0 = obj.glm_beta(beta0)
     if nAGQ == 0:
         opt = optimize_theta(obj, theta0, lower)
     else:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bfgs import central_differences
+from .glm import glm_start
 from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
 from .model import GlmerModel
@@ -104,11 +105,8 @@ class ObjectiveFunction:
                            joint)
 
     def glm_beta(self, beta: np.ndarray) -> np.ndarray:
-        """β̂ of the GLM without random effects, from β: the joint mode at θ = 0.  There
-        ZΛ = 0, so P(u, β) = Σdev(o + Xβ) + ‖u‖² is minimised by u = 0 and the GLM's β̂, and
-        joint PIRLS is the GLM's IRLS (Fisher scoring), with its step-halving and stop."""
-        m = self.model
-        return self._pirls(np.zeros(m.ntheta), beta, np.zeros(m.q), joint=True).beta
+        """β̂ of the GLM without random effects (where nAGQ ≥ 1 starts), by IRLS from β."""
+        return glm_start(self.model, beta=beta)
 
     def evaluate(self, params: np.ndarray) -> Evaluation:
         return self._evaluate(params, gradient=False)[0]

@@ -1,6 +1,6 @@
 """Optimisation of lme4's objectives: starting values, the stages, boundary handling.
 
-Start: β₀ from the GLM without random effects (IRLS, as glm.fit), θ₀ = lme4's start (1 on
+Start: β₀ from the GLM without random effects (:mod:`glmm.glm`), θ₀ = lme4's start (1 on
 diagonals, 0 off).
 
 nAGQ = 0: minimise F₀(θ), β profiled by joint PIRLS.
@@ -29,10 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 
 from .bfgs import BfgsResult, minimize_bfgs
-from .linalg import FactorizationError, cho_solve, cholesky, triangular_solve
+from .linalg import triangular_solve
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
 
@@ -48,37 +47,6 @@ class Optimum:
     nfev: int
     converged: bool
     message: str
-
-
-def glm_start(model: GlmerModel, max_iter: int = 50) -> np.ndarray:
-    """β of the GLM without random effects, by IRLS from η = g(μ_start) (as R's glm.fit).
-
-    Each step solves the weighted normal equations XᵀWX β = XᵀW z with the working response
-    z = η − o + (y − μ)/μ', i.e. XᵀWX β = XᵀW(η − o) + Xᵀs, by Cholesky (X has full column
-    rank: :mod:`glmm.fixed` drops aliased columns), through the same response pass as PIRLS.
-    """
-    X, o, resp = model.X, model.offset, model.response
-    eta = model.family.link.linkfun(model.mustart)
-    dev_old = np.inf
-    beta = np.zeros(model.p)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        wk = resp.update(eta)
-        for _ in range(max_iter):
-            WX = wk.W[:, None] * X
-            rhs = WX.T @ (eta - o) + X.T @ wk.s
-            try:
-                beta = cho_solve(cholesky(X.T @ WX, lower=False), rhs, lower=False)
-            except FactorizationError:   # numerically singular XᵀWX: least squares
-                sw = np.sqrt(wk.W)
-                z = eta - o + wk.s / np.where(wk.W > 0, wk.W, 1.0)
-                beta = scipy.linalg.lstsq(sw[:, None] * X, sw * z, check_finite=False)[0]
-            eta = o + X @ beta
-            wk = resp.update(eta)
-            dev = float(wk.dev.sum())
-            if abs(dev - dev_old) < 1e-10 * (abs(dev) + 0.1):
-                break
-            dev_old = dev
-    return beta
 
 
 #: Where a diagonal θ entry ends at 0, F is probed at this value of it (see _minimize).

@@ -134,21 +134,24 @@ def test_regular_fit_raises_no_warning(cbpp) -> None:
 
 
 def test_glm_start_falls_back_to_irls(cbpp, cbpp_fit, monkeypatch) -> None:
-    """nAGQ ≥ 1 starts from the GLM's β̂ as the joint mode at θ = 0; where that PIRLS fails,
-    from the IRLS fit (with its least-squares steps) instead.  Both are the GLM's β̂, so the
-    optimum is the same (to the optimiser's tolerance; lme4's tight fit is the reference)."""
-    from glmm.objective import ObjectiveFunction
+    """With the compiled core, nAGQ ≥ 1 starts from the GLM's β̂ as the joint mode at θ = 0;
+    where that PIRLS fails, from IRLS instead.  Both are the GLM's β̂, so the optimum is the
+    same."""
     from glmm.pirls import PirlsError
+    from glmm.scalar_term import ScalarTermObjective
 
     calls = []
+    pirls = ScalarTermObjective._pirls_compiled
 
-    def fail(self, beta):
-        calls.append(beta)
-        raise PirlsError("forced")
+    def fail_at_zero(self, th, beta, u0, joint):
+        if th == 0.0:
+            calls.append(th)
+            raise PirlsError("forced")
+        return pirls(self, th, beta, u0, joint)
 
-    monkeypatch.setattr(ObjectiveFunction, "glm_beta", fail)
+    monkeypatch.setattr(ScalarTermObjective, "_pirls_compiled", fail_at_zero)
     fit = glmm.glmer(CBIND, cbpp, family=glmm.binomial(), nAGQ=1)
-    assert len(calls) == 1
+    assert calls == [0.0]
     tight = fixtures.load("cbpp").results[1].tight
     # parity's tight tier (parity.compare): −2logLik within 1e-6, parameters within 1e-4
     assert fit.objective == pytest.approx(cbpp_fit.objective, abs=1e-6)
