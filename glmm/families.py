@@ -569,6 +569,11 @@ class _Binomial(Family):
         y, mu, wt = _as_float(y), _as_float(mu), _as_float(wt)
         return 2.0 * wt * (y * _log_ratio(y, mu) + (1.0 - y) * _log_ratio(1.0 - y, 1.0 - mu))
 
+    @staticmethod
+    def trials(n: np.ndarray, wt: np.ndarray) -> np.ndarray:
+        """m, the trials of each row as the aic counts them: n if any n > 1, else w."""
+        return n if (n > 1).any() else wt
+
     def aic(self, y: npt.ArrayLike, n: npt.ArrayLike, mu: npt.ArrayLike, wt: npt.ArrayLike,
             dev: float) -> float:
         """A = −2 Σ (w/m)·log dbinom(round(m·y); round(m), μ) over the rows with round(m) > 0.
@@ -579,7 +584,7 @@ class _Binomial(Family):
         not used.
         """
         y, n, mu, wt = np.broadcast_arrays(*map(_as_float, (y, n, mu, wt)))
-        m = n if (n > 1).any() else wt
+        m = self.trials(n, wt)
         k = np.rint(m * y)
         m = np.rint(m)
         keep = m > 0
@@ -594,7 +599,7 @@ class _Binomial(Family):
         A = −2 Σ (w/m)[δ(m) − δ(k) − δ(m − k) + ½ log(m / (2π k (m − k)))] over 0 < k < m
         (0 for a binary y)."""
         y, n, wt = np.broadcast_arrays(*map(_as_float, (y, n, wt)))
-        m = n if (n > 1).any() else wt
+        m = self.trials(n, wt)
         k, m = np.rint(m * y), np.rint(m)
         mid = (k > 0) & (k < m)
         if not mid.any():

@@ -198,7 +198,7 @@ class Response:
         family's ``saturated_aic``; 0 for a binary y)."""
         y, fam = self.y, self.family
         if fam.name == "binomial":
-            m = self.n_trials if (self.n_trials > 1).any() else self.weights
+            m = fam.trials(self.n_trials, self.weights)
             k = m * y
             whole = (m == np.rint(m)).all() and (np.abs(k - np.rint(k)) <= 1e-12 * m).all()
         elif fam.name == "poisson":
