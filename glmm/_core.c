@@ -515,8 +515,10 @@ static void release(Buffers *bs)
         }                                                                                    \
     } while (0)
 
-/* Parse the shared arguments: (kind, binary, y, w, ylogy, f, x, θ, X, ℓ, p). */
-static int problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Problem *pb, PyObject **rest)
+/* Parse the shared arguments: (kind, binary, y, w, ylogy, f, x, θ, X, ℓ, p); X may be None
+ * unless need_X.  The remaining arguments go to rest. */
+static int problem(Buffers *bs, PyObject *args, Py_ssize_t argc, int need_X, Problem *pb,
+                   PyObject **rest)
 {
     int kind, binary;
     PyObject *y, *w, *ylogy, *f, *x, *X;
@@ -563,11 +565,11 @@ static int problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Problem *pb, Py
     double *v;
 #define TAKE1(dst, obj, len, req)                                                            \
     do {                                                                                     \
-        v = take(bs, obj, #dst, len, 0);                                                     \
+        v = take(bs, obj, #obj, len, 0);                                                     \
         if (v == (double *)-1)                                                               \
             return 0;                                                                        \
         if (req && !v) {                                                                     \
-            PyErr_SetString(PyExc_TypeError, #dst " is required");                           \
+            PyErr_SetString(PyExc_TypeError, #obj " is required");                           \
             return 0;                                                                        \
         }                                                                                    \
         dst = v;                                                                             \
@@ -576,7 +578,7 @@ static int problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Problem *pb, Py
     TAKE1(pb->resp.w, w, n, 1);
     TAKE1(pb->resp.ylogy, ylogy, n, 0);
     TAKE1(pb->x, x, n, 0);   /* None: an intercept, x = 1 */
-    TAKE1(pb->X, X, n * p, 0);
+    TAKE1(pb->X, X, n * p, need_X);
 #undef TAKE1
     for (Py_ssize_t k = 11; k < argc; k++)
         rest[k - 11] = PyTuple_GET_ITEM(args, k);
@@ -595,7 +597,7 @@ static PyObject *py_pirls(PyObject *self, PyObject *args)
     Buffers bs = {.used = 0};
     Problem pb;
     PyObject *r[12];
-    if (!problem(&bs, args, 23, &pb, r))
+    if (!problem(&bs, args, 23, 0, &pb, r))
         goto fail;
     const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.X ? pb.p : 0;
     double *eta0, *u, *beta, *C, *GiC, *RX, *D;
@@ -638,14 +640,10 @@ static PyObject *py_gradient(PyObject *self, PyObject *args)
     Buffers bs = {.used = 0};
     Problem pb;
     PyObject *r[9];
-    if (!problem(&bs, args, 20, &pb, r))
+    if (!problem(&bs, args, 20, 1, &pb, r))
         goto fail;
     const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
     double *D, *u, *mu, *W, *s, *C, *GiC, *RX, *g;
-    if (!pb.X) {
-        PyErr_SetString(PyExc_TypeError, "X is required");
-        goto fail;
-    }
     TAKE(D, r[0], nlev, 0, 1);
     TAKE(u, r[1], nlev, 0, 1);
     TAKE(mu, r[2], n, 0, 1);
@@ -682,14 +680,10 @@ static PyObject *py_schur(PyObject *self, PyObject *args)
     Buffers bs = {.used = 0};
     Problem pb;
     PyObject *r[5];
-    if (!problem(&bs, args, 16, &pb, r))
+    if (!problem(&bs, args, 16, 1, &pb, r))
         goto fail;
     const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
     double *W, *D, *C, *GiC, *RX;
-    if (!pb.X) {
-        PyErr_SetString(PyExc_TypeError, "X is required");
-        goto fail;
-    }
     TAKE(W, r[0], n, 0, 1);
     TAKE(D, r[1], nlev, 0, 1);
     TAKE(C, r[2], nlev * p, 1, 1);
@@ -714,17 +708,13 @@ static PyObject *py_predict(PyObject *self, PyObject *args)
     Buffers bs = {.used = 0};
     Problem pb;
     PyObject *r[11];
-    if (!problem(&bs, args, 22, &pb, r))
+    if (!problem(&bs, args, 22, 1, &pb, r))
         goto fail;
     const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
     double dth, *u, *s, *W, *D, *dbeta, *C, *GiC, *RX, *un, *db;
     dth = PyFloat_AsDouble(r[0]);
     if (dth == -1.0 && PyErr_Occurred())
         goto fail;
-    if (!pb.X) {
-        PyErr_SetString(PyExc_TypeError, "X is required");
-        goto fail;
-    }
     TAKE(u, r[1], nlev, 0, 1);
     TAKE(s, r[2], n, 0, 1);
     TAKE(W, r[3], n, 0, 1);

@@ -160,11 +160,11 @@ def test_core_rejects_bad_arrays() -> None:
                                        None, None, None)
 
     assert call()[0] == 0
-    with pytest.raises(ValueError, match="u: expected 15 float64"):
+    with pytest.raises(ValueError, match=r"^u: expected 15 float64"):
         call(u=np.zeros(nl + 1))
-    with pytest.raises(ValueError, match=r"f: expected .* int64"):
+    with pytest.raises(ValueError, match=r"^f: expected .* int64"):
         call(f=f.astype(np.int32))
-    with pytest.raises(ValueError, match=r"x: expected .* float64"):
+    with pytest.raises(ValueError, match=r"^x: expected .* float64"):
         call(x=x.astype(np.float32))
     with pytest.raises(ValueError, match="level codes outside"):
         call(f=np.where(f == 0, nl, f))
@@ -172,3 +172,14 @@ def test_core_rejects_bad_arrays() -> None:
         call(kind=7)
     with pytest.raises(ValueError, match="not C-contiguous"):   # a strided view
         call(x=np.ones(2 * n)[::2])
+
+
+def test_core_names_a_missing_x() -> None:
+    # the gradient needs X; the message names the argument as the caller passes it
+    m = _model("binomial")
+    n, nl = m.n, m.q
+    r = m.response
+    with pytest.raises(TypeError, match=r"^X is required$"):
+        compiled.core.gradient(0, True, r.y, r.weights, None, m.terms[0].codes, None, 0.5, None,
+                               nl, 2, np.ones(nl), np.zeros(nl), np.full(n, 0.5),
+                               np.full(n, 0.25), np.zeros(n), None, None, None, np.empty(3))
