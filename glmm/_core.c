@@ -3,8 +3,9 @@
  * prediction of the mode (PIRLS's warm start) and R_X (glmm/scalar_term.py).
  *
  * The formulas, the convergence rule and the step-halving are those of glmm/scalar_term.py
- * and glmm/pirls.py, line for line; the response pass is glmm/response.py's Response.update
- * for the two pairs.  On a small model (cbpp: 56 rows) the numpy version spends its time in
+ * and glmm/pirls.py (their constants are exported below, and the tests hold them equal); the
+ * response is glmm/response.py's Response.update for the two pairs, its clamps applied per
+ * observation.  On a small model (cbpp: 56 rows) the numpy version spends its time in
  * the ~0.5–1 µs fixed cost of each numpy call, not in arithmetic; here one call runs the whole
  * PIRLS loop.  Arrays arrive through the buffer protocol: float64 and int64, C-contiguous,
  * with their lengths checked here.
@@ -747,4 +748,14 @@ static struct PyModuleDef module = {
     methods,
 };
 
-PyMODINIT_FUNC PyInit__core(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__core(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (m && (PyModule_AddIntConstant(m, "MAX_ITER", MAX_ITER) < 0 ||
+              PyModule_AddIntConstant(m, "MAX_HALVINGS", MAX_HALVINGS) < 0 ||
+              PyModule_AddObject(m, "DECREMENT_TOL", PyFloat_FromDouble(DECREMENT_TOL)) < 0)) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,6 +1,6 @@
-"""The compiled core (glmm/_core.c) against the numpy forms it
-replaces, which are themselves checked against the general objective, central differences
-and brute-force integration (test_engine_numerics.py) and against lme4 (the parity suite)."""
+"""The compiled core (glmm/_core.c) against the numpy forms of the same computations, which
+are themselves checked against the general objective, central differences and brute-force
+integration (test_engine_numerics.py); both against lme4 in the parity suite."""
 
 from __future__ import annotations
 
@@ -183,3 +183,10 @@ def test_core_names_a_missing_x() -> None:
         compiled.core.gradient(0, True, r.y, r.weights, None, m.terms[0].codes, None, 0.5, None,
                                nl, 2, np.ones(nl), np.zeros(nl), np.full(n, 0.5),
                                np.full(n, 0.25), np.zeros(n), None, None, None, np.empty(3))
+
+
+def test_core_constants_are_pirls_constants() -> None:
+    # the C loop stops and halves as glmm.pirls does
+    from glmm import pirls
+    assert (compiled.core.MAX_ITER, compiled.core.MAX_HALVINGS, compiled.core.DECREMENT_TOL) \
+        == (pirls.MAX_ITER, pirls.MAX_HALVINGS, pirls.DECREMENT_TOL)
