@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* glmm.pirls's constants (exported below; a test holds them equal): at most 100 Newton steps
+ * and 20 halvings each, and convergence when the Newton decrement, ≈ the reduction of P still
+ * to come, is below 1e-20·max(1, P): full convergence in double precision. */
 #define EPS DBL_EPSILON
 #define MAX_ITER 100
 #define MAX_HALVINGS 20

@@ -44,6 +44,13 @@ class PirlsError(ArithmeticError):
     """PIRLS failed: non-finite deviance, or no convergence."""
 
 
+#: PIRLS's failures, as every implementation reports them
+START_NOT_FINITE = "the penalized deviance is not finite at the starting point"
+SYSTEM_NOT_FINITE = "the PIRLS system is not finite"
+HALVING_FAILED = "PIRLS step-halvings failed to reduce the penalized deviance"
+NOT_CONVERGED = f"PIRLS did not converge in {MAX_ITER} iterations"
+
+
 @dataclass
 class ConditionalMode:
     """The conditional mode and the response at it: what every objective reads."""
@@ -103,7 +110,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     wk = resp.update(eta)
     pdev = float(wk.dev.sum() + u @ u)
     if not np.isfinite(pdev):
-        raise PirlsError("the penalized deviance is not finite at the starting point")
+        raise PirlsError(START_NOT_FINITE)
     q = len(u)
     for it in range(1, MAX_ITER + 1):
         try:
@@ -129,7 +136,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         step, eta, wk, u, pdev = halving_step(resp, eta, deta, u, du, pdev)
         if joint:
             b = b + step * db
-    raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
+    raise PirlsError(NOT_CONVERGED)
 
 
 def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarray,
@@ -147,7 +154,7 @@ def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarra
         if pdev_n <= pdev + 1e-12 * abs(pdev):   # False for NaN
             return step, eta_n, wk_n, u_n, pdev_n
         step *= 0.5
-    raise PirlsError("PIRLS step-halvings failed to reduce the penalized deviance")
+    raise PirlsError(HALVING_FAILED)
 
 
 def predict(model: GlmerModel, st: PirlsState, theta_old: np.ndarray, theta: np.ndarray,

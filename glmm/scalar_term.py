@@ -41,16 +41,23 @@ from .ghrule import ghrule
 from .linalg import FactorizationError, cho_solve, cholesky
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
-from .pirls import DECREMENT_TOL, MAX_ITER, ConditionalMode, PirlsError, halving_step
+from .pirls import (
+    DECREMENT_TOL,
+    HALVING_FAILED,
+    MAX_ITER,
+    NOT_CONVERGED,
+    START_NOT_FINITE,
+    SYSTEM_NOT_FINITE,
+    ConditionalMode,
+    PirlsError,
+    halving_step,
+)
+
+RX_NOT_PD = "XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite"
 
 #: the compiled core's failures, by status (glmm/_core.c)
-_CORE_ERRORS = {
-    1: "the penalized deviance is not finite at the starting point",
-    2: "the PIRLS system is not finite",
-    3: "PIRLS step-halvings failed to reduce the penalized deviance",
-    4: f"PIRLS did not converge in {MAX_ITER} iterations",
-    5: "XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite",
-}
+_CORE_ERRORS = {1: START_NOT_FINITE, 2: SYSTEM_NOT_FINITE, 3: HALVING_FAILED, 4: NOT_CONVERGED,
+                5: RX_NOT_PD}
 
 
 @dataclass
@@ -109,7 +116,7 @@ class ScalarTermObjective(ObjectiveFunction):
         try:
             RX = cholesky(X.T @ WX - C.T @ GiC, lower=False)
         except FactorizationError as exc:
-            raise PirlsError("XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite") from exc
+            raise PirlsError(RX_NOT_PD) from exc
         return C, GiC, RX
 
     # -- PIRLS ----------------------------------------------------------------------------------
@@ -127,7 +134,7 @@ class ScalarTermObjective(ObjectiveFunction):
         wk = resp.update(eta)
         pdev = float(wk.dev.sum() + u @ u)
         if not np.isfinite(pdev):
-            raise PirlsError("the penalized deviance is not finite at the starting point")
+            raise PirlsError(START_NOT_FINITE)
         for it in range(1, MAX_ITER + 1):
             D = 1.0 + self._sum(wk.W * tx2)     # ≥ 1: W ≥ 0
             grad_u = self._sum(tx * wk.s) - u
@@ -143,7 +150,7 @@ class ScalarTermObjective(ObjectiveFunction):
                 du = grad_u / D
                 decrement = float(du @ grad_u)
             if not math.isfinite(decrement):   # NaN or infinite weights
-                raise PirlsError("the PIRLS system is not finite")
+                raise PirlsError(SYSTEM_NOT_FINITE)
             if decrement < DECREMENT_TOL * max(1.0, pdev):
                 return ScalarMode(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, D, it, RX, C, GiC)
             deta = tx * du[f]
@@ -152,7 +159,7 @@ class ScalarTermObjective(ObjectiveFunction):
             step, eta, wk, u, pdev = halving_step(resp, eta, deta, u, du, pdev)
             if joint:
                 b = b + step * db
-        raise PirlsError(f"PIRLS did not converge in {MAX_ITER} iterations")
+        raise PirlsError(NOT_CONVERGED)
 
     def _pirls_compiled(self, th: float, beta: np.ndarray, u0: np.ndarray, joint: bool
                         ) -> ScalarMode:
@@ -282,6 +289,6 @@ class ScalarTermObjective(ObjectiveFunction):
             C, GiC, RX = np.empty((nlev, p)), np.empty((nlev, p)), np.empty((p, p))
             if _core.schur(*self._core_head, float(ev.theta[0]), self._Xc, nlev, p, st.W, st.D,
                            C, GiC, RX):
-                raise PirlsError(_CORE_ERRORS[5])
+                raise PirlsError(RX_NOT_PD)
             return RX
         return self._schur(float(ev.theta[0]), st.W, st.D)[2]

@@ -19,6 +19,12 @@ from glmm.objective import Objective
 from glmm.scalar_term import ScalarTermObjective
 from parity import fixtures
 
+# DENSE_TOL, as the comparisons below cite it.  A factor of G = MᵀWM + I (W ∈ [0.1, 2],
+# eigenvalues ≥ 1, q ≤ a few hundred, so condition numbers ≲ 1e3) against numpy's dense LAPACK
+# on the same matrix: log-determinants agree to rounding (rel/abs 1e-12), solves, inverses and
+# R_X to rounding times the condition number (rtol 1e-10, atol 1e-12 for entries near 0).
+# A wrong block is off by O(1).
+
 
 def _dense_Z(layouts: list[TermLayout], n: int) -> np.ndarray:
     blocks = []
@@ -74,6 +80,7 @@ def test_blocked_cholesky_matches_dense(shape, nested: bool, intercepts: bool) -
     assert f._lead > 0 or not nested   # the nested shapes take the blockwise path
     G = M.T @ (W[:, None] * M) + np.eye(M.shape[1])
     sign, logdet = np.linalg.slogdet(G)
+    # DENSE_TOL: the same matrix factored two ways
     assert sign > 0 and f.logdet == pytest.approx(logdet, rel=1e-12, abs=1e-12)
     r = rng.normal(size=(M.shape[1], 3))
     np.testing.assert_allclose(f.solve(r), np.linalg.solve(G, r), rtol=1e-10, atol=1e-12)
@@ -91,6 +98,7 @@ def _check_joint_factor(rng: np.random.Generator, layouts: list[TermLayout], W: 
     f = BlockedCholesky(layouts, W, fixed=(C, F))
     G = M.T @ (W[:, None] * M) + np.eye(M.shape[1])
     A = np.block([[G, C], [C.T, F]])
+    # DENSE_TOL: the same matrices factored two ways
     assert f.logdet == pytest.approx(np.linalg.slogdet(G)[1], rel=1e-12, abs=1e-12)
     r = rng.normal(size=(A.shape[0], 3))
     np.testing.assert_allclose(f.solve(r), np.linalg.solve(A, r), rtol=1e-10, atol=1e-12)
@@ -112,6 +120,7 @@ def _check_selected_inverse(f: BlockedCholesky, layouts: list[TermLayout],
     for lay, vt in zip(layouts, v, strict=True):
         for c in range(lay.p):
             want = Ginv_M[start + lay.codes * lay.p + c, np.arange(n)]
+            # DENSE_TOL: G⁻¹'s entries from the factor and from a dense inverse
             np.testing.assert_allclose(vt[:, c], want, rtol=1e-10, atol=1e-12)
         start += lay.q
 
@@ -139,6 +148,7 @@ def test_blocked_cholesky_sparse_product_path(monkeypatch) -> None:
     rng, _, W, f, M = _random_problem(SHAPES[-1], 60, 3)
     assert f.sparse and f._pattern.pairs is None
     G = M.T @ (W[:, None] * M) + np.eye(M.shape[1])
+    # DENSE_TOL: the same matrix factored two ways
     assert f.logdet == pytest.approx(np.linalg.slogdet(G)[1], rel=1e-12)
     r = rng.normal(size=M.shape[1])
     np.testing.assert_allclose(f.solve(r), np.linalg.solve(G, r), rtol=1e-10, atol=1e-12)
@@ -342,6 +352,7 @@ def test_u_keeping_b_keeps_b() -> None:
     m = _two_term_model()
     u = np.random.default_rng(1).normal(size=m.q)
     old, new = np.array([0.7, 0.5, 0.2, 0.4]), np.array([1.3, 0.9, -0.1, 0.6])
+    # b through T(θ)⁻¹T(θ_old) per level, a 2 × 2 solve of a well-conditioned T: rounding
     np.testing.assert_allclose(m.b(new, m.u_keeping_b(u, old, new)), m.b(old, u),
                                rtol=1e-12, atol=1e-12)
 
@@ -384,6 +395,7 @@ def test_fixed_blocks_over_cells_match_dense(repeated: bool) -> None:
     W = rng.uniform(0.1, 2.0, n)
     C, F = m.fixed_blocks(layouts, W)
     M = _dense_Z(layouts, n)
+    # the same sums of products, over cells instead of observations: rounding only
     np.testing.assert_allclose(C, M.T @ (W[:, None] * X), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(F, X.T @ (W[:, None] * X), rtol=1e-12)
     ncells = [len(c.first) for c in m.cells]
@@ -414,5 +426,6 @@ def test_level_sums_match_dense_indicator(order: str) -> None:
     J = np.zeros((7, n))
     J[codes, np.arange(n)] = 1.0
     r = rng.normal(size=(n, 3))
+    # the same sums of standard normals in another order: rounding, ~1e-15 of their size
     np.testing.assert_allclose(lay.level_sums(r[:, 0]), J @ r[:, 0], rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(lay.level_sums(r), J @ r, rtol=1e-13, atol=1e-14)
