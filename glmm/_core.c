@@ -1,14 +1,16 @@
 /* The compiled core of glmm (glmm/compiled.py): for one scalar random-effects term and the
  * canonical pairs binomial–logit and Poisson–log, PIRLS, the exact gradient, the first-order
- * prediction of the mode (PIRLS's warm start) and R_X (glmm/scalar_term.py).
+ * prediction of the mode (PIRLS's warm start) and R_X (glmm/scalar_term.py), and the whole
+ * BFGS search over F₀ or F₁ built from them (glmm/bfgs.py, glmm/optimize.py).
  *
  * The formulas, the convergence rule and the step-halving are those of glmm/scalar_term.py
- * and glmm/pirls.py (their constants are exported below, and the tests hold them equal); the
- * response is glmm/response.py's Response.update for the two pairs, its clamps applied per
- * observation.  On a small model (cbpp: 56 rows) the numpy version spends its time in
- * the ~0.5–1 µs fixed cost of each numpy call, not in arithmetic; here one call runs the whole
- * PIRLS loop.  Arrays arrive through the buffer protocol: float64 and int64, C-contiguous,
- * with their lengths checked here.
+ * and glmm/pirls.py, and the search's rules those of glmm/bfgs.py (their constants are
+ * exported below, and the tests hold them equal); the response is glmm/response.py's
+ * Response.update for the two pairs, its clamps applied per observation.  On a small model
+ * (cbpp: 56 rows) the numpy version spends its time in the ~0.5–1 µs fixed cost of each
+ * numpy call and in the Python around it, not in arithmetic; here one call runs the whole
+ * PIRLS loop, or the whole search.  Arrays arrive through the buffer protocol: float64 and
+ * int64, C-contiguous, with their lengths checked here.
  *
  * Notation: n observations, ℓ levels, p fixed effects; f the level of each observation,
  * x the term's column (NULL for (1 | g): x = 1), θ its scale, so row i of ZΛ is θxᵢ at
@@ -463,6 +465,398 @@ static int predict(const Problem *pb, double dth, const double *u, const double 
     return OK;
 }
 
+/* -- BFGS (glmm/bfgs.py, the same rules and constants) ----------------------------------- */
+
+/* glmm.bfgs's constants (exported below; a test holds them equal).  The stopping
+ * tolerances and the iteration limit are arguments. */
+#define C1 1e-4
+#define MAX_BACKTRACKS 30
+#define STALL_GMAX 1e-3
+#define STALL_DECREMENT 1e-10
+
+/* How BFGS ended (glmm.bfgs formats the message from it). */
+enum { BFGS_GRADIENT = 0, BFGS_DECREMENT = 1, BFGS_STALLED = 2, BFGS_MAX_ITER = 3,
+       BFGS_BAD_START = 4, BFGS_ERROR = 5 };
+
+/* F and ∇F at x: returns F, or +∞ where F cannot be evaluated (*g then unset).  An error
+ * that must stop the search sets *error: PY_ERROR (a Python exception other than the
+ * objective's failures is set) or NO_MEMORY. */
+#define PY_ERROR (-1)
+typedef double (*Objective)(void *ctx, const double *x, double *g, int *error);
+
+typedef struct {
+    double *x, f, *g;   /* the final point, F and ∇F there (length n, owned by the caller) */
+    long nfev;
+    int code, converged;
+    double gmax, decrement, dmax;
+} BfgsOut;
+
+static double max_abs(const double *v, Py_ssize_t n)
+{
+    double m = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        m = fabs(v[i]) > m ? fabs(v[i]) : m;
+    return m;
+}
+
+static double dot(const double *a, const double *b, Py_ssize_t n)
+{
+    double s = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* glmm.bfgs.minimize_bfgs: from x0 (in out->x), with (f0, g0) there (out->f, out->g) if
+ * `have_start`; `unit` marks the coordinates already scaled to unit curvature (NULL: none).
+ * Returns OK, NO_MEMORY, or the objective's *error. */
+static int bfgs(Objective fg, void *ctx, Py_ssize_t n, const unsigned char *unit,
+                int have_start, double gtol, double dtol, double xtol, long max_iter,
+                BfgsOut *out)
+{
+    double *buf = malloc(sizeof(double) * (n * n + 6 * n + 1));
+    if (!buf)
+        return NO_MEMORY;
+    double *H = buf, *d = H + n * n, *xn = d + n, *gn = xn + n, *s = gn + n, *y = s + n,
+           *Hy = y + n;
+    double *x = out->x, *g = out->g, f = out->f;
+    int error = OK;
+    out->nfev = 0;
+    if (!have_start) {
+        out->nfev++;
+        f = fg(ctx, x, g, &error);
+        if (error)
+            goto raised;
+        if (!isfinite(f)) {
+            out->code = BFGS_BAD_START;
+            out->converged = 0;
+            goto done;
+        }
+    }
+    memset(H, 0, sizeof(double) * n * n);
+    for (Py_ssize_t i = 0; i < n; i++)
+        H[i * n + i] = 1.0;
+    int scaled = 0;
+    double gmax = 0.0, slope = 0.0;
+    out->code = BFGS_MAX_ITER;
+    out->converged = 0;
+    for (long it = 0; it < max_iter; it++) {
+        gmax = n ? max_abs(g, n) : 0.0;
+        if (gmax <= gtol) {
+            out->code = BFGS_GRADIENT;
+            out->converged = 1;
+            break;
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            d[i] = -dot(H + i * n, g, n);
+        slope = dot(g, d, n);
+        if (slope >= 0.0) {   /* H lost positive definiteness to rounding: restart */
+            memset(H, 0, sizeof(double) * n * n);
+            for (Py_ssize_t i = 0; i < n; i++) {
+                H[i * n + i] = 1.0;
+                d[i] = -g[i];
+            }
+            scaled = 0;
+            slope = -dot(g, g, n);
+        }
+        const double dmax = max_abs(d, n);
+        if (scaled && -slope <= dtol && dmax <= xtol) {
+            out->code = BFGS_DECREMENT;
+            out->converged = 1;
+            out->dmax = dmax;
+            break;
+        }
+        double t = scaled ? 1.0 : (0.5 / gmax < 1.0 ? 0.5 / gmax : 1.0), fn = INFINITY;
+        int accepted = 0;
+        for (int bt = 0; bt < MAX_BACKTRACKS; bt++) {
+            for (Py_ssize_t i = 0; i < n; i++)
+                xn[i] = x[i] + t * d[i];
+            out->nfev++;
+            fn = fg(ctx, xn, gn, &error);
+            if (error)
+                goto raised;
+            const int ok = isfinite(fn);
+            if (ok && fn <= f + C1 * t * slope) {
+                accepted = 1;
+                break;
+            }
+            if (!ok)
+                t *= 0.1;
+            else {   /* minimiser of the quadratic through f, slope and fn, in [0.1t, 0.5t] */
+                const double tq = -slope * t * t / (2.0 * (fn - f - slope * t));
+                const double lo = 0.1 * t, hi = 0.5 * t;
+                t = lo > tq ? lo : tq;   /* min(max(tq, 0.1t), 0.5t) as Python's, NaN too */
+                t = hi < t ? hi : t;
+            }
+        }
+        if (!accepted) {   /* converged if the decrease on offer is at F's rounding level */
+            out->code = BFGS_STALLED;
+            out->converged = gmax <= STALL_GMAX ||
+                             -slope <= STALL_DECREMENT * (fabs(f) > 1.0 ? fabs(f) : 1.0);
+            break;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            s[i] = xn[i] - x[i];
+            y[i] = gn[i] - g[i];
+        }
+        const double sy = dot(s, y, n), yy = dot(y, y, n);
+        if (sy > 1e-12 * sqrt(dot(s, s, n) * yy)) {
+            if (!scaled) {   /* Shanno–Phua on the coordinates not scaled to unit curvature */
+                double sf = 0.0, yf = 0.0;
+                int all_unit = 1;
+                for (Py_ssize_t i = 0; i < n; i++)
+                    if (!unit || !unit[i]) {
+                        all_unit = 0;
+                        sf += s[i] * y[i];
+                        yf += y[i] * y[i];
+                    }
+                const double gamma = all_unit ? sy / yy : sf / yf;
+                for (Py_ssize_t i = 0; i < n; i++)
+                    H[i * n + i] = all_unit ? gamma
+                                 : (unit && unit[i]) ? 1.0 : (gamma > 0.0 ? gamma : 1.0);
+                scaled = 1;
+            }
+            const double rho = 1.0 / sy;
+            for (Py_ssize_t i = 0; i < n; i++)
+                Hy[i] = dot(H + i * n, y, n);
+            const double c = rho * rho * dot(y, Hy, n) + rho;
+            for (Py_ssize_t i = 0; i < n; i++)
+                for (Py_ssize_t j = 0; j < n; j++)
+                    H[i * n + j] = H[i * n + j] - rho * (s[i] * Hy[j] + s[j] * Hy[i])
+                                   + c * (s[i] * s[j]);
+        }
+        memcpy(x, xn, sizeof(double) * n);
+        memcpy(g, gn, sizeof(double) * n);
+        f = fn;
+    }
+    out->gmax = gmax;
+    out->decrement = -slope;
+    if (out->code != BFGS_DECREMENT)
+        out->dmax = max_abs(d, n);
+done:
+    out->f = f;
+    free(buf);
+    return OK;
+raised:
+    free(buf);
+    return error;
+}
+
+/* -- the scalar-term objective, for BFGS ------------------------------------------------ */
+
+/* One conditional mode and what the next warm start and the caller need of it (a
+ * ScalarMode): θ, β, u, D, the response at the mode and (joint) C, D⁻¹C and R_X. */
+typedef struct {
+    double *theta, *beta, *u, *D, *C, *GiC, *RX;
+    Working w;
+    long iterations;
+} Mode;
+
+/* F₁(θ, β) (u-only PIRLS) with β whitened, β = β₀ + R⁻¹ζ, or F₀(θ) (joint PIRLS), as
+ * ObjectiveFunction._evaluate with ScalarTermObjective: PIRLS from the last mode carried to
+ * the new parameters (ObjectiveFunction._warm_start), else from u = 0; then
+ * F = Σ log Dⱼ + ‖ũ‖² + (Σdev + A − Σdev) and the exact gradient, in (θ, ζ). */
+typedef struct {
+    Problem pb;                 /* with X */
+    int joint;
+    const double *o, *beta_start, *R, *beta0;
+    double aic_offset;
+    const Mode *last;           /* the last mode (NULL: none yet, PIRLS starts at u = 0) */
+    Mode *set[2];               /* the two sets a trial is written to */
+    int last_set;               /* which set holds the last mode; -1: the caller's (or none) */
+    double *xl;                 /* the x of the last mode */
+    double *eta0, *gfull;       /* scratch: n, 1 + p */
+} ScalarObjective;
+
+/* Neumaier's compensated sum: the running sum s and the rounding lost, c. */
+typedef struct {
+    double s, c;
+} Sum;
+
+static inline void add(Sum *a, double v)
+{
+    const double t = a->s + v;
+    a->c += fabs(a->s) >= fabs(v) ? (a->s - t) + v : (v - t) + a->s;
+    a->s = t;
+}
+
+static inline double total(const Sum *a)
+{
+    return a->s + a->c;
+}
+
+/* glmm.objective's PREDICT_RANGE (exported below; a test holds them equal) */
+#define PREDICT_RANGE 0.5
+
+static double scalar_objective(void *ctx, const double *x, double *g, int *error)
+{
+    ScalarObjective *so = ctx;
+    Problem pb = so->pb;
+    const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
+    const int joint = so->joint;
+    const Mode *last = so->last;
+    Mode *tr = so->set[so->last_set == 0 ? 1 : 0];
+    const double th = x[0];
+    tr->theta[0] = th;
+    double *z = so->gfull;   /* p scratch until the gradient */
+    if (!joint) {   /* β = β₀ + R⁻¹ζ, by back substitution */
+        for (Py_ssize_t k = p - 1; k >= 0; k--) {
+            double v = x[1 + k];
+            for (Py_ssize_t m = k + 1; m < p; m++)
+                v -= so->R[k * p + m] * z[m];
+            z[k] = v / so->R[k * p + k];
+        }
+        for (Py_ssize_t k = 0; k < p; k++)
+            tr->beta[k] = so->beta0[k] + z[k];
+    }
+    /* the warm start: the mode's first-order prediction when θ moved by at most
+     * PREDICT_RANGE of its size, else the old mode rescaled to keep b = θu; none before the
+     * first evaluation */
+    double *db = z;
+    if (last) {
+        const double th_old = last->theta[0];
+        const double near = PREDICT_RANGE * (fabs(th_old) > 0.1 ? fabs(th_old) : 0.1);
+        if (fabs(th - th_old) <= near) {
+            pb.th = th_old;
+            if (joint) {
+                predict(&pb, th - th_old, last->u, last->w.s, last->w.W, last->D, NULL,
+                        last->C, last->GiC, last->RX, tr->u, db);
+                for (Py_ssize_t k = 0; k < p; k++)
+                    tr->beta[k] = last->beta[k] + db[k];
+            } else {
+                for (Py_ssize_t k = 0; k < p; k++)
+                    db[k] = tr->beta[k] - last->beta[k];
+                predict(&pb, th - th_old, last->u, last->w.s, last->w.W, last->D, db, NULL,
+                        NULL, NULL, tr->u, NULL);
+            }
+        } else {
+            const double scale =
+                fabs(th) > 1e-4 * (fabs(th_old) > 1.0 ? fabs(th_old) : 1.0) ? th_old / th : 1.0;
+            for (Py_ssize_t j = 0; j < nlev; j++)
+                tr->u[j] = last->u[j] * scale;
+            if (joint)
+                memcpy(tr->beta, last->beta, sizeof(double) * p);
+        }
+    }
+    pb.th = th;
+    Problem pu = pb;
+    if (!joint)
+        pu.X = NULL;
+    double P;
+    int status = OK;
+    for (int attempt = last ? 0 : 1; attempt < 2; attempt++) {
+        if (attempt) {   /* PIRLS failed from the warm start: from u = 0 (and β's start) */
+            memset(tr->u, 0, sizeof(double) * nlev);
+            if (joint)
+                memcpy(tr->beta, so->beta_start, sizeof(double) * p);
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            double e = so->o[i];
+            for (Py_ssize_t k = 0; k < p; k++)
+                e += pb.X[i * p + k] * tr->beta[k];
+            so->eta0[i] = e;
+        }
+        status = pirls(&pu, so->eta0, tr->u, tr->beta, &tr->w, tr->D, tr->C, tr->GiC, tr->RX,
+                       &tr->iterations, &P);
+        if (status == OK || status == NO_MEMORY)
+            break;
+    }
+    if (status == NO_MEMORY)
+        *error = NO_MEMORY;
+    if (status != OK)
+        return INFINITY;
+    so->last = tr;   /* as ObjectiveFunction.last: the last mode PIRLS reached, and its x */
+    so->last_set = tr == so->set[0] ? 0 : 1;
+    memcpy(so->xl, x, sizeof(double) * (joint ? 1 : 1 + p));
+    /* compensated sums: near the optimum BFGS compares values of F that differ by
+     * ~1e-10 relative, and a plain running sum of n = 1e5 deviances is noisier than that */
+    Sum ld = {0.0, 0.0}, uu = {0.0, 0.0}, ds = {0.0, 0.0};
+    for (Py_ssize_t j = 0; j < nlev; j++) {
+        add(&ld, log(tr->D[j]));
+        add(&uu, tr->u[j] * tr->u[j]);
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        add(&ds, tr->w.dev[i]);
+    const double F = (total(&ld) + total(&uu)) + (total(&ds) + so->aic_offset);
+    if (gradient(&pb, tr->D, tr->u, tr->w.mu, tr->w.W, tr->w.s, joint ? tr->C : NULL,
+                 tr->GiC, joint ? tr->RX : NULL, so->gfull) != OK) {
+        *error = NO_MEMORY;
+        return INFINITY;
+    }
+    g[0] = so->gfull[0];
+    if (!joint)   /* ∂F/∂ζ = R⁻ᵀ∂F/∂β: forward substitution with Rᵀ */
+        for (Py_ssize_t k = 0; k < p; k++) {
+            double v = so->gfull[1 + k];
+            for (Py_ssize_t m = 0; m < k; m++)
+                v -= so->R[m * p + k] * g[1 + m];
+            g[1 + k] = v / so->R[k * p + k];
+        }
+    const Py_ssize_t nx = joint ? 1 : 1 + p;
+    for (Py_ssize_t k = 0; k < nx; k++)
+        if (!isfinite(g[k]))
+            return INFINITY;
+    return isfinite(F) ? F : INFINITY;
+}
+
+/* A Python callable (x) -> (F, ∇F) as an Objective: ArithmeticError means F cannot be
+ * evaluated there, as glmm.bfgs's default `failures`. */
+typedef struct {
+    PyObject *fg;
+    Py_ssize_t n;
+} PyObjective;
+
+static double python_objective(void *ctx, const double *x, double *g, int *error)
+{
+    PyObjective *po = ctx;
+    PyObject *xs = PyList_New(po->n);
+    if (!xs) {
+        *error = PY_ERROR;
+        return NAN;
+    }
+    for (Py_ssize_t i = 0; i < po->n; i++)
+        PyList_SET_ITEM(xs, i, PyFloat_FromDouble(x[i]));
+    PyObject *r = PyObject_CallOneArg(po->fg, xs);
+    Py_DECREF(xs);
+    if (!r) {
+        if (PyErr_ExceptionMatches(PyExc_ArithmeticError)) {
+            PyErr_Clear();
+            return INFINITY;
+        }
+        *error = PY_ERROR;
+        return NAN;
+    }
+    double f = NAN;
+    PyObject *gobj = NULL;
+    if (!PyArg_ParseTuple(r, "dO", &f, &gobj)) {
+        Py_DECREF(r);
+        *error = PY_ERROR;
+        return NAN;
+    }
+    PyObject *seq = PySequence_Fast(gobj, "the gradient must be a sequence");
+    if (!seq || PySequence_Fast_GET_SIZE(seq) != po->n) {
+        if (seq)
+            PyErr_SetString(PyExc_ValueError, "the gradient has the wrong length");
+        Py_XDECREF(seq);
+        Py_DECREF(r);
+        *error = PY_ERROR;
+        return NAN;
+    }
+    for (Py_ssize_t i = 0; i < po->n; i++) {
+        g[i] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, i));
+        if (g[i] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            Py_DECREF(r);
+            *error = PY_ERROR;
+            return NAN;
+        }
+        if (!isfinite(g[i]))
+            f = INFINITY;
+    }
+    Py_DECREF(seq);
+    Py_DECREF(r);
+    return isfinite(f) ? f : INFINITY;
+}
+
 /* -- the Python interface ----------------------------------------------------------------- */
 
 /* A float64 (or int64) buffer of `len` items, C-contiguous; writable if asked. */
@@ -486,7 +880,7 @@ static int get(PyObject *obj, Py_buffer *view, const char *name, Py_ssize_t len,
     return 1;
 }
 
-#define NBUF 24
+#define NBUF 64
 
 typedef struct {
     Py_buffer b[NBUF];
@@ -737,17 +1131,212 @@ fail:
     return NULL;
 }
 
+/* A Mode from the tuple (theta, beta, u, D, eta, mu, dev, W, s, C, GiC, RX); C, GiC and RX
+ * may be None unless `joint`. */
+static int mode_arg(Buffers *bs, PyObject *t, const char *name, const Problem *pb, int joint,
+                    int writable, Mode *m)
+{
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 12) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a tuple of 12 arrays", name);
+        return 0;
+    }
+    const Py_ssize_t n = pb->n, nlev = pb->nlev, p = pb->p;
+    const Py_ssize_t len[12] = {1, p, nlev, nlev, n, n, n, n, n, nlev * p, nlev * p, p * p};
+    double **dst[12] = {&m->theta, &m->beta, &m->u, &m->D, &m->w.eta, &m->w.mu, &m->w.dev,
+                        &m->w.W, &m->w.s, &m->C, &m->GiC, &m->RX};
+    static const char *const names[12] = {"theta", "beta", "u", "D", "eta", "mu", "dev", "W",
+                                          "s", "C", "GiC", "RX"};
+    for (int k = 0; k < 12; k++) {
+        double *v = take(bs, PyTuple_GET_ITEM(t, k), names[k], len[k], writable);
+        if (v == (double *)-1)
+            return 0;
+        if (!v && (k < 9 || joint)) {
+            PyErr_Format(PyExc_TypeError, "%s: %s is required", name, names[k]);
+            return 0;
+        }
+        *dst[k] = v;
+    }
+    m->iterations = 0;
+    return 1;
+}
+
+static PyObject *bfgs_result(int status, const BfgsOut *out)
+{
+    if (status == NO_MEMORY)
+        return PyErr_NoMemory();
+    if (status != OK)   /* the objective's Python exception is set */
+        return NULL;
+    return Py_BuildValue("iidlddd", out->code, out->converged, out->f, out->nfev, out->gmax,
+                         out->decrement, out->dmax);
+}
+
+PyDoc_STRVAR(bfgs_doc,
+"bfgs(fg, x, g, f0, unit, gtol, dtol, xtol, max_iter)\n"
+"    -> (code, converged, f, nfev, gmax, decrement, dmax)\n\n"
+"glmm.bfgs.minimize_bfgs on a Python objective fg(x: list) -> (F, gradient), raising\n"
+"ArithmeticError where F cannot be evaluated.  x holds x0 and receives the final point,\n"
+"g receives ∇F there (and holds ∇F(x0) when f0 is not None); unit is None or n bytes.");
+
+static PyObject *py_bfgs(PyObject *self, PyObject *args)
+{
+    PyObject *fg, *xo, *go, *f0, *unito;
+    double gtol, dtol, xtol;
+    long max_iter;
+    if (!PyArg_ParseTuple(args, "OOOOOdddl", &fg, &xo, &go, &f0, &unito, &gtol, &dtol, &xtol,
+                          &max_iter))
+        return NULL;
+    Buffers bs = {.used = 0};
+    Py_buffer *xv = &bs.b[bs.used];
+    if (PyObject_GetBuffer(xo, xv, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    const Py_ssize_t n = xv->len / 8;
+    PyBuffer_Release(xv);
+    double *x, *g;
+    const unsigned char *unit = NULL;
+    Py_buffer uv = {0};
+    TAKE(x, xo, n, 1, 1);
+    TAKE(g, go, n, 1, 1);
+    if (unito != Py_None) {
+        if (PyObject_GetBuffer(unito, &uv, PyBUF_C_CONTIGUOUS) < 0)
+            goto fail;
+        if (uv.len != n) {
+            PyBuffer_Release(&uv);
+            PyErr_SetString(PyExc_ValueError, "unit: expected one byte per coordinate");
+            goto fail;
+        }
+        unit = uv.buf;
+    }
+    BfgsOut out = {.x = x, .g = g, .f = NAN};
+    if (f0 != Py_None && (out.f = PyFloat_AsDouble(f0)) == -1.0 && PyErr_Occurred())
+        goto fail_unit;
+    PyObjective po = {fg, n};
+    const int status = bfgs(python_objective, &po, n, unit, f0 != Py_None, gtol, dtol, xtol,
+                            max_iter, &out);
+    if (unit)
+        PyBuffer_Release(&uv);
+    release(&bs);
+    return bfgs_result(status, &out);
+fail_unit:
+    if (unit)
+        PyBuffer_Release(&uv);
+fail:
+    release(&bs);
+    return NULL;
+}
+
+PyDoc_STRVAR(minimize_doc,
+"minimize(kind, binary, y, w, ylogy, f, x, 0.0, X, nlevels, p,\n"
+"         o, beta_start, R, beta0, aic_offset, last, set0, set1, xv, gv, xl, f0,\n"
+"         gtol, dtol, xtol, max_iter)\n"
+"    -> ((code, converged, f, nfev, gmax, decrement, dmax), last_set, iterations)\n\n"
+"BFGS (glmm.bfgs) on the scalar-term objective: F₁ in (θ, ζ), β = beta0 + R⁻¹ζ (R given),\n"
+"or F₀ in θ (R None: joint PIRLS, cold-started at beta_start).  `last` is the mode of the\n"
+"last evaluation, a tuple (theta, beta, u, D, eta, mu, dev, W, s, C, GiC, RX), or None\n"
+"(PIRLS then starts at u = 0); set0 and set1 are two such tuples the trials are written\n"
+"to, and last_set tells which one holds the last mode PIRLS reached (-1: none), xl its x\n"
+"and iterations its PIRLS iterations.  xv holds x0 and receives the final point, gv the\n"
+"gradient there (with ∇F(x0) in it when f0 is not None).");
+
+static PyObject *py_minimize(PyObject *self, PyObject *args)
+{
+    Buffers bs = {.used = 0};
+    ScalarObjective so = {.last_set = -1};
+    PyObject *r[16];
+    double *eta0 = NULL, *gfull = NULL;
+    if (!problem(&bs, args, 27, 1, &so.pb, r))
+        goto fail;
+    const Py_ssize_t n = so.pb.n, p = so.pb.p;
+    const double *o, *beta_start, *R, *beta0;
+    TAKE(o, r[0], n, 0, 1);
+    TAKE(beta_start, r[1], p, 0, 0);
+    TAKE(R, r[2], p * p, 0, 0);
+    TAKE(beta0, r[3], p, 0, 0);
+    so.joint = R == NULL;
+    if (so.joint ? !beta_start : !beta0) {
+        PyErr_SetString(PyExc_TypeError, so.joint ? "beta_start is required without R"
+                                                  : "beta0 is required with R");
+        goto fail;
+    }
+    so.o = o;
+    so.beta_start = beta_start;
+    so.R = R;
+    so.beta0 = beta0;
+    so.aic_offset = PyFloat_AsDouble(r[4]);
+    if (so.aic_offset == -1.0 && PyErr_Occurred())
+        goto fail;
+    Mode modes[3];
+    if ((r[5] != Py_None && !mode_arg(&bs, r[5], "last", &so.pb, so.joint, 0, &modes[0])) ||
+        !mode_arg(&bs, r[6], "set0", &so.pb, so.joint, 1, &modes[1]) ||
+        !mode_arg(&bs, r[7], "set1", &so.pb, so.joint, 1, &modes[2]))
+        goto fail;
+    so.last = r[5] == Py_None ? NULL : &modes[0];
+    so.set[0] = &modes[1];
+    so.set[1] = &modes[2];
+    const Py_ssize_t nx = so.joint ? 1 : 1 + p;
+    BfgsOut out = {.f = NAN};
+    TAKE(out.x, r[8], nx, 1, 1);
+    TAKE(out.g, r[9], nx, 1, 1);
+    double *xl;
+    TAKE(xl, r[10], nx, 1, 1);
+    so.xl = xl;
+    const int have_start = r[11] != Py_None;
+    if (have_start && (out.f = PyFloat_AsDouble(r[11])) == -1.0 && PyErr_Occurred())
+        goto fail;
+    double tol[3];
+    for (int k = 0; k < 3; k++)
+        if ((tol[k] = PyFloat_AsDouble(r[12 + k])) == -1.0 && PyErr_Occurred())
+            goto fail;
+    const long max_iter = PyLong_AsLong(r[15]);
+    if (max_iter == -1 && PyErr_Occurred())
+        goto fail;
+    eta0 = malloc(sizeof(double) * (n > 0 ? n : 1));
+    gfull = malloc(sizeof(double) * (1 + p));
+    unsigned char *unit = malloc(nx);
+    if (!eta0 || !gfull || !unit) {
+        free(unit);
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < nx; k++)
+        unit[k] = k > 0;   /* the whitened β */
+    so.eta0 = eta0;
+    so.gfull = gfull;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = bfgs(scalar_objective, &so, nx, so.joint ? NULL : unit, have_start, tol[0], tol[1],
+                  tol[2], max_iter, &out);
+    Py_END_ALLOW_THREADS
+    free(unit);
+    free(eta0);
+    free(gfull);
+    release(&bs);
+    PyObject *res = bfgs_result(status, &out);
+    if (!res)
+        return NULL;
+    PyObject *full = Py_BuildValue("Nil", res, so.last_set,
+                                   so.last_set < 0 ? 0L : so.set[so.last_set]->iterations);
+    return full;
+fail:
+    free(eta0);
+    free(gfull);
+    release(&bs);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"pirls", py_pirls, METH_VARARGS, pirls_doc},
     {"gradient", py_gradient, METH_VARARGS, gradient_doc},
     {"schur", py_schur, METH_VARARGS, schur_doc},
     {"predict", py_predict, METH_VARARGS, predict_doc},
+    {"bfgs", py_bfgs, METH_VARARGS, bfgs_doc},
+    {"minimize", py_minimize, METH_VARARGS, minimize_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_core",
-    "The compiled core of glmm.scalar_term (PIRLS and the gradient for one scalar term).", -1,
+    "The compiled core of glmm.scalar_term (PIRLS, the gradient and BFGS for one scalar term).",
+    -1,
     methods,
 };
 
@@ -756,7 +1345,12 @@ PyMODINIT_FUNC PyInit__core(void)
     PyObject *m = PyModule_Create(&module);
     if (m && (PyModule_AddIntConstant(m, "MAX_ITER", MAX_ITER) < 0 ||
               PyModule_AddIntConstant(m, "MAX_HALVINGS", MAX_HALVINGS) < 0 ||
-              PyModule_AddObject(m, "DECREMENT_TOL", PyFloat_FromDouble(DECREMENT_TOL)) < 0)) {
+              PyModule_AddObject(m, "DECREMENT_TOL", PyFloat_FromDouble(DECREMENT_TOL)) < 0 ||
+              PyModule_AddObject(m, "C1", PyFloat_FromDouble(C1)) < 0 ||
+              PyModule_AddIntConstant(m, "MAX_BACKTRACKS", MAX_BACKTRACKS) < 0 ||
+              PyModule_AddObject(m, "STALL_GMAX", PyFloat_FromDouble(STALL_GMAX)) < 0 ||
+              PyModule_AddObject(m, "STALL_DECREMENT", PyFloat_FromDouble(STALL_DECREMENT)) < 0 ||
+              PyModule_AddObject(m, "PREDICT_RANGE", PyFloat_FromDouble(PREDICT_RANGE)) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 
 import numpy as np
 
@@ -46,6 +47,8 @@ XTOL = 1e-6
 #: n terms), so a smaller decrease cannot be seen in F.
 STALL_GMAX = 1e-3
 STALL_DECREMENT = 1e-10
+#: At most this many iterations.
+MAX_ITER = 500
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,43 @@ class BfgsResult:
     nfev: int
     converged: bool
     message: str
+    #: the objective's parameters at x, when the minimiser computed them there (see
+    #: glmm.scalar_term.ScalarTermObjective.compiled_bfgs); else None
+    params: np.ndarray | None = None
+
+
+#: A search from x0 given (F, ∇F) there or None: ``run(x0, start)`` (minimize_bfgs on a fixed
+#: objective, or the compiled core's equivalent).
+Minimizer = Callable[[np.ndarray, tuple[float, np.ndarray] | None], BfgsResult]
+
+
+class End(IntEnum):
+    """How the search ended (the compiled core's BFGS reports the same codes)."""
+
+    GRADIENT = 0     # ‖g‖∞ ≤ gtol
+    DECREMENT = 1    # gᵀHg ≤ dtol and ‖Hg‖∞ ≤ xtol
+    STALLED = 2      # no step along d lowers F
+    ITERATIONS = 3   # max_iter iterations
+    BAD_START = 4    # F cannot be evaluated at x0 (the core's; minimize_bfgs raises)
+
+
+def message(end: int, gmax: float, decrement: float, dmax: float, *, gtol: float = GTOL,
+            dtol: float = DTOL, xtol: float = XTOL, max_iter: int = MAX_ITER) -> str:
+    """The result's message for how the search ended, with ‖g‖∞, gᵀHg and ‖Hg‖∞ there."""
+    if end == End.GRADIENT:
+        return f"‖g‖∞ = {gmax:.2e} ≤ {gtol:g}"
+    if end == End.DECREMENT:
+        return (f"quasi-Newton decrement {decrement:.2e} ≤ {dtol:g} and step "
+                f"{dmax:.2e} ≤ {xtol:g}")
+    if end == End.STALLED:
+        return (f"no decrease along the search direction (‖g‖∞ = {gmax:.2e}, "
+                f"quasi-Newton decrement {decrement:.2e})")
+    return f"{max_iter} iterations"
 
 
 def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *,
                   gtol: float = GTOL, dtol: float = DTOL, xtol: float = XTOL,
-                  max_iter: int = 500, unit: np.ndarray | None = None,
+                  max_iter: int = MAX_ITER, unit: np.ndarray | None = None,
                   start: tuple[float, np.ndarray] | None = None,
                   failures: tuple[type[Exception], ...] = (ArithmeticError,)) -> BfgsResult:
     """Minimise F from x0; ``fg(x)`` returns (F(x), ∇F(x)); ``start`` is (F, ∇F) at x0 if
@@ -89,16 +124,16 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
     for _ in range(max_iter):
         gmax = float(np.abs(g).max()) if n else 0.0
         if gmax <= gtol:
-            return BfgsResult(x, f, g, nfev, True, f"‖g‖∞ = {gmax:.2e} ≤ {gtol:g}")
+            return BfgsResult(x, f, g, nfev, True, message(End.GRADIENT, gmax, 0.0, 0.0, gtol=gtol))
         d = -(H @ g)
         slope = float(g @ d)
         if slope >= 0.0:  # H lost positive definiteness to rounding: restart
             H, scaled = np.eye(n), False
             d, slope = -g, -float(g @ g)
-        if scaled and -slope <= dtol and float(np.abs(d).max()) <= xtol:
+        dmax = float(np.abs(d).max())
+        if scaled and -slope <= dtol and dmax <= xtol:
             return BfgsResult(x, f, g, nfev, True,
-                              f"quasi-Newton decrement {-slope:.2e} ≤ {dtol:g} and step "
-                              f"{float(np.abs(d).max()):.2e} ≤ {xtol:g}")
+                              message(End.DECREMENT, gmax, -slope, dmax, dtol=dtol, xtol=xtol))
         # the first step, with H = I, moves no coordinate by more than ½: a full unit step
         # from lme4's θ₀ = 1 can land exactly on θ = 0, a stationary point of F by symmetry
         t = 1.0 if scaled else min(1.0, 0.5 / gmax)
@@ -116,8 +151,7 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
             return BfgsResult(x, f, g, nfev,
                               gmax <= STALL_GMAX
                               or -slope <= STALL_DECREMENT * max(1.0, abs(f)),
-                              f"no decrease along the search direction (‖g‖∞ = {gmax:.2e}, "
-                              f"quasi-Newton decrement {-slope:.2e})")
+                              message(End.STALLED, gmax, -slope, dmax))
         assert gn is not None
         s, y = xn - x, gn - g
         sy, yy = float(s @ y), float(y @ y)
@@ -135,7 +169,8 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
             sHy = s[:, None] * Hy
             H = H - rho * (sHy + sHy.T) + (rho * rho * float(y @ Hy) + rho) * (s[:, None] * s)
         x, f, g = xn, fn, gn
-    return BfgsResult(x, f, g, nfev, False, f"{max_iter} iterations")
+    return BfgsResult(x, f, g, nfev, False, message(End.ITERATIONS, 0.0, 0.0, 0.0,
+                                                     max_iter=max_iter))
 
 
 #: Central differences: step ε^(1/3)·max(1, |xᵢ|), which balances truncation (∝ h²) and

@@ -18,11 +18,12 @@ with one scalar term, where G is diagonal.  Both are an :class:`ObjectiveFunctio
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from .bfgs import central_differences
+from .bfgs import Minimizer, central_differences
 from .glm import glm_start
 from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
@@ -126,16 +127,22 @@ class ObjectiveFunction:
                   ) -> tuple[Evaluation, np.ndarray | None]:
         theta, beta = self.split(params)
         self.evaluations += 1
-        m = self.model
         # exp overflow and log(0) on the way are expected (a rejected PIRLS step, a clamp)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             st = self.mode(theta, beta)
-            drsum, ldL2, ussq = st.drsum, st.logdet, st.ussq
-            aic = m.response.aic(st.mu, drsum)
-            value, g = self._criterion(theta, st, ldL2 + ussq + aic, gradient)
-        ev = Evaluation(value, theta, st.beta, st.u, ldL2, ussq, drsum, aic, st, m)
+            ev = self._laplace(theta, st)
+            value, g = self._criterion(theta, st, ev.objective, gradient)
+        if value != ev.objective:   # adaptive quadrature
+            ev = dataclasses.replace(ev, objective=value)
         self.last = (np.array(params, dtype=float), ev)
         return ev, g
+
+    def _laplace(self, theta: np.ndarray, st: ConditionalMode) -> Evaluation:
+        """The evaluation at the mode ``st`` with F = log|L|² + ‖ũ‖² + A(μ̃) (F₀ and F₁)."""
+        drsum, ldL2, ussq = st.drsum, st.logdet, st.ussq
+        aic = self.model.response.aic(st.mu, drsum)
+        return Evaluation(ldL2 + ussq + aic, theta, st.beta, st.u, ldL2, ussq, drsum, aic, st,
+                          self.model)
 
     def evaluation_at(self, params: np.ndarray) -> Evaluation:
         """The evaluation at ``params``: the last one when it was at these very parameters
@@ -158,6 +165,12 @@ class ObjectiveFunction:
             return (self.model.u_keeping_b(last.state.u, theta_old, theta),
                     last.beta if beta is None else beta)
         return self._predict(last, theta, beta)
+
+    def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None) -> Minimizer | None:
+        """:func:`glmm.bfgs.minimize_bfgs` on this objective run in compiled code, as
+        ``run(x0, start)``, where an implementation has it (else None).  The coordinates are
+        θ (nAGQ = 0), or (θ, ζ) with β = β₀ + R⁻¹ζ (nAGQ = 1; ``R`` and ``beta0`` given)."""
+        return None
 
     # -- what an implementation gives ----------------------------------------------------------
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None

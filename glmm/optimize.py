@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bfgs import BfgsResult, minimize_bfgs
+from .bfgs import BfgsResult, Minimizer, minimize_bfgs
 from .linalg import triangular_solve
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
@@ -56,16 +56,20 @@ ESCAPE_THETA = 0.1
 def _minimize(value: Callable[[np.ndarray], float],
               value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]],
               x0: np.ndarray, diagonal: Sequence[int], unit: np.ndarray | None = None,
-              start: tuple[float, np.ndarray] | None = None) -> BfgsResult:
+              start: tuple[float, np.ndarray] | None = None,
+              compiled: Minimizer | None = None) -> BfgsResult:
     """BFGS (:mod:`glmm.bfgs`) on the exact gradient, from x0; ``unit`` marks the
     coordinates already scaled to unit curvature (the whitened β); ``start`` is (F, ∇F) at
-    x0 when already known.
+    x0 when already known; ``compiled`` is the same search run in compiled code
+    (:meth:`glmm.objective.ObjectiveFunction.compiled_bfgs`), used instead when given.
 
     A diagonal θ entry (indices ``diagonal`` of x) that ends at 0 may sit on a maximum: F is
     even in it there, so its gradient is 0 either way.  F is then probed with the entry at
     ESCAPE_THETA, and the search restarts from that point if F is lower there.
     """
     def run(x: np.ndarray, start: tuple[float, np.ndarray] | None = None) -> BfgsResult:
+        if compiled is not None:
+            return compiled(x, start)
         return minimize_bfgs(value_and_gradient, x, unit=unit, start=start)
 
     res = run(x0, start)
@@ -114,7 +118,8 @@ def _to_boundary(obj: ObjectiveFunction, params: np.ndarray, lower: np.ndarray,
 
 def optimize_theta(obj: ObjectiveFunction, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
-    res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model))
+    res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model),
+                    compiled=obj.compiled_bfgs(None, None))
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluation_at(params)
     params, ev = _to_boundary(obj, params, lower, ev)
@@ -143,8 +148,10 @@ def optimize_theta_beta(obj: ObjectiveFunction, theta0: np.ndarray, beta0: np.nd
     x0 = np.concatenate([theta0, np.zeros(len(beta0))])
     start = (f0, np.concatenate([g0[:k], triangular_solve(R, g0[k:], lower=False, trans=True)]))
     res = _minimize(lambda x: obj(to_params(x)), value_and_gradient, x0,
-                    diagonal_theta(obj.model), unit=np.arange(len(x0)) >= k, start=start)
-    params = to_params(np.asarray(res.x, dtype=float))
+                    diagonal_theta(obj.model), unit=np.arange(len(x0)) >= k, start=start,
+                    compiled=obj.compiled_bfgs(R, beta0))
+    # the minimiser's own β at x when it computed it (then the evaluation there is reused)
+    params = to_params(np.asarray(res.x, dtype=float)) if res.params is None else res.params
     params[:k] = canonical_theta(obj.model, params[:k])
     ev = obj.evaluation_at(params)
     full_lower = np.concatenate([lower, np.full(len(beta0), -np.inf)])

@@ -69,7 +69,8 @@ class Response:
             ylogy = xlogy(y, y)
             if float(np.max(weights * (np.abs(ylogy) + y), initial=0.0)) <= 1e4:
                 self._ylogy = ylogy - y
-        self._aic_offset = self._constant_aic_part()
+        #: A − Σdev where it does not depend on μ (whole counts), else None
+        self.aic_constant = self._constant_aic_part()
         #: the compiled core's response arguments (kind: 0 binomial–logit, 1 Poisson–log;
         #: binary y; y; w; y log y − y or None), or None: another pair, or no compiled core.
         #: (The core's own response pass serves its PIRLS only: on its own, numpy's SIMD exp
@@ -188,8 +189,8 @@ class Response:
     # -- the aic -------------------------------------------------------------------------------
     def aic(self, mu: np.ndarray, drsum: float) -> float:
         """lme4's A(μ); ``drsum`` = Σdevᵢ(μ)."""
-        if self._aic_offset is not None:
-            return drsum + self._aic_offset
+        if self.aic_constant is not None:
+            return drsum + self.aic_constant
         return float(self.family.aic(self.y, self.n_trials, mu, self.weights, drsum))
 
     def _constant_aic_part(self) -> float | None:

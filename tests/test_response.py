@@ -59,7 +59,7 @@ def test_aic_offset_only_for_whole_counts(label: str, constant: bool) -> None:
     # A − Σdev is constant in μ only when the counts m·y and trials m are whole
     entry = next(e for e in DOC["deviance"] if e["label"] == label)
     resp, _ = _response(entry)
-    assert (resp._aic_offset is not None) == constant
+    assert (resp.aic_constant is not None) == constant
 
 
 @pytest.mark.parametrize("label", ["bernoulli", "cbind", "many_trials", "zero_weight", "counts",
