@@ -42,7 +42,8 @@ enum {
     HALVING_FAILED = 3,     /* 20 halvings did not reduce P */
     NOT_CONVERGED = 4,      /* MAX_ITER iterations */
     RX_NOT_PD = 5,          /* XᵀWX − CᵀD⁻¹C not positive definite */
-    NO_MEMORY = 6
+    NO_MEMORY = 6,
+    SCHUR_NOT_PD = 7        /* several terms: S̄ not positive definite */
 };
 
 typedef struct {
@@ -463,6 +464,257 @@ static int predict(const Problem *pb, double dth, const double *u, const double 
     for (Py_ssize_t j = 0; j < nlev; j++)
         un[j] += u[j];
     return OK;
+}
+
+/* -- PIRLS for several scalar terms (glmm/pirls.py with glmm/linalg.py's dense factor) --- */
+
+#define MAX_TERMS 8
+
+/* The model: T scalar terms, term t's level of observation i fₜ[i] and its column xₜ (NULL:
+ * an intercept), scale θₜ, so row i of ZΛ holds aₜᵢ = θₜxₜᵢ at mode offₜ + fₜ[i]; X (NULL:
+ * u-only PIRLS) and the response.  Term 1 (the largest) has q₁ levels, the others q₂ modes
+ * in all.  The fixed effects' sums go through X's distinct rows: row i is row gᵢ of the
+ * G × p matrix Xg, and term t's cells are its (level, row of Xg) pairs, cell cₜᵢ holding
+ * observation i, with each cell's level and row of Xg. */
+typedef struct {
+    Py_ssize_t n, p, T, q1, q2, G;
+    const int64_t *f[MAX_TERMS];
+    const double *x[MAX_TERMS];
+    double th[MAX_TERMS];
+    Py_ssize_t off[MAX_TERMS];   /* term t's first mode within u (off₁ = 0) */
+    const double *X, *Xg;
+    const int64_t *g;
+    const int64_t *cell[MAX_TERMS], *cell_level[MAX_TERMS], *cell_row[MAX_TERMS];
+    Py_ssize_t ncell[MAX_TERMS], cell_off[MAX_TERMS], ncells;
+    Resp resp;
+} Crossed;
+
+/* The blocked factor of the PIRLS matrix at weights W (glmm.linalg.BlockedCholesky, dense
+ * coupling): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ (q₁ × m, m = q₂ + p) and R (m × m, upper,
+ * RᵀR = S̄ = [G₂₂ C₂; C₂ᵀ XᵀWX] − BtᵀD⁻¹Bt), with the right-hand side of the Newton step,
+ * r = [ΛᵀZᵀs − u; Xᵀs], accumulated in the same pass.  The fixed effects' blocks are summed
+ * per observation into the cells and X's distinct rows, then over those (as
+ * glmm.model.TermCells): C = ΛᵀZᵀWX from Σ_{i∈c} Wᵢaᵢ per cell, XᵀWX and Xᵀs from ΣWᵢ and
+ * Σsᵢ per distinct row.  `scratch` holds 2G + Σ cells.  Returns 0 if S̄ is not positive
+ * definite. */
+static int crossed_factor(const Crossed *cr, const double *W, const double *s, const double *u,
+                          double *D, double *Bt, double *R, double *r, double *scratch)
+{
+    const Py_ssize_t n = cr->n, p = cr->X ? cr->p : 0, T = cr->T, q1 = cr->q1, q2 = cr->q2;
+    const Py_ssize_t m = q2 + p, q = q1 + q2, G = cr->G;
+    memset(D, 0, sizeof(double) * q1);
+    memset(Bt, 0, sizeof(double) * q1 * m);
+    memset(R, 0, sizeof(double) * m * m);
+    memset(r, 0, sizeof(double) * (q + p));
+    double *wg = scratch, *sg = wg + G, *cw = sg + G;
+    if (p)
+        memset(scratch, 0, sizeof(double) * (2 * G + cr->ncells));
+    Py_ssize_t k[MAX_TERMS];
+    double a[MAX_TERMS];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double Wi = W[i], si = s[i];
+        for (Py_ssize_t t = 0; t < T; t++) {
+            a[t] = cr->x[t] ? cr->th[t] * cr->x[t][i] : cr->th[t];
+            k[t] = cr->off[t] + cr->f[t][i];   /* its mode in u */
+            r[k[t]] += a[t] * si;
+            if (p)
+                cw[cr->cell_off[t] + cr->cell[t][i]] += Wi * a[t];
+        }
+        const Py_ssize_t l = k[0];
+        const double wa1 = Wi * a[0];
+        double *b = Bt + l * m;
+        D[l] += wa1 * a[0];
+        for (Py_ssize_t t = 1; t < T; t++) {
+            const Py_ssize_t kt = k[t] - q1;
+            const double wat = Wi * a[t];
+            b[kt] += wat * a[0];
+            double *Sk = R + kt * m;
+            for (Py_ssize_t v = t; v < T; v++)   /* upper triangle: later terms' modes are later */
+                Sk[k[v] - q1] += wat * a[v];
+        }
+        if (p) {
+            wg[cr->g[i]] += Wi;
+            sg[cr->g[i]] += si;
+        }
+    }
+    if (p) {
+        for (Py_ssize_t t = 0; t < T; t++) {   /* C: term 1's into Bt, the others' into S̄ */
+            const double *w = cw + cr->cell_off[t];
+            for (Py_ssize_t c = 0; c < cr->ncell[t]; c++) {
+                const double *Xc = cr->Xg + cr->cell_row[t][c] * p;
+                const Py_ssize_t lvl = cr->cell_level[t][c];
+                double *dst = t ? R + (cr->off[t] - q1 + lvl) * m + q2 : Bt + lvl * m + q2;
+                for (Py_ssize_t j = 0; j < p; j++)
+                    dst[j] += w[c] * Xc[j];
+            }
+        }
+        for (Py_ssize_t h = 0; h < G; h++) {   /* XᵀWX (upper) and Xᵀs */
+            const double *Xh = cr->Xg + h * p;
+            for (Py_ssize_t j = 0; j < p; j++) {
+                const double wx = wg[h] * Xh[j];
+                r[q + j] += sg[h] * Xh[j];
+                double *Sj = R + (q2 + j) * m + q2;
+                for (Py_ssize_t jj = j; jj < p; jj++)
+                    Sj[jj] += wx * Xh[jj];
+            }
+        }
+    }
+    for (Py_ssize_t j = 0; j < q; j++)
+        r[j] -= u[j];
+    for (Py_ssize_t l = 0; l < q1; l++)
+        D[l] += 1.0;
+    for (Py_ssize_t kk = 0; kk < q2; kk++)
+        R[kk * m + kk] += 1.0;
+    /* S̄ −= Σₗ bₗbₗᵀ/Dₗ over the levels of term 1 (bₗ: row l of Bt), upper triangle */
+    for (Py_ssize_t l = 0; l < q1; l++) {
+        const double *b = Bt + l * m, dl = D[l];
+        for (Py_ssize_t c = 0; c < m; c++) {
+            if (b[c] == 0.0)
+                continue;
+            const double bc = b[c] / dl;
+            double *Rc = R + c * m;
+            for (Py_ssize_t e = c; e < m; e++)
+                Rc[e] -= bc * b[e];
+        }
+    }
+    return cholesky_upper(R, m);
+}
+
+/* The Newton step δ = A⁻¹r from the factor (BlockedCholesky.solve):
+ * x̄ = S̄⁻¹(r̄ − Btᵀ D⁻¹r₁),  x₁ = D⁻¹(r₁ − Bt x̄). */
+static void crossed_solve(const Crossed *cr, const double *D, const double *Bt, const double *R,
+                          const double *r, double *delta)
+{
+    const Py_ssize_t p = cr->X ? cr->p : 0, q1 = cr->q1, m = cr->q2 + p;
+    double *xb = delta + q1;
+    memcpy(xb, r + q1, sizeof(double) * m);
+    for (Py_ssize_t l = 0; l < q1; l++) {
+        const double *b = Bt + l * m, c = r[l] / D[l];
+        for (Py_ssize_t e = 0; e < m; e++)
+            xb[e] -= b[e] * c;
+    }
+    cholesky_solve(R, m, xb);
+    for (Py_ssize_t l = 0; l < q1; l++) {
+        const double *b = Bt + l * m;
+        double v = r[l];
+        for (Py_ssize_t e = 0; e < m; e++)
+            v -= b[e] * xb[e];
+        delta[l] = v / D[l];
+    }
+}
+
+/* PIRLS (glmm.pirls.pirls) for the crossed scalar terms, from (u, β) (updated in place),
+ * η₀ = o + Xβ (or o + Xβ for the given β, u-only); on success `out` holds the response at
+ * the mode and D, Bt, R the factor at its weights. */
+static int crossed_pirls(const Crossed *cr, const double *eta0, double *u, double *beta,
+                         Working *out, double *D, double *Bt, double *R, long *iterations)
+{
+    const Py_ssize_t n = cr->n, p = cr->X ? cr->p : 0, T = cr->T, q = cr->q1 + cr->q2;
+    int status = OK;
+    double *big[6] = {NULL};
+    double *buf = malloc(sizeof(double) * (3 * (q + p) + 3 * cr->G + cr->ncells + 1));
+    int allocated = buf != NULL;
+    for (int k = 0; k < 6 && allocated; k++)
+        allocated = (big[k] = malloc(sizeof(double) * (n > 0 ? n : 1))) != NULL;
+    if (!allocated) {
+        for (int k = 0; k < 6; k++)
+            free(big[k]);
+        free(buf);
+        return NO_MEMORY;
+    }
+    Working cur = *out, trial = {big[0], big[1], big[2], big[3], big[4]};
+    double *deta = big[5], *r = buf, *delta = r + q + p, *un = delta + q + p;
+    double *xb = un + q + p, *scratch = xb + cr->G;
+    /* the start: η = η₀ + ZΛu */
+    double uu = 0.0, P = 0.0;
+    for (Py_ssize_t j = 0; j < q; j++)
+        uu += u[j] * u[j];
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double e = eta0[i];
+        for (Py_ssize_t t = 0; t < T; t++)
+            e += (cr->x[t] ? cr->th[t] * cr->x[t][i] : cr->th[t]) * u[cr->off[t] + cr->f[t][i]];
+        cur.eta[i] = e;
+        P += cur.dev[i] = respond(&cr->resp, i, e, &cur.mu[i], &cur.W[i], &cur.s[i]);
+    }
+    P += uu;
+    if (!isfinite(P)) {
+        status = START_NOT_FINITE;
+        goto done;
+    }
+    for (long it = 1; it <= MAX_ITER; it++) {
+        if (!crossed_factor(cr, cur.W, cur.s, u, D, Bt, R, r, scratch)) {
+            status = SCHUR_NOT_PD;
+            goto done;
+        }
+        crossed_solve(cr, D, Bt, R, r, delta);
+        double decrement = 0.0;
+        for (Py_ssize_t j = 0; j < q + p; j++)
+            decrement += delta[j] * r[j];
+        if (!isfinite(decrement)) {
+            status = SYSTEM_NOT_FINITE;
+            goto done;
+        }
+        if (decrement < DECREMENT_TOL * (P > 1.0 ? P : 1.0)) {
+            *iterations = it;
+            goto done;
+        }
+        for (Py_ssize_t h = 0; h < cr->G && p; h++) {   /* Xδβ per distinct row of X */
+            double v = 0.0;
+            for (Py_ssize_t k = 0; k < p; k++)
+                v += cr->Xg[h * p + k] * delta[q + k];
+            xb[h] = v;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {   /* δη = ZΛδu + Xδβ */
+            double d = p ? xb[cr->g[i]] : 0.0;
+            for (Py_ssize_t t = 0; t < T; t++)
+                d += (cr->x[t] ? cr->th[t] * cr->x[t][i] : cr->th[t]) *
+                     delta[cr->off[t] + cr->f[t][i]];
+            deta[i] = d;
+        }
+        double step = 1.0;
+        int accepted = 0;
+        for (int h = 0; h <= MAX_HALVINGS && !accepted; h++) {
+            double Pn = 0.0;
+            for (Py_ssize_t j = 0; j < q; j++) {
+                un[j] = u[j] + step * delta[j];
+                Pn += un[j] * un[j];
+            }
+            for (Py_ssize_t i = 0; i < n; i++) {
+                const double e = cur.eta[i] + step * deta[i];
+                trial.eta[i] = e;
+                Pn += trial.dev[i] = respond(&cr->resp, i, e, &trial.mu[i], &trial.W[i],
+                                             &trial.s[i]);
+            }
+            if (Pn <= P + 1e-12 * fabs(P)) {   /* false for NaN */
+                accepted = 1;
+                P = Pn;
+                memcpy(u, un, sizeof(double) * q);
+                for (Py_ssize_t k = 0; k < p; k++)
+                    beta[k] += step * delta[q + k];
+                const Working t = cur;
+                cur = trial;
+                trial = t;
+            } else
+                step *= 0.5;
+        }
+        if (!accepted) {
+            status = HALVING_FAILED;
+            goto done;
+        }
+    }
+    status = NOT_CONVERGED;
+done:
+    if (cur.eta != out->eta) {
+        memcpy(out->eta, cur.eta, sizeof(double) * n);
+        memcpy(out->mu, cur.mu, sizeof(double) * n);
+        memcpy(out->dev, cur.dev, sizeof(double) * n);
+        memcpy(out->W, cur.W, sizeof(double) * n);
+        memcpy(out->s, cur.s, sizeof(double) * n);
+    }
+    for (int k = 0; k < 6; k++)
+        free(big[k]);
+    free(buf);
+    return status;
 }
 
 /* -- BFGS (glmm/bfgs.py, the same rules and constants) ----------------------------------- */
@@ -887,13 +1139,34 @@ typedef struct {
     int used;
 } Buffers;
 
+/* The next free buffer, or NULL (with an exception) when all NBUF are taken. */
+static Py_buffer *slot(Buffers *bs)
+{
+    if (bs->used < NBUF)
+        return &bs->b[bs->used];
+    PyErr_SetString(PyExc_ValueError, "too many arrays in one call");
+    return NULL;
+}
+
 static double *take(Buffers *bs, PyObject *obj, const char *name, Py_ssize_t len, int writable)
 {
     if (obj == Py_None)
         return NULL;
-    if (!get(obj, &bs->b[bs->used], name, len, writable, 0))
+    Py_buffer *view = slot(bs);
+    if (!view || !get(obj, view, name, len, writable, 0))
         return (double *)-1;
     return bs->b[bs->used++].buf;
+}
+
+/* The number of 8-byte items in a C-contiguous buffer (-1 with an exception set). */
+static Py_ssize_t items(PyObject *obj)
+{
+    Py_buffer v;
+    if (PyObject_GetBuffer(obj, &v, PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    const Py_ssize_t len = v.len / 8;
+    PyBuffer_Release(&v);
+    return len;
 }
 
 static void release(Buffers *bs)
@@ -1186,11 +1459,9 @@ static PyObject *py_bfgs(PyObject *self, PyObject *args)
                           &max_iter))
         return NULL;
     Buffers bs = {.used = 0};
-    Py_buffer *xv = &bs.b[bs.used];
-    if (PyObject_GetBuffer(xo, xv, PyBUF_C_CONTIGUOUS) < 0)
+    const Py_ssize_t n = items(xo);
+    if (n < 0)
         return NULL;
-    const Py_ssize_t n = xv->len / 8;
-    PyBuffer_Release(xv);
     double *x, *g;
     const unsigned char *unit = NULL;
     Py_buffer uv = {0};
@@ -1323,12 +1594,156 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(crossed_pirls_doc,
+"crossed_pirls(kind, binary, y, w, ylogy, codes, xs, theta, nlevels, p, groups, Xg, cells,\n"
+"              eta0, u, beta, eta, mu, dev, W, s, D, Bt, R) -> (status, iterations)\n\n"
+"PIRLS for T ≥ 2 scalar terms with a dense coupling block: codes, xs, theta and nlevels are\n"
+"T-tuples (each term's level codes, its column or None for an intercept, θ and its number\n"
+"of levels).  p = 0: u only; else joint in (u, beta), with X given as its distinct rows\n"
+"Xg (G × p), each observation's row `groups`, and per term its cells (cell of each\n"
+"observation, level of each cell, row of Xg of each cell).  u and beta are updated in\n"
+"place; on success eta … s hold the response at the mode and D (q1), Bt (q1 × m) and R\n"
+"(m × m, upper) its factor, m = q2 + p, q1 the first term's levels and q2 the others'.");
+
+/* An int64 buffer of `len` items whose values lie in [0, bound). */
+static const int64_t *codes_arg(Buffers *bs, PyObject *obj, const char *name, Py_ssize_t len,
+                                Py_ssize_t bound)
+{
+    Py_buffer *view = slot(bs);
+    if (!view || !get(obj, view, name, len, 0, 1))
+        return NULL;
+    const int64_t *v = bs->b[bs->used++].buf;
+    for (Py_ssize_t i = 0; i < len; i++)
+        if (v[i] < 0 || v[i] >= bound) {
+            PyErr_Format(PyExc_ValueError, "%s: values outside [0, %zd)", name, bound);
+            return NULL;
+        }
+    return v;
+}
+
+static PyObject *py_crossed_pirls(PyObject *self, PyObject *args)
+{
+    int kind, binary;
+    PyObject *y, *w, *ylogy, *codes, *xs, *theta, *nlevels, *groups, *Xgo, *cells, *r[11];
+    Py_ssize_t p;
+    Crossed cr = {0};
+    Buffers bs = {.used = 0};
+    if (!PyArg_ParseTuple(args, "ipOOOOOOOnOOOOOOOOOOOOOO", &kind, &binary, &y, &w, &ylogy,
+                          &codes, &xs, &theta, &nlevels, &p, &groups, &Xgo, &cells, &r[0],
+                          &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8], &r[9],
+                          &r[10]))
+        return NULL;
+    if (kind != BINOMIAL_LOGIT && kind != POISSON_LOG) {
+        PyErr_Format(PyExc_ValueError, "unknown response kind %d", kind);
+        return NULL;
+    }
+    const Py_ssize_t T = PyTuple_Check(codes) ? PyTuple_GET_SIZE(codes) : 0;
+    if (T < 2 || T > MAX_TERMS || !PyTuple_Check(xs) || !PyTuple_Check(theta) ||
+        !PyTuple_Check(nlevels) || !PyTuple_Check(cells) || PyTuple_GET_SIZE(xs) != T ||
+        PyTuple_GET_SIZE(theta) != T || PyTuple_GET_SIZE(nlevels) != T ||
+        PyTuple_GET_SIZE(cells) != T) {
+        PyErr_Format(PyExc_TypeError,
+                     "codes, xs, theta, nlevels and cells: tuples of 2 to %d terms", MAX_TERMS);
+        return NULL;
+    }
+    const Py_ssize_t n = items(PyTuple_GET_ITEM(codes, 0));
+    if (n < 0)
+        return NULL;
+    cr.n = n;
+    cr.T = T;
+    cr.p = p;
+    cr.resp.kind = kind;
+    cr.resp.binary = binary;
+    cr.resp.n = n;
+    double *v;
+    if (p > 0) {
+        const Py_ssize_t len = items(Xgo);
+        if (len < 0)
+            goto fail;
+        cr.G = len / p;
+        TAKE(v, Xgo, cr.G * p, 0, 1);
+        cr.Xg = v;
+        cr.X = v;   /* the joint system's flag */
+        if (!(cr.g = codes_arg(&bs, groups, "groups", n, cr.G)))
+            goto fail;
+    }
+    Py_ssize_t off = 0;
+    for (Py_ssize_t t = 0; t < T; t++) {
+        const Py_ssize_t nl = PyLong_AsSsize_t(PyTuple_GET_ITEM(nlevels, t));
+        if (nl == -1 && PyErr_Occurred())
+            goto fail;
+        if (!(cr.f[t] = codes_arg(&bs, PyTuple_GET_ITEM(codes, t), "codes", n, nl)))
+            goto fail;
+        double *xt = take(&bs, PyTuple_GET_ITEM(xs, t), "xs", n, 0);
+        if (xt == (double *)-1)
+            goto fail;
+        cr.x[t] = xt;
+        cr.th[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(theta, t));
+        if (cr.th[t] == -1.0 && PyErr_Occurred())
+            goto fail;
+        cr.off[t] = off;
+        off += nl;
+        if (p > 0) {
+            PyObject *c = PyTuple_GET_ITEM(cells, t);
+            if (!PyTuple_Check(c) || PyTuple_GET_SIZE(c) != 3) {
+                PyErr_SetString(PyExc_TypeError, "cells: a (cell, level, row) tuple per term");
+                goto fail;
+            }
+            const Py_ssize_t nc = items(PyTuple_GET_ITEM(c, 1));
+            if (nc < 0 ||
+                !(cr.cell[t] = codes_arg(&bs, PyTuple_GET_ITEM(c, 0), "cells", n, nc)) ||
+                !(cr.cell_level[t] = codes_arg(&bs, PyTuple_GET_ITEM(c, 1), "cells", nc, nl)) ||
+                !(cr.cell_row[t] = codes_arg(&bs, PyTuple_GET_ITEM(c, 2), "cells", nc, cr.G)))
+                goto fail;
+            cr.ncell[t] = nc;
+            cr.cell_off[t] = cr.ncells;
+            cr.ncells += nc;
+        }
+    }
+    cr.q1 = cr.off[1];
+    cr.q2 = off - cr.q1;
+    const Py_ssize_t q1 = cr.q1, q2 = cr.q2;
+    TAKE(v, y, n, 0, 1);
+    cr.resp.y = v;
+    TAKE(v, w, n, 0, 1);
+    cr.resp.w = v;
+    TAKE(v, ylogy, n, 0, 0);
+    cr.resp.ylogy = v;
+    const Py_ssize_t q = q1 + q2, m = q2 + p;
+    double *eta0, *u, *beta, *D, *Bt, *R;
+    Working out;
+    TAKE(eta0, r[0], n, 0, 1);
+    TAKE(u, r[1], q, 1, 1);
+    TAKE(beta, r[2], p, 1, p > 0);
+    TAKE(out.eta, r[3], n, 1, 1);
+    TAKE(out.mu, r[4], n, 1, 1);
+    TAKE(out.dev, r[5], n, 1, 1);
+    TAKE(out.W, r[6], n, 1, 1);
+    TAKE(out.s, r[7], n, 1, 1);
+    TAKE(D, r[8], q1, 1, 1);
+    TAKE(Bt, r[9], q1 * m, 1, 1);
+    TAKE(R, r[10], m * m, 1, 1);
+    long iterations = 0;
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = crossed_pirls(&cr, eta0, u, beta, &out, D, Bt, R, &iterations);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    if (status == NO_MEMORY)
+        return PyErr_NoMemory();
+    return Py_BuildValue("il", status, iterations);
+fail:
+    release(&bs);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"pirls", py_pirls, METH_VARARGS, pirls_doc},
     {"gradient", py_gradient, METH_VARARGS, gradient_doc},
     {"schur", py_schur, METH_VARARGS, schur_doc},
     {"predict", py_predict, METH_VARARGS, predict_doc},
     {"bfgs", py_bfgs, METH_VARARGS, bfgs_doc},
+    {"crossed_pirls", py_crossed_pirls, METH_VARARGS, crossed_pirls_doc},
     {"minimize", py_minimize, METH_VARARGS, minimize_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -1350,7 +1765,8 @@ PyMODINIT_FUNC PyInit__core(void)
               PyModule_AddIntConstant(m, "MAX_BACKTRACKS", MAX_BACKTRACKS) < 0 ||
               PyModule_AddObject(m, "STALL_GMAX", PyFloat_FromDouble(STALL_GMAX)) < 0 ||
               PyModule_AddObject(m, "STALL_DECREMENT", PyFloat_FromDouble(STALL_DECREMENT)) < 0 ||
-              PyModule_AddObject(m, "PREDICT_RANGE", PyFloat_FromDouble(PREDICT_RANGE)) < 0)) {
+              PyModule_AddObject(m, "PREDICT_RANGE", PyFloat_FromDouble(PREDICT_RANGE)) < 0 ||
+              PyModule_AddIntConstant(m, "MAX_TERMS", MAX_TERMS) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

@@ -381,6 +381,24 @@ class BlockedCholesky:
         if F is not None:
             self.RX = np.array(self.L2[q2:, q2:].T)
 
+    @classmethod
+    def from_core(cls, D: np.ndarray, Bt: np.ndarray, R: np.ndarray, pattern: CouplingPattern
+                  ) -> BlockedCholesky:
+        """The factor of scalar terms with a dense coupling block as the compiled core's
+        PIRLS built it (glmm/_core.c): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ (q₁ × m) and R
+        (upper, RᵀR = S̄), m = q₂ + p with p = 0 unless the fixed effects are included."""
+        self = cls.__new__(cls)
+        q1, q2 = len(D), pattern.q2
+        self.q1, self.p1, self.nlevels1, self.q2 = q1, 1, q1, q2
+        self._lead, self.sparse, self._pattern = 0, False, pattern
+        self.D, self._B = D, Bt.T
+        self._C1 = Bt[:, q2:] if Bt.shape[1] > q2 else None
+        self.K = Bt[:, :q2] / D[:, None]
+        self.L2 = R.T   # lower, in LAPACK's (column-major) order
+        self.logdet = float(np.log(D).sum()) + 2.0 * float(np.log(np.diagonal(R)[:q2]).sum())
+        self.RX = np.array(R[q2:, q2:]) if R.shape[0] > q2 else None
+        return self
+
     def _gram22(self, rest: Sequence[TermLayout], W: np.ndarray, pattern: CouplingPattern,
                 out: np.ndarray) -> None:
         """G₂₂ = (ΛᵀZᵀWZΛ + I) over the later terms, into ``out`` (q₂ × q₂)."""

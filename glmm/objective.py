@@ -28,7 +28,15 @@ from .glm import glm_start
 from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import ConditionalMode, PirlsError, PirlsState, pirls, predict
+from .pirls import (
+    ConditionalMode,
+    PirlsError,
+    PirlsState,
+    core_terms,
+    pirls,
+    pirls_compiled,
+    predict,
+)
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
@@ -196,12 +204,16 @@ class Objective(ObjectiveFunction):
     """F₀ and F₁ for any model: PIRLS with the blocked factor (:mod:`glmm.pirls`), the
     gradients of :mod:`glmm.gradient`, the mode's prediction of :func:`glmm.pirls.predict`."""
 
-    def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray) -> None:
+    def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray,
+                 compiled: bool = True) -> None:
         if nAGQ > 1:
             raise AGQNotAvailableError(
                 "Objective computes nAGQ 0 and 1; adaptive quadrature (nAGQ > 1) is "
                 "glmm.scalar_term.ScalarTermObjective's, for a single scalar term")
         super().__init__(model, nAGQ, beta_start)
+        #: PIRLS's compiled form where it applies (:func:`glmm.pirls.core_terms`) unless
+        #: ``compiled`` is False; None: the numpy form
+        self._core_terms = core_terms(model) if compiled else None
 
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -210,6 +222,8 @@ class Objective(ObjectiveFunction):
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
                ) -> PirlsState:
+        if self._core_terms is not None:
+            return pirls_compiled(self.model, self._core_terms, theta, beta, u0, joint)
         return pirls(self.model, theta, beta, u0, joint)
 
     def _criterion(self, theta: np.ndarray, st: ConditionalMode, laplace: float,

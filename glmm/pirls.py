@@ -29,8 +29,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .linalg import BlockedCholesky, FactorizationError, TermLayout
-from .model import GlmerModel
+from .compiled import core as _core
+from .linalg import (
+    MAX_DENSE_CROSS,
+    MAX_DENSE_SCHUR,
+    BlockedCholesky,
+    FactorizationError,
+    TermLayout,
+)
+from .model import GlmerModel, distinct_rows
 from .response import Response, Working
 
 MAX_ITER = 100
@@ -49,6 +56,11 @@ START_NOT_FINITE = "the penalized deviance is not finite at the starting point"
 SYSTEM_NOT_FINITE = "the PIRLS system is not finite"
 HALVING_FAILED = "PIRLS step-halvings failed to reduce the penalized deviance"
 NOT_CONVERGED = f"PIRLS did not converge in {MAX_ITER} iterations"
+SCHUR_NOT_PD = "the Schur complement of G is not positive definite"
+
+#: the compiled core's PIRLS failures, by status (glmm/_core.c)
+CORE_ERRORS = {1: START_NOT_FINITE, 2: SYSTEM_NOT_FINITE, 3: HALVING_FAILED, 4: NOT_CONVERGED,
+               7: SCHUR_NOT_PD}
 
 
 @dataclass
@@ -137,6 +149,61 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         if joint:
             b = b + step * db
     raise PirlsError(NOT_CONVERGED)
+
+
+def core_terms(model: GlmerModel) -> tuple | None:
+    """The compiled core's arguments for :func:`pirls_compiled`, or None where it does not
+    apply.  It applies to two or more scalar terms (at most ``MAX_TERMS``) whose coupling
+    block G₂₁ is dense (:class:`~glmm.linalg.CouplingPattern`: crossed factors whose levels
+    mostly meet, as VerbAgg's subjects and items), for binomial–logit and Poisson–log.
+
+    The fixed effects' sums of the joint system go through X's distinct rows (as
+    :class:`~glmm.model.TermCells`): each observation's row of Xg, X's distinct rows, and per
+    term its cells, the (level, row of Xg) pairs, with each observation's cell and each
+    cell's level and row."""
+    args, terms = model.response.core_args, model.terms
+    if args is None or not 2 <= len(terms) <= _core.MAX_TERMS or any(t.p != 1 for t in terms):
+        return None
+    q1 = terms[0].nlevels
+    q2 = model.q - q1
+    if model.coupling.sparse or q2 > MAX_DENSE_SCHUR or q1 * q2 > MAX_DENSE_CROSS:
+        return None
+    groups = distinct_rows(model.X)
+    _, first, groups = np.unique(groups, return_index=True, return_inverse=True)
+    groups = groups.ravel().astype(np.int64)
+    cells = []
+    for t in terms:
+        _, one, cell = np.unique(t.codes * len(first) + groups, return_index=True,
+                                 return_inverse=True)
+        cells.append((cell.ravel().astype(np.int64), t.codes[one], groups[one]))
+    return (*args, tuple(t.codes for t in terms),
+            tuple(None if t.intercept else np.ascontiguousarray(t.Xi[:, 0]) for t in terms),
+            tuple(t.nlevels for t in terms), groups, np.ascontiguousarray(model.X[first]),
+            tuple(cells))
+
+
+def pirls_compiled(model: GlmerModel, head: tuple, theta: np.ndarray, beta: np.ndarray,
+                   u0: np.ndarray, joint: bool) -> PirlsState:
+    """:func:`pirls` in the compiled core (``head`` from :func:`core_terms`): the same steps,
+    halvings and convergence rule, each step one pass over the observations that assembles
+    the blocked factor's dense blocks directly, without the numpy calls of
+    :class:`~glmm.linalg.BlockedCholesky`."""
+    terms, X = model.terms, model.X
+    n, q1 = model.n, terms[0].nlevels
+    p = model.p if joint else 0
+    m = model.q - q1 + p
+    kind, binary, y, w, ylogy, codes, xs, nlevels, groups, Xg, cells = head
+    u, b = u0.copy(), beta.copy()
+    eta, mu, dev, W, s = (np.empty(n) for _ in range(5))
+    D, Bt, R = np.empty(q1), np.empty((q1, m)), np.empty((m, m))
+    status, iterations = _core.crossed_pirls(
+        kind, binary, y, w, ylogy, codes, xs,
+        tuple(float(theta[t.theta_slice.start]) for t in terms), nlevels, p, groups, Xg,
+        cells, model.offset + X @ b, u, b if joint else None, eta, mu, dev, W, s, D, Bt, R)
+    if status:
+        raise PirlsError(CORE_ERRORS[status])
+    factor = BlockedCholesky.from_core(D, Bt, R, model.coupling)
+    return PirlsState(u, b, eta, mu, dev, W, s, factor, model.layouts(theta), iterations)
 
 
 def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarray,

@@ -44,8 +44,8 @@ from .linalg import FactorizationError, cho_solve, cholesky
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
 from .pirls import (
+    CORE_ERRORS,
     DECREMENT_TOL,
-    HALVING_FAILED,
     MAX_ITER,
     NOT_CONVERGED,
     START_NOT_FINITE,
@@ -58,8 +58,7 @@ from .pirls import (
 RX_NOT_PD = "XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite"
 
 #: the compiled core's failures, by status (glmm/_core.c)
-_CORE_ERRORS = {1: START_NOT_FINITE, 2: SYSTEM_NOT_FINITE, 3: HALVING_FAILED, 4: NOT_CONVERGED,
-                5: RX_NOT_PD}
+_CORE_ERRORS = {**CORE_ERRORS, 5: RX_NOT_PD}
 
 
 @dataclass

@@ -1,0 +1,178 @@
+"""The compiled core's PIRLS for several scalar terms with a dense coupling block
+(glmm.pirls.pirls_compiled, glmm/_core.c) against glmm.pirls.pirls, the numpy form of the same
+computation, which test_engine_numerics checks against dense algebra and central differences
+and the parity suite against lme4."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import glmm
+from glmm import compiled
+from glmm.linalg import BlockedCholesky
+from glmm.model import GlmerModel, term_spec
+from glmm.objective import Objective
+from glmm.pirls import PirlsError, PirlsState, core_terms, pirls, pirls_compiled
+from parity import fixtures
+
+pytestmark = pytest.mark.skipif(compiled.core is None, reason="glmm._core was not built")
+
+
+def _crossed(family: str, slope: bool = False, weights: bool = False, scale: float = 1.0,
+             continuous: bool = False, seed: int = 5) -> GlmerModel:
+    """Crossed terms (1 | g) + (1 | h) [+ (0 + x | k)] whose levels all meet (a dense
+    coupling block), X with a factor column (repeated rows) or a continuous one."""
+    rng = np.random.default_rng(seed)
+    ng, nh, nk = 30, 8, 5
+    g, h = np.repeat(np.arange(ng), nh), np.tile(np.arange(nh), ng)
+    n = len(g)
+    k = rng.integers(0, nk, n)
+    x = rng.normal(size=n)
+    z = rng.normal(size=n) if continuous else rng.integers(0, 3, n).astype(float)
+    X = np.column_stack([np.ones(n), z, (h % 2).astype(float)])
+    eta = scale * (0.2 + 0.3 * z + rng.normal(0, 0.7, ng)[g] + rng.normal(0, 0.5, nh)[h]
+                   + (rng.normal(0, 0.4, nk)[k] * x if slope else 0.0))
+    w = rng.integers(1, 4, n).astype(float) if weights else np.ones(n)
+    if family == "poisson":
+        y = rng.poisson(np.exp(np.minimum(eta, 12.0))).astype(float)
+        fam, mustart = glmm.poisson(), y + 0.1
+    else:
+        y = rng.binomial(w.astype(int), 1.0 / (1.0 + np.exp(-eta))) / w
+        fam, mustart = glmm.binomial(), (w * y + 0.5) / (w + 1.0)
+    terms = [term_spec(g, ng, np.ones((n, 1)), slice(0, 1)),
+             term_spec(h, nh, np.ones((n, 1)), slice(1, 2))]
+    if slope:
+        terms.append(term_spec(k, nk, x[:, None], slice(2, 3)))
+    return GlmerModel(y, np.ones(n), w, np.zeros(n), X, tuple(terms), fam, mustart)
+
+
+def _verbagg() -> GlmerModel:
+    ref = fixtures.load("verbagg")
+    c = ref.case
+    return glmm.glmer(c.formula, ref.data.to_pandas(), family=glmm.make_family(c.family, c.link),
+                      nAGQ=0).model
+
+
+def _assert_same_mode(a: PirlsState, b: PirlsState, joint: bool) -> None:
+    # the same converged PIRLS computed twice, with sums in another order: the two may stop
+    # one Newton step apart (the last decrement is at 1e-20·P, ‖δu‖ ~ 1e-10·√P), which leaves
+    # the mode at ~1e-9 and log|L|², a sum of logs, at rounding; a wrong block is off by O(1)
+    np.testing.assert_allclose(a.u, b.u, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(a.beta, b.beta, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(a.W, b.W, rtol=1e-8, atol=0)
+    assert a.drsum == pytest.approx(b.drsum, rel=1e-12)
+    assert a.logdet == pytest.approx(b.logdet, rel=1e-11)
+    # the factor the gradient and the warm start use: at the same weights the two are the
+    # same matrix, so solves and the selected inverse agree to rounding times its condition
+    f = BlockedCholesky(a.layouts, a.W, None, None)
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=len(a.u) + (len(a.beta) if joint else 0))
+    if joint:
+        assert a.RX is not None and b.RX is not None
+        np.testing.assert_allclose(a.RX, b.RX, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(a.factor.solve(r), b.factor.solve(r), rtol=1e-9, atol=1e-10)
+    else:
+        assert a.RX is None
+        np.testing.assert_allclose(a.factor.solve(r), f.solve(r), rtol=1e-9, atol=1e-10)
+    for va, vb in zip(a.factor.inverse_times_rows(a.layouts),
+                      b.factor.inverse_times_rows(b.layouts), strict=True):
+        np.testing.assert_allclose(va, vb, rtol=1e-8, atol=1e-11)
+
+
+MODELS = {
+    "binary": lambda: _crossed("binomial"),
+    "proportions, weights": lambda: _crossed("binomial", weights=True),
+    "counts, slope term": lambda: _crossed("poisson", slope=True, weights=True),
+    "large counts, clamped form": lambda: _crossed("poisson", scale=3.0),
+    "no repeated rows of X": lambda: _crossed("binomial", continuous=True),
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("joint", [True, False])
+def test_core_pirls_equals_numpy_pirls(name: str, joint: bool) -> None:
+    m = MODELS[name]()
+    head = core_terms(m)
+    assert head is not None
+    beta = np.array([0.1, 0.2, -0.1])
+    for theta in (np.array([0.9, 0.5, 0.3]), np.array([0.2, 1.4, -0.6])):
+        theta = theta[:m.ntheta]
+        a = pirls_compiled(m, head, theta, beta, np.zeros(m.q), joint)
+        b = pirls(m, theta, beta, np.zeros(m.q), joint)
+        _assert_same_mode(a, b, joint)
+
+
+@pytest.mark.parametrize("nagq", [0, 1])
+def test_core_objective_equals_numpy_on_verbagg(nagq: int) -> None:
+    """F and its exact gradient at the fixture's probe points, with PIRLS in the core and in
+    numpy (the rest of the evaluation is the same code)."""
+    m = _verbagg()
+    ref = fixtures.load("verbagg")
+    assert core_terms(m) is not None
+    for label in ("tight", "away"):
+        p = np.asarray(ref.results[nagq].probes.by_label(label).params)
+        beta = p[m.ntheta:] if nagq else np.zeros(m.p)
+        core, numpy = Objective(m, nagq, beta), Objective(m, nagq, beta, compiled=False)
+        ev_c, g_c = core._evaluate(p, gradient=True)
+        ev_n, g_n = numpy._evaluate(p, gradient=True)
+        assert g_c is not None and g_n is not None
+        assert ev_c.objective == pytest.approx(ev_n.objective, rel=1e-12)
+        np.testing.assert_allclose(g_c, g_n, rtol=0, atol=1e-8 * max(1.0, np.abs(g_n).max()))
+        _assert_same_mode(ev_c.state, ev_n.state, nagq == 0)
+
+
+def test_core_applies_only_to_dense_crossed_scalar_terms() -> None:
+    assert core_terms(_verbagg()) is not None
+    m = _crossed("binomial")
+    one = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X, m.terms[:1], m.family,
+                     m.mustart)
+    assert core_terms(one) is None                       # one term: glmm.scalar_term
+    probit = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X, m.terms,
+                        glmm.binomial(link="probit"), m.mustart)
+    assert core_terms(probit) is None                    # not a canonical pair
+    rng = np.random.default_rng(2)
+    n = 2000                                             # 400 × 50 levels, rarely meeting
+    g, h = rng.integers(0, 400, n), rng.integers(0, 50, n)
+    g[:400], h[:50] = np.arange(400), np.arange(50)
+    sparse = GlmerModel(np.ones(n), np.ones(n), np.ones(n), np.zeros(n), np.ones((n, 1)),
+                        (term_spec(g, 400, np.ones((n, 1)), slice(0, 1)),
+                         term_spec(h, 50, np.ones((n, 1)), slice(1, 2))), glmm.poisson(),
+                        np.ones(n))
+    assert sparse.coupling.sparse and core_terms(sparse) is None
+    x = np.column_stack([np.ones(m.n), np.arange(m.n) % 3.0])
+    vector = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X,
+                        (m.terms[0], term_spec(m.terms[1].codes, 8, x, slice(1, 4))), m.family,
+                        m.mustart)
+    assert core_terms(vector) is None                    # a vector term
+
+
+def test_core_pirls_failures_are_pirls_errors() -> None:
+    m = _crossed("binomial")
+    head = core_terms(m)
+    with pytest.raises(PirlsError, match="not finite at the starting point"):
+        pirls_compiled(m, head, np.array([np.nan, 0.5]), np.zeros(3), np.zeros(m.q), True)
+
+
+def test_core_pirls_rejects_bad_arrays() -> None:
+    m = _crossed("binomial")
+    kind, binary, y, w, ylogy, codes, xs, nlevels, groups, Xg, cells = core_terms(m)
+    n, q1, q2, p = m.n, 30, 8, 3
+
+    def call(codes=codes, nlevels=nlevels, cells=cells, nu: int = q1 + q2) -> None:
+        out = [np.empty(n) for _ in range(5)]
+        u = np.zeros(nu)
+        compiled.core.crossed_pirls(kind, binary, y, w, ylogy, codes, xs, (0.5, 0.5), nlevels,
+                                    p, groups, Xg, cells, np.zeros(n), u, np.zeros(p), *out,
+                                    np.empty(q1), np.empty((q1, q2 + p)),
+                                    np.empty((q2 + p, q2 + p)))
+
+    call()
+    with pytest.raises(ValueError, match=r"codes: values outside \[0, 7\)"):
+        call(nlevels=(30, 7))
+    with pytest.raises(TypeError, match="tuples of 2 to"):
+        call(codes=codes[:1])
+    with pytest.raises(ValueError, match="u: expected 38"):
+        call(nu=q1 + q2 + 1)
+    with pytest.raises(TypeError, match=r"a \(cell, level, row\) tuple per term"):
+        call(cells=(cells[0], cells[1][:2]))
