@@ -717,6 +717,132 @@ done:
     return status;
 }
 
+/* The exact gradient at the mode (glmm.gradient._gradient for canonical pairs: O = W,
+ * κ = 1), from the mode's factor (D, Bt, R) and response: ∂F₁/∂(θ, β) (u-only factor) or
+ * ∂F₀/∂θ (joint factor, `profiled`).  With K = D⁻¹G₁₂ and S⁻¹ = R_S⁻¹R_S⁻ᵀ (R_S: R's
+ * leading q₂ block), the entries of G⁻¹ each observation needs (a selected inverse):
+ *   (G⁻¹)₁₁ = 1/D + diag(K S⁻¹ Kᵀ),  (G⁻¹)₁₂ = −K S⁻¹,  (G⁻¹)₂₂ = S⁻¹;
+ * vₜ[i] = Σᵤ (G⁻¹)[kₜ, kᵤ] aᵤ, h = Σₜ aₜvₜ, a = W'∘h, z = A⁻¹[ΛᵀZᵀa; Xᵀa] (u part only
+ * unless profiled), r = a − W∘(ZΛz_u + Xz_β) − 2s, and
+ *   ∂F/∂θₜ = Σᵢ xₜᵢ(rᵢũ_{kₜ} + sᵢz_{kₜ} + 2Wᵢvₜ[i]),   ∂F/∂β = Xᵀr.
+ * Writes T (+ p unless profiled) entries to g. */
+static int crossed_gradient(const Crossed *cr, int profiled, const double *D, const double *Bt,
+                            const double *R, const double *u, const double *mu,
+                            const double *W, const double *s, double *g)
+{
+    const Py_ssize_t n = cr->n, p = cr->X ? cr->p : 0, T = cr->T, q1 = cr->q1, q2 = cr->q2;
+    const Py_ssize_t m = q2 + p, q = q1 + q2, G = cr->G, P = cr->p;
+    const int binomial = cr->resp.kind == BINOMIAL_LOGIT;
+    double *buf = calloc(q2 * q2 + q1 * q2 + q1 + n + 2 * (q + p) + 2 * G + 1, sizeof(double));
+    if (!buf)
+        return NO_MEMORY;
+    double *Si = buf, *KS = Si + q2 * q2, *i11 = KS + q1 * q2, *av = i11 + q1;
+    double *rhs = av + n, *z = rhs + q + p, *ag = z + q + p, *xz = ag + G;
+    /* S⁻¹: columns of R_S⁻¹R_S⁻ᵀ by two triangular solves each */
+    for (Py_ssize_t c = 0; c < q2; c++) {
+        double *e = Si + c * q2;
+        e[c] = 1.0;
+        for (Py_ssize_t k = 0; k < q2; k++) {   /* R_Sᵀ y = e_c */
+            double v = e[k];
+            for (Py_ssize_t j = 0; j < k; j++)
+                v -= R[j * m + k] * e[j];
+            e[k] = v / R[k * m + k];
+        }
+        for (Py_ssize_t k = q2 - 1; k >= 0; k--) {   /* R_S x = y */
+            double v = e[k];
+            for (Py_ssize_t j = k + 1; j < q2; j++)
+                v -= R[k * m + j] * e[j];
+            e[k] = v / R[k * m + k];
+        }
+    }
+    /* KS = K S⁻¹ (q₁ × q₂) and (G⁻¹)₁₁'s diagonal */
+    for (Py_ssize_t l = 0; l < q1; l++) {
+        const double *b = Bt + l * m;
+        double *ks = KS + l * q2, d = 0.0;
+        for (Py_ssize_t a = 0; a < q2; a++) {
+            const double ka = b[a] / D[l];
+            if (ka == 0.0)
+                continue;
+            const double *Sa = Si + a * q2;
+            for (Py_ssize_t c = 0; c < q2; c++)
+                ks[c] += ka * Sa[c];
+        }
+        for (Py_ssize_t c = 0; c < q2; c++)
+            d += ks[c] * b[c] / D[l];
+        i11[l] = 1.0 / D[l] + d;
+    }
+    Py_ssize_t k[MAX_TERMS];
+    double a[MAX_TERMS], v[MAX_TERMS], x[MAX_TERMS], tr[MAX_TERMS] = {0.0};
+#define ROW(i)                                                                               \
+    for (Py_ssize_t t = 0; t < T; t++) {                                                     \
+        x[t] = cr->x[t] ? cr->x[t][i] : 1.0;                                                 \
+        a[t] = cr->th[t] * x[t];                                                             \
+        k[t] = cr->off[t] + cr->f[t][i];                                                     \
+    }                                                                                        \
+    {                                                                                        \
+        const double *ks = KS + k[0] * q2;                                                   \
+        v[0] = i11[k[0]] * a[0];                                                             \
+        for (Py_ssize_t t = 1; t < T; t++) {                                                 \
+            const Py_ssize_t kt = k[t] - q1;                                                 \
+            v[0] -= ks[kt] * a[t];                                                           \
+            v[t] = -ks[kt] * a[0];                                                           \
+            for (Py_ssize_t w_ = 1; w_ < T; w_++)                                            \
+                v[t] += Si[kt * q2 + k[w_] - q1] * a[w_];                                    \
+        }                                                                                    \
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {   /* leverages, a = W'h, ΛᵀZᵀa, Xᵀa and the traces */
+        ROW(i)
+        double h = 0.0;
+        for (Py_ssize_t t = 0; t < T; t++) {
+            h += a[t] * v[t];
+            tr[t] += W[i] * x[t] * v[t];
+        }
+        const double ai = (binomial ? W[i] * (1.0 - 2.0 * mu[i]) : W[i]) * h;
+        av[i] = ai;
+        for (Py_ssize_t t = 0; t < T; t++)
+            rhs[k[t]] += a[t] * ai;
+        if (p)
+            ag[cr->g[i]] += ai;
+    }
+    for (Py_ssize_t h = 0; h < G && p; h++)
+        for (Py_ssize_t j = 0; j < p; j++)
+            rhs[q + j] += ag[h] * cr->Xg[h * p + j];
+    crossed_solve(cr, D, Bt, R, rhs, z);
+    for (Py_ssize_t h = 0; h < G && p; h++) {   /* X z_β per distinct row */
+        double t = 0.0;
+        for (Py_ssize_t j = 0; j < p; j++)
+            t += cr->Xg[h * p + j] * z[q + j];
+        xz[h] = t;
+    }
+    for (Py_ssize_t j = 0; j < T + (profiled ? 0 : P); j++)
+        g[j] = 0.0;
+    double *rg = ag;   /* Σ r per distinct row, for Xᵀr */
+    if (!profiled)
+        memset(rg, 0, sizeof(double) * G);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double fit = p ? xz[cr->g[i]] : 0.0;
+        for (Py_ssize_t t = 0; t < T; t++) {
+            x[t] = cr->x[t] ? cr->x[t][i] : 1.0;
+            k[t] = cr->off[t] + cr->f[t][i];
+            fit += cr->th[t] * x[t] * z[k[t]];
+        }
+        const double ri = av[i] - W[i] * fit - 2.0 * s[i];
+        for (Py_ssize_t t = 0; t < T; t++)
+            g[t] += x[t] * (ri * u[k[t]] + s[i] * z[k[t]]);
+        if (!profiled)
+            rg[cr->g[i]] += ri;
+    }
+    for (Py_ssize_t t = 0; t < T; t++)
+        g[t] += 2.0 * tr[t];
+    if (!profiled)
+        for (Py_ssize_t h = 0; h < G; h++)
+            for (Py_ssize_t j = 0; j < P; j++)
+                g[T + j] += rg[h] * cr->Xg[h * P + j];
+#undef ROW
+    free(buf);
+    return OK;
+}
+
 /* -- BFGS (glmm/bfgs.py, the same rules and constants) ----------------------------------- */
 
 /* glmm.bfgs's constants (exported below; a test holds them equal).  The stopping
@@ -1613,29 +1739,42 @@ static const int64_t *codes_arg(Buffers *bs, PyObject *obj, const char *name, Py
     if (!view || !get(obj, view, name, len, 0, 1))
         return NULL;
     const int64_t *v = bs->b[bs->used++].buf;
+    uint64_t bad = 0;   /* branch-free (vectorised): a negative value is a huge unsigned one */
     for (Py_ssize_t i = 0; i < len; i++)
-        if (v[i] < 0 || v[i] >= bound) {
-            PyErr_Format(PyExc_ValueError, "%s: values outside [0, %zd)", name, bound);
-            return NULL;
-        }
+        bad |= (uint64_t)v[i] >= (uint64_t)bound;
+    if (bad) {
+        PyErr_Format(PyExc_ValueError, "%s: values outside [0, %zd)", name, bound);
+        return NULL;
+    }
     return v;
 }
 
-static PyObject *py_crossed_pirls(PyObject *self, PyObject *args)
+/* Parse the shared arguments of the crossed-terms functions, (kind, binary, y, w, ylogy,
+ * codes, xs, theta, nlevels, p, groups, Xg, cells), into cr; the remaining arguments go to
+ * rest.  With p > 0 X's distinct rows, the rows and the cells are taken, and cr->X is set
+ * (the joint system). */
+static int crossed_problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Crossed *cr,
+                           PyObject **rest)
 {
     int kind, binary;
-    PyObject *y, *w, *ylogy, *codes, *xs, *theta, *nlevels, *groups, *Xgo, *cells, *r[11];
+    PyObject *y, *w, *ylogy, *codes, *xs, *theta, *nlevels, *groups, *Xgo, *cells;
     Py_ssize_t p;
-    Crossed cr = {0};
-    Buffers bs = {.used = 0};
-    if (!PyArg_ParseTuple(args, "ipOOOOOOOnOOOOOOOOOOOOOO", &kind, &binary, &y, &w, &ylogy,
-                          &codes, &xs, &theta, &nlevels, &p, &groups, &Xgo, &cells, &r[0],
-                          &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8], &r[9],
-                          &r[10]))
-        return NULL;
+    if (PyTuple_GET_SIZE(args) != argc) {
+        PyErr_Format(PyExc_TypeError, "expected %zd arguments", argc);
+        return 0;
+    }
+    PyObject *head = PyTuple_GetSlice(args, 0, 13);
+    if (!head)
+        return 0;
+    const int parsed = PyArg_ParseTuple(head, "ipOOOOOOOnOOO", &kind, &binary, &y, &w, &ylogy,
+                                        &codes, &xs, &theta, &nlevels, &p, &groups, &Xgo,
+                                        &cells);
+    Py_DECREF(head);
+    if (!parsed)
+        return 0;
     if (kind != BINOMIAL_LOGIT && kind != POISSON_LOG) {
         PyErr_Format(PyExc_ValueError, "unknown response kind %d", kind);
-        return NULL;
+        return 0;
     }
     const Py_ssize_t T = PyTuple_Check(codes) ? PyTuple_GET_SIZE(codes) : 0;
     if (T < 2 || T > MAX_TERMS || !PyTuple_Check(xs) || !PyTuple_Check(theta) ||
@@ -1644,71 +1783,88 @@ static PyObject *py_crossed_pirls(PyObject *self, PyObject *args)
         PyTuple_GET_SIZE(cells) != T) {
         PyErr_Format(PyExc_TypeError,
                      "codes, xs, theta, nlevels and cells: tuples of 2 to %d terms", MAX_TERMS);
-        return NULL;
+        return 0;
     }
     const Py_ssize_t n = items(PyTuple_GET_ITEM(codes, 0));
     if (n < 0)
-        return NULL;
-    cr.n = n;
-    cr.T = T;
-    cr.p = p;
-    cr.resp.kind = kind;
-    cr.resp.binary = binary;
-    cr.resp.n = n;
+        return 0;
+    cr->n = n;
+    cr->T = T;
+    cr->p = p;
+    cr->resp.kind = kind;
+    cr->resp.binary = binary;
+    cr->resp.n = n;
     double *v;
+#define TAKE2(dst, obj, name, len, req)                                                      \
+    do {                                                                                     \
+        v = take(bs, obj, name, len, 0);                                                     \
+        if (v == (double *)-1)                                                               \
+            return 0;                                                                        \
+        if (req && !v) {                                                                     \
+            PyErr_SetString(PyExc_TypeError, name " is required");                            \
+            return 0;                                                                        \
+        }                                                                                    \
+        dst = v;                                                                             \
+    } while (0)
     if (p > 0) {
         const Py_ssize_t len = items(Xgo);
         if (len < 0)
-            goto fail;
-        cr.G = len / p;
-        TAKE(v, Xgo, cr.G * p, 0, 1);
-        cr.Xg = v;
-        cr.X = v;   /* the joint system's flag */
-        if (!(cr.g = codes_arg(&bs, groups, "groups", n, cr.G)))
-            goto fail;
+            return 0;
+        cr->G = len / p;
+        TAKE2(cr->Xg, Xgo, "Xg", cr->G * p, 1);
+        cr->X = cr->Xg;   /* the joint system's flag */
+        if (!(cr->g = codes_arg(bs, groups, "groups", n, cr->G)))
+            return 0;
     }
     Py_ssize_t off = 0;
     for (Py_ssize_t t = 0; t < T; t++) {
         const Py_ssize_t nl = PyLong_AsSsize_t(PyTuple_GET_ITEM(nlevels, t));
         if (nl == -1 && PyErr_Occurred())
-            goto fail;
-        if (!(cr.f[t] = codes_arg(&bs, PyTuple_GET_ITEM(codes, t), "codes", n, nl)))
-            goto fail;
-        double *xt = take(&bs, PyTuple_GET_ITEM(xs, t), "xs", n, 0);
-        if (xt == (double *)-1)
-            goto fail;
-        cr.x[t] = xt;
-        cr.th[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(theta, t));
-        if (cr.th[t] == -1.0 && PyErr_Occurred())
-            goto fail;
-        cr.off[t] = off;
+            return 0;
+        if (!(cr->f[t] = codes_arg(bs, PyTuple_GET_ITEM(codes, t), "codes", n, nl)))
+            return 0;
+        TAKE2(cr->x[t], PyTuple_GET_ITEM(xs, t), "xs", n, 0);
+        cr->th[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(theta, t));
+        if (cr->th[t] == -1.0 && PyErr_Occurred())
+            return 0;
+        cr->off[t] = off;
         off += nl;
         if (p > 0) {
             PyObject *c = PyTuple_GET_ITEM(cells, t);
             if (!PyTuple_Check(c) || PyTuple_GET_SIZE(c) != 3) {
                 PyErr_SetString(PyExc_TypeError, "cells: a (cell, level, row) tuple per term");
-                goto fail;
+                return 0;
             }
             const Py_ssize_t nc = items(PyTuple_GET_ITEM(c, 1));
             if (nc < 0 ||
-                !(cr.cell[t] = codes_arg(&bs, PyTuple_GET_ITEM(c, 0), "cells", n, nc)) ||
-                !(cr.cell_level[t] = codes_arg(&bs, PyTuple_GET_ITEM(c, 1), "cells", nc, nl)) ||
-                !(cr.cell_row[t] = codes_arg(&bs, PyTuple_GET_ITEM(c, 2), "cells", nc, cr.G)))
-                goto fail;
-            cr.ncell[t] = nc;
-            cr.cell_off[t] = cr.ncells;
-            cr.ncells += nc;
+                !(cr->cell[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 0), "cells", n, nc)) ||
+                !(cr->cell_level[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 1), "cells", nc, nl)) ||
+                !(cr->cell_row[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 2), "cells", nc, cr->G)))
+                return 0;
+            cr->ncell[t] = nc;
+            cr->cell_off[t] = cr->ncells;
+            cr->ncells += nc;
         }
     }
-    cr.q1 = cr.off[1];
-    cr.q2 = off - cr.q1;
-    const Py_ssize_t q1 = cr.q1, q2 = cr.q2;
-    TAKE(v, y, n, 0, 1);
-    cr.resp.y = v;
-    TAKE(v, w, n, 0, 1);
-    cr.resp.w = v;
-    TAKE(v, ylogy, n, 0, 0);
-    cr.resp.ylogy = v;
+    cr->q1 = cr->off[1];
+    cr->q2 = off - cr->q1;
+    TAKE2(cr->resp.y, y, "y", n, 1);
+    TAKE2(cr->resp.w, w, "w", n, 1);
+    TAKE2(cr->resp.ylogy, ylogy, "ylogy", n, 0);
+#undef TAKE2
+    for (Py_ssize_t k = 13; k < argc; k++)
+        rest[k - 13] = PyTuple_GET_ITEM(args, k);
+    return 1;
+}
+
+static PyObject *py_crossed_pirls(PyObject *self, PyObject *args)
+{
+    PyObject *r[11];
+    Crossed cr = {0};
+    Buffers bs = {.used = 0};
+    if (!crossed_problem(&bs, args, 24, &cr, r))
+        goto fail;
+    const Py_ssize_t n = cr.n, p = cr.X ? cr.p : 0, q1 = cr.q1, q2 = cr.q2;
     const Py_ssize_t q = q1 + q2, m = q2 + p;
     double *eta0, *u, *beta, *D, *Bt, *R;
     Working out;
@@ -1737,6 +1893,53 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(crossed_gradient_doc,
+"crossed_gradient(kind, binary, y, w, ylogy, codes, xs, theta, nlevels, p, groups, Xg,\n"
+"                 cells, profiled, D, Bt, R, u, mu, W, s, g) -> None\n\n"
+"The exact gradient at a crossed_pirls mode, from its factor (D, Bt, R) and response,\n"
+"written to g: ∂F₀/∂θ (profiled: the factor is the joint one) or ∂F₁/∂(θ, β) (the\n"
+"factor is G's).  p, groups, Xg and cells describe X as for crossed_pirls (p > 0).");
+
+static PyObject *py_crossed_gradient(PyObject *self, PyObject *args)
+{
+    PyObject *r[9];
+    Crossed cr = {0};
+    Buffers bs = {.used = 0};
+    if (!crossed_problem(&bs, args, 22, &cr, r))
+        goto fail;
+    const int profiled = PyObject_IsTrue(r[0]);
+    if (profiled < 0)
+        goto fail;
+    if (cr.p < 1) {
+        PyErr_SetString(PyExc_ValueError, "p: the gradient needs X (p ≥ 1)");
+        goto fail;
+    }
+    if (!profiled)
+        cr.X = NULL;   /* G's factor, without the fixed effects */
+    const Py_ssize_t n = cr.n, q1 = cr.q1, q2 = cr.q2, q = q1 + q2;
+    const Py_ssize_t m = q2 + (profiled ? cr.p : 0);
+    double *D, *Bt, *R, *u, *mu, *W, *s, *g;
+    TAKE(D, r[1], q1, 0, 1);
+    TAKE(Bt, r[2], q1 * m, 0, 1);
+    TAKE(R, r[3], m * m, 0, 1);
+    TAKE(u, r[4], q, 0, 1);
+    TAKE(mu, r[5], n, 0, 1);
+    TAKE(W, r[6], n, 0, 1);
+    TAKE(s, r[7], n, 0, 1);
+    TAKE(g, r[8], cr.T + (profiled ? 0 : cr.p), 1, 1);
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = crossed_gradient(&cr, profiled, D, Bt, R, u, mu, W, s, g);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    if (status == NO_MEMORY)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"pirls", py_pirls, METH_VARARGS, pirls_doc},
     {"gradient", py_gradient, METH_VARARGS, gradient_doc},
@@ -1744,6 +1947,7 @@ static PyMethodDef methods[] = {
     {"predict", py_predict, METH_VARARGS, predict_doc},
     {"bfgs", py_bfgs, METH_VARARGS, bfgs_doc},
     {"crossed_pirls", py_crossed_pirls, METH_VARARGS, crossed_pirls_doc},
+    {"crossed_gradient", py_crossed_gradient, METH_VARARGS, crossed_gradient_doc},
     {"minimize", py_minimize, METH_VARARGS, minimize_doc},
     {NULL, NULL, 0, NULL},
 };

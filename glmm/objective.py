@@ -25,7 +25,7 @@ import numpy as np
 
 from .bfgs import Minimizer, central_differences
 from .glm import glm_start
-from .gradient import laplace_gradient, profiled_gradient
+from .gradient import core_gradient, laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
 from .model import GlmerModel
 from .pirls import (
@@ -231,6 +231,9 @@ class Objective(ObjectiveFunction):
         assert isinstance(st, PirlsState)
         if not gradient:
             return laplace, None
+        if self._core_terms is not None and st.core is not None:
+            return laplace, core_gradient(self.model, self._core_terms, theta, st,
+                                          self.nAGQ == 0)
         try:
             return laplace, (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(
                 self.model, theta, st)

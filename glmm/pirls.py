@@ -96,6 +96,8 @@ class PirlsState(ConditionalMode):
     factor: BlockedCholesky  # of G at these weights; of the joint (u, β) matrix if joint
     layouts: list[TermLayout]
     iterations: int
+    #: the compiled core's arrays of the factor, (D, Bt, R) (:func:`pirls_compiled`), or None
+    core: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
     def logdet(self) -> float:
@@ -203,7 +205,8 @@ def pirls_compiled(model: GlmerModel, head: tuple, theta: np.ndarray, beta: np.n
     if status:
         raise PirlsError(CORE_ERRORS[status])
     factor = BlockedCholesky.from_core(D, Bt, R, model.coupling)
-    return PirlsState(u, b, eta, mu, dev, W, s, factor, model.layouts(theta), iterations)
+    return PirlsState(u, b, eta, mu, dev, W, s, factor, model.layouts(theta), iterations,
+                      (D, Bt, R))
 
 
 def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarray,

@@ -103,6 +103,27 @@ def test_core_pirls_equals_numpy_pirls(name: str, joint: bool) -> None:
         _assert_same_mode(a, b, joint)
 
 
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("nagq", [0, 1])
+def test_core_gradient_equals_numpy_gradient(name: str, nagq: int) -> None:
+    """The exact gradient (glmm.gradient.core_gradient against glmm.gradient's numpy form,
+    each at its own PIRLS mode), off the optimum so that every part of it is far from 0."""
+    m = MODELS[name]()
+    beta = np.array([0.1, 0.2, -0.1])
+    for theta in (np.array([0.9, 0.5, 0.3]), np.array([0.2, 1.4, -0.6])):
+        p = np.r_[theta[:m.ntheta], beta] if nagq else theta[:m.ntheta]
+        core = Objective(m, nagq, beta)
+        numpy = Objective(m, nagq, beta, compiled=False)
+        ev_c, g_c = core._evaluate(p, gradient=True)
+        ev_n, g_n = numpy._evaluate(p, gradient=True)
+        assert ev_c.state.core is not None and ev_n.state.core is None
+        # the modes agree to ~1e-9 (test_core_pirls_equals_numpy_pirls), and the gradient, a
+        # first derivative there, to ~1e-9 of its scale; a wrong term is off by O(1)
+        assert g_c is not None and g_n is not None
+        np.testing.assert_allclose(g_c, g_n, rtol=0, atol=1e-8 * max(1.0, np.abs(g_n).max()))
+        assert ev_c.objective == pytest.approx(ev_n.objective, rel=1e-12)
+
+
 @pytest.mark.parametrize("nagq", [0, 1])
 def test_core_objective_equals_numpy_on_verbagg(nagq: int) -> None:
     """F and its exact gradient at the fixture's probe points, with PIRLS in the core and in
