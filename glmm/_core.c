@@ -829,7 +829,7 @@ static int crossed_gradient(const Crossed *cr, int profiled, const double *D, co
         const double ri = av[i] - W[i] * fit - 2.0 * s[i];
         for (Py_ssize_t t = 0; t < T; t++)
             g[t] += x[t] * (ri * u[k[t]] + s[i] * z[k[t]]);
-        if (!profiled)
+        if (!profiled && P)
             rg[cr->g[i]] += ri;
     }
     for (Py_ssize_t t = 0; t < T; t++)
@@ -839,6 +839,52 @@ static int crossed_gradient(const Crossed *cr, int profiled, const double *D, co
             for (Py_ssize_t j = 0; j < P; j++)
                 g[T + j] += rg[h] * cr->Xg[h * P + j];
 #undef ROW
+    free(buf);
+    return OK;
+}
+
+/* The first-order prediction of the mode at θ_old + Δθ (glmm.pirls.predict) from the mode
+ * (u, s, W) at θ_old, whose factor is (D, Bt, R): with δη = ZΛ_Δũ (+ XΔβ unless joint),
+ *   r_u = Λ_ΔᵀZᵀs − ΛᵀZᵀWδη,   δ = A⁻¹[r_u; −XᵀWδη] (joint) or G⁻¹r_u;
+ * un = u + δ_u and (joint) db = δ_β.  cr holds θ_old; dbeta is NULL when joint. */
+static int crossed_predict(const Crossed *cr, const double *dth, const double *u,
+                           const double *s, const double *W, const double *D, const double *Bt,
+                           const double *R, const double *dbeta, double *un, double *db)
+{
+    const Py_ssize_t n = cr->n, p = cr->X ? cr->p : 0, T = cr->T, G = cr->G, P = cr->p;
+    const Py_ssize_t q = cr->q1 + cr->q2;
+    double *buf = calloc(2 * (q + p) + 2 * G + 1, sizeof(double));
+    if (!buf)
+        return NO_MEMORY;
+    double *rhs = buf, *delta = rhs + q + p, *xb = delta + q + p, *wg = xb + G;
+    for (Py_ssize_t h = 0; h < G && dbeta; h++) {   /* XΔβ per distinct row of X */
+        double v = 0.0;
+        for (Py_ssize_t j = 0; j < P; j++)
+            v += cr->Xg[h * P + j] * dbeta[j];
+        xb[h] = v;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t k[MAX_TERMS];
+        double x[MAX_TERMS], deta = dbeta && P ? xb[cr->g[i]] : 0.0;
+        for (Py_ssize_t t = 0; t < T; t++) {
+            x[t] = cr->x[t] ? cr->x[t][i] : 1.0;
+            k[t] = cr->off[t] + cr->f[t][i];
+            deta += dth[t] * x[t] * u[k[t]];
+        }
+        const double Wd = W[i] * deta;
+        for (Py_ssize_t t = 0; t < T; t++)
+            rhs[k[t]] += x[t] * (dth[t] * s[i] - cr->th[t] * Wd);
+        if (p)
+            wg[cr->g[i]] += Wd;
+    }
+    for (Py_ssize_t h = 0; h < G && p; h++)
+        for (Py_ssize_t j = 0; j < p; j++)
+            rhs[q + j] -= wg[h] * cr->Xg[h * p + j];
+    crossed_solve(cr, D, Bt, R, rhs, delta);
+    for (Py_ssize_t j = 0; j < q; j++)
+        un[j] = u[j] + delta[j];
+    for (Py_ssize_t j = 0; j < p; j++)
+        db[j] = delta[q + j];
     free(buf);
     return OK;
 }
@@ -1720,17 +1766,6 @@ fail:
     return NULL;
 }
 
-PyDoc_STRVAR(crossed_pirls_doc,
-"crossed_pirls(kind, binary, y, w, ylogy, codes, xs, theta, nlevels, p, groups, Xg, cells,\n"
-"              eta0, u, beta, eta, mu, dev, W, s, D, Bt, R) -> (status, iterations)\n\n"
-"PIRLS for T ≥ 2 scalar terms with a dense coupling block: codes, xs, theta and nlevels are\n"
-"T-tuples (each term's level codes, its column or None for an intercept, θ and its number\n"
-"of levels).  p = 0: u only; else joint in (u, beta), with X given as its distinct rows\n"
-"Xg (G × p), each observation's row `groups`, and per term its cells (cell of each\n"
-"observation, level of each cell, row of Xg of each cell).  u and beta are updated in\n"
-"place; on success eta … s hold the response at the mode and D (q1), Bt (q1 × m) and R\n"
-"(m × m, upper) its factor, m = q2 + p, q1 the first term's levels and q2 the others'.");
-
 /* An int64 buffer of `len` items whose values lie in [0, bound). */
 static const int64_t *codes_arg(Buffers *bs, PyObject *obj, const char *name, Py_ssize_t len,
                                 Py_ssize_t bound)
@@ -1749,45 +1784,66 @@ static const int64_t *codes_arg(Buffers *bs, PyObject *obj, const char *name, Py
     return v;
 }
 
-/* Parse the shared arguments of the crossed-terms functions, (kind, binary, y, w, ylogy,
- * codes, xs, theta, nlevels, p, groups, Xg, cells), into cr; the remaining arguments go to
- * rest.  With p > 0 X's distinct rows, the rows and the cells are taken, and cr->X is set
- * (the joint system). */
-static int crossed_problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Crossed *cr,
-                           PyObject **rest)
+/* A crossed-terms model as the compiled core holds it (a capsule made once per model by
+ * crossed_model): the Crossed problem without θ, and the buffers it points into, which stay
+ * exported (so their arrays alive and unresizable) for the capsule's life. */
+typedef struct {
+    Crossed cr;
+    Buffers bs;
+} CrossedModel;
+
+static const char *const CROSSED_MODEL = "glmm._core.CrossedModel";
+
+static void crossed_model_free(PyObject *capsule)
+{
+    CrossedModel *cm = PyCapsule_GetPointer(capsule, CROSSED_MODEL);
+    if (cm) {
+        release(&cm->bs);
+        PyMem_Free(cm);
+    }
+}
+
+PyDoc_STRVAR(crossed_model_doc,
+"crossed_model(kind, binary, y, w, ylogy, codes, xs, nlevels, p, groups, Xg, cells)\n"
+"    -> capsule\n\n"
+"T ≥ 2 scalar terms for crossed_pirls and crossed_gradient, checked once: codes, xs and\n"
+"nlevels are T-tuples (each term's level codes, its column or None for an intercept, its\n"
+"number of levels); the first term has q1 levels and the others q2 in all.  X (p columns)\n"
+"is given as its distinct rows Xg (G × p), each observation's row `groups`, and per term\n"
+"its cells (the cell of each observation, the level and the row of Xg of each cell).");
+
+static PyObject *py_crossed_model(PyObject *self, PyObject *args)
 {
     int kind, binary;
-    PyObject *y, *w, *ylogy, *codes, *xs, *theta, *nlevels, *groups, *Xgo, *cells;
+    PyObject *y, *w, *ylogy, *codes, *xs, *nlevels, *groups, *Xgo, *cells;
     Py_ssize_t p;
-    if (PyTuple_GET_SIZE(args) != argc) {
-        PyErr_Format(PyExc_TypeError, "expected %zd arguments", argc);
-        return 0;
-    }
-    PyObject *head = PyTuple_GetSlice(args, 0, 13);
-    if (!head)
-        return 0;
-    const int parsed = PyArg_ParseTuple(head, "ipOOOOOOOnOOO", &kind, &binary, &y, &w, &ylogy,
-                                        &codes, &xs, &theta, &nlevels, &p, &groups, &Xgo,
-                                        &cells);
-    Py_DECREF(head);
-    if (!parsed)
-        return 0;
+    if (!PyArg_ParseTuple(args, "ipOOOOOOnOOO", &kind, &binary, &y, &w, &ylogy, &codes, &xs,
+                          &nlevels, &p, &groups, &Xgo, &cells))
+        return NULL;
     if (kind != BINOMIAL_LOGIT && kind != POISSON_LOG) {
         PyErr_Format(PyExc_ValueError, "unknown response kind %d", kind);
-        return 0;
+        return NULL;
     }
     const Py_ssize_t T = PyTuple_Check(codes) ? PyTuple_GET_SIZE(codes) : 0;
-    if (T < 2 || T > MAX_TERMS || !PyTuple_Check(xs) || !PyTuple_Check(theta) ||
-        !PyTuple_Check(nlevels) || !PyTuple_Check(cells) || PyTuple_GET_SIZE(xs) != T ||
-        PyTuple_GET_SIZE(theta) != T || PyTuple_GET_SIZE(nlevels) != T ||
+    if (T < 2 || T > MAX_TERMS || !PyTuple_Check(xs) || !PyTuple_Check(nlevels) ||
+        !PyTuple_Check(cells) || PyTuple_GET_SIZE(xs) != T || PyTuple_GET_SIZE(nlevels) != T ||
         PyTuple_GET_SIZE(cells) != T) {
-        PyErr_Format(PyExc_TypeError,
-                     "codes, xs, theta, nlevels and cells: tuples of 2 to %d terms", MAX_TERMS);
-        return 0;
+        PyErr_Format(PyExc_TypeError, "codes, xs, nlevels and cells: tuples of 2 to %d terms",
+                     MAX_TERMS);
+        return NULL;
+    }
+    if (p < 0) {
+        PyErr_SetString(PyExc_ValueError, "p: a number of columns, ≥ 0");
+        return NULL;
     }
     const Py_ssize_t n = items(PyTuple_GET_ITEM(codes, 0));
     if (n < 0)
-        return 0;
+        return NULL;
+    CrossedModel *cm = PyMem_Calloc(1, sizeof(CrossedModel));
+    if (!cm)
+        return PyErr_NoMemory();
+    Crossed *cr = &cm->cr;
+    Buffers *bs = &cm->bs;
     cr->n = n;
     cr->T = T;
     cr->p = p;
@@ -1799,48 +1855,44 @@ static int crossed_problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Crossed
     do {                                                                                     \
         v = take(bs, obj, name, len, 0);                                                     \
         if (v == (double *)-1)                                                               \
-            return 0;                                                                        \
+            goto fail;                                                                       \
         if (req && !v) {                                                                     \
             PyErr_SetString(PyExc_TypeError, name " is required");                            \
-            return 0;                                                                        \
+            goto fail;                                                                       \
         }                                                                                    \
         dst = v;                                                                             \
     } while (0)
     if (p > 0) {
         const Py_ssize_t len = items(Xgo);
         if (len < 0)
-            return 0;
+            goto fail;
         cr->G = len / p;
         TAKE2(cr->Xg, Xgo, "Xg", cr->G * p, 1);
-        cr->X = cr->Xg;   /* the joint system's flag */
         if (!(cr->g = codes_arg(bs, groups, "groups", n, cr->G)))
-            return 0;
+            goto fail;
     }
     Py_ssize_t off = 0;
     for (Py_ssize_t t = 0; t < T; t++) {
         const Py_ssize_t nl = PyLong_AsSsize_t(PyTuple_GET_ITEM(nlevels, t));
         if (nl == -1 && PyErr_Occurred())
-            return 0;
+            goto fail;
         if (!(cr->f[t] = codes_arg(bs, PyTuple_GET_ITEM(codes, t), "codes", n, nl)))
-            return 0;
+            goto fail;
         TAKE2(cr->x[t], PyTuple_GET_ITEM(xs, t), "xs", n, 0);
-        cr->th[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(theta, t));
-        if (cr->th[t] == -1.0 && PyErr_Occurred())
-            return 0;
         cr->off[t] = off;
         off += nl;
         if (p > 0) {
             PyObject *c = PyTuple_GET_ITEM(cells, t);
             if (!PyTuple_Check(c) || PyTuple_GET_SIZE(c) != 3) {
                 PyErr_SetString(PyExc_TypeError, "cells: a (cell, level, row) tuple per term");
-                return 0;
+                goto fail;
             }
             const Py_ssize_t nc = items(PyTuple_GET_ITEM(c, 1));
             if (nc < 0 ||
                 !(cr->cell[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 0), "cells", n, nc)) ||
                 !(cr->cell_level[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 1), "cells", nc, nl)) ||
                 !(cr->cell_row[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 2), "cells", nc, cr->G)))
-                return 0;
+                goto fail;
             cr->ncell[t] = nc;
             cr->cell_off[t] = cr->ncells;
             cr->ncells += nc;
@@ -1852,18 +1904,53 @@ static int crossed_problem(Buffers *bs, PyObject *args, Py_ssize_t argc, Crossed
     TAKE2(cr->resp.w, w, "w", n, 1);
     TAKE2(cr->resp.ylogy, ylogy, "ylogy", n, 0);
 #undef TAKE2
-    for (Py_ssize_t k = 13; k < argc; k++)
-        rest[k - 13] = PyTuple_GET_ITEM(args, k);
+    PyObject *capsule = PyCapsule_New(cm, CROSSED_MODEL, crossed_model_free);
+    if (capsule)
+        return capsule;
+fail:
+    release(bs);
+    PyMem_Free(cm);
+    return NULL;
+}
+
+/* The model of a crossed_model capsule at θ (a T-tuple of floats), with the fixed effects in
+ * the system if `joint`: a copy, so that a call never changes the shared model. */
+static int crossed_at(PyObject *capsule, PyObject *theta, int joint, Crossed *cr)
+{
+    const CrossedModel *cm = PyCapsule_GetPointer(capsule, CROSSED_MODEL);
+    if (!cm)
+        return 0;
+    *cr = cm->cr;
+    if (!PyTuple_Check(theta) || PyTuple_GET_SIZE(theta) != cr->T) {
+        PyErr_Format(PyExc_TypeError, "theta: a tuple of %zd floats", cr->T);
+        return 0;
+    }
+    for (Py_ssize_t t = 0; t < cr->T; t++) {
+        cr->th[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(theta, t));
+        if (cr->th[t] == -1.0 && PyErr_Occurred())
+            return 0;
+    }
+    cr->X = joint && cr->p > 0 ? cr->Xg : NULL;   /* the joint system's flag */
     return 1;
 }
 
+PyDoc_STRVAR(crossed_pirls_doc,
+"crossed_pirls(model, theta, joint, eta0, u, beta, eta, mu, dev, W, s, D, Bt, R)\n"
+"    -> (status, iterations)\n\n"
+"PIRLS for a crossed_model at θ (a tuple of floats), u only or joint in (u, beta): u and\n"
+"beta are updated in place; on success eta … s hold the response at the mode and D (q1),\n"
+"Bt (q1 × m) and R (m × m, upper) its factor, m = q2 (+ p if joint).");
+
 static PyObject *py_crossed_pirls(PyObject *self, PyObject *args)
 {
-    PyObject *r[11];
-    Crossed cr = {0};
+    PyObject *capsule, *theta, *r[11];
+    int joint;
+    Crossed cr;
     Buffers bs = {.used = 0};
-    if (!crossed_problem(&bs, args, 24, &cr, r))
-        goto fail;
+    if (!PyArg_ParseTuple(args, "OOpOOOOOOOOOOO", &capsule, &theta, &joint, &r[0], &r[1],
+                          &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8], &r[9], &r[10]) ||
+        !crossed_at(capsule, theta, joint, &cr))
+        return NULL;
     const Py_ssize_t n = cr.n, p = cr.X ? cr.p : 0, q1 = cr.q1, q2 = cr.q2;
     const Py_ssize_t q = q1 + q2, m = q2 + p;
     double *eta0, *u, *beta, *D, *Bt, *R;
@@ -1894,39 +1981,32 @@ fail:
 }
 
 PyDoc_STRVAR(crossed_gradient_doc,
-"crossed_gradient(kind, binary, y, w, ylogy, codes, xs, theta, nlevels, p, groups, Xg,\n"
-"                 cells, profiled, D, Bt, R, u, mu, W, s, g) -> None\n\n"
+"crossed_gradient(model, theta, profiled, D, Bt, R, u, mu, W, s, g) -> None\n\n"
 "The exact gradient at a crossed_pirls mode, from its factor (D, Bt, R) and response,\n"
 "written to g: ∂F₀/∂θ (profiled: the factor is the joint one) or ∂F₁/∂(θ, β) (the\n"
-"factor is G's).  p, groups, Xg and cells describe X as for crossed_pirls (p > 0).");
+"factor is G's).");
 
 static PyObject *py_crossed_gradient(PyObject *self, PyObject *args)
 {
-    PyObject *r[9];
-    Crossed cr = {0};
+    PyObject *capsule, *theta, *r[8];
+    int profiled;
+    Crossed cr;
     Buffers bs = {.used = 0};
-    if (!crossed_problem(&bs, args, 22, &cr, r))
-        goto fail;
-    const int profiled = PyObject_IsTrue(r[0]);
-    if (profiled < 0)
-        goto fail;
-    if (cr.p < 1) {
-        PyErr_SetString(PyExc_ValueError, "p: the gradient needs X (p ≥ 1)");
-        goto fail;
-    }
-    if (!profiled)
-        cr.X = NULL;   /* G's factor, without the fixed effects */
+    if (!PyArg_ParseTuple(args, "OOpOOOOOOOO", &capsule, &theta, &profiled, &r[0], &r[1], &r[2],
+                          &r[3], &r[4], &r[5], &r[6], &r[7]) ||
+        !crossed_at(capsule, theta, profiled, &cr))
+        return NULL;
     const Py_ssize_t n = cr.n, q1 = cr.q1, q2 = cr.q2, q = q1 + q2;
-    const Py_ssize_t m = q2 + (profiled ? cr.p : 0);
+    const Py_ssize_t m = q2 + (cr.X ? cr.p : 0);
     double *D, *Bt, *R, *u, *mu, *W, *s, *g;
-    TAKE(D, r[1], q1, 0, 1);
-    TAKE(Bt, r[2], q1 * m, 0, 1);
-    TAKE(R, r[3], m * m, 0, 1);
-    TAKE(u, r[4], q, 0, 1);
-    TAKE(mu, r[5], n, 0, 1);
-    TAKE(W, r[6], n, 0, 1);
-    TAKE(s, r[7], n, 0, 1);
-    TAKE(g, r[8], cr.T + (profiled ? 0 : cr.p), 1, 1);
+    TAKE(D, r[0], q1, 0, 1);
+    TAKE(Bt, r[1], q1 * m, 0, 1);
+    TAKE(R, r[2], m * m, 0, 1);
+    TAKE(u, r[3], q, 0, 1);
+    TAKE(mu, r[4], n, 0, 1);
+    TAKE(W, r[5], n, 0, 1);
+    TAKE(s, r[6], n, 0, 1);
+    TAKE(g, r[7], cr.T + (profiled ? 0 : cr.p), 1, 1);
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = crossed_gradient(&cr, profiled, D, Bt, R, u, mu, W, s, g);
@@ -1940,14 +2020,109 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(crossed_predict_doc,
+"crossed_predict(model, theta_old, dtheta, joint, u, s, W, D, Bt, R, dbeta, u_new, dbeta_new)\n"
+"    -> None\n\n"
+"The first-order prediction of the mode at theta_old + dtheta (tuples of floats) from the\n"
+"crossed_pirls mode (u, s, W) at theta_old and its factor (D, Bt, R): given dbeta (u only)\n"
+"u_new; joint (dbeta None) also dbeta_new.");
+
+static PyObject *py_crossed_predict(PyObject *self, PyObject *args)
+{
+    PyObject *capsule, *theta, *dtheta, *r[9];
+    int joint;
+    Crossed cr;
+    Buffers bs = {.used = 0};
+    if (!PyArg_ParseTuple(args, "OOOpOOOOOOOOO", &capsule, &theta, &dtheta, &joint, &r[0],
+                          &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8]) ||
+        !crossed_at(capsule, theta, joint, &cr))
+        return NULL;
+    double dth[MAX_TERMS];
+    if (!PyTuple_Check(dtheta) || PyTuple_GET_SIZE(dtheta) != cr.T) {
+        PyErr_Format(PyExc_TypeError, "dtheta: a tuple of %zd floats", cr.T);
+        return NULL;
+    }
+    for (Py_ssize_t t = 0; t < cr.T; t++)
+        if ((dth[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(dtheta, t))) == -1.0 && PyErr_Occurred())
+            return NULL;
+    const Py_ssize_t n = cr.n, q1 = cr.q1, q2 = cr.q2, q = q1 + q2, p = cr.X ? cr.p : 0;
+    const Py_ssize_t m = q2 + p;
+    double *u, *s, *W, *D, *Bt, *R, *dbeta, *un, *db;
+    TAKE(u, r[0], q, 0, 1);
+    TAKE(s, r[1], n, 0, 1);
+    TAKE(W, r[2], n, 0, 1);
+    TAKE(D, r[3], q1, 0, 1);
+    TAKE(Bt, r[4], q1 * m, 0, 1);
+    TAKE(R, r[5], m * m, 0, 1);
+    TAKE(dbeta, r[6], cr.p, 0, !joint);
+    TAKE(un, r[7], q, 1, 1);
+    TAKE(db, r[8], p, 1, joint && p > 0);
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = crossed_predict(&cr, dth, u, s, W, D, Bt, R, joint ? NULL : dbeta, un, db);
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    if (status == NO_MEMORY)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
+PyDoc_STRVAR(crossed_rx_doc,
+"crossed_rx(model, theta, W, RX) -> status\n\n"
+"lme4's R_X (p × p, upper: R_XᵀR_X = XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX) of a crossed_model at θ and\n"
+"weights W, written to RX: the fixed effects' block of the joint factor (status 7 when\n"
+"that matrix is not positive definite).");
+
+static PyObject *py_crossed_rx(PyObject *self, PyObject *args)
+{
+    PyObject *capsule, *theta, *Wo, *RXo;
+    Crossed cr;
+    Buffers bs = {.used = 0};
+    if (!PyArg_ParseTuple(args, "OOOO", &capsule, &theta, &Wo, &RXo) ||
+        !crossed_at(capsule, theta, 1, &cr))
+        return NULL;
+    const Py_ssize_t n = cr.n, p = cr.p, q1 = cr.q1, q2 = cr.q2, q = q1 + q2, m = q2 + p;
+    double *W, *RX;
+    TAKE(W, Wo, n, 0, 1);
+    TAKE(RX, RXo, p * p, 1, 1);
+    /* the joint factor at W (its right-hand side, at s = 0 and u = 0, is not used) */
+    double *buf = calloc(q1 + q1 * m + m * m + 2 * (q + p) + n + 2 * cr.G + cr.ncells + 1,
+                         sizeof(double));
+    if (!buf) {
+        release(&bs);
+        return PyErr_NoMemory();
+    }
+    double *D = buf, *Bt = D + q1, *R = Bt + q1 * m, *r = R + m * m, *zero = r + q + p;
+    double *scratch = zero + q + p + n;
+    int ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = crossed_factor(&cr, W, zero, zero, D, Bt, R, r, scratch);
+    Py_END_ALLOW_THREADS
+    for (Py_ssize_t j = 0; j < p; j++)
+        for (Py_ssize_t k = 0; k < p; k++)
+            RX[j * p + k] = R[(q2 + j) * m + q2 + k];
+    free(buf);
+    release(&bs);
+    return PyLong_FromLong(ok ? OK : SCHUR_NOT_PD);
+fail:
+    release(&bs);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"pirls", py_pirls, METH_VARARGS, pirls_doc},
     {"gradient", py_gradient, METH_VARARGS, gradient_doc},
     {"schur", py_schur, METH_VARARGS, schur_doc},
     {"predict", py_predict, METH_VARARGS, predict_doc},
     {"bfgs", py_bfgs, METH_VARARGS, bfgs_doc},
+    {"crossed_model", py_crossed_model, METH_VARARGS, crossed_model_doc},
     {"crossed_pirls", py_crossed_pirls, METH_VARARGS, crossed_pirls_doc},
     {"crossed_gradient", py_crossed_gradient, METH_VARARGS, crossed_gradient_doc},
+    {"crossed_predict", py_crossed_predict, METH_VARARGS, crossed_predict_doc},
+    {"crossed_rx", py_crossed_rx, METH_VARARGS, crossed_rx_doc},
     {"minimize", py_minimize, METH_VARARGS, minimize_doc},
     {NULL, NULL, 0, NULL},
 };

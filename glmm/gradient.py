@@ -26,7 +26,7 @@ import numpy as np
 from .compiled import core as _core
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import PirlsState
+from .pirls import PirlsState, core_theta
 
 
 def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
@@ -45,19 +45,16 @@ def profiled_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> n
     return _gradient(model, theta, st, profiled=True)
 
 
-def core_gradient(model: GlmerModel, head: tuple, theta: np.ndarray, st: PirlsState,
+def core_gradient(model: GlmerModel, terms: object, theta: np.ndarray, st: PirlsState,
                   profiled: bool) -> np.ndarray:
     """:func:`profiled_gradient` (``profiled``) or :func:`laplace_gradient` in the compiled
-    core, at a mode of :func:`glmm.pirls.pirls_compiled` (``head`` from
+    core, at a mode of :func:`glmm.pirls.pirls_compiled` (``terms`` from
     :func:`glmm.pirls.core_terms`; a canonical pair, so O = W and κ = 1): the same formulas,
     the selected inverse from the factor's blocks, one pass over the observations for the
     leverages and the right-hand side and one for r and the sums."""
     assert st.core is not None
-    kind, binary, y, w, ylogy, codes, xs, nlevels, groups, Xg, cells = head
     g = np.empty(model.ntheta + (0 if profiled else model.p))
-    _core.crossed_gradient(kind, binary, y, w, ylogy, codes, xs,
-                           tuple(float(theta[t.theta_slice.start]) for t in model.terms),
-                           nlevels, model.p, groups, Xg, cells, profiled, *st.core, st.u, st.mu,
+    _core.crossed_gradient(terms, core_theta(model, theta), profiled, *st.core, st.u, st.mu,
                            st.W, st.s, g)
     return g
 

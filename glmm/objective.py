@@ -36,6 +36,8 @@ from .pirls import (
     pirls,
     pirls_compiled,
     predict,
+    predict_compiled,
+    rx_compiled,
 )
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
@@ -217,8 +219,12 @@ class Objective(ObjectiveFunction):
 
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:
-        assert isinstance(last.state, PirlsState)
-        return predict(self.model, last.state, last.theta, theta, last.beta, beta)
+        st = last.state
+        assert isinstance(st, PirlsState)
+        if self._core_terms is not None and st.core is not None:
+            return predict_compiled(self.model, self._core_terms, st, last.theta, theta,
+                                    last.beta, beta)
+        return predict(self.model, st, last.theta, theta, last.beta, beta)
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
                ) -> PirlsState:
@@ -246,6 +252,8 @@ class Objective(ObjectiveFunction):
         if st.RX is not None:
             return st.RX
         m = self.model
+        if self._core_terms is not None:
+            return rx_compiled(m, self._core_terms, ev.theta, st.W)
         rx = BlockedCholesky(st.layouts, st.W, m.coupling, m.fixed_blocks(st.layouts, st.W)).RX
         assert rx is not None
         return rx

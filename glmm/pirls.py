@@ -153,16 +153,17 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     raise PirlsError(NOT_CONVERGED)
 
 
-def core_terms(model: GlmerModel) -> tuple | None:
-    """The compiled core's arguments for :func:`pirls_compiled`, or None where it does not
-    apply.  It applies to two or more scalar terms (at most ``MAX_TERMS``) whose coupling
-    block G₂₁ is dense (:class:`~glmm.linalg.CouplingPattern`: crossed factors whose levels
-    mostly meet, as VerbAgg's subjects and items), for binomial–logit and Poisson–log.
+def core_terms(model: GlmerModel) -> object | None:
+    """The compiled core's form of the model's terms (``glmm._core.crossed_model``, checked
+    and held there once) for :func:`pirls_compiled` and
+    :func:`glmm.gradient.core_gradient`, or None where they do not apply.  They apply to two
+    or more scalar terms (at most ``MAX_TERMS``) whose coupling block G₂₁ is dense
+    (:class:`~glmm.linalg.CouplingPattern`: crossed factors whose levels mostly meet, as
+    VerbAgg's subjects and items), for binomial–logit and Poisson–log.
 
-    The fixed effects' sums of the joint system go through X's distinct rows (as
-    :class:`~glmm.model.TermCells`): each observation's row of Xg, X's distinct rows, and per
-    term its cells, the (level, row of Xg) pairs, with each observation's cell and each
-    cell's level and row."""
+    The fixed effects' sums go through X's distinct rows (as :class:`~glmm.model.TermCells`):
+    each observation's row of Xg, X's distinct rows, and per term its cells, the (level, row
+    of Xg) pairs, with each observation's cell and each cell's level and row."""
     args, terms = model.response.core_args, model.terms
     if args is None or not 2 <= len(terms) <= _core.MAX_TERMS or any(t.p != 1 for t in terms):
         return None
@@ -170,43 +171,67 @@ def core_terms(model: GlmerModel) -> tuple | None:
     q2 = model.q - q1
     if model.coupling.sparse or q2 > MAX_DENSE_SCHUR or q1 * q2 > MAX_DENSE_CROSS:
         return None
-    groups = distinct_rows(model.X)
-    _, first, groups = np.unique(groups, return_index=True, return_inverse=True)
+    _, first, groups = np.unique(distinct_rows(model.X), return_index=True, return_inverse=True)
     groups = groups.ravel().astype(np.int64)
     cells = []
     for t in terms:
         _, one, cell = np.unique(t.codes * len(first) + groups, return_index=True,
                                  return_inverse=True)
         cells.append((cell.ravel().astype(np.int64), t.codes[one], groups[one]))
-    return (*args, tuple(t.codes for t in terms),
-            tuple(None if t.intercept else np.ascontiguousarray(t.Xi[:, 0]) for t in terms),
-            tuple(t.nlevels for t in terms), groups, np.ascontiguousarray(model.X[first]),
-            tuple(cells))
+    return _core.crossed_model(
+        *args, tuple(t.codes for t in terms),
+        tuple(None if t.intercept else np.ascontiguousarray(t.Xi[:, 0]) for t in terms),
+        tuple(t.nlevels for t in terms), model.p, groups, np.ascontiguousarray(model.X[first]),
+        tuple(cells))
 
 
-def pirls_compiled(model: GlmerModel, head: tuple, theta: np.ndarray, beta: np.ndarray,
+def core_theta(model: GlmerModel, theta: np.ndarray) -> tuple[float, ...]:
+    """Each scalar term's θ, as the compiled core takes them."""
+    return tuple(float(theta[t.theta_slice.start]) for t in model.terms)
+
+
+def pirls_compiled(model: GlmerModel, terms: object, theta: np.ndarray, beta: np.ndarray,
                    u0: np.ndarray, joint: bool) -> PirlsState:
-    """:func:`pirls` in the compiled core (``head`` from :func:`core_terms`): the same steps,
+    """:func:`pirls` in the compiled core (``terms`` from :func:`core_terms`): the same steps,
     halvings and convergence rule, each step one pass over the observations that assembles
     the blocked factor's dense blocks directly, without the numpy calls of
     :class:`~glmm.linalg.BlockedCholesky`."""
-    terms, X = model.terms, model.X
-    n, q1 = model.n, terms[0].nlevels
-    p = model.p if joint else 0
-    m = model.q - q1 + p
-    kind, binary, y, w, ylogy, codes, xs, nlevels, groups, Xg, cells = head
+    n, q1 = model.n, model.terms[0].nlevels
+    m = model.q - q1 + (model.p if joint else 0)
     u, b = u0.copy(), beta.copy()
     eta, mu, dev, W, s = (np.empty(n) for _ in range(5))
     D, Bt, R = np.empty(q1), np.empty((q1, m)), np.empty((m, m))
     status, iterations = _core.crossed_pirls(
-        kind, binary, y, w, ylogy, codes, xs,
-        tuple(float(theta[t.theta_slice.start]) for t in terms), nlevels, p, groups, Xg,
-        cells, model.offset + X @ b, u, b if joint else None, eta, mu, dev, W, s, D, Bt, R)
+        terms, core_theta(model, theta), joint, model.offset + model.X @ b, u,
+        b if joint else None, eta, mu, dev, W, s, D, Bt, R)
     if status:
         raise PirlsError(CORE_ERRORS[status])
     factor = BlockedCholesky.from_core(D, Bt, R, model.coupling)
     return PirlsState(u, b, eta, mu, dev, W, s, factor, model.layouts(theta), iterations,
                       (D, Bt, R))
+
+
+def predict_compiled(model: GlmerModel, terms: object, st: PirlsState, theta_old: np.ndarray,
+                     theta: np.ndarray, beta_old: np.ndarray, beta: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predict` in the compiled core, from a mode of :func:`pirls_compiled`."""
+    assert st.core is not None
+    u = np.empty(len(st.u))
+    db = None if beta is not None else np.empty(len(beta_old))
+    _core.crossed_predict(terms, core_theta(model, theta_old),
+                          core_theta(model, theta - theta_old), beta is None, st.u, st.s, st.W,
+                          *st.core, None if beta is None else beta - beta_old, u, db)
+    return (u, beta) if db is None else (u, beta_old + db)
+
+
+def rx_compiled(model: GlmerModel, terms: object, theta: np.ndarray, W: np.ndarray
+                ) -> np.ndarray:
+    """lme4's R_X at θ and weights W (the fixed effects' block of the joint factor) in the
+    compiled core (``terms`` from :func:`core_terms`)."""
+    RX = np.empty((model.p, model.p))
+    if _core.crossed_rx(terms, core_theta(model, theta), W, RX):
+        raise PirlsError(SCHUR_NOT_PD)
+    return RX
 
 
 def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarray,

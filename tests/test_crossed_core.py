@@ -13,7 +13,16 @@ from glmm import compiled
 from glmm.linalg import BlockedCholesky
 from glmm.model import GlmerModel, term_spec
 from glmm.objective import Objective
-from glmm.pirls import PirlsError, PirlsState, core_terms, pirls, pirls_compiled
+from glmm.pirls import (
+    PirlsError,
+    PirlsState,
+    core_terms,
+    pirls,
+    pirls_compiled,
+    predict,
+    predict_compiled,
+    rx_compiled,
+)
 from parity import fixtures
 
 pytestmark = pytest.mark.skipif(compiled.core is None, reason="glmm._core was not built")
@@ -104,6 +113,38 @@ def test_core_pirls_equals_numpy_pirls(name: str, joint: bool) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("joint", [True, False])
+def test_core_prediction_equals_numpy_prediction(name: str, joint: bool) -> None:
+    """The warm start (the mode's first-order prediction at nearby parameters), each from its
+    own mode at the same θ (modes that agree to ~1e-9: the prediction is linear in them)."""
+    m = MODELS[name]()
+    terms = core_terms(m)
+    theta = np.array([0.9, 0.5, 0.3])[:m.ntheta]
+    beta = np.array([0.1, 0.2, -0.1])
+    a = pirls_compiled(m, terms, theta, beta, np.zeros(m.q), joint)
+    b = pirls(m, theta, beta, np.zeros(m.q), joint)
+    new_theta = theta + np.array([0.05, -0.03, 0.02])[:m.ntheta]
+    new_beta = None if joint else beta + np.array([0.02, -0.01, 0.03])
+    got = predict_compiled(m, terms, a, theta, new_theta, a.beta, new_beta)
+    want = predict(m, b, theta, new_theta, b.beta, new_beta)
+    for x, y in zip(got, want, strict=True):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-8)
+    assert not np.allclose(got[0], a.u, atol=1e-4)   # it moved
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_core_rx_equals_numpy_rx(name: str) -> None:
+    """lme4's R_X at the weights of a u-only mode (the whitening of nAGQ = 1), against the
+    numpy blocked factor of the joint matrix at the same weights: rounding only."""
+    m = MODELS[name]()
+    theta = np.array([0.9, 0.5, 0.3])[:m.ntheta]
+    st = pirls(m, theta, np.array([0.1, 0.2, -0.1]), np.zeros(m.q), False)
+    want = BlockedCholesky(st.layouts, st.W, m.coupling, m.fixed_blocks(st.layouts, st.W)).RX
+    np.testing.assert_allclose(rx_compiled(m, core_terms(m), theta, st.W), want, rtol=1e-10,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("nagq", [0, 1])
 def test_core_gradient_equals_numpy_gradient(name: str, nagq: int) -> None:
     """The exact gradient (glmm.gradient.core_gradient against glmm.gradient's numpy form,
@@ -177,23 +218,34 @@ def test_core_pirls_failures_are_pirls_errors() -> None:
 
 def test_core_pirls_rejects_bad_arrays() -> None:
     m = _crossed("binomial")
-    kind, binary, y, w, ylogy, codes, xs, nlevels, groups, Xg, cells = core_terms(m)
+    kind, binary, y, w, ylogy = m.response.core_args
     n, q1, q2, p = m.n, 30, 8, 3
+    codes = tuple(t.codes for t in m.terms)
+    groups = np.zeros(n, dtype=np.int64)
+    cells = tuple((t.codes, np.arange(t.nlevels), np.zeros(t.nlevels, dtype=np.int64))
+                  for t in m.terms)
 
-    def call(codes=codes, nlevels=nlevels, cells=cells, nu: int = q1 + q2) -> None:
+    def model(codes=codes, nlevels=(30, 8), cells=cells) -> object:
+        # every observation on X's first row: a valid (if wrong) description of X
+        return compiled.core.crossed_model(kind, binary, y, w, ylogy, codes, (None, None),
+                                           nlevels, p, groups, np.ones((1, p)), cells)
+
+    def pirls(terms: object, nu: int = q1 + q2, theta: tuple = (0.5, 0.5)) -> None:
         out = [np.empty(n) for _ in range(5)]
-        u = np.zeros(nu)
-        compiled.core.crossed_pirls(kind, binary, y, w, ylogy, codes, xs, (0.5, 0.5), nlevels,
-                                    p, groups, Xg, cells, np.zeros(n), u, np.zeros(p), *out,
-                                    np.empty(q1), np.empty((q1, q2 + p)),
+        compiled.core.crossed_pirls(terms, theta, True, np.zeros(n), np.zeros(nu), np.zeros(p),
+                                    *out, np.empty(q1), np.empty((q1, q2 + p)),
                                     np.empty((q2 + p, q2 + p)))
 
-    call()
+    pirls(model())
     with pytest.raises(ValueError, match=r"codes: values outside \[0, 7\)"):
-        call(nlevels=(30, 7))
+        model(nlevels=(30, 7))
     with pytest.raises(TypeError, match="tuples of 2 to"):
-        call(codes=codes[:1])
-    with pytest.raises(ValueError, match="u: expected 38"):
-        call(nu=q1 + q2 + 1)
+        model(codes=codes[:1])
     with pytest.raises(TypeError, match=r"a \(cell, level, row\) tuple per term"):
-        call(cells=(cells[0], cells[1][:2]))
+        model(cells=(cells[0], cells[1][:2]))
+    with pytest.raises(ValueError, match="u: expected 38"):
+        pirls(model(), nu=q1 + q2 + 1)
+    with pytest.raises(TypeError, match="theta: a tuple of 2 floats"):
+        pirls(model(), theta=(0.5,))
+    with pytest.raises(ValueError, match="PyCapsule"):
+        pirls(object())
