@@ -171,18 +171,33 @@ def core_terms(model: GlmerModel) -> object | None:
     q2 = model.q - q1
     if model.coupling.sparse or q2 > MAX_DENSE_SCHUR or q1 * q2 > MAX_DENSE_CROSS:
         return None
-    _, first, groups = np.unique(distinct_rows(model.X), return_index=True, return_inverse=True)
-    groups = groups.ravel().astype(np.int64)
+    rows = distinct_rows(model.X)
+    groups, first = _groups(rows, int(rows.max(initial=-1)) + 1)
     cells = []
     for t in terms:
-        _, one, cell = np.unique(t.codes * len(first) + groups, return_index=True,
-                                 return_inverse=True)
-        cells.append((cell.ravel().astype(np.int64), t.codes[one], groups[one]))
+        cell, one = _groups(t.codes * len(first) + groups, t.nlevels * len(first))
+        cells.append((cell, t.codes[one], groups[one]))
     return _core.crossed_model(
         *args, tuple(t.codes for t in terms),
         tuple(None if t.intercept else np.ascontiguousarray(t.Xi[:, 0]) for t in terms),
         tuple(t.nlevels for t in terms), model.p, groups, np.ascontiguousarray(model.X[first]),
         tuple(cells))
+
+
+def _groups(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of an integer ``key`` in [0, size), numbered in increasing order:
+    each entry's number and each number's first entry (np.unique's inverse and index; by a
+    table of ``size`` entries instead of a sort while the table is small)."""
+    if size > 4 * len(key):
+        _, first, index = np.unique(key, return_index=True, return_inverse=True)
+        return index.ravel().astype(np.int64), first
+    present = np.zeros(size, dtype=bool)
+    present[key] = True
+    number = np.cumsum(present) - 1
+    index = number[key]
+    first = np.empty(int(present.sum()), dtype=np.int64)
+    first[index[::-1]] = np.arange(len(key) - 1, -1, -1)   # the last write, the first entry
+    return index, first
 
 
 def core_theta(model: GlmerModel, theta: np.ndarray) -> tuple[float, ...]:
