@@ -59,20 +59,22 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
         raise ValueError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
     nAGQ = int(nAGQ)
     fam = make_family(family)
-    parsed = parse_formula(formula)
-    frame = model_frame(parsed, data, weights=weights, offset=offset)
-    init = fam.initialize(frame.response, frame.weights)
-    fixed = fixed_effects(parsed, frame)
-    re = random_effects(parsed, frame)
-    if nAGQ > 1 and (len(re.terms) != 1 or re.terms[0].ncols != 1):
-        raise AGQNotAvailableError(
-            "nAGQ > 1 is only available for models with a single, scalar random-effects term")
-    model = _model(re, init.y, init.n, init.weights, frame.offset, fixed.X, fam, init.mustart)
     # The dense blocks here are small (q₂ ≤ a few hundred): a multi-threaded BLAS spends
     # more waking its threads than computing (grouseticks: 45 s with 2 OpenBLAS threads,
-    # 5.4 s with 1), and one thread also makes the summation order, and so the optimiser's
-    # path, independent of the machine's core count.
+    # 5.4 s with 1), and its threads spin on after a call; one thread also makes the
+    # summation order, and so the optimiser's path, independent of the machine's core count.
     with _threads().limit(limits=1, user_api="blas"):
+        parsed = parse_formula(formula)
+        frame = model_frame(parsed, data, weights=weights, offset=offset)
+        init = fam.initialize(frame.response, frame.weights)
+        fixed = fixed_effects(parsed, frame)
+        re = random_effects(parsed, frame)
+        if nAGQ > 1 and (len(re.terms) != 1 or re.terms[0].ncols != 1):
+            raise AGQNotAvailableError(
+                "nAGQ > 1 is only available for models with a single, scalar random-effects "
+                "term")
+        model = _model(re, init.y, init.n, init.weights, frame.offset, fixed.X, fam,
+                       init.mustart)
         return _fit(formula, fam, nAGQ, model, re, fixed)
 
 
