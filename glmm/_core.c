@@ -113,6 +113,52 @@ typedef struct {
     double *eta, *mu, *dev, *W, *s;
 } Working;
 
+/* PIRLS's scratch: `k` arrays of n (the trial point's response and, for several terms, δη)
+ * and one block of `small` doubles.  One block per array of n: a block above glibc's largest
+ * mmap threshold (32 MB) is mapped afresh on every call, and touching its new pages costs
+ * about as much as a PIRLS step (n = 1e6: ~10 ms).  Returns 0 (all freed) if out of memory. */
+#define MAX_ROWS 6
+typedef struct {
+    double *row[MAX_ROWS], *small;
+} Scratch;
+
+static void scratch_free(Scratch *sc)
+{
+    for (int k = 0; k < MAX_ROWS; k++)
+        free(sc->row[k]);
+    free(sc->small);
+}
+
+static int scratch_alloc(Scratch *sc, int k, Py_ssize_t n, Py_ssize_t small)
+{
+    *sc = (Scratch){{NULL}, malloc(sizeof(double) * (small + 1))};
+    int ok = sc->small != NULL;
+    for (int j = 0; j < k && ok; j++)
+        ok = (sc->row[j] = malloc(sizeof(double) * (n > 0 ? n : 1))) != NULL;
+    if (!ok)
+        scratch_free(sc);
+    return ok;
+}
+
+/* PIRLS's step-halving rule: a trial P that does not rise above P (up to 1e-12 relative, its
+ * rounding) is accepted; false for NaN. */
+static inline int no_rise(double Pn, double P)
+{
+    return Pn <= P + 1e-12 * fabs(P);
+}
+
+/* At PIRLS's end: the accepted point `cur` into `out` if it sits in the scratch arrays. */
+static void keep(Working *out, const Working *cur, Py_ssize_t n)
+{
+    if (cur->eta == out->eta)
+        return;
+    memcpy(out->eta, cur->eta, sizeof(double) * n);
+    memcpy(out->mu, cur->mu, sizeof(double) * n);
+    memcpy(out->dev, cur->dev, sizeof(double) * n);
+    memcpy(out->W, cur->W, sizeof(double) * n);
+    memcpy(out->s, cur->s, sizeof(double) * n);
+}
+
 /* Upper Cholesky factor R (RᵀR = S) of a p × p matrix, in place (row-major, lower part set
  * to 0); 0 if S is not positive definite. */
 static int cholesky_upper(double *S, Py_ssize_t p)
@@ -230,21 +276,12 @@ static int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
     int status = OK;
     /* scratch: the trial point (n each), the per-level sums at the current and the trial
      * point, the gradient in u, δu, the trial u, and (joint) Xᵀs, the right-hand side of the
-     * Schur system and δβ.  One block per array of n: a block above glibc's largest mmap
-     * threshold (32 MB) is mapped afresh on every call, and touching its new pages costs
-     * about as much as a PIRLS step (n = 1e6: ~10 ms) */
-    double *big[5] = {NULL}, *buf = malloc(sizeof(double) * (7 * nlev + 3 * p + 1));
-    int allocated = buf != NULL;
-    for (int k = 0; k < 5 && allocated; k++)
-        allocated = (big[k] = malloc(sizeof(double) * (n > 0 ? n : 1))) != NULL;
-    if (!allocated) {
-        for (int k = 0; k < 5; k++)
-            free(big[k]);
-        free(buf);
+     * Schur system and δβ */
+    Scratch sc;
+    if (!scratch_alloc(&sc, 5, n, 7 * nlev + 3 * p))
         return NO_MEMORY;
-    }
-    Working cur = *out, trial = {big[0], big[1], big[2], big[3], big[4]};
-    double *S2 = buf, *S1 = S2 + nlev, *S2t = S1 + nlev, *S1t = S2t + nlev;
+    Working cur = *out, trial = {sc.row[0], sc.row[1], sc.row[2], sc.row[3], sc.row[4]};
+    double *S2 = sc.small, *S1 = S2 + nlev, *S2t = S1 + nlev, *S1t = S2t + nlev;
     double *grad = S1t + nlev, *du = grad + nlev, *un = du + nlev;
     double *Xs = un + nlev, *rhs = Xs + p, *db = rhs + p;
 
@@ -316,7 +353,7 @@ static int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
             }
             const double Pn =
                 trial_pass(pb, cur.eta, step, du, X ? db : NULL, &trial, S2t, S1t) + uu;
-            if (Pn <= P + 1e-12 * fabs(P)) {   /* false for NaN */
+            if (no_rise(Pn, P)) {
                 accepted = 1;
                 P = Pn;
                 memcpy(u, un, sizeof(double) * nlev);
@@ -341,16 +378,8 @@ static int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
     }
     status = NOT_CONVERGED;
 done:
-    if (cur.eta != out->eta) {   /* the accepted point sits in the scratch arrays */
-        memcpy(out->eta, cur.eta, sizeof(double) * n);
-        memcpy(out->mu, cur.mu, sizeof(double) * n);
-        memcpy(out->dev, cur.dev, sizeof(double) * n);
-        memcpy(out->W, cur.W, sizeof(double) * n);
-        memcpy(out->s, cur.s, sizeof(double) * n);
-    }
-    for (int k = 0; k < 5; k++)
-        free(big[k]);
-    free(buf);
+    keep(out, &cur, n);
+    scratch_free(&sc);
     return status;
 }
 
@@ -611,19 +640,13 @@ static int crossed_pirls(const Crossed *cr, const double *eta0, double *u, doubl
 {
     const Py_ssize_t n = cr->n, p = cr->X ? cr->p : 0, T = cr->T, q = cr->q1 + cr->q2;
     int status = OK;
-    double *big[6] = {NULL};
-    double *buf = malloc(sizeof(double) * (3 * (q + p) + 3 * cr->G + cr->ncells + 1));
-    int allocated = buf != NULL;
-    for (int k = 0; k < 6 && allocated; k++)
-        allocated = (big[k] = malloc(sizeof(double) * (n > 0 ? n : 1))) != NULL;
-    if (!allocated) {
-        for (int k = 0; k < 6; k++)
-            free(big[k]);
-        free(buf);
+    /* scratch: the trial point and δη (n each); the right-hand side, δ, the trial u, Xδβ per
+     * distinct row of X, and crossed_factor's */
+    Scratch sc;
+    if (!scratch_alloc(&sc, 6, n, 3 * (q + p) + 3 * cr->G + cr->ncells))
         return NO_MEMORY;
-    }
-    Working cur = *out, trial = {big[0], big[1], big[2], big[3], big[4]};
-    double *deta = big[5], *r = buf, *delta = r + q + p, *un = delta + q + p;
+    Working cur = *out, trial = {sc.row[0], sc.row[1], sc.row[2], sc.row[3], sc.row[4]};
+    double *deta = sc.row[5], *r = sc.small, *delta = r + q + p, *un = delta + q + p;
     double *xb = un + q + p, *scratch = xb + cr->G;
     /* the start: η = η₀ + ZΛu */
     double uu = 0.0, P = 0.0;
@@ -685,7 +708,7 @@ static int crossed_pirls(const Crossed *cr, const double *eta0, double *u, doubl
                 Pn += trial.dev[i] = respond(&cr->resp, i, e, &trial.mu[i], &trial.W[i],
                                              &trial.s[i]);
             }
-            if (Pn <= P + 1e-12 * fabs(P)) {   /* false for NaN */
+            if (no_rise(Pn, P)) {
                 accepted = 1;
                 P = Pn;
                 memcpy(u, un, sizeof(double) * q);
@@ -704,16 +727,8 @@ static int crossed_pirls(const Crossed *cr, const double *eta0, double *u, doubl
     }
     status = NOT_CONVERGED;
 done:
-    if (cur.eta != out->eta) {
-        memcpy(out->eta, cur.eta, sizeof(double) * n);
-        memcpy(out->mu, cur.mu, sizeof(double) * n);
-        memcpy(out->dev, cur.dev, sizeof(double) * n);
-        memcpy(out->W, cur.W, sizeof(double) * n);
-        memcpy(out->s, cur.s, sizeof(double) * n);
-    }
-    for (int k = 0; k < 6; k++)
-        free(big[k]);
-    free(buf);
+    keep(out, &cur, n);
+    scratch_free(&sc);
     return status;
 }
 

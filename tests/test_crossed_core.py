@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_scalar_core import simulated_response
 
 import glmm
 from glmm import compiled
@@ -51,12 +52,7 @@ def _crossed(family: str, slope: bool = False, weights: bool = False, scale: flo
     eta = scale * (0.2 + 0.3 * z + rng.normal(0, 0.7, ng)[g] + rng.normal(0, 0.5, nh)[h]
                    + (rng.normal(0, 0.4, nk)[k] * x if slope else 0.0))
     w = rng.integers(1, 4, n).astype(float) if weights else np.ones(n)
-    if family == "poisson":
-        y = rng.poisson(np.exp(np.minimum(eta, 12.0))).astype(float)
-        fam, mustart = glmm.poisson(), y + 0.1
-    else:
-        y = rng.binomial(w.astype(int), 1.0 / (1.0 + np.exp(-eta))) / w
-        fam, mustart = glmm.binomial(), (w * y + 0.5) / (w + 1.0)
+    y, fam, mustart = simulated_response(family, eta, w, rng)
     terms = [term_spec(g, ng, np.ones((n, 1)), slice(0, 1)),
              term_spec(h, nh, np.ones((n, 1)), slice(1, 2))]
     if slope:

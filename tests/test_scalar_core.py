@@ -91,14 +91,20 @@ def _model(family: str, n: int = 300, nl: int = 15, slope: bool = False, weights
     o[:5] = extreme
     eta = scale * (o + 0.3 * z + rng.normal(0, 0.8, nl)[g] * x)
     w = rng.integers(1, 5, n).astype(float) if weights else np.ones(n)
-    if family == "poisson":
-        y = rng.poisson(np.exp(np.minimum(eta, 12.0))).astype(float)
-        fam, mustart = glmm.poisson(), y + 0.1
-    else:
-        y = rng.binomial(w.astype(int), 1.0 / (1.0 + np.exp(-eta))) / w
-        fam, mustart = glmm.binomial(), (w * y + 0.5) / (w + 1.0)
+    y, fam, mustart = simulated_response(family, eta, w, rng)
     return GlmerModel(y, np.ones(n), w, o, X, (term_spec(g, nl, x[:, None], slice(0, 1)),),
                       fam, mustart)
+
+
+def simulated_response(family: str, eta: np.ndarray, w: np.ndarray, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, glmm.Family, np.ndarray]:
+    """y drawn at the linear predictor η (binomial proportions of w trials, or Poisson
+    counts, η capped at 12), its family (canonical link) and R's μ start."""
+    if family == "poisson":
+        y = rng.poisson(np.exp(np.minimum(eta, 12.0))).astype(float)
+        return y, glmm.poisson(), y + 0.1
+    y = rng.binomial(w.astype(int), 1.0 / (1.0 + np.exp(-eta))) / w
+    return y, glmm.binomial(), (w * y + 0.5) / (w + 1.0)
 
 
 @pytest.mark.parametrize(("family", "kw"), [
