@@ -23,10 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .compiled import core as _core
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import PirlsState, core_theta
+from .pirls import PirlsState
 
 
 def laplace_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> np.ndarray:
@@ -43,20 +42,6 @@ def profiled_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> n
     (speed-design.md §3).
     """
     return _gradient(model, theta, st, profiled=True)
-
-
-def core_gradient(model: GlmerModel, terms: object, theta: np.ndarray, st: PirlsState,
-                  profiled: bool) -> np.ndarray:
-    """:func:`profiled_gradient` (``profiled``) or :func:`laplace_gradient` in the compiled
-    core, at a mode of :func:`glmm.pirls.pirls_compiled` (``terms`` from
-    :func:`glmm.pirls.core_terms`; a canonical pair, so O = W and κ = 1): the same formulas,
-    the selected inverse from the factor's blocks, one pass over the observations for the
-    leverages and the right-hand side and one for r and the sums."""
-    assert st.core is not None
-    g = np.empty(model.ntheta + (0 if profiled else model.p))
-    _core.crossed_gradient(terms, core_theta(model, theta), profiled, *st.core, st.u, st.mu,
-                           st.W, st.s, g)
-    return g
 
 
 def _gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState, profiled: bool

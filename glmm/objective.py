@@ -24,21 +24,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .bfgs import Minimizer, central_differences
+from .crossed import CrossedTerms
 from .glm import glm_start
-from .gradient import core_gradient, laplace_gradient, profiled_gradient
+from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import (
-    ConditionalMode,
-    PirlsError,
-    PirlsState,
-    core_terms,
-    pirls,
-    pirls_compiled,
-    predict,
-    predict_compiled,
-    rx_compiled,
-)
+from .pirls import ConditionalMode, PirlsError, PirlsState, pirls, predict
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
@@ -213,23 +204,22 @@ class Objective(ObjectiveFunction):
                 "Objective computes nAGQ 0 and 1; adaptive quadrature (nAGQ > 1) is "
                 "glmm.scalar_term.ScalarTermObjective's, for a single scalar term")
         super().__init__(model, nAGQ, beta_start)
-        #: PIRLS's compiled form where it applies (:func:`glmm.pirls.core_terms`) unless
-        #: ``compiled`` is False; None: the numpy form
-        self._core_terms = core_terms(model) if compiled else None
+        #: the compiled core's PIRLS, warm start, R_X and gradient where they apply
+        #: (:class:`glmm.crossed.CrossedTerms`) unless ``compiled`` is False; None: numpy's
+        self._crossed = CrossedTerms.of(model) if compiled else None
 
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:
         st = last.state
         assert isinstance(st, PirlsState)
-        if self._core_terms is not None and st.core is not None:
-            return predict_compiled(self.model, self._core_terms, st, last.theta, theta,
-                                    last.beta, beta)
+        if self._crossed is not None and st.core is not None:
+            return self._crossed.predict(st, last.theta, theta, last.beta, beta)
         return predict(self.model, st, last.theta, theta, last.beta, beta)
 
     def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
                ) -> PirlsState:
-        if self._core_terms is not None:
-            return pirls_compiled(self.model, self._core_terms, theta, beta, u0, joint)
+        if self._crossed is not None:
+            return self._crossed.pirls(theta, beta, u0, joint)
         return pirls(self.model, theta, beta, u0, joint)
 
     def _criterion(self, theta: np.ndarray, st: ConditionalMode, laplace: float,
@@ -237,9 +227,8 @@ class Objective(ObjectiveFunction):
         assert isinstance(st, PirlsState)
         if not gradient:
             return laplace, None
-        if self._core_terms is not None and st.core is not None:
-            return laplace, core_gradient(self.model, self._core_terms, theta, st,
-                                          self.nAGQ == 0)
+        if self._crossed is not None and st.core is not None:
+            return laplace, self._crossed.gradient(theta, st, self.nAGQ == 0)
         try:
             return laplace, (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(
                 self.model, theta, st)
@@ -252,8 +241,8 @@ class Objective(ObjectiveFunction):
         if st.RX is not None:
             return st.RX
         m = self.model
-        if self._core_terms is not None:
-            return rx_compiled(m, self._core_terms, ev.theta, st.W)
+        if self._crossed is not None:
+            return self._crossed.rx(ev.theta, st.W)
         rx = BlockedCholesky(st.layouts, st.W, m.coupling, m.fixed_blocks(st.layouts, st.W)).RX
         assert rx is not None
         return rx

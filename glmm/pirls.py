@@ -29,15 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compiled import core as _core
-from .linalg import (
-    MAX_DENSE_CROSS,
-    MAX_DENSE_SCHUR,
-    BlockedCholesky,
-    FactorizationError,
-    TermLayout,
-)
-from .model import GlmerModel, distinct_rows
+from .linalg import BlockedCholesky, FactorizationError, TermLayout
+from .model import GlmerModel
 from .response import Response, Working
 
 MAX_ITER = 100
@@ -96,7 +89,7 @@ class PirlsState(ConditionalMode):
     factor: BlockedCholesky  # of G at these weights; of the joint (u, β) matrix if joint
     layouts: list[TermLayout]
     iterations: int
-    #: the compiled core's arrays of the factor, (D, Bt, R) (:func:`pirls_compiled`), or None
+    #: the compiled core's arrays of the factor, (D, Bt, R) (:mod:`glmm.crossed`), or None
     core: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
@@ -151,102 +144,6 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         if joint:
             b = b + step * db
     raise PirlsError(NOT_CONVERGED)
-
-
-def core_terms(model: GlmerModel) -> object | None:
-    """The compiled core's form of the model's terms (``glmm._core.crossed_model``, checked
-    and held there once) for :func:`pirls_compiled` and
-    :func:`glmm.gradient.core_gradient`, or None where they do not apply.  They apply to two
-    or more scalar terms (at most ``MAX_TERMS``) whose coupling block G₂₁ is dense
-    (:class:`~glmm.linalg.CouplingPattern`: crossed factors whose levels mostly meet, as
-    VerbAgg's subjects and items), for binomial–logit and Poisson–log.
-
-    The fixed effects' sums go through X's distinct rows (as :class:`~glmm.model.TermCells`):
-    each observation's row of Xg, X's distinct rows, and per term its cells, the (level, row
-    of Xg) pairs, with each observation's cell and each cell's level and row."""
-    args, terms = model.response.core_args, model.terms
-    if args is None or not 2 <= len(terms) <= _core.MAX_TERMS or any(t.p != 1 for t in terms):
-        return None
-    q1 = terms[0].nlevels
-    q2 = model.q - q1
-    if model.coupling.sparse or q2 > MAX_DENSE_SCHUR or q1 * q2 > MAX_DENSE_CROSS:
-        return None
-    rows = distinct_rows(model.X)
-    groups, first = _groups(rows, int(rows.max(initial=-1)) + 1)
-    cells = []
-    for t in terms:
-        cell, one = _groups(t.codes * len(first) + groups, t.nlevels * len(first))
-        cells.append((cell, t.codes[one], groups[one]))
-    return _core.crossed_model(
-        *args, tuple(t.codes for t in terms),
-        tuple(None if t.intercept else np.ascontiguousarray(t.Xi[:, 0]) for t in terms),
-        tuple(t.nlevels for t in terms), model.p, groups, np.ascontiguousarray(model.X[first]),
-        tuple(cells))
-
-
-def _groups(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct values of an integer ``key`` in [0, size), numbered in increasing order:
-    each entry's number and each number's first entry (np.unique's inverse and index; by a
-    table of ``size`` entries instead of a sort while the table is small)."""
-    if size > 4 * len(key):
-        _, first, index = np.unique(key, return_index=True, return_inverse=True)
-        return index.ravel().astype(np.int64), first
-    present = np.zeros(size, dtype=bool)
-    present[key] = True
-    number = np.cumsum(present) - 1
-    index = number[key]
-    first = np.empty(int(present.sum()), dtype=np.int64)
-    first[index[::-1]] = np.arange(len(key) - 1, -1, -1)   # the last write, the first entry
-    return index, first
-
-
-def core_theta(model: GlmerModel, theta: np.ndarray) -> tuple[float, ...]:
-    """Each scalar term's θ, as the compiled core takes them."""
-    return tuple(float(theta[t.theta_slice.start]) for t in model.terms)
-
-
-def pirls_compiled(model: GlmerModel, terms: object, theta: np.ndarray, beta: np.ndarray,
-                   u0: np.ndarray, joint: bool) -> PirlsState:
-    """:func:`pirls` in the compiled core (``terms`` from :func:`core_terms`): the same steps,
-    halvings and convergence rule, each step one pass over the observations that assembles
-    the blocked factor's dense blocks directly, without the numpy calls of
-    :class:`~glmm.linalg.BlockedCholesky`."""
-    n, q1 = model.n, model.terms[0].nlevels
-    m = model.q - q1 + (model.p if joint else 0)
-    u, b = u0.copy(), beta.copy()
-    eta, mu, dev, W, s = (np.empty(n) for _ in range(5))
-    D, Bt, R = np.empty(q1), np.empty((q1, m)), np.empty((m, m))
-    status, iterations = _core.crossed_pirls(
-        terms, core_theta(model, theta), joint, model.offset + model.X @ b, u,
-        b if joint else None, eta, mu, dev, W, s, D, Bt, R)
-    if status:
-        raise PirlsError(CORE_ERRORS[status])
-    factor = BlockedCholesky.from_core(D, Bt, R, model.coupling)
-    return PirlsState(u, b, eta, mu, dev, W, s, factor, model.layouts(theta), iterations,
-                      (D, Bt, R))
-
-
-def predict_compiled(model: GlmerModel, terms: object, st: PirlsState, theta_old: np.ndarray,
-                     theta: np.ndarray, beta_old: np.ndarray, beta: np.ndarray | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`predict` in the compiled core, from a mode of :func:`pirls_compiled`."""
-    assert st.core is not None
-    u = np.empty(len(st.u))
-    db = None if beta is not None else np.empty(len(beta_old))
-    _core.crossed_predict(terms, core_theta(model, theta_old),
-                          core_theta(model, theta - theta_old), beta is None, st.u, st.s, st.W,
-                          *st.core, None if beta is None else beta - beta_old, u, db)
-    return (u, beta) if db is None else (u, beta_old + db)
-
-
-def rx_compiled(model: GlmerModel, terms: object, theta: np.ndarray, W: np.ndarray
-                ) -> np.ndarray:
-    """lme4's R_X at θ and weights W (the fixed effects' block of the joint factor) in the
-    compiled core (``terms`` from :func:`core_terms`)."""
-    RX = np.empty((model.p, model.p))
-    if _core.crossed_rx(terms, core_theta(model, theta), W, RX):
-        raise PirlsError(SCHUR_NOT_PD)
-    return RX
 
 
 def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarray,

@@ -1,7 +1,7 @@
-"""The compiled core's PIRLS for several scalar terms with a dense coupling block
-(glmm.pirls.pirls_compiled, glmm/_core.c) against glmm.pirls.pirls, the numpy form of the same
-computation, which test_engine_numerics checks against dense algebra and central differences
-and the parity suite against lme4."""
+"""The compiled core's crossed scalar terms (glmm.crossed.CrossedTerms, glmm/_core.c: PIRLS,
+its warm start, R_X and the exact gradient) against glmm.pirls and glmm.gradient, the numpy
+forms of the same computations, which test_engine_numerics checks against dense algebra and
+central differences and the parity suite against lme4."""
 
 from __future__ import annotations
 
@@ -11,19 +11,11 @@ from test_scalar_core import simulated_response
 
 import glmm
 from glmm import compiled
+from glmm.crossed import CrossedTerms
 from glmm.linalg import BlockedCholesky
 from glmm.model import GlmerModel, term_spec
 from glmm.objective import Objective
-from glmm.pirls import (
-    PirlsError,
-    PirlsState,
-    core_terms,
-    pirls,
-    pirls_compiled,
-    predict,
-    predict_compiled,
-    rx_compiled,
-)
+from glmm.pirls import PirlsError, PirlsState, pirls, predict
 from parity import fixtures
 
 pytestmark = pytest.mark.skipif(compiled.core is None, reason="glmm._core was not built")
@@ -106,12 +98,12 @@ MODELS = {
 @pytest.mark.parametrize("joint", [True, False])
 def test_core_pirls_equals_numpy_pirls(name: str, joint: bool) -> None:
     m = MODELS[name]()
-    head = core_terms(m)
-    assert head is not None
+    crossed = CrossedTerms.of(m)
+    assert crossed is not None
     beta = np.array([0.1, 0.2, -0.1])
     for theta in (np.array([0.9, 0.5, 0.3]), np.array([0.2, 1.4, -0.6])):
         theta = theta[:m.ntheta]
-        a = pirls_compiled(m, head, theta, beta, np.zeros(m.q), joint)
+        a = crossed.pirls(theta, beta, np.zeros(m.q), joint)
         b = pirls(m, theta, beta, np.zeros(m.q), joint)
         _assert_same_mode(a, b, joint)
 
@@ -122,14 +114,14 @@ def test_core_prediction_equals_numpy_prediction(name: str, joint: bool) -> None
     """The warm start (the mode's first-order prediction at nearby parameters), each from its
     own mode at the same θ (modes that agree to ~1e-9: the prediction is linear in them)."""
     m = MODELS[name]()
-    terms = core_terms(m)
+    crossed = CrossedTerms.of(m)
     theta = np.array([0.9, 0.5, 0.3])[:m.ntheta]
     beta = np.array([0.1, 0.2, -0.1])
-    a = pirls_compiled(m, terms, theta, beta, np.zeros(m.q), joint)
+    a = crossed.pirls(theta, beta, np.zeros(m.q), joint)
     b = pirls(m, theta, beta, np.zeros(m.q), joint)
     new_theta = theta + np.array([0.05, -0.03, 0.02])[:m.ntheta]
     new_beta = None if joint else beta + np.array([0.02, -0.01, 0.03])
-    got = predict_compiled(m, terms, a, theta, new_theta, a.beta, new_beta)
+    got = crossed.predict(a, theta, new_theta, a.beta, new_beta)
     want = predict(m, b, theta, new_theta, b.beta, new_beta)
     for x, y in zip(got, want, strict=True):
         np.testing.assert_allclose(x, y, rtol=0, atol=1e-8)
@@ -144,7 +136,7 @@ def test_core_rx_equals_numpy_rx(name: str) -> None:
     theta = np.array([0.9, 0.5, 0.3])[:m.ntheta]
     st = pirls(m, theta, np.array([0.1, 0.2, -0.1]), np.zeros(m.q), False)
     want = BlockedCholesky(st.layouts, st.W, m.coupling, m.fixed_blocks(st.layouts, st.W)).RX
-    np.testing.assert_allclose(rx_compiled(m, core_terms(m), theta, st.W), want, rtol=1e-10,
+    np.testing.assert_allclose(CrossedTerms.of(m).rx(theta, st.W), want, rtol=1e-10,
                                atol=1e-12)
 
 
@@ -175,7 +167,7 @@ def test_core_objective_equals_numpy_on_verbagg(nagq: int) -> None:
     numpy (the rest of the evaluation is the same code)."""
     m = _verbagg()
     ref = fixtures.load("verbagg")
-    assert core_terms(m) is not None
+    assert CrossedTerms.of(m) is not None
     for label in ("tight", "away"):
         p = np.asarray(ref.results[nagq].probes.by_label(label).params)
         beta = p[m.ntheta:] if nagq else np.zeros(m.p)
@@ -189,14 +181,15 @@ def test_core_objective_equals_numpy_on_verbagg(nagq: int) -> None:
 
 
 def test_core_applies_only_to_dense_crossed_scalar_terms() -> None:
-    assert core_terms(_verbagg()) is not None
+    # (glmm.crossed.CrossedTerms.of: where it is None, the numpy forms compute)
+    assert CrossedTerms.of(_verbagg()) is not None
     m = _crossed("binomial")
     one = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X, m.terms[:1], m.family,
                      m.mustart)
-    assert core_terms(one) is None                       # one term: glmm.scalar_term
+    assert CrossedTerms.of(one) is None                       # one term: glmm.scalar_term
     probit = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X, m.terms,
                         glmm.binomial(link="probit"), m.mustart)
-    assert core_terms(probit) is None                    # not a canonical pair
+    assert CrossedTerms.of(probit) is None                    # not a canonical pair
     rng = np.random.default_rng(2)
     n = 2000                                             # 400 × 50 levels, rarely meeting
     g, h = rng.integers(0, 400, n), rng.integers(0, 50, n)
@@ -205,19 +198,18 @@ def test_core_applies_only_to_dense_crossed_scalar_terms() -> None:
                         (term_spec(g, 400, np.ones((n, 1)), slice(0, 1)),
                          term_spec(h, 50, np.ones((n, 1)), slice(1, 2))), glmm.poisson(),
                         np.ones(n))
-    assert sparse.coupling.sparse and core_terms(sparse) is None
+    assert sparse.coupling.sparse and CrossedTerms.of(sparse) is None
     x = np.column_stack([np.ones(m.n), np.arange(m.n) % 3.0])
     vector = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X,
                         (m.terms[0], term_spec(m.terms[1].codes, 8, x, slice(1, 4))), m.family,
                         m.mustart)
-    assert core_terms(vector) is None                    # a vector term
+    assert CrossedTerms.of(vector) is None                    # a vector term
 
 
 def test_core_pirls_failures_are_pirls_errors() -> None:
     m = _crossed("binomial")
-    head = core_terms(m)
     with pytest.raises(PirlsError, match="not finite at the starting point"):
-        pirls_compiled(m, head, np.array([np.nan, 0.5]), np.zeros(3), np.zeros(m.q), True)
+        CrossedTerms.of(m).pirls(np.array([np.nan, 0.5]), np.zeros(3), np.zeros(m.q), True)
 
 
 def test_core_pirls_rejects_bad_arrays() -> None:
