@@ -49,6 +49,7 @@ STALL_GMAX = 1e-3
 STALL_DECREMENT = 1e-10
 #: At most this many iterations.
 MAX_ITER = 500
+BAD_START_MESSAGE = "the objective cannot be evaluated at the starting point"
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
     x = np.array(x0, dtype=float)
     f, g = evaluate(x) if start is None else (float(start[0]), np.asarray(start[1], dtype=float))
     if g is None:
-        raise ArithmeticError("the objective cannot be evaluated at the starting point")
+        raise ArithmeticError(BAD_START_MESSAGE)
     n = len(x)
     H = np.eye(n)
     scaled = False

@@ -25,7 +25,9 @@ general modules with G diagonal (same objective, same convergence rule):
 
 For binomial–logit and Poisson–log, PIRLS, the gradient, the warm start and R_X run in the
 compiled core (:mod:`glmm.compiled`: C, the same formulas, one call for the whole PIRLS
-loop) when it was built; otherwise, and for every other pair, in numpy below.
+loop) when it was built, and for nAGQ ≤ 1 with whole counts so does the BFGS search over
+them (:meth:`ScalarTermObjective.compiled_bfgs`); otherwise, and for every other pair, in
+numpy below.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .agq import agq_objective
-from .bfgs import DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
+from .bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
 from .bfgs import MAX_ITER as BFGS_MAX_ITER
 from .compiled import core as _core
 from .ghrule import ghrule
@@ -245,7 +247,7 @@ class ScalarTermObjective(ObjectiveFunction):
                 if np.array_equal(x, xl):
                     params = pl.copy()
             if code == End.BAD_START:
-                raise ArithmeticError("the objective cannot be evaluated at the starting point")
+                raise ArithmeticError(BAD_START_MESSAGE)
             return BfgsResult(x, f, g, nfev, bool(converged),
                               message(code, gmax, decrement, dmax), params)
 

@@ -35,7 +35,7 @@ def core_bfgs(fg: Fg, x0: np.ndarray, unit: np.ndarray | None = None,
         None if unit is None else np.asarray(unit, dtype=np.uint8).tobytes(),
         bfgs.GTOL, bfgs.DTOL, bfgs.XTOL, bfgs.MAX_ITER)
     if code == End.BAD_START:
-        raise ArithmeticError("the objective cannot be evaluated at the starting point")
+        raise ArithmeticError(bfgs.BAD_START_MESSAGE)
     return BfgsResult(x, f, g, nfev, bool(converged), message(code, gmax, decrement, dmax))
 
 
