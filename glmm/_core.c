@@ -2127,6 +2127,130 @@ fail:
     return NULL;
 }
 
+/* -- the sparse coupling block (glmm.linalg.CouplingPattern) ----------------------------- */
+
+/* The pattern's entries grouped by level of the first term: colptr (q1 + 1) and order (nnz),
+ * the entries at level l being order[colptr[l]:colptr[l + 1]], each in row rows[e] of G₂₁. */
+typedef struct {
+    Py_ssize_t q1, q2, nnz;
+    const int64_t *colptr, *order, *rows;
+} Coupling;
+
+static int coupling_arg(Buffers *bs, PyObject *colptr, PyObject *order, PyObject *rows,
+                        Py_ssize_t q2, Coupling *c)
+{
+    const Py_ssize_t q1 = items(colptr) - 1, nnz = items(order);
+    if (q1 < 0 || nnz < 0)
+        return 0;
+    c->q1 = q1;
+    c->q2 = q2;
+    c->nnz = nnz;
+    if (!(c->colptr = codes_arg(bs, colptr, "colptr", q1 + 1, nnz + 1)) ||
+        !(c->order = codes_arg(bs, order, "order", nnz, nnz)) ||
+        !(c->rows = codes_arg(bs, rows, "rows", nnz, q2)))
+        return 0;
+    for (Py_ssize_t l = 0; l < q1; l++)
+        if (c->colptr[l] > c->colptr[l + 1]) {
+            PyErr_SetString(PyExc_ValueError, "colptr: not increasing");
+            return 0;
+        }
+    if (c->colptr[0] != 0 || c->colptr[q1] != nnz) {
+        PyErr_SetString(PyExc_ValueError, "colptr: must run from 0 to nnz");
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(coupling_outer_doc,
+"coupling_outer(colptr, order, rows, q2, a, b, S, ld) -> None\n\n"
+"S[rows[x], rows[y]] −= a[x]·b[y] for every pair of pattern entries x, y at the same level\n"
+"of the first term (S row-major with leading dimension ld): the Schur complement's\n"
+"G₂₁ D⁻¹ G₁₂ with a = G₂₁'s values and b = a/D at their levels, pair by pair.");
+
+static PyObject *py_coupling_outer(PyObject *self, PyObject *args)
+{
+    PyObject *colptr, *order, *rows, *ao, *bo, *So;
+    Py_ssize_t q2, ld;
+    Buffers bs = {.used = 0};
+    Coupling c;
+    if (!PyArg_ParseTuple(args, "OOOnOOOn", &colptr, &order, &rows, &q2, &ao, &bo, &So, &ld))
+        return NULL;
+    if (ld < q2) {
+        PyErr_SetString(PyExc_ValueError, "ld: below q2");
+        return NULL;
+    }
+    if (!coupling_arg(&bs, colptr, order, rows, q2, &c))
+        goto fail;
+    double *a, *b, *S;
+    TAKE(a, ao, c.nnz, 0, 1);
+    TAKE(b, bo, c.nnz, 0, 1);
+    const Py_ssize_t len = items(So);
+    if (len < 0)
+        goto fail;
+    if (len < (q2 ? (q2 - 1) * ld + q2 : 0)) {
+        PyErr_SetString(PyExc_ValueError, "S: too small for q2 rows of ld");
+        goto fail;
+    }
+    TAKE(S, So, len, 1, 1);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t l = 0; l < c.q1; l++)
+        for (int64_t x = c.colptr[l]; x < c.colptr[l + 1]; x++) {
+            const int64_t ex = c.order[x];
+            double *Sr = S + c.rows[ex] * ld;
+            const double ax = a[ex];
+            for (int64_t y = c.colptr[l]; y < c.colptr[l + 1]; y++) {
+                const int64_t ey = c.order[y];
+                Sr[c.rows[ey]] -= ax * b[ey];
+            }
+        }
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
+PyDoc_STRVAR(coupling_gather_doc,
+"coupling_gather(colptr, order, rows, q2, b, M, out) -> None\n\n"
+"out[x] = Σ_y b[y]·M[rows[y], rows[x]] over the pattern entries y at x's level of the first\n"
+"term (M: q2 × q2, row-major): the entries of K M on K's own pattern (b = K's values), as\n"
+"the selected inverse needs (G⁻¹)₁₂ = −K S⁻¹ only there.");
+
+static PyObject *py_coupling_gather(PyObject *self, PyObject *args)
+{
+    PyObject *colptr, *order, *rows, *bo, *Mo, *outo;
+    Py_ssize_t q2;
+    Buffers bs = {.used = 0};
+    Coupling c;
+    if (!PyArg_ParseTuple(args, "OOOnOOO", &colptr, &order, &rows, &q2, &bo, &Mo, &outo))
+        return NULL;
+    if (!coupling_arg(&bs, colptr, order, rows, q2, &c))
+        goto fail;
+    double *b, *M, *out;
+    TAKE(b, bo, c.nnz, 0, 1);
+    TAKE(M, Mo, q2 * q2, 0, 1);
+    TAKE(out, outo, c.nnz, 1, 1);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t l = 0; l < c.q1; l++)
+        for (int64_t x = c.colptr[l]; x < c.colptr[l + 1]; x++) {
+            const int64_t ex = c.order[x];
+            const Py_ssize_t rx = c.rows[ex];
+            double v = 0.0;
+            for (int64_t y = c.colptr[l]; y < c.colptr[l + 1]; y++) {
+                const int64_t ey = c.order[y];
+                v += b[ey] * M[c.rows[ey] * q2 + rx];
+            }
+            out[ex] = v;
+        }
+    Py_END_ALLOW_THREADS
+    release(&bs);
+    Py_RETURN_NONE;
+fail:
+    release(&bs);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"pirls", py_pirls, METH_VARARGS, pirls_doc},
     {"gradient", py_gradient, METH_VARARGS, gradient_doc},
@@ -2138,6 +2262,8 @@ static PyMethodDef methods[] = {
     {"crossed_gradient", py_crossed_gradient, METH_VARARGS, crossed_gradient_doc},
     {"crossed_predict", py_crossed_predict, METH_VARARGS, crossed_predict_doc},
     {"crossed_rx", py_crossed_rx, METH_VARARGS, crossed_rx_doc},
+    {"coupling_outer", py_coupling_outer, METH_VARARGS, coupling_outer_doc},
+    {"coupling_gather", py_coupling_gather, METH_VARARGS, coupling_gather_doc},
     {"minimize", py_minimize, METH_VARARGS, minimize_doc},
     {NULL, NULL, 0, NULL},
 };

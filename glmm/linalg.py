@@ -25,10 +25,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse
 from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtrs
+
+from .compiled import core as _core
 
 #: Largest Schur block (q₂) the dense path accepts: 8·q₂² bytes, here 800 MB.
 MAX_DENSE_SCHUR = 10_000
@@ -209,6 +212,7 @@ class CouplingPattern:
         # cross indices (i, j) and positions (i, -1), built on first use
         self._cross: dict[tuple[int, int], list[np.ndarray]] = {}
         q1 = first.nlevels
+        self.n = len(first.codes)
         keys, offset = [], 0
         for t in rest:
             for d in range(t.p):
@@ -244,6 +248,20 @@ class CouplingPattern:
             pa = np.repeat(order, m)
             pb = order[np.repeat(seg, m) + within]
             self.pairs = (pa, pb, self.rows[pa] * offset + self.rows[pb])
+
+    @cached_property
+    def by_level(self) -> tuple[np.ndarray, np.ndarray]:
+        """The entries grouped by level of the first term, (colptr, order): the entries at
+        level l are order[colptr[l]:colptr[l + 1]] (G₂₁'s columns, for the pair loops of the
+        compiled core)."""
+        order = np.argsort(self.indices, kind="stable")
+        colptr = np.concatenate([[0], np.cumsum(np.bincount(self.indices, minlength=self.q1))])
+        return colptr.astype(np.int64), order.astype(np.int64)
+
+    def slots(self, i: int, d: int) -> np.ndarray:
+        """Each observation's entry of the pattern for column d of later term i (i ≥ 1)."""
+        k = sum(t.p for t in self._terms[1:i]) + d
+        return self.slot[k * self.n:(k + 1) * self.n]
 
     def positions(self, i: int) -> list[np.ndarray]:
         """Per column c of term i, each observation's mode within its block of G: level·pᵢ + c
@@ -357,7 +375,10 @@ class BlockedCholesky:
             S[q2:, q2:] = F
         if self.sparse:   # p₁ = 1; G₂₁ on the pattern, C₁ dense
             pattern = self._pattern
-            if pattern.pairs is not None:
+            if _core is not None:   # pair by pair, any number of pairs, in compiled code
+                _core.coupling_outer(*pattern.by_level, pattern.rows, q2, self._g21, self._kt,
+                                     S, m)
+            elif pattern.pairs is not None:
                 pa, pb, target = pattern.pairs
                 S[:q2, :q2] -= np.bincount(target, self._g21[pa] * self._kt[pb],
                                            minlength=q2 * q2).reshape(q2, q2)
@@ -547,9 +568,13 @@ class BlockedCholesky:
             Sinv = self._inverse_S()
             if self.sparse:   # p₁ = 1: (G⁻¹)₁₁ diagonal = 1/D + Σ_c K∘(KS) over K's pattern
                 p = self._pattern
-                KS = np.asarray(self._csr(self._kt).T @ Sinv)              # q₁ × q₂
-                inv11 = inv11 + np.bincount(p.indices, self._kt * KS[p.indices, p.rows],
-                                            minlength=l1)
+                if _core is not None:   # KS on K's pattern only, the entries used below
+                    ks = np.empty(p.nnz)
+                    _core.coupling_gather(*p.by_level, p.rows, self.q2, self._kt,
+                                          np.ascontiguousarray(Sinv), ks)
+                else:
+                    ks = np.asarray(self._csr(self._kt).T @ Sinv)[p.indices, p.rows]
+                inv11 = inv11 + np.bincount(p.indices, self._kt * ks, minlength=l1)
             else:
                 KS = self.K @ Sinv                                          # q₁ × q₂
                 if p1 == 1:
@@ -564,13 +589,16 @@ class BlockedCholesky:
         n = len(first.codes)
         v += [np.zeros((n, t.p)) for t in rest]
         pattern, q2 = self._pattern, self.q2
-        inv12, Sinv = -KS.ravel(), Sinv.ravel()   # (G⁻¹)₁₂ = −KS⁻¹, q₁ × q₂, and S⁻¹, flat
+        # (G⁻¹)₁₂ = −KS⁻¹ (q₁ × q₂; sparse: on the pattern) and S⁻¹, flat
+        inv12 = -ks if self.sparse else -KS.ravel()
+        Sinv = Sinv.ravel()
         pos1 = pattern.positions(0)
         for j, tj in enumerate(rest, start=1):
             pos = pattern.positions(j)
             for c in range(p1):     # term 1 ← term j, and term j ← term 1
                 for d in range(tj.p):
-                    g = inv12[pos1[c] * q2 + pos[d]]
+                    g = (inv12[pattern.slots(j, d)] if self.sparse
+                         else inv12[pos1[c] * q2 + pos[d]])
                     v[0][:, c] += g * tj.A[:, d]
                     v[j][:, d] += g * first.A[:, c]
             for k, tk in enumerate(rest, start=1):   # term j ← term k

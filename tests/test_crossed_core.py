@@ -245,3 +245,22 @@ def test_core_pirls_rejects_bad_arrays() -> None:
         pirls(model(), theta=(0.5,))
     with pytest.raises(ValueError, match="PyCapsule"):
         pirls(object())
+
+
+def test_coupling_pairs_reject_bad_patterns() -> None:
+    # the sparse coupling block's pair loops (glmm.linalg, with the core) check their pattern
+    core = compiled.core
+    rows, order = np.array([0, 1, 1]), np.array([0, 2, 1])
+    a, S = np.ones(3), np.zeros((2, 2))
+    core.coupling_outer(np.array([0, 2, 3]), order, rows, 2, a, a, S, 2)
+    # level 0 holds entries 0 and 2 (rows 0, 1), level 1 entry 1 (row 1): every pair at a level
+    np.testing.assert_array_equal(S, -np.array([[1.0, 1.0], [1.0, 2.0]]))
+    with pytest.raises(ValueError, match="colptr: not increasing"):
+        core.coupling_outer(np.array([0, 3, 2, 3]), order, rows, 2, a, a, S, 2)
+    with pytest.raises(ValueError, match="colptr: must run from 0 to nnz"):
+        core.coupling_outer(np.array([0, 2, 2]), order, rows, 2, a, a, S, 2)
+    with pytest.raises(ValueError, match=r"rows: values outside \[0, 2\)"):
+        core.coupling_gather(np.array([0, 2, 3]), order, np.array([0, 2, 1]), 2, a, S,
+                             np.empty(3))
+    with pytest.raises(ValueError, match="S: too small"):
+        core.coupling_outer(np.array([0, 2, 3]), order, rows, 2, a, a, np.zeros(3), 2)

@@ -12,6 +12,7 @@ import scipy.integrate
 import scipy.optimize
 
 import glmm
+from glmm import linalg
 from glmm.ghrule import ghrule
 from glmm.linalg import BlockedCholesky, CouplingPattern, TermLayout, run_starts
 from glmm.model import GlmerModel, distinct_rows, term_spec
@@ -135,15 +136,20 @@ def test_blocked_cholesky_joint_matches_dense(shape, nested: bool, intercepts: b
     _check_joint_factor(rng, layouts, W, M)
 
 
-def test_blocked_cholesky_joint_sparse_product_path(monkeypatch) -> None:
-    monkeypatch.setattr(CouplingPattern, "MAX_PAIRS", 0)
+@pytest.mark.parametrize("max_pairs", [0, CouplingPattern.MAX_PAIRS])
+def test_blocked_cholesky_joint_sparse_numpy_paths(monkeypatch, max_pairs: int) -> None:
+    # without the compiled core, a sparse coupling block's products in numpy: by pairs
+    # (bincount) up to MAX_PAIRS, beyond by a sparse matrix product
+    monkeypatch.setattr(linalg, "_core", None)
+    monkeypatch.setattr(CouplingPattern, "MAX_PAIRS", max_pairs)
     rng, layouts, W, _, M = _random_problem(SHAPES[-1], 60, 4)
     f = _check_joint_factor(rng, layouts, W, M)
-    assert f.sparse and f._pattern.pairs is None
+    assert f.sparse and (f._pattern.pairs is None) == (max_pairs == 0)
 
 
 def test_blocked_cholesky_sparse_product_path(monkeypatch) -> None:
     # beyond MAX_PAIRS, S comes from a sparse matrix product instead of the pair sums
+    monkeypatch.setattr(linalg, "_core", None)
     monkeypatch.setattr(CouplingPattern, "MAX_PAIRS", 0)
     rng, _, W, f, M = _random_problem(SHAPES[-1], 60, 3)
     assert f.sparse and f._pattern.pairs is None
