@@ -22,6 +22,8 @@ def glm_start(model: GlmerModel, max_iter: int = 50, beta: np.ndarray | None = N
     steps.
     """
     X, o, resp = model.X, model.offset, model.response
+    if model.p == 0:   # no fixed effects (y ~ 0 + (1 | g)): nothing to fit
+        return np.zeros(0)
     eta = model.family.link.linkfun(model.mustart) if beta is None else o + X @ beta
     dev_old = np.inf
     beta = np.zeros(model.p) if beta is None else beta

@@ -54,7 +54,10 @@ def cholesky(a: np.ndarray, lower: bool, what: str = "the matrix") -> np.ndarray
 
 
 def cho_solve(c: np.ndarray, b: np.ndarray, lower: bool) -> np.ndarray:
-    """a⁻¹b from the Cholesky factor c of a (dpotrs); b of shape (m,) or (m, k)."""
+    """a⁻¹b from the Cholesky factor c of a (dpotrs); b of shape (m,) or (m, k); m may be 0
+    (no fixed effects), which LAPACK rejects."""
+    if not c.size:
+        return np.array(b, dtype=float)
     return dpotrs(c, b, lower=lower)[0]
 
 
@@ -71,7 +74,9 @@ def cho_inverse(c: np.ndarray, lower: bool) -> np.ndarray:
 
 def triangular_solve(c: np.ndarray, b: np.ndarray, lower: bool, trans: bool = False
                      ) -> np.ndarray:
-    """c⁻¹b (or c⁻ᵀb) for triangular c (dtrtrs)."""
+    """c⁻¹b (or c⁻ᵀb) for triangular c (dtrtrs; c may be 0 × 0, which LAPACK rejects)."""
+    if not c.size:
+        return np.array(b, dtype=float)
     return dtrtrs(c, b, lower=lower, trans=1 if trans else 0)[0]
 
 

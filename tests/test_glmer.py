@@ -156,3 +156,26 @@ def test_glm_start_falls_back_to_irls(cbpp, cbpp_fit, monkeypatch) -> None:
     # parity's tight tier (parity.compare): −2logLik within 1e-6, parameters within 1e-4
     assert fit.objective == pytest.approx(cbpp_fit.objective, abs=1e-6)
     np.testing.assert_allclose(fit.fixef.to_numpy(), np.asarray(tight.fixef), rtol=1e-4)
+
+
+#: lme4 1.1-31 (R 4.2.2), glmer(…, control = glmerControl(optimizer = "bobyqa",
+#: optCtrl = list(rhoend = 1e-10))): −2logLik and θ of models without fixed effects
+NO_FIXED = {
+    "cbpp": ("cbind(incidence, size - incidence) ~ 0 + (1 | herd)", 236.74990954,
+             [2.24660674]),
+    "verbagg": ("r2 ~ 0 + (1 | id) + (1 | item)", 8203.53505405, [1.37354287, 1.13876682]),
+}
+
+
+@pytest.mark.parametrize("case", NO_FIXED)
+@pytest.mark.parametrize("core", [True, False])
+def test_no_fixed_effects_match_lme4(case: str, core: bool, monkeypatch) -> None:
+    """y ~ 0 + (1 | g): an empty β through every path (the compiled core's, and numpy's)."""
+    if not core:
+        monkeypatch.setattr(glmm.response, "_core", None)   # no core arguments: numpy
+    formula, m2ll, theta = NO_FIXED[case]
+    fit = glmm.glmer(formula, fixtures.load(case).data.to_pandas(), family="binomial", nAGQ=1)
+    assert fit.model.p == 0 and len(fit.beta) == 0
+    # the parity suite's tight tier: −2logLik within 1e-6 (ours is at or below lme4's), θ 1e-4
+    assert -2.0 * fit.loglik == pytest.approx(m2ll, abs=1e-6)
+    np.testing.assert_allclose(fit.theta, theta, rtol=0, atol=1e-4)
