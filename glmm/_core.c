@@ -147,6 +147,40 @@ static inline int no_rise(double Pn, double P)
     return Pn <= P + 1e-12 * fabs(P);
 }
 
+/* A trial point of PIRLS's step-halving: the response at η + t·δη into `out`, returning
+ * Σdev there (each loop's own pass, with whatever else it sums on the way). */
+typedef double (*TrialPass)(void *ctx, double t, Working *out);
+
+/* PIRLS's step-halving (glmm.pirls.halving_step): the step t = 1, ½, ¼, … (at most
+ * MAX_HALVINGS halvings) that first does not raise P = Σdev + ‖u‖² (no_rise).  On success
+ * P, u (q) and β (p) move to the accepted point, `cur` and `trial` swap (so that `cur` holds
+ * the response there), and 1 is returned; 0 if no step is accepted.  `un` is q scratch. */
+static int halve(TrialPass pass, void *ctx, double *P, double *u, const double *du,
+                 Py_ssize_t q, double *beta, const double *db, Py_ssize_t p, double *un,
+                 Working *cur, Working *trial)
+{
+    double step = 1.0;
+    for (int h = 0; h <= MAX_HALVINGS; h++, step *= 0.5) {
+        double uu = 0.0;
+        for (Py_ssize_t j = 0; j < q; j++) {
+            un[j] = u[j] + step * du[j];
+            uu += un[j] * un[j];
+        }
+        const double Pn = pass(ctx, step, trial) + uu;
+        if (no_rise(Pn, *P)) {
+            *P = Pn;
+            memcpy(u, un, sizeof(double) * q);
+            for (Py_ssize_t k = 0; k < p; k++)
+                beta[k] += step * db[k];
+            const Working t = *cur;
+            *cur = *trial;
+            *trial = t;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* At PIRLS's end: the accepted point `cur` into `out` if it sits in the scratch arrays. */
 static void keep(Working *out, const Working *cur, Py_ssize_t n)
 {
@@ -183,21 +217,27 @@ static int cholesky_upper(double *S, Py_ssize_t p)
     return 1;
 }
 
-/* b ← (RᵀR)⁻¹ b for upper triangular R (p × p, row-major). */
-static void cholesky_solve(const double *R, Py_ssize_t p, double *b)
+/* b ← (RᵀR)⁻¹ b for upper triangular R (p × p, row-major with leading dimension ld ≥ p:
+ * the leading block of a larger factor when ld > p). */
+static void cholesky_solve_ld(const double *R, Py_ssize_t p, Py_ssize_t ld, double *b)
 {
     for (Py_ssize_t k = 0; k < p; k++) {          /* Rᵀ c = b */
         double v = b[k];
         for (Py_ssize_t m = 0; m < k; m++)
-            v -= R[m * p + k] * b[m];
-        b[k] = v / R[k * p + k];
+            v -= R[m * ld + k] * b[m];
+        b[k] = v / R[k * ld + k];
     }
     for (Py_ssize_t k = p - 1; k >= 0; k--) {     /* R x = c */
         double v = b[k];
         for (Py_ssize_t m = k + 1; m < p; m++)
-            v -= R[k * p + m] * b[m];
-        b[k] = v / R[k * p + k];
+            v -= R[k * ld + m] * b[m];
+        b[k] = v / R[k * ld + k];
     }
+}
+
+static void cholesky_solve(const double *R, Py_ssize_t p, double *b)
+{
+    cholesky_solve_ld(R, p, p, b);
 }
 
 /* The problem: the term, X (joint only) and the response. */
@@ -263,6 +303,19 @@ static double trial_pass(const Problem *pb, const double *eta0, double t, const 
         S1[j] += tx * out->s[i];
     }
     return sum;
+}
+
+/* The scalar term's trial pass (trial_pass from η₀ = the current η), for halve. */
+typedef struct {
+    const Problem *pb;
+    const double *eta0, *du, *db;
+    double *S2, *S1;
+} ScalarTrial;
+
+static double scalar_trial(void *ctx, double t, Working *out)
+{
+    const ScalarTrial *c = ctx;
+    return trial_pass(c->pb, c->eta0, t, c->du, c->db, out, c->S2, c->S1);
 }
 
 /* PIRLS from (u, β): the mode ũ(θ, β) (u-only, X == NULL), or (ũ, β̃)(θ) (joint).  On entry
@@ -342,39 +395,17 @@ static int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
             *pdev = P;
             goto done;
         }
-        /* the step t = 1, ½, ¼, … that first does not raise P (up to 1e-12 relative) */
-        double step = 1.0;
-        int accepted = 0;
-        for (int h = 0; h <= MAX_HALVINGS && !accepted; h++) {
-            uu = 0.0;
-            for (Py_ssize_t j = 0; j < nlev; j++) {
-                un[j] = u[j] + step * du[j];
-                uu += un[j] * un[j];
-            }
-            const double Pn =
-                trial_pass(pb, cur.eta, step, du, X ? db : NULL, &trial, S2t, S1t) + uu;
-            if (no_rise(Pn, P)) {
-                accepted = 1;
-                P = Pn;
-                memcpy(u, un, sizeof(double) * nlev);
-                for (Py_ssize_t k = 0; k < p; k++)
-                    beta[k] += step * db[k];
-                const Working t = cur;
-                cur = trial;
-                trial = t;
-                double *tmp = S2;
-                S2 = S2t;
-                S2t = tmp;
-                tmp = S1;
-                S1 = S1t;
-                S1t = tmp;
-            } else
-                step *= 0.5;
-        }
-        if (!accepted) {
+        ScalarTrial st = {pb, cur.eta, du, X ? db : NULL, S2t, S1t};
+        if (!halve(scalar_trial, &st, &P, u, du, nlev, beta, db, p, un, &cur, &trial)) {
             status = HALVING_FAILED;
             goto done;
         }
+        double *tmp = S2;   /* the accepted point's per-level sums */
+        S2 = S2t;
+        S2t = tmp;
+        tmp = S1;
+        S1 = S1t;
+        S1t = tmp;
     }
     status = NOT_CONVERGED;
 done:
@@ -632,6 +663,25 @@ static void crossed_solve(const Crossed *cr, const double *D, const double *Bt, 
     }
 }
 
+/* The crossed terms' trial pass: the response at η + t·δη, for halve. */
+typedef struct {
+    const Resp *resp;
+    Py_ssize_t n;
+    const double *eta, *deta;
+} CrossedTrial;
+
+static double crossed_trial(void *ctx, double t, Working *out)
+{
+    const CrossedTrial *c = ctx;
+    double sum = 0.0;
+    for (Py_ssize_t i = 0; i < c->n; i++) {
+        const double e = c->eta[i] + t * c->deta[i];
+        out->eta[i] = e;
+        sum += out->dev[i] = respond(c->resp, i, e, &out->mu[i], &out->W[i], &out->s[i]);
+    }
+    return sum;
+}
+
 /* PIRLS (glmm.pirls.pirls) for the crossed scalar terms, from (u, β) (updated in place),
  * η₀ = o + Xβ (or o + Xβ for the given β, u-only); on success `out` holds the response at
  * the mode and D, Bt, R the factor at its weights. */
@@ -694,33 +744,9 @@ static int crossed_pirls(const Crossed *cr, const double *eta0, double *u, doubl
                      delta[cr->off[t] + cr->f[t][i]];
             deta[i] = d;
         }
-        double step = 1.0;
-        int accepted = 0;
-        for (int h = 0; h <= MAX_HALVINGS && !accepted; h++) {
-            double Pn = 0.0;
-            for (Py_ssize_t j = 0; j < q; j++) {
-                un[j] = u[j] + step * delta[j];
-                Pn += un[j] * un[j];
-            }
-            for (Py_ssize_t i = 0; i < n; i++) {
-                const double e = cur.eta[i] + step * deta[i];
-                trial.eta[i] = e;
-                Pn += trial.dev[i] = respond(&cr->resp, i, e, &trial.mu[i], &trial.W[i],
-                                             &trial.s[i]);
-            }
-            if (no_rise(Pn, P)) {
-                accepted = 1;
-                P = Pn;
-                memcpy(u, un, sizeof(double) * q);
-                for (Py_ssize_t k = 0; k < p; k++)
-                    beta[k] += step * delta[q + k];
-                const Working t = cur;
-                cur = trial;
-                trial = t;
-            } else
-                step *= 0.5;
-        }
-        if (!accepted) {
+        CrossedTrial ct = {&cr->resp, n, cur.eta, deta};
+        if (!halve(crossed_trial, &ct, &P, u, delta, q, beta, delta + q, p, un, &cur,
+                   &trial)) {
             status = HALVING_FAILED;
             goto done;
         }
@@ -753,22 +779,10 @@ static int crossed_gradient(const Crossed *cr, int profiled, const double *D, co
         return NO_MEMORY;
     double *Si = buf, *KS = Si + q2 * q2, *i11 = KS + q1 * q2, *av = i11 + q1;
     double *rhs = av + n, *z = rhs + q + p, *ag = z + q + p, *xz = ag + G;
-    /* S⁻¹: columns of R_S⁻¹R_S⁻ᵀ by two triangular solves each */
+    /* S⁻¹: columns of R_S⁻¹R_S⁻ᵀ, R_S the leading q₂ block of R */
     for (Py_ssize_t c = 0; c < q2; c++) {
-        double *e = Si + c * q2;
-        e[c] = 1.0;
-        for (Py_ssize_t k = 0; k < q2; k++) {   /* R_Sᵀ y = e_c */
-            double v = e[k];
-            for (Py_ssize_t j = 0; j < k; j++)
-                v -= R[j * m + k] * e[j];
-            e[k] = v / R[k * m + k];
-        }
-        for (Py_ssize_t k = q2 - 1; k >= 0; k--) {   /* R_S x = y */
-            double v = e[k];
-            for (Py_ssize_t j = k + 1; j < q2; j++)
-                v -= R[k * m + j] * e[j];
-            e[k] = v / R[k * m + k];
-        }
+        Si[c * q2 + c] = 1.0;
+        cholesky_solve_ld(R, q2, m, Si + c * q2);
     }
     /* KS = K S⁻¹ (q₁ × q₂) and (G⁻¹)₁₁'s diagonal */
     for (Py_ssize_t l = 0; l < q1; l++) {
