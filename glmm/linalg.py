@@ -231,9 +231,6 @@ class CouplingPattern:
         self.indices = unique % q1
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(self.rows, minlength=offset))])
         self.sparse = first.p == 1 and self.nnz < self.MAX_DENSITY * q1 * max(offset, 1)
-        # G₂₁D⁻¹G₁₂ = Σ over levels c of the first term of (column c)(column c)ᵀ/D_c: every
-        # pair (a, b) of nonzeros in one column adds to S[row a, row b]
-        counts = np.bincount(self.indices, minlength=q1)
         # S's leading block (the second term's) is diagonal when that term is scalar and each
         # level of the first meets at most one of its levels (the first nested in it, as
         # grouseticks' INDEX in BROOD): then that block is eliminated as a diagonal one too
@@ -243,25 +240,32 @@ class CouplingPattern:
             in_lead = self.rows < a
             if np.all(np.bincount(self.indices[in_lead], minlength=q1) <= 1):
                 self.lead = a
-        self.pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        if self.sparse and int(np.sum(counts * counts)) <= self.MAX_PAIRS:
-            order = np.argsort(self.indices, kind="stable")
-            m = counts[self.indices[order]]
-            start = np.cumsum(m) - m                         # first pair of each nonzero
-            within = np.arange(int(m.sum())) - np.repeat(start, m)
-            seg = (np.cumsum(counts) - counts)[self.indices[order]]
-            pa = np.repeat(order, m)
-            pb = order[np.repeat(seg, m) + within]
-            self.pairs = (pa, pb, self.rows[pa] * offset + self.rows[pb])
 
     @cached_property
     def by_level(self) -> tuple[np.ndarray, np.ndarray]:
         """The entries grouped by level of the first term, (colptr, order): the entries at
-        level l are order[colptr[l]:colptr[l + 1]] (G₂₁'s columns, for the pair loops of the
-        compiled core)."""
+        level l are order[colptr[l]:colptr[l + 1]] (G₂₁'s columns, whose pairs of nonzeros
+        make G₂₁D⁻¹G₁₂)."""
         order = np.argsort(self.indices, kind="stable")
         colptr = np.concatenate([[0], np.cumsum(np.bincount(self.indices, minlength=self.q1))])
         return colptr.astype(np.int64), order.astype(np.int64)
+
+    @cached_property
+    def pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Without the compiled core, G₂₁D⁻¹G₁₂ = Σ over levels c of the first term of
+        (column c)(column c)ᵀ/D_c summed by pairs: every pair (a, b) of nonzeros in one
+        column adds to S[row a, row b]; (a's, b's, flat targets), or None when the pattern
+        is not sparse or has more than MAX_PAIRS pairs (built on first use)."""
+        colptr, order = self.by_level
+        counts = np.diff(colptr)
+        if not self.sparse or int(np.sum(counts * counts)) > self.MAX_PAIRS:
+            return None
+        m = counts[self.indices[order]]
+        start = np.cumsum(m) - m                         # first pair of each nonzero
+        within = np.arange(int(m.sum())) - np.repeat(start, m)
+        pa = np.repeat(order, m)
+        pb = order[np.repeat(colptr[:-1][self.indices[order]], m) + within]
+        return pa, pb, self.rows[pa] * self.q2 + self.rows[pb]
 
     def slots(self, i: int, d: int) -> np.ndarray:
         """Each observation's entry of the pattern for column d of later term i (i ≥ 1)."""
@@ -419,11 +423,16 @@ class BlockedCholesky:
         self._lead, self.sparse, self._pattern = 0, False, pattern
         self.D, self._B = D, Bt.T
         self._C1 = Bt[:, q2:] if Bt.shape[1] > q2 else None
-        self.K = Bt[:, :q2] / D[:, None]
         self.L2 = R.T   # lower, in LAPACK's (column-major) order
         self.logdet = float(np.log(D).sum()) + 2.0 * float(np.log(np.diagonal(R)[:q2]).sum())
         self.RX = np.array(R[q2:, q2:]) if R.shape[0] > q2 else None
         return self
+
+    @cached_property
+    def K(self) -> np.ndarray:
+        """G₁₁⁻¹G₁₂ (q₁ × q₂, dense coupling): set by the constructor, or built on first use
+        from a factor of :meth:`from_core` (whose own gradient and warm start never need it)."""
+        return self._B[: self.q2].T / self.D[:, None]
 
     def _gram22(self, rest: Sequence[TermLayout], W: np.ndarray, pattern: CouplingPattern,
                 out: np.ndarray) -> None:

@@ -212,7 +212,7 @@ class Objective(ObjectiveFunction):
                  ) -> tuple[np.ndarray, np.ndarray]:
         st = last.state
         assert isinstance(st, PirlsState)
-        if self._crossed is not None and st.core is not None:
+        if self._crossed is not None:
             return self._crossed.predict(st, last.theta, theta, last.beta, beta)
         return predict(self.model, st, last.theta, theta, last.beta, beta)
 
@@ -227,7 +227,7 @@ class Objective(ObjectiveFunction):
         assert isinstance(st, PirlsState)
         if not gradient:
             return laplace, None
-        if self._crossed is not None and st.core is not None:
+        if self._crossed is not None:
             return laplace, self._crossed.gradient(theta, st, self.nAGQ == 0)
         try:
             return laplace, (profiled_gradient if self.nAGQ == 0 else laplace_gradient)(
