@@ -5,19 +5,51 @@
     fit.fixef, fit.theta, fit.ranef, fit.objective, fit.deviance, fit.devfun(params)
 """
 
+from .errors import (
+    AGQNotAvailableError,
+    ArgumentError,
+    ArgumentTypeError,
+    ConvergenceWarning,
+    FamilyError,
+    FixedEffectsError,
+    FormulaError,
+    GlmmError,
+    GlmmWarning,
+    ModelFrameError,
+    NonIntegerResponseWarning,
+    PirlsError,
+    RandomEffectsError,
+    RankDeficiencyWarning,
+    ResponseError,
+    ScaleWarning,
+    SingularFitWarning,
+)
 from .families import Family, Gamma, binomial, inverse_gaussian, make_family, poisson
 from .fit import GlmerFit
-from .glmer import ConvergenceWarning, SingularFitWarning, glmer
-from .objective import AGQNotAvailableError
+from .glmer import glmer
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AGQNotAvailableError",
+    "ArgumentError",
+    "ArgumentTypeError",
     "ConvergenceWarning",
     "Family",
+    "FamilyError",
+    "FixedEffectsError",
+    "FormulaError",
     "Gamma",
     "GlmerFit",
+    "GlmmError",
+    "GlmmWarning",
+    "ModelFrameError",
+    "NonIntegerResponseWarning",
+    "PirlsError",
+    "RandomEffectsError",
+    "RankDeficiencyWarning",
+    "ResponseError",
+    "ScaleWarning",
     "SingularFitWarning",
     "binomial",
     "glmer",

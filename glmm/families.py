@@ -32,6 +32,8 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import gammaln, ndtr, ndtri, xlog1py, xlogy
 
+from .errors import FamilyError, NonIntegerResponseWarning
+
 __all__ = [
     "EPS",
     "Family",
@@ -58,8 +60,6 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 Fn = Callable[[np.ndarray], np.ndarray]
 
 
-class FamilyError(ValueError):
-    """An unknown family or link, a link the family does not allow, or an invalid response."""
 
 
 def _as_float(x: npt.ArrayLike) -> np.ndarray:
@@ -641,7 +641,8 @@ class _Binomial(Family):
             raise FamilyError("y values must be 0 <= y <= 1")
         m = w * y
         if (np.abs(m - np.rint(m)) > 1e-3).any():
-            warnings.warn("non-integer #successes in a binomial glm!", stacklevel=3)
+            warnings.warn("non-integer #successes in a binomial glm!", NonIntegerResponseWarning,
+                          stacklevel=3)
         return Initialized(y, w, np.ones_like(y), (w * y + 0.5) / (w + 1.0))
 
     @staticmethod
@@ -649,7 +650,8 @@ class _Binomial(Family):
         if (counts < 0).any():
             raise FamilyError("successes and failures must be non-negative")
         if (np.abs(counts - np.rint(counts)) > 1e-3).any():
-            warnings.warn("non-integer counts in a binomial glm!", stacklevel=3)
+            warnings.warn("non-integer counts in a binomial glm!", NonIntegerResponseWarning,
+                          stacklevel=3)
         s = counts[:, 0]
         n = s + counts[:, 1]
         y = np.where(n == 0, 0.0, s / np.where(n == 0, 1.0, n))

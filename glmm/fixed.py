@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .errors import FixedEffectsError, RankDeficiencyWarning
 from .formula import ParsedFormula, Terms, terms
 from .frame import ModelFrame, NumericMatrix, Variable
 from .linalg import FactorizationError, cholesky
@@ -50,8 +51,6 @@ __all__ = [
 RANK_TOL = 1e-7
 
 
-class FixedEffectsError(ValueError):
-    """X cannot be built (e.g. a factor with fewer than two levels)."""
 
 
 @dataclass(frozen=True)
@@ -368,6 +367,6 @@ def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
     k = p - rank
     warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} "
                   f"{'column / coefficient' if k == 1 else 'columns / coefficients'}",
-                  stacklevel=2)
+                  RankDeficiencyWarning, stacklevel=2)
     return FixedEffects(np.asfortranarray(mm.X[:, keep]), tuple(mm.names[j] for j in keep),
                         dropped)

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from .errors import FormulaError
+
 __all__ = [
     "Bar",
     "Call",
@@ -45,8 +47,6 @@ __all__ = [
 ]
 
 
-class FormulaError(ValueError):
-    """A formula that cannot be parsed, or that glmer cannot use."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .errors import ModelFrameError
 from .formula import (
     Call,
     FormulaError,
@@ -54,8 +55,6 @@ __all__ = [
 ]
 
 
-class ModelFrameError(ValueError):
-    """The data cannot make a model frame for the formula (bad weights, response, lengths)."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
+from .errors import ConvergenceWarning, SingularFitWarning
 from .families import Family, make_family
 from .fit import GlmerFit, RanefLayout
 from .fixed import FixedEffects, fixed_effects
@@ -132,11 +133,3 @@ def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffe
         warnings.warn("boundary (singular) fit: a θ entry is within 1e-4 of its lower bound "
                       "(lme4's isSingular)", SingularFitWarning, stacklevel=3)
     return fit
-
-
-class ConvergenceWarning(UserWarning):
-    """The optimizer stopped without meeting its convergence test."""
-
-
-class SingularFitWarning(UserWarning):
-    """The fit is on the boundary: a variance component is zero (lme4's isSingular)."""

@@ -25,6 +25,7 @@ import numpy as np
 
 from .bfgs import Minimizer, central_differences
 from .crossed import CrossedTerms
+from .errors import AGQNotAvailableError
 from .glm import glm_start
 from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
@@ -37,8 +38,6 @@ from .pirls import ConditionalMode, PirlsError, PirlsState, pirls, predict
 PREDICT_RANGE = 0.5
 
 
-class AGQNotAvailableError(ValueError):
-    """nAGQ > 1 asked for a model without a single scalar random-effects term."""
 
 
 @dataclass(frozen=True)

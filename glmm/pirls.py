@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import PirlsError
 from .linalg import BlockedCholesky, FactorizationError, TermLayout
 from .model import GlmerModel
 from .response import Response, Working
@@ -40,8 +41,6 @@ MAX_HALVINGS = 20
 DECREMENT_TOL = 1e-20
 
 
-class PirlsError(ArithmeticError):
-    """PIRLS failed: non-finite deviance, or no convergence."""
 
 
 #: PIRLS's failures, as every implementation reports them

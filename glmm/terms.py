@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .errors import RandomEffectsError
 from .fixed import model_matrix
 from .formula import Bar, Call, FormulaError, Name, Node, ParsedFormula, deparse, parse_expr
 from .frame import ModelFrame, r_factor
@@ -45,8 +46,6 @@ def theta_pattern(p: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
-class RandomEffectsError(ValueError):
-    """lme4's checks on the random-effects structure failed (wording as lme4's)."""
 
 
 @dataclass(frozen=True)

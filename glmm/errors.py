@@ -1,0 +1,97 @@
+"""The errors and warnings that glmm raises on purpose, in one hierarchy.
+
+Every error ``glmer()`` raises derives from :class:`GlmmError`, and each concrete error is
+also a ``ValueError`` or a ``TypeError``, so code written against the built-in types keeps
+working.  Anything else escaping the engine (an ``AttributeError``, a numpy or LAPACK error,
+a ``RecursionError``) is a bug.  Every warning derives from :class:`GlmmWarning`.
+
+    GlmmError
+    ├── FormulaError            the formula cannot be parsed, or glmer cannot use it
+    ├── ModelFrameError         the data cannot make a model frame (columns, weights, offset)
+    ├── FamilyError             unknown family or link, or a response the family refuses
+    ├── ResponseError           a response lme4 refuses (constant, outside the family's range)
+    ├── FixedEffectsError       X cannot be built
+    ├── RandomEffectsError      lme4's checks on the random-effects structure
+    ├── AGQNotAvailableError    nAGQ > 1 without a single scalar term
+    ├── ArgumentError           an argument of the wrong value (ValueError)
+    ├── ArgumentTypeError       an argument of the wrong type (TypeError)
+    └── PirlsError              PIRLS failed (also an ArithmeticError: the optimiser backs
+                                off from a point where the objective cannot be evaluated)
+
+    GlmmWarning
+    ├── ConvergenceWarning      the optimiser stopped without meeting its test
+    ├── SingularFitWarning      a variance component on its boundary (lme4's isSingular)
+    ├── RankDeficiencyWarning   columns of X dropped as linearly dependent
+    ├── NonIntegerResponseWarning  non-integer counts for binomial or Poisson
+    └── ScaleWarning            predictors on very different scales (lme4's checkScaleX)
+"""
+
+from __future__ import annotations
+
+
+class GlmmError(Exception):
+    """Base class of every error glmm raises on purpose."""
+
+
+class FormulaError(GlmmError, ValueError):
+    """A formula that cannot be parsed, or that glmer cannot use."""
+
+
+class ModelFrameError(GlmmError, ValueError):
+    """The data cannot make a model frame for the formula (columns, weights, offset, values)."""
+
+
+class FamilyError(GlmmError, ValueError):
+    """An unknown family or link, a link the family does not allow, or an invalid response."""
+
+
+class ResponseError(FamilyError):
+    """A response that lme4 refuses: constant, or outside the family's support."""
+
+
+class FixedEffectsError(GlmmError, ValueError):
+    """X cannot be built (e.g. a factor with fewer than two levels)."""
+
+
+class RandomEffectsError(GlmmError, ValueError):
+    """lme4's checks on the random-effects structure failed (wording as lme4's)."""
+
+
+class AGQNotAvailableError(GlmmError, ValueError):
+    """nAGQ > 1 asked for a model without a single scalar random-effects term."""
+
+
+class ArgumentError(GlmmError, ValueError):
+    """An argument with a value the function cannot use; the message names the argument."""
+
+
+class ArgumentTypeError(GlmmError, TypeError):
+    """An argument of a type the function cannot use; the message names the argument."""
+
+
+class PirlsError(GlmmError, ArithmeticError, ValueError):
+    """PIRLS failed: non-finite deviance, or no convergence (lme4's pwrssUpdate errors)."""
+
+
+class GlmmWarning(UserWarning):
+    """Base class of every warning glmm issues."""
+
+
+class ConvergenceWarning(GlmmWarning):
+    """The optimizer stopped without meeting its convergence test."""
+
+
+class SingularFitWarning(GlmmWarning):
+    """The fit is on the boundary: a variance component is zero (lme4's isSingular)."""
+
+
+class RankDeficiencyWarning(GlmmWarning):
+    """Columns of X were dropped as linearly dependent (lme4's rank-deficiency message)."""
+
+
+class NonIntegerResponseWarning(GlmmWarning):
+    """A binomial or Poisson response that is not a whole count (R's "non-integer" warnings)."""
+
+
+class ScaleWarning(GlmmWarning):
+    """Predictors on very different scales (lme4's checkScaleX "rescale variables?")."""
