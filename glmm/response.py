@@ -51,10 +51,10 @@ class Response:
         self.y, self.n_trials, self.weights = y, n_trials, weights
         pair = (family.name, family.link.name)
         self._kind = pair if pair in (("binomial", "logit"), ("poisson", "log")) else None
-        # binary y: one of the two deviance terms is 0 and the y-only part c is 0, so the
-        # short form has no cancellation; otherwise lme4's own form (large counts would lose
-        # digits to c − 2w y log μ)
-        self._binary = bool(np.all((y == 0.0) | (y == 1.0)))
+        # binomial with binary y: one of the two deviance terms is 0 and the y-only part c is
+        # 0, so the short form has no cancellation; otherwise lme4's own form (large counts
+        # would lose digits to c − 2w y log μ)
+        self._binary = family.name == "binomial" and bool(np.all((y == 0.0) | (y == 1.0)))
         if self._binary:   # μ where y = 1 and 1 − μ where y = 0, as (1 − y) + (2y − 1)μ
             self._m2w, self._c0, self._c1 = -2.0 * weights, 1.0 - y, 2.0 * y - 1.0
         self._1my, self._2w = 1.0 - y, 2.0 * weights
@@ -196,7 +196,7 @@ class Response:
     def _constant_aic_part(self) -> float | None:
         """A − Σdev when it does not depend on μ (whole counts), else None.  A = −2Σ log-density
         and Σdev then share their μ terms, so A − Σdev is A at μ = y, where Σdev = 0 (the
-        family's ``saturated_aic``; 0 for a binary y)."""
+        family's ``saturated_aic``)."""
         y, fam = self.y, self.family
         if fam.name == "binomial":
             m = fam.trials(self.n_trials, self.weights)
@@ -208,6 +208,4 @@ class Response:
             whole = False
         if not whole:
             return None
-        if self._binary:   # every count k = m·y is 0 or m
-            return 0.0
         return fam.saturated_aic(y, self.n_trials, self.weights)

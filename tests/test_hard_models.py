@@ -1,0 +1,52 @@
+"""Hard models and responses that lme4 refuses: each is fitted as lme4 fits it, or refused with
+a typed error, never returned as a quietly wrong fit.
+
+Reference numbers come from lme4 1.1-31 (R 4.2.2) with the harness's tight control,
+``glmerControl(optimizer = c("bobyqa", "bobyqa"), tolPwrss = 1e-13, optCtrl = list(rhoend =
+1e-10, maxfun = 100000L))``, run on the data frames written here; the R lines are beside them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import glmm
+
+#: d <- data.frame(g = factor(rep(1:8, each = 6)), x = rep(c(-1, -0.5, 0, 0.3, 0.7, 1.2), 8),
+#:                 y = <Y01 below>)
+Y01 = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 1, 0, 1, 1, 1,
+       1, 0, 1, 1, 1, 1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0]
+
+
+def poisson01() -> pd.DataFrame:
+    return pd.DataFrame({"g": pd.Categorical(np.repeat(np.arange(1, 9), 6)),
+                         "x": np.tile([-1, -0.5, 0, 0.3, 0.7, 1.2], 8),
+                         "y": np.asarray(Y01, dtype=float)})
+
+
+#: glmer(y ~ x + (1 | g), d, family = poisson, nAGQ = k, control = tight):
+#: nAGQ -> (−2logLik, AIC, BIC, θ)
+POISSON01_LME4 = {
+    0: (74.2053761745, 80.2053761745, 85.8189792072, 0.15793209),
+    1: (74.2021483104, 80.2021483104, 85.8157513431, 0.17133994),
+    3: (30.2053737666, 36.2053737666, 41.8189767993, 0.15794414),
+}
+
+
+@pytest.mark.parametrize("nAGQ", sorted(POISSON01_LME4))
+def test_poisson_response_of_zeros_and_ones_keeps_its_constants(nAGQ: int) -> None:
+    """A Poisson y that happens to be 0/1 is still Poisson: A − Σdev = 2Σw·y, not 0 (that
+    shortcut holds for binomial only)."""
+    m2ll, aic, bic, theta = POISSON01_LME4[nAGQ]
+    fit = glmm.glmer("y ~ x + (1 | g)", poisson01(), family="poisson", nAGQ=nAGQ)
+    # the harness's tight tier: −2logLik within 1e-6 (+1e-10 relative), θ within 1e-4
+    assert fit.objective == pytest.approx(m2ll, abs=1e-6)
+    assert fit.aic == pytest.approx(aic, abs=1e-6)
+    assert fit.bic == pytest.approx(bic, abs=1e-6)
+    assert fit.theta[0] == pytest.approx(theta, abs=1e-4)
+    if nAGQ > 1:
+        # lme4 reports the quadrature objective without the constants; with them it is the
+        # Laplace-scale −2logLik: lme4's value plus 2Σy = 44 exactly
+        assert -2.0 * fit.loglik_absolute == pytest.approx(m2ll + 2.0 * sum(Y01), abs=1e-6)
