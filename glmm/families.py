@@ -474,6 +474,8 @@ class Family(ABC):
 
     name: ClassVar[str]
     links: ClassVar[tuple[str, ...]]
+    #: the links under which log p(y | η) is concave in η for every y the family allows
+    log_concave_links: ClassVar[tuple[str, ...]]
     scaled: ClassVar[bool] = False
     link: Link
 
@@ -481,6 +483,17 @@ class Family(ABC):
     def canonical(self) -> bool:
         """True when the link is the family's canonical link."""
         return self.link.name == self.links[0]
+
+    @property
+    def unique_mode(self) -> bool:
+        """True when the penalized deviance Σdevᵢ + ‖u‖² is strictly convex in (u, β), so
+        that its mode is unique: when log p(y | η) is concave in η (η is linear in u and β).
+        That holds for every canonical link and for the binomial probit, cloglog and log,
+        Poisson identity, Gamma log and inverse Gaussian inverse links.  It fails for the
+        binomial cauchit (heavy tails), Poisson sqrt (μ = η² is even in η: a mode on each side
+        of η = 0), Gamma identity (dev convex in η only for η < 2y) and the inverse Gaussian
+        log and identity links."""
+        return self.link.name in self.log_concave_links
 
     def __repr__(self) -> str:
         return f"{self.name}(link={self.link.name!r})"
@@ -553,6 +566,7 @@ class Family(ABC):
 class _Binomial(Family):
     name = "binomial"
     links = ("logit", "probit", "cloglog", "cauchit", "log")
+    log_concave_links = ("logit", "probit", "cloglog", "log")
 
     def variance(self, mu: npt.ArrayLike) -> np.ndarray:
         """V(μ) = max(ε, μ(1 − μ))."""
@@ -661,6 +675,7 @@ class _Binomial(Family):
 class _Poisson(Family):
     name = "poisson"
     links = ("log", "sqrt", "identity")
+    log_concave_links = ("log", "identity")
 
     def variance(self, mu: npt.ArrayLike) -> np.ndarray:
         """V(μ) = μ."""
@@ -723,6 +738,7 @@ class _PositiveFamily(Family):
 class _Gamma(_PositiveFamily):
     name = "Gamma"
     links = ("inverse", "log", "identity")
+    log_concave_links = ("inverse", "log")
     _nonpositive_message = "non-positive values not allowed for the 'Gamma' family"
 
     def variance(self, mu: npt.ArrayLike) -> np.ndarray:
@@ -756,6 +772,7 @@ class _Gamma(_PositiveFamily):
 class _InverseGaussian(_PositiveFamily):
     name = "inverse.gaussian"
     links = ("1/mu^2", "log", "inverse", "identity")
+    log_concave_links = ("1/mu^2", "inverse")
     _nonpositive_message = "positive values only are allowed for the 'inverse.gaussian' family"
 
     def variance(self, mu: npt.ArrayLike) -> np.ndarray:

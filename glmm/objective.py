@@ -66,10 +66,15 @@ class ObjectiveFunction:
 
     What every implementation shares: the parameter vector, the count of evaluations, F
     alone or with its exact gradient (central differences where an implementation cannot
-    give it), and the warm start.  PIRLS starts from the last mode, carried to the new
-    parameters (:meth:`_warm_start`); if PIRLS fails from there it restarts from u = 0 (and
-    the starting β when β is profiled), so the value never depends on the call history (only
-    its last bits do).  An implementation gives the mode (:meth:`_pirls`), its first-order
+    give it), and the warm start.  Where the mode is unique (the family's
+    :attr:`~glmm.families.Family.unique_mode`: P strictly convex), PIRLS starts from the last
+    mode, carried to the new parameters (:meth:`_warm_start`); if PIRLS fails from there it
+    restarts from the fixed start u = 0 (with the starting β when β is profiled), so the
+    value never depends on the call history (only its last bits do).  Where P may have
+    several modes (Poisson sqrt, binomial cauchit, …), every evaluation starts from the
+    fixed start, as lme4 starts each from its stored linear predictor: a warm start carried
+    over a long step can land in another mode, and F would depend on the path.  An
+    implementation gives the mode (:meth:`_pirls`), its first-order
     prediction (:meth:`_predict`), F and ∇F at it (:meth:`_criterion`) and lme4's R_X
     (:meth:`rx`).
     """
@@ -96,7 +101,7 @@ class ObjectiveFunction:
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> ConditionalMode:
         """The conditional mode at θ (and β, unless None: then β is profiled)."""
         joint = beta is None
-        if self.last is not None:
+        if self.last is not None and self.model.family.unique_mode:
             u0, b0 = self._warm_start(theta, beta, self.last[1])
             try:
                 return self._pirls(theta, b0, u0, joint)

@@ -49,8 +49,10 @@ class Optimum:
     message: str
 
 
-#: Where a diagonal θ entry ends at 0, F is probed at this value of it (see _minimize).
-ESCAPE_THETA = 0.1
+#: Where a diagonal θ entry ends at 0, F is probed with the entry at these values, in turn
+#: (see _minimize): far off, for a lower minimum that a first step jumped over, and near,
+#: where F(h) − F(0) ≈ ½F''(0)h² shows whether 0 is a maximum along the entry (F'' < 0).
+ESCAPE_THETA = (0.1, 1e-3)
 
 
 def _minimize(value: Callable[[np.ndarray], float],
@@ -65,24 +67,30 @@ def _minimize(value: Callable[[np.ndarray], float],
 
     A diagonal θ entry (indices ``diagonal`` of x) that ends at 0 may sit on a maximum: F is
     even in it there, so its gradient is 0 either way.  F is then probed with the entry at
-    ESCAPE_THETA, and the search restarts from that point if F is lower there.
+    each ESCAPE_THETA value, and the search restarts from the first point where F is lower.
     """
     def run(x: np.ndarray, start: tuple[float, np.ndarray] | None = None) -> BfgsResult:
         if compiled is not None:
             return compiled(x, start)
         return minimize_bfgs(value_and_gradient, x, unit=unit, start=start)
 
-    res = run(x0, start)
-    for _ in range(len(diagonal)):
+    def escape(res: BfgsResult) -> np.ndarray | None:
+        """A point with one diagonal entry moved off 0 where F is lower, or None."""
         for i in diagonal:
             if abs(res.x[i]) < SINGULAR_TOL:
-                trial = res.x.copy()
-                trial[i] = ESCAPE_THETA
-                if value(trial) < res.f - 1e-10 * max(1.0, abs(res.f)):
-                    res = run(trial)
-                    break
-        else:
+                for h in ESCAPE_THETA:
+                    trial = res.x.copy()
+                    trial[i] = h
+                    if value(trial) < res.f - 1e-10 * max(1.0, abs(res.f)):
+                        return trial
+        return None
+
+    res = run(x0, start)
+    for _ in range(len(diagonal)):
+        trial = escape(res)
+        if trial is None:
             break
+        res = run(trial)
     return res
 
 

@@ -364,3 +364,37 @@ def test_aliases_and_family_objects():
     assert F.make_family(fam, "probit") == F.binomial("probit")
     assert F.binomial("log") != F.poisson("log")
     assert repr(F.inverse_gaussian()) == "inverse.gaussian(link='1/mu^2')"
+
+
+#: η ranges inside each link's domain, and away from lme4's clamps of μ (where the deviance
+#: turns flat, e.g. probit beyond |η| = 8.12)
+ETA_DOMAIN = {"log": (-8.0, 3.0), "identity": (1e-3, 20.0), "inverse": (1e-3, 20.0),
+              "1/mu^2": (1e-3, 20.0), "sqrt": (-6.0, 6.0), "logit": (-20.0, 20.0),
+              "probit": (-6.0, 6.0), "cloglog": (-8.0, 3.0), "cauchit": (-50.0, 50.0)}
+RESPONSES = {"binomial": (0.0, 0.3, 1.0), "poisson": (0.0, 1.0, 5.0), "Gamma": (0.5, 2.0),
+             "inverse.gaussian": (0.5, 2.0)}
+
+
+@pytest.mark.parametrize(("family", "link"), [
+    (fam.name, link) for fam in (F.binomial(), F.poisson(), F.Gamma(), F.inverse_gaussian())
+    for link in fam.links])
+def test_unique_mode_is_midpoint_convexity_of_the_deviance(family: str, link: str) -> None:
+    """Family.unique_mode says the unit deviance is convex in η for every y; check it by
+    midpoint convexity on random pairs of η (and find a violation where it says not)."""
+    fam = F.make_family(family, link)
+    lo, hi = ETA_DOMAIN[link]
+    if (family, link) == ("binomial", "log"):
+        lo, hi = -8.0, -1e-3   # μ = e^η < 1
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(lo, hi, (2, 20_000))
+    worst = -np.inf
+    for y in RESPONSES[family]:
+        def dev(eta: np.ndarray, y: float = y) -> np.ndarray:
+            return fam.dev_resids(np.full(eta.shape, y), fam.link.linkinv(eta),
+                                  np.ones(eta.shape))
+        with np.errstate(all="ignore"):
+            excess = dev((a + b) / 2) - (dev(a) + dev(b)) / 2
+            scale = 1.0 + np.abs(dev(a)) + np.abs(dev(b))
+        worst = max(worst, float(np.nanmax(excess / scale)))
+    # rounding of the deviances is ~1e-15 of their size; the violations found are ≥ 0.1
+    assert (worst <= 1e-9) == fam.unique_mode, worst

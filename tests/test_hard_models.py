@@ -8,11 +8,16 @@ Reference numbers come from lme4 1.1-31 (R 4.2.2) with the harness's tight contr
 
 from __future__ import annotations
 
+import json
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import glmm
+from parity.compare import PROBE_OBJECTIVE, TIGHT_OBJECTIVE, TIGHT_PARAMETER
 
 #: d <- data.frame(g = factor(rep(1:8, each = 6)), x = rep(c(-1, -0.5, 0, 0.3, 0.7, 1.2), 8),
 #:                 y = <Y01 below>)
@@ -50,3 +55,55 @@ def test_poisson_response_of_zeros_and_ones_keeps_its_constants(nAGQ: int) -> No
         # lme4 reports the quadrature objective without the constants; with them it is the
         # Laplace-scale −2logLik: lme4's value plus 2Σy = 44 exactly
         assert -2.0 * fit.loglik_absolute == pytest.approx(m2ll + 2.0 * sum(Y01), abs=1e-6)
+
+
+# -- reproductions of random problems (tests/data/repro/README.md) ------------------------------
+REPRO = Path(__file__).parent / "data" / "repro"
+
+
+def repro(name: str) -> tuple[dict, pd.DataFrame]:
+    doc = json.loads((REPRO / f"{name}.json").read_text())
+    cols = {k: pd.Categorical(v["values"], categories=v["levels"]) if v["factor"]
+            else np.asarray(v["values"], dtype=float) for k, v in doc["columns"].items()}
+    return doc, pd.DataFrame(cols)
+
+
+def assert_tight(fit: glmm.GlmerFit, tight: dict) -> None:
+    """The harness's tight tier (parity.compare): −2logLik, fixef and θ."""
+    ref = np.asarray(tight["m2loglik"])
+    assert abs(fit.objective - ref) <= TIGHT_OBJECTIVE.bound(ref)
+    for got, want in ((fit.fixef.to_numpy(), list(tight["fixef"].values())),
+                      (fit.theta, np.atleast_1d(tight["theta"]))):
+        want = np.asarray(want, dtype=float)
+        assert np.all(np.abs(got - want) <= TIGHT_PARAMETER.bound(want)), (got, want)
+
+
+@pytest.mark.parametrize("nAGQ", [1, 3])
+def test_several_modes_fit_as_lme4_and_devfun_is_pure(nAGQ: int) -> None:
+    """Poisson sqrt: μ = η² is even in η, so the penalized deviance can have a mode on each
+    side of η = 0.  Every evaluation starts PIRLS from the same fixed start, so the fit
+    reaches lme4's optimum and devfun gives lme4's values whatever was evaluated before."""
+    doc, df = repro("poisson_sqrt_wrong_mode")
+    ref = doc["fits"][str(nAGQ)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", glmm.GlmmWarning)
+        fit = glmm.glmer(doc["formula"], df, family=glmm.poisson(link="sqrt"), nAGQ=nAGQ)
+    assert_tight(fit, ref["tight"])
+    values = []
+    for probe in ref["probes"] * 2:   # each probe after the other: a long step between them
+        params = np.atleast_1d(probe["params"])
+        got = fit.devfun(params)
+        assert abs(got - probe["value"]) <= PROBE_OBJECTIVE.bound(np.asarray(probe["value"]))
+        values.append(got)
+    assert values[:2] == values[2:]
+
+
+def test_theta_leaving_a_maximum_at_zero() -> None:
+    """nAGQ = 0: F₀ is even in θ, so θ = 0 is stationary; here it is a maximum along θ (the
+    optimum is at θ = 0.032), and the fit must not stop there as a singular fit."""
+    doc, df = repro("poisson_log_nagq0_theta0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", glmm.GlmmWarning)
+        fit = glmm.glmer(doc["formula"], df, family="poisson", nAGQ=0)
+    assert not fit.singular
+    assert_tight(fit, doc["fits"]["0"]["tight"])
