@@ -94,6 +94,15 @@ def message(end: int, gmax: float, decrement: float, dmax: float, *, gtol: float
     return f"{max_iter} iterations"
 
 
+def finite_start(start: tuple[float, np.ndarray]) -> tuple[float, np.ndarray]:
+    """(F, ∇F) at x0 as given; ArithmeticError where either is not finite (a search from
+    there would stall at once and take F = +∞ as the rounding level)."""
+    f, g = float(start[0]), np.asarray(start[1], dtype=float)
+    if not (math.isfinite(f) and np.isfinite(g).all()):
+        raise ArithmeticError(BAD_START_MESSAGE)
+    return f, g
+
+
 def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.ndarray, *,
                   gtol: float = GTOL, dtol: float = DTOL, xtol: float = XTOL,
                   max_iter: int = MAX_ITER, unit: np.ndarray | None = None,
@@ -116,9 +125,12 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
         return float(f), np.asarray(g, dtype=float)
 
     x = np.array(x0, dtype=float)
-    f, g = evaluate(x) if start is None else (float(start[0]), np.asarray(start[1], dtype=float))
-    if g is None:
-        raise ArithmeticError(BAD_START_MESSAGE)
+    if start is None:
+        f, g = evaluate(x)
+        if g is None:
+            raise ArithmeticError(BAD_START_MESSAGE)
+    else:
+        f, g = finite_start(start)
     n = len(x)
     H = np.eye(n)
     scaled = False

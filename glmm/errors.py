@@ -15,6 +15,8 @@ a ``RecursionError``) is a bug.  Every warning derives from :class:`GlmmWarning`
     ├── AGQNotAvailableError    nAGQ > 1 without a single scalar term
     ├── ArgumentError           an argument of the wrong value (ValueError)
     ├── ArgumentTypeError       an argument of the wrong type (TypeError)
+    ├── SeparationError         the fixed effects predict the response exactly: no optimum
+    ├── OptimizationError       the optimiser found no point where the objective is finite
     └── PirlsError              PIRLS failed (also an ArithmeticError: the optimiser backs
                                 off from a point where the objective cannot be evaluated)
 
@@ -22,7 +24,8 @@ a ``RecursionError``) is a bug.  Every warning derives from :class:`GlmmWarning`
     ├── ConvergenceWarning      the optimiser stopped without meeting its test
     ├── SingularFitWarning      a variance component on its boundary (lme4's isSingular)
     ├── RankDeficiencyWarning   columns of X dropped as linearly dependent
-    ├── NonIntegerResponseWarning  non-integer counts for binomial or Poisson
+    ├── NonIntegerResponseWarning  non-integer counts for binomial
+    ├── SeparationWarning       quasi-complete separation: some β diverge
     └── ScaleWarning            predictors on very different scales (lme4's checkScaleX)
 """
 
@@ -69,6 +72,16 @@ class ArgumentTypeError(GlmmError, TypeError):
     """An argument of a type the function cannot use; the message names the argument."""
 
 
+class SeparationError(GlmmError, ValueError):
+    """Complete separation: the fixed effects predict every response exactly, so the
+    likelihood has no maximum (:mod:`glmm.separation`)."""
+
+
+class OptimizationError(GlmmError, ValueError):
+    """The objective cannot be evaluated at the start, or the optimiser ended where it is not
+    finite: there is no fit to report."""
+
+
 class PirlsError(GlmmError, ArithmeticError, ValueError):
     """PIRLS failed: non-finite deviance, or no convergence (lme4's pwrssUpdate errors)."""
 
@@ -91,6 +104,11 @@ class RankDeficiencyWarning(GlmmWarning):
 
 class NonIntegerResponseWarning(GlmmWarning):
     """A binomial or Poisson response that is not a whole count (R's "non-integer" warnings)."""
+
+
+class SeparationWarning(GlmmWarning):
+    """Quasi-complete separation: some fixed effects diverge; the fit is where the optimiser
+    stopped, not an optimum (:mod:`glmm.separation`)."""
 
 
 class ScaleWarning(GlmmWarning):

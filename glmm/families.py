@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import gammaln, ndtr, ndtri, xlog1py, xlogy
 
-from .errors import FamilyError, NonIntegerResponseWarning
+from .errors import FamilyError, NonIntegerResponseWarning, ResponseError
 
 __all__ = [
     "EPS",
@@ -720,6 +720,17 @@ class _Poisson(Family):
     def _start(self, y: np.ndarray, w: np.ndarray) -> Initialized:
         if (y < 0).any():
             raise FamilyError("negative values not allowed for the 'Poisson' family")
+        # R's dpois gives a non-integer y (beyond its 1e-7 tolerance, as in aic) probability
+        # 0: lme4 then warns "non-integer x", and its objective is +inf at every parameter
+        # value, so its fit stays at the start.  Refused here instead.
+        k = np.rint(y)
+        off = np.abs(y - k) > 1e-7 * np.maximum(1.0, np.abs(y))
+        if off.any():
+            i = int(np.argmax(off))
+            raise ResponseError(
+                f"non-integer counts in a Poisson response ({int(off.sum())} values, the first "
+                f"y[{i}] = {y[i]:g}): the Poisson likelihood is 0 there, and lme4 returns an "
+                "infinite objective; give whole counts (model rates with an offset)")
         return Initialized(y, w, np.ones_like(y), y + 0.1)
 
 

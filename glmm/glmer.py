@@ -14,7 +14,16 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from .errors import ConvergenceWarning, SingularFitWarning
+from . import separation
+from .errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ConvergenceWarning,
+    OptimizationError,
+    SeparationError,
+    SeparationWarning,
+    SingularFitWarning,
+)
 from .families import Family, make_family
 from .fit import GlmerFit, RanefLayout
 from .fixed import FixedEffects, fixed_effects
@@ -23,7 +32,8 @@ from .frame import model_frame
 from .glm import glm_start
 from .model import GlmerModel, term_spec
 from .objective import AGQNotAvailableError, Objective, ObjectiveFunction
-from .optimize import optimize_theta, optimize_theta_beta
+from .optimize import Optimum, optimize_theta, optimize_theta_beta
+from .response import check_response
 from .scalar_term import ScalarTermObjective
 from .terms import RandomEffects, random_effects
 
@@ -56,8 +66,10 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
     2–100 is adaptive Gauss–Hermite quadrature, for one scalar random-effects term only.
     ``weights`` and ``offset`` are column names of ``data`` or arrays.
     """
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= 100:
-        raise ValueError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)):
+        raise ArgumentTypeError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
+    if not 0 <= nAGQ <= 100:
+        raise ArgumentError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
     nAGQ = int(nAGQ)
     fam = make_family(family)
     # The dense blocks here are small (q₂ ≤ a few hundred): a multi-threaded BLAS spends
@@ -68,6 +80,7 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
         parsed = parse_formula(formula)
         frame = model_frame(parsed, data, weights=weights, offset=offset)
         init = fam.initialize(frame.response, frame.weights)
+        check_response(init.y)
         fixed = fixed_effects(parsed, frame)
         re = random_effects(parsed, frame)
         if nAGQ > 1 and (len(re.terms) != 1 or re.terms[0].ncols != 1):
@@ -99,37 +112,75 @@ def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> ObjectiveFunc
 
 def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffects,
          fixed: FixedEffects) -> GlmerFit:
-    # nAGQ = 0 profiles β by joint PIRLS, whose mode does not depend on where it starts: one
-    # IRLS step of the GLM is start enough (the converged GLM took as many joint PIRLS steps
-    # after it); nAGQ ≥ 1 starts BFGS at β₀ and whitens by R_X there, so it takes the GLM fit,
-    # continued from that step
-    beta0 = glm_start(model, max_iter=1)
     lower = np.asarray(re.lower, dtype=float)
     theta0 = np.asarray(re.theta0, dtype=float)
-    obj = _objective(model, nAGQ, beta0)
-    if nAGQ > 0:
-        beta0 = obj.glm_beta(beta0)
-    if nAGQ == 0:
-        opt = optimize_theta(obj, theta0, lower)
-    else:
-        # with the exact gradient, no nAGQ = 0 stage first: (θ, β) from the GLM fit
-        # (speed-design.md §7)
-        opt = optimize_theta_beta(obj, theta0, beta0, lower)
+    try:
+        obj, opt = _optimize(model, nAGQ, theta0, lower)
+    except ArithmeticError as exc:   # no start where F is finite (PirlsError is one too)
+        _refuse_separated(model, fixed)
+        top = float((model.y * model.n_trials).max(initial=0.0))
+        hint = (f"; counts this large (up to {top:.3g}) leave PIRLS too few digits: rescale "
+                "the response" if top > 1e12 else "")
+        raise OptimizationError(f"the objective cannot be evaluated at the start (θ = lme4's "
+                                f"start, β from the GLM without random effects): {exc}{hint}"
+                                ) from exc
     ev = opt.evaluation
+    if not (np.isfinite(ev.objective) and np.isfinite(opt.params).all()):
+        raise OptimizationError(f"the optimizer ended where the objective is not finite "
+                                f"(F = {ev.objective}); there is no fit to report")
+    converged, message = opt.converged, opt.message
+    if converged and len(theta0) and np.array_equal(ev.theta, theta0):
+        converged = False
+        message = (f"θ did not move from its start {theta0.tolist()}: the objective does not "
+                   "depend on θ here, or the search could not leave the start")
+    separated = None
+    if separation.suspect(fam, model.y, model.weights, ev.state.mu):
+        separated = _refuse_separated(model, fixed)
+        if separated is not None:
+            converged, message = False, separated.describe()
     fit = GlmerFit(
         formula=formula, family=fam, nAGQ=nAGQ,
         fixef_names=tuple(fixed.names),
         theta=ev.theta.copy(), theta_names=tuple(re.theta_names), lower=lower,
         evaluation=ev, model=model,
         objective_fn=obj,
-        layout=_layout(re), converged=opt.converged, message=opt.message,
+        layout=_layout(re), converged=converged, message=message,
         feval=opt.nfev,
         dropped=tuple(fixed.dropped),
     )
-    if not fit.converged:
+    if separated is not None:
+        warnings.warn(f"{message}; the estimates are where the optimizer stopped, not an "
+                      "optimum", SeparationWarning, stacklevel=3)
+    elif not fit.converged:
         warnings.warn(f"the optimizer did not converge: {fit.message}", ConvergenceWarning,
                       stacklevel=3)
     if fit.singular:
         warnings.warn("boundary (singular) fit: a θ entry is within 1e-4 of its lower bound "
                       "(lme4's isSingular)", SingularFitWarning, stacklevel=3)
     return fit
+
+
+def _optimize(model: GlmerModel, nAGQ: int, theta0: np.ndarray, lower: np.ndarray
+              ) -> tuple[ObjectiveFunction, Optimum]:
+    """The objective and its optimum from lme4's θ₀ and the GLM's β."""
+    # nAGQ = 0 profiles β by joint PIRLS, whose mode does not depend on where it starts: one
+    # IRLS step of the GLM is start enough (the converged GLM took as many joint PIRLS steps
+    # after it); nAGQ ≥ 1 starts BFGS at β₀ and whitens by R_X there, so it takes the GLM fit,
+    # continued from that step
+    beta0 = glm_start(model, max_iter=1)
+    obj = _objective(model, nAGQ, beta0)
+    if nAGQ == 0:
+        return obj, optimize_theta(obj, theta0, lower)
+    # with the exact gradient, no nAGQ = 0 stage first: (θ, β) from the GLM fit
+    return obj, optimize_theta_beta(obj, theta0, obj.glm_beta(beta0), lower)
+
+
+def _refuse_separated(model: GlmerModel, fixed: FixedEffects) -> separation.Separation | None:
+    """Raise :class:`SeparationError` under complete separation; the quasi-complete
+    separation, if any, else None."""
+    found = separation.find_separation(model.family, model.y, model.weights, model.X,
+                                       tuple(fixed.names))
+    if found is not None and found.complete:
+        raise SeparationError(f"{found.describe()} (lme4 stops with \"pwrssUpdate did not "
+                              "converge\"); drop or merge those predictors")
+    return found

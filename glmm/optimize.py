@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bfgs import BfgsResult, Minimizer, minimize_bfgs
+from .bfgs import BfgsResult, Minimizer, finite_start, minimize_bfgs
 from .linalg import triangular_solve
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
@@ -69,6 +69,9 @@ def _minimize(value: Callable[[np.ndarray], float],
     even in it there, so its gradient is 0 either way.  F is then probed with the entry at
     each ESCAPE_THETA value, and the search restarts from the first point where F is lower.
     """
+    if start is not None:
+        start = finite_start(start)
+
     def run(x: np.ndarray, start: tuple[float, np.ndarray] | None = None) -> BfgsResult:
         if compiled is not None:
             return compiled(x, start)

@@ -30,7 +30,17 @@ import numpy as np
 from scipy.special import digamma, expit, xlogy
 
 from .compiled import core as _core
+from .errors import ResponseError
 from .families import EPS, Family
+
+
+def check_response(y: np.ndarray) -> None:
+    """lme4's checkResponse (``check.response.not.const = "stop"``): a response with one
+    distinct value (counted as lme4 counts its resp$y: proportions for binomial) has no
+    information on the random effects, and its fixed effects run off to ±∞."""
+    if len(y) and bool(np.all(y == y[0])):
+        raise ResponseError(f"Response is constant: every value is {y[0]:g}; glmer (as lme4) "
+                            "needs at least two distinct response values")
 
 
 class Working(NamedTuple):

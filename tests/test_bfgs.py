@@ -76,3 +76,14 @@ def test_central_differences_of_a_known_function() -> None:
     # below 1e-9 here
     np.testing.assert_allclose(g, [np.cos(0.3) * np.exp(-1.2), np.sin(0.3) * np.exp(-1.2)],
                                atol=1e-9)
+
+
+@pytest.mark.parametrize("start", [(np.inf, np.zeros(1)), (np.nan, np.zeros(1)),
+                                   (1.0, np.array([np.nan]))])
+def test_non_finite_start_is_refused_not_converged(start) -> None:
+    """A search given F = +inf at its start used to stall at once and call that converged
+    (the decrease on offer is "below the rounding level" of an infinite F)."""
+    def fg(x):
+        return float(x @ x), 2 * x
+    with pytest.raises(ArithmeticError, match="cannot be evaluated at the starting point"):
+        minimize_bfgs(fg, np.ones(1), start=start)

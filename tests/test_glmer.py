@@ -97,9 +97,12 @@ def test_agq_refused_like_lme4() -> None:
         glmm.glmer("Reaction ~ Days + (Days | Subject)", sleep, glmm.Gamma(link="log"), nAGQ=3)
 
 
-@pytest.mark.parametrize("bad", [-1, 101, 1.5, True, "1"])
-def test_bad_nagq(cbpp, bad) -> None:
-    with pytest.raises(ValueError, match="nAGQ must be an integer between 0 and 100"):
+@pytest.mark.parametrize(("bad", "error"), [(-1, glmm.ArgumentError), (101, glmm.ArgumentError),
+                                            (1.5, glmm.ArgumentTypeError),
+                                            (True, glmm.ArgumentTypeError),
+                                            ("1", glmm.ArgumentTypeError)])
+def test_bad_nagq(cbpp, bad, error) -> None:
+    with pytest.raises(error, match="nAGQ must be an integer between 0 and 100"):
         glmm.glmer(CBIND, cbpp, "binomial", nAGQ=bad)
 
 

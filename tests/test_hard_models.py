@@ -107,3 +107,91 @@ def test_theta_leaving_a_maximum_at_zero() -> None:
         fit = glmm.glmer(doc["formula"], df, family="poisson", nAGQ=0)
     assert not fit.singular
     assert_tight(fit, doc["fits"]["0"]["tight"])
+
+
+# -- responses and models lme4 refuses ------------------------------------------------------
+def simulated(y: np.ndarray | None = None, seed: int = 1) -> pd.DataFrame:
+    """100 rows in 10 groups, x standard normal; y given or Poisson with mean 2."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=100)
+    return pd.DataFrame({"g": pd.Categorical(np.repeat(np.arange(10), 10)), "x": x,
+                         "y": rng.poisson(2.0, size=100).astype(float) if y is None else y})
+
+
+@pytest.mark.parametrize(("formula", "family", "value"), [
+    ("y ~ x + (1 | g)", "poisson", 0.0), ("y ~ x + (1 | g)", "poisson", 3.0),
+    ("y ~ x + (1 | g)", "binomial", 1.0), ("y ~ x + (1 | g)", "binomial", 0.0),
+    ("cbind(y, 4 - y) ~ x + (1 | g)", "binomial", 1.0)])
+def test_constant_response_is_refused_as_lme4(formula: str, family: str, value: float) -> None:
+    """lme4: "Response is constant" (checkResponse, on the proportions for cbind)."""
+    with pytest.raises(glmm.ResponseError, match="Response is constant"):
+        glmm.glmer(formula, simulated(np.full(100, value)), family=family)
+
+
+def test_non_integer_poisson_response_is_refused() -> None:
+    """lme4 warns "non-integer x" and returns −2logLik = +inf with θ at its start."""
+    df = simulated()
+    df.loc[3, "y"] = 2.5
+    with pytest.raises(glmm.ResponseError, match=r"non-integer counts .* y\[3\] = 2.5"):
+        glmm.glmer("y ~ x + (1 | g)", df, family="poisson")
+
+
+def test_near_integer_poisson_response_is_rounded_as_r() -> None:
+    """R's dpois rounds a y within 1e-7·max(1, y) of an integer: the same fit as rounded."""
+    df = simulated()
+    exact = glmm.glmer("y ~ x + (1 | g)", df, family="poisson")
+    df["y"] = df["y"] * (1 + 1e-12)
+    near = glmm.glmer("y ~ x + (1 | g)", df, family="poisson")
+    # y moved by ≤ 1e-11: the objective by about Σ|∂F/∂y|·1e-11 ≈ 1e-9
+    assert near.objective == pytest.approx(exact.objective, abs=1e-8)
+
+
+@pytest.mark.parametrize("nAGQ", [0, 1])
+def test_complete_separation_is_refused(nAGQ: int) -> None:
+    """y = (x > 0): lme4 stops with "pwrssUpdate did not converge in (maxit) iterations"."""
+    df = simulated()
+    df["y"] = (df["x"] > 0).astype(float)
+    with pytest.raises(glmm.SeparationError, match=r"complete separation: .*\(Intercept\), x"):
+        glmm.glmer("y ~ x + (1 | g)", df, family="binomial", nAGQ=nAGQ)
+
+
+def test_quasi_complete_separation_warns_and_is_not_converged() -> None:
+    """cbpp with no incidence in period 4: period4's coefficient runs off to −∞.  lme4 returns
+    −2logLik 161.1070181784 (period4 −24.1) with a scale warning; the fit here is lower on the
+    same objective, names the column and is not reported as converged."""
+    from parity import fixtures
+    df = fixtures.load("cbpp").data.to_pandas()
+    df["inc"] = df["incidence"].where(df["period"] != "4", 0)
+    with pytest.warns(glmm.SeparationWarning, match="quasi-complete separation.*period4"):
+        fit = glmm.glmer("cbind(inc, size - inc) ~ period + (1 | herd)", df, family="binomial")
+    assert not fit.converged and "period4" in fit.message
+    assert fit.objective <= 161.1070181784
+    assert fit.fixef["period4"] < -20
+
+
+def test_identity_link_leaving_its_domain_is_a_typed_error() -> None:
+    """Poisson identity where the GLM's first step gives μ < 0: glm.fit says "no valid set of
+    coefficients has been found", lme4 "PIRLS loop resulted in NaN value"."""
+    rng = np.random.default_rng(1)
+    df = simulated()
+    df["y"] = rng.poisson(np.maximum(0.05, 1 + 2 * df["x"])).astype(float)
+    with pytest.raises(glmm.OptimizationError, match="no valid set of coefficients"):
+        glmm.glmer("y ~ x + (1 | g)", df, family=glmm.poisson(link="identity"))
+
+
+def test_huge_counts_are_a_typed_error_naming_the_scale() -> None:
+    """Counts near 1e15: lme4 stops with "Downdated VtV is not positive definite"."""
+    df = simulated()
+    df["y"] = np.round(1e15 * np.exp(df["x"] / 10))
+    with pytest.raises(glmm.OptimizationError, match="counts this large"):
+        glmm.glmer("y ~ x + (1 | g)", df, family="poisson")
+
+
+def test_theta_that_never_moves_is_not_converged() -> None:
+    """(0 + z | g) with z = 0 everywhere: Z = 0, F does not depend on θ, and θ stays at its
+    start; that is no optimum."""
+    df = simulated()
+    df["z"] = 0.0
+    with pytest.warns(glmm.ConvergenceWarning, match="θ did not move from its start"):
+        fit = glmm.glmer("y ~ x + (0 + z | g)", df, family="poisson")
+    assert not fit.converged
