@@ -22,6 +22,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .errors import ArgumentError, ArgumentTypeError
 from .families import Family
 from .model import GlmerModel
 from .objective import Evaluation, ObjectiveFunction
@@ -132,11 +133,27 @@ class GlmerFit:
     # -- the objective as a function ---------------------------------------------------------
     def devfun(self, params: Sequence[float]) -> float:
         """The converged objective at params: θ for nAGQ = 0 (β profiled), (θ, β) otherwise."""
-        return self.objective_fn(np.asarray(params, dtype=float))
+        return self.objective_fn(self._params(params))
 
     def evaluate(self, params: Sequence[float]) -> Evaluation:
         """Like devfun, with the conditional modes and the pieces of the objective."""
-        return self.objective_fn.evaluate(np.asarray(params, dtype=float))
+        return self.objective_fn.evaluate(self._params(params))
+
+    def _params(self, params: Sequence[float]) -> np.ndarray:
+        """``params`` as the objective's parameter vector, or a typed error naming it."""
+        what = "θ" if self.nAGQ == 0 else "(θ, β)"
+        k = self.objective_fn.nparams
+        try:
+            x = np.asarray(params, dtype=float)
+        except (TypeError, ValueError):
+            x = None
+        if x is None or x.ndim > 1 or (x.ndim == 0 and params is None):
+            raise ArgumentTypeError(f"params must be a vector of {k} numbers {what}, got "
+                                    f"{params!r:.80}")
+        x = np.atleast_1d(x)   # its length is the objective's to check (split)
+        if not np.isfinite(x).all():
+            raise ArgumentError(f"params must be finite, got {x.tolist()}")
+        return x
 
 
 def ranef_tables(model: GlmerModel, layout: RanefLayout, theta: np.ndarray,

@@ -25,7 +25,7 @@ import numpy as np
 
 from .bfgs import Minimizer, central_differences
 from .crossed import CrossedTerms
-from .errors import AGQNotAvailableError
+from .errors import AGQNotAvailableError, ArgumentError
 from .glm import glm_start
 from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
@@ -95,7 +95,7 @@ class ObjectiveFunction:
         k = self.model.ntheta
         if len(params) != self.nparams:
             what = "θ" if self.nAGQ == 0 else "(θ, β)"
-            raise ValueError(f"expected {self.nparams} parameters {what}, got {len(params)}")
+            raise ArgumentError(f"expected {self.nparams} parameters {what}, got {len(params)}")
         return params[:k], (None if self.nAGQ == 0 else params[k:])
 
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> ConditionalMode:

@@ -182,3 +182,16 @@ def test_no_fixed_effects_match_lme4(case: str, core: bool, monkeypatch) -> None
     # the parity suite's tight tier: −2logLik within 1e-6 (ours is at or below lme4's), θ 1e-4
     assert -2.0 * fit.loglik == pytest.approx(m2ll, abs=1e-6)
     np.testing.assert_allclose(fit.theta, theta, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize(("params", "error", "match"), [
+    (None, glmm.ArgumentTypeError, "params must be a vector of 5 numbers"),
+    ("θ", glmm.ArgumentTypeError, "params must be a vector of 5 numbers"),
+    ([[1.0] * 5], glmm.ArgumentTypeError, "params must be a vector of 5 numbers"),
+    ([1.0, 2.0], glmm.ArgumentError, r"expected 5 parameters \(θ, β\), got 2"),
+    ([1.0, np.nan, 0, 0, 0], glmm.ArgumentError, "params must be finite")])
+def test_devfun_refuses_bad_parameters_by_name(cbpp_fit, params, error, match) -> None:
+    with pytest.raises(error, match=match):
+        cbpp_fit.devfun(params)
+    with pytest.raises(error, match=match):
+        cbpp_fit.evaluate(params)
