@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import FixedEffectsError, RankDeficiencyWarning
+from .errors import FixedEffectsError, RankDeficiencyWarning, ScaleWarning
 from .formula import ParsedFormula, Terms, terms
 from .frame import ModelFrame, NumericMatrix, Variable
 from .linalg import FactorizationError, cholesky
@@ -356,6 +356,13 @@ def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
     if LINPACK QR finds rank r < p, keep the first r pivot columns in their original order and
     warn "fixed-effect model matrix is rank deficient so dropping k columns / coefficients"."""
     mm = model_matrix(parsed.fixed, frame)
+    refuse_infinite_columns("the fixed-effects model matrix", mm)
+    fixed = _drop_rank_deficient(mm)
+    check_scale(fixed.X, fixed.names)
+    return fixed
+
+
+def _drop_rank_deficient(mm: ModelMatrix) -> FixedEffects:
     p = mm.X.shape[1]
     if p == 0 or clearly_full_rank(mm.X):
         return FixedEffects(mm.X, mm.names, ())
@@ -367,6 +374,40 @@ def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
     k = p - rank
     warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} "
                   f"{'column / coefficient' if k == 1 else 'columns / coefficients'}",
-                  RankDeficiencyWarning, stacklevel=2)
+                  RankDeficiencyWarning, stacklevel=3)
     return FixedEffects(np.asfortranarray(mm.X[:, keep]), tuple(mm.names[j] for j in keep),
                         dropped)
+
+
+def refuse_infinite_columns(what: str, mm: ModelMatrix) -> None:
+    """Refuse a model matrix with an infinite entry, naming its column: every variable is
+    finite (the model frame checks), but a product such as ``x:z`` can overflow."""
+    bad = ~np.isfinite(mm.X).all(axis=0)
+    if bad.any():
+        cols = ", ".join(nm for nm, b in zip(mm.names, bad, strict=True) if b)
+        raise FixedEffectsError(f"{what} has infinite values in column {cols} (an overflow "
+                                f"of a product of variables); rescale the variables")
+
+
+#: lme4's ``checkScaleX`` tolerance: standard deviations more than this factor apart, or from 1.
+SCALE_TOL = 1e3
+
+
+def check_scale(X: np.ndarray, names: Sequence[str]) -> None:
+    """lme4's ``checkScaleX`` (``check.scaleX = "warning"``): warn when the standard
+    deviations of X's continuous columns (those not all 0 or 1) differ by more than a factor
+    :data:`SCALE_TOL` from each other or from 1."""
+    cont = [j for j in range(X.shape[1]) if not np.isin(X[:, j], (0.0, 1.0)).all()]
+    if not cont or X.shape[0] < 2:
+        return
+    sd = np.std(X[:, cont], axis=0, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logsd = np.abs(np.log(sd))
+        ratios = np.abs(np.log(sd[:, None] / sd[None, :]))
+    worst = max(np.nanmax(logsd, initial=0.0), np.nanmax(ratios, initial=0.0))
+    if worst > math.log(SCALE_TOL):
+        lo, hi = int(np.argmin(sd)), int(np.argmax(sd))
+        warnings.warn(f"Some predictor variables are on very different scales: consider "
+                      f"rescaling (the standard deviations of X's continuous columns range "
+                      f"from {sd[lo]:.3g} for {names[cont[lo]]} to {sd[hi]:.3g} for "
+                      f"{names[cont[hi]]})", ScaleWarning, stacklevel=3)

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from .errors import FormulaError
+from .errors import ArgumentTypeError, FormulaError
 
 __all__ = [
     "Bar",
@@ -156,7 +157,9 @@ def _tokenize(text: str) -> list[_Tok]:
             s = m.group(0)
             integer = s.endswith("L")
             body = s[:-1] if integer else s
-            value = float(int(body, 16)) if body[:2].lower() == "0x" else float(body)
+            value = _hex_value(body) if body[:2].lower() == "0x" else float(body)
+            # R reads 1.5L, 1e10L and 1e999L as doubles (with a warning)
+            integer = integer and value.is_integer() and abs(value) <= _INT_MAX
             toks.append(_Tok("num", s, i, (value, integer)))
             i = m.end()
             continue
@@ -179,14 +182,14 @@ def _tokenize(text: str) -> list[_Tok]:
                     j += 1
             if j >= n:
                 raise FormulaError(f"unterminated {'name' if c == '`' else 'string'} starting at "
-                                   f"position {i} in {text!r}")
+                                   f"position {i} in {_excerpt(text)}")
             toks.append(_Tok("name" if c == "`" else "str", text[i:j + 1], i, "".join(buf)))
             i = j + 1
             continue
         if c == "%":
             j = text.find("%", i + 1)
             if j < 0:
-                raise FormulaError(f"unterminated %operator% at position {i} in {text!r}")
+                raise FormulaError(f"unterminated %operator% at position {i} in {_excerpt(text)}")
             toks.append(_Tok("op", text[i:j + 1], i))
             i = j + 1
             continue
@@ -196,18 +199,44 @@ def _tokenize(text: str) -> list[_Tok]:
                 i += len(op)
                 break
         else:
-            raise FormulaError(f"unexpected character {c!r} at position {i} in {text!r}")
+            raise FormulaError(f"unexpected character {c!r} at position {i} in {_excerpt(text)}")
     toks.append(_Tok("end", "", n))
     return toks
 
 
+def _hex_value(body: str) -> float:
+    """A hexadecimal constant as R reads it: a double, Inf beyond the largest one."""
+    try:
+        return float(int(body, 16))
+    except OverflowError:
+        return math.inf
+
+
+#: The largest R integer (.Machine$integer.max).
+_INT_MAX = 2**31 - 1
+#: R's parser keeps at most 50 open brackets (CONTEXTSTACK_SIZE in gram.y): deeper nesting is
+#: R's "contextstack overflow" error.
+MAX_BRACKETS = 50
+#: The deepest expression tree the parser builds, counting brackets, unary operators and the
+#: right operands of ``^`` chains (R's parser allows longer unary and ``^`` chains, which no
+#: formula needs); a chain of left-associative operators (``a + b + c + ...``) adds one level
+#: whatever its length, and is handled at any length.
+MAX_DEPTH = 100
+
+
 class _Parser:
-    """A precedence-climbing parser for R expressions (the subset formulas use)."""
+    """A precedence-climbing parser for R expressions (the subset formulas use).
+
+    Left-associative chains (``x1 + x2 + ... + x1000``) are built by iteration; only brackets,
+    unary operators and right operands recurse, and their depth is bounded by
+    :data:`MAX_BRACKETS` and :data:`MAX_DEPTH`, so every walk of the tree stays shallow.
+    """
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
         self._check_parentheses()
 
     def _check_parentheses(self) -> None:
@@ -218,14 +247,19 @@ class _Parser:
                 continue
             if t.text in "([":
                 stack.append(t)
+                if len(stack) > MAX_BRACKETS:
+                    raise FormulaError(
+                        f"contextstack overflow: more than {MAX_BRACKETS} nested brackets at "
+                        f"position {t.pos} in {_excerpt(self.text)} (R's parser limit); "
+                        f"remove redundant parentheses")
             elif t.text in ")]":
                 if not stack or stack[-1].text != pairs[t.text]:
                     raise FormulaError(f"unbalanced parentheses: unexpected {t.text!r} at "
-                                       f"position {t.pos} in {self.text!r}")
+                                       f"position {t.pos} in {_excerpt(self.text)}")
                 stack.pop()
         if stack:
             raise FormulaError(f"unbalanced parentheses: {stack[-1].text!r} at position "
-                               f"{stack[-1].pos} is never closed in {self.text!r}")
+                               f"{stack[-1].pos} is never closed in {_excerpt(self.text)}")
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -242,7 +276,8 @@ class _Parser:
 
     def error(self, t: _Tok, what: str) -> FormulaError:
         got = "the end" if t.kind == "end" else repr(t.text)
-        return FormulaError(f"cannot parse {self.text!r}: {what}, found {got} at position {t.pos}")
+        return FormulaError(f"cannot parse {_excerpt(self.text)}: {what}, found {got} at "
+                            f"position {t.pos}")
 
     def parse(self) -> Node:
         node = self.expr(0)
@@ -251,6 +286,18 @@ class _Parser:
         return node
 
     def expr(self, min_prec: int) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise FormulaError(
+                f"the expression {_excerpt(self.text)} is nested more than {MAX_DEPTH} levels "
+                f"deep (brackets, unary operators or '^' chains) near position "
+                f"{self.peek().pos}; simplify it")
+        try:
+            return self._expr(min_prec)
+        finally:
+            self.depth -= 1
+
+    def _expr(self, min_prec: int) -> Node:
         left = self.prefix()
         while True:
             t = self.peek()
@@ -323,9 +370,20 @@ _CACHE_SIZE = 512
 
 
 def _check_text(text: object) -> str:
-    if not isinstance(text, str) or not text.strip():
+    if text is None or (isinstance(text, str) and not text.strip()):
         raise FormulaError("the formula is empty")
+    if not isinstance(text, str):
+        raise ArgumentTypeError(f"formula must be a string such as \"y ~ x + (1 | g)\", not "
+                                f"{type(text).__name__}")
     return text
+
+
+def _excerpt(text: str, width: int = 200, quote: bool = True) -> str:
+    """The text for a message (quoted by repr unless ``quote`` is false), shortened in the
+    middle when long."""
+    if len(text) > width:
+        text = text[:width // 2] + " ... " + text[-width // 2:]
+    return repr(text) if quote else text
 
 
 def parse_expr(text: str) -> Node:
@@ -416,17 +474,8 @@ def deparse(node: Node) -> str:
     fn, args = node.fn, node.args
     if fn == "(" and len(args) == 1:
         return f"({deparse(args[0])})"
-    if fn == "[" and len(args) == 2:
-        return f"{deparse(args[0])}[{deparse(args[1])}]"
-    info = _binary_info(fn)
-    if len(args) == 2 and info is not None:
-        prec, right_assoc, spaced = info
-        lhs, rhs = deparse(args[0]), deparse(args[1])
-        if _needs_parens(prec, right_assoc, args[0], True):
-            lhs = f"({lhs})"
-        if _needs_parens(prec, right_assoc, args[1], False):
-            rhs = f"({rhs})"
-        return f"{lhs} {fn} {rhs}" if spaced else f"{lhs}{fn}{rhs}"
+    if _is_chained(node):
+        return _deparse_chain(node)
     if len(args) == 1 and fn in _UNARY:
         inner = deparse(args[0])
         if _needs_parens(_UNARY[fn], False, args[0], True):
@@ -436,6 +485,44 @@ def deparse(node: Node) -> str:
              f"{deparse(a)}" for a, nm in zip(args, node.names, strict=True)]
     head = fn if _is_syntactic(fn) else f"`{fn}`"
     return f"{head}({', '.join(parts)})"
+
+
+def _is_chained(node: Node) -> bool:
+    """A binary operator call (``a + b``, ``a:b``, ``a | b``) or an index ``x[i]``: the calls
+    whose left operand :func:`deparse` follows by iteration."""
+    return (isinstance(node, Call) and len(node.args) == 2
+            and (node.fn == "[" or _binary_info(node.fn) is not None))
+
+
+def _deparse_chain(node: Call) -> str:
+    """Deparse ``node`` and the chain of operator calls down its left operands (as long as
+    they need no parentheses there) in one pass: ``x1 + x2 + ... + x10000`` is one chain."""
+    chain = [node]
+    while True:
+        call, left = chain[-1], chain[-1].args[0]
+        if not _is_chained(left) or (call.fn != "[" and _left_needs_parens(call, left)):
+            break
+        chain.append(left)
+    innermost = chain[-1]
+    first = deparse(innermost.args[0])
+    if innermost.fn != "[" and _left_needs_parens(innermost, innermost.args[0]):
+        first = f"({first})"
+    parts = [first]
+    for call in reversed(chain):
+        rhs = deparse(call.args[1])
+        if call.fn == "[":
+            parts.append(f"[{rhs}]")
+            continue
+        prec, right_assoc, spaced = _binary_info(call.fn)  # type: ignore[misc]
+        if _needs_parens(prec, right_assoc, call.args[1], False):
+            rhs = f"({rhs})"
+        parts.append(f" {call.fn} {rhs}" if spaced else f"{call.fn}{rhs}")
+    return "".join(parts)
+
+
+def _left_needs_parens(call: Call, left: Node) -> bool:
+    prec, right_assoc, _ = _binary_info(call.fn)  # type: ignore[misc]
+    return _needs_parens(prec, right_assoc, left, True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,7 +551,7 @@ class Terms:
 
     def term_variables(self, term: int) -> tuple[int, ...]:
         """Indices of the variables of a term, in variable order."""
-        return tuple(i for i in range(len(self.variables)) if term >> i & 1)
+        return _bits(term)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -473,7 +560,22 @@ class Terms:
         return tuple(":".join(names[i] for i in self.term_variables(t)) for t in self.terms)
 
 
+def _bits(mask: int) -> tuple[int, ...]:
+    """The positions of the set bits of ``mask``, lowest first."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return tuple(out)
+
+
 _SPECIAL = frozenset({"+", ":", "*", "%in%", "/", "^", "-", "("})
+#: The formula operators with two operands, whose chains ``encode`` follows by iteration.
+_BINARY_SPECIAL = frozenset({"+", ":", "*", "%in%", "/", "^", "-"})
+#: At most this many terms from one expansion (``(a + b + ... + t)^20`` would have 2^20 - 1;
+#: R would build them all, slowly).
+MAX_TERMS = 20_000
 
 
 def _is_const(node: Node, value: float) -> bool:
@@ -485,45 +587,61 @@ class _TermsBuilder:
 
     def __init__(self) -> None:
         self.variables: list[Node] = []
-        self.keys: list[str] = []
+        self.index: dict[str, int] = {}
         self.intercept = True
         self.parity = True
 
     def install(self, node: Node) -> int:
         key = deparse(node)
-        if key not in self.keys:
-            self.keys.append(key)
+        if key not in self.index:
+            self.index[key] = len(self.variables)
             self.variables.append(node)
-        return self.keys.index(key)
+        return self.index[key]
 
     def extract(self, node: Node) -> None:
-        """ExtractVars: record the variables in order of appearance."""
-        if _is_const(node, 0) or _is_const(node, 1):
-            return
-        if isinstance(node, Name):
-            if node.id == ".":
-                raise FormulaError("'.' in a formula (all other columns) is not supported; "
-                                   "name the variables")
-            self.install(node)
-            return
-        if not isinstance(node, Call):
-            raise FormulaError(f"invalid model formula: the constant {deparse(node)} is not a "
-                               f"term (only 0 and 1 are)")
-        if node.fn == "~":
-            raise FormulaError("invalid model formula: '~' inside the right-hand side")
-        if node.fn == "^" and len(node.args) == 2:
-            if not isinstance(node.args[1], Num):
-                raise FormulaError(f"invalid power in formula: {deparse(node)}")
-            self.extract(node.args[0])
-            return
-        if node.fn in _SPECIAL:
-            for a in node.args:
-                self.extract(a)
-            return
-        self.install(node)
+        """ExtractVars: record the variables in order of appearance (a depth-first walk with
+        an explicit stack, left operands first)."""
+        stack = [node]
+        while stack:
+            node = stack.pop()
+            if _is_const(node, 0) or _is_const(node, 1):
+                continue
+            if isinstance(node, Name):
+                if node.id == ".":
+                    raise FormulaError("'.' in a formula (all other columns) is not "
+                                       "supported; name the variables")
+                self.install(node)
+                continue
+            if not isinstance(node, Call):
+                raise FormulaError(f"invalid model formula: the constant {deparse(node)} is "
+                                   f"not a term (only 0 and 1 are)")
+            if node.fn == "~":
+                raise FormulaError("invalid model formula: '~' inside the right-hand side")
+            if node.fn == "^" and len(node.args) == 2:
+                if not isinstance(node.args[1], Num):
+                    raise FormulaError(f"invalid power in formula: {deparse(node)}")
+                stack.append(node.args[0])
+            elif node.fn in _SPECIAL:
+                stack.extend(reversed(node.args))
+            else:
+                self.install(node)
 
     def encode(self, node: Node) -> list[int]:
-        """EncodeVars: the list of terms (bit masks) that a formula expression stands for."""
+        """EncodeVars: the list of terms (bit masks) that a formula expression stands for.
+        A chain of binary formula operators down the left operands (``a + b - c + d``) is
+        folded from its innermost call outwards, in R's order (left before right)."""
+        chain: list[Call] = []
+        while (isinstance(node, Call) and node.fn in _BINARY_SPECIAL
+               and len(node.args) == 2):
+            chain.append(node)
+            node = node.args[0]
+        acc = self._encode_operand(node)
+        seen = set(acc)
+        for call in reversed(chain):
+            acc, seen = self._combine(call, acc, seen)
+        return acc
+
+    def _encode_operand(self, node: Node) -> list[int]:
         if _is_const(node, 1):
             self.intercept = self.parity
             return []
@@ -535,52 +653,72 @@ class _TermsBuilder:
         if not isinstance(node, Call):
             raise FormulaError(f"invalid model formula: {deparse(node)}")
         fn, args = node.fn, node.args
-        if fn == "(" or (fn == "+" and len(args) == 1):
+        if len(args) == 1 and fn in ("(", "+"):
             return self.encode(args[0])
-        if fn == "+":
-            return _trim(self.encode(args[0]) + self.encode(args[1]))
-        if fn == ":":
-            left, right = self.encode(args[0]), self.encode(args[1])
-            return _trim([a | b for a in left for b in right])
-        if fn == "*":
-            left, right = self.encode(args[0]), self.encode(args[1])
-            return _trim(left + right + [a | b for a in left for b in right])
-        if fn == "%in%":
-            left, right = self.encode(args[0]), self.encode(args[1])
-            allr = _union(right)
-            return _trim([a | allr for a in left])
-        if fn == "/":
-            left, right = self.encode(args[0]), self.encode(args[1])
-            alll = _union(left)
-            return _trim(left + [alll | b for b in right])
-        if fn == "^":
-            power = args[1]
-            if not isinstance(power, Num) or power.value < 1 or power.value != int(power.value):
-                raise FormulaError(f"invalid power in formula: {deparse(node)}")
-            left = self.encode(args[0])
-            right = left
-            for _ in range(int(power.value) - 1):
-                right = _trim([a | b for a in left for b in right])
-            return right
+        if len(args) == 1 and fn == "-":
+            self.parity = not self.parity
+            self.encode(args[0])
+            self.parity = not self.parity
+            return []
+        raise FormulaError(f"invalid model formula: {fn!r} with {len(args)} operands in "
+                           f"{deparse(node)}")
+
+    def _combine(self, call: Call, left: list[int], seen: set[int]
+                 ) -> tuple[list[int], set[int]]:
+        """The terms of ``call`` = (left op right) from those of its left operand (``seen`` is
+        ``set(left)``): returns the new list and its set."""
+        fn, right_node = call.fn, call.args[1]
         if fn == "-":
-            if len(args) == 1:
-                left, delete = [], args[0]
-            else:
-                left, delete = self.encode(args[0]), args[1]
             self.parity = not self.parity
-            right = self.encode(delete)
+            removed = set(self.encode(right_node))
             self.parity = not self.parity
-            return [t for t in left if t not in right]
-        raise FormulaError(f"invalid model formula: {deparse(node)}")  # pragma: no cover
+            return [t for t in left if t not in removed], seen - removed
+        if fn == "^":
+            return _set_of(self._power(call, left))
+        right = self.encode(right_node)
+        if fn == "+":
+            new = [t for t in dict.fromkeys(right) if t and t not in seen]
+            return left + new, seen.union(new)
+        if fn == ":":
+            return _set_of(_product(left, right, call))
+        if fn == "*":
+            return _set_of(_trim(left + right + _product(left, right, call)))
+        if fn == "%in%":
+            allr = _union(right)
+            return _set_of(_trim([a | allr for a in left]))
+        alll = _union(left)  # "/"
+        return _set_of(_trim(left + [alll | b for b in right]))
+
+    @staticmethod
+    def _power(call: Call, left: list[int]) -> list[int]:
+        power = call.args[1]
+        if (not isinstance(power, Num) or not math.isfinite(power.value) or power.value < 1
+                or power.value != int(power.value)):
+            raise FormulaError(f"invalid power in formula: {deparse(call)}")
+        right = left
+        for _ in range(int(power.value) - 1):
+            nxt = _product(left, right, call)
+            if nxt == right:  # closed under interaction: higher powers add nothing
+                break
+            right = nxt
+        return right
+
+
+def _set_of(terms_: list[int]) -> tuple[list[int], set[int]]:
+    return terms_, set(terms_)
+
+
+def _product(left: list[int], right: list[int], call: Call) -> list[int]:
+    """The interactions a:b of every pair, trimmed."""
+    if len(left) * len(right) > MAX_TERMS:
+        raise FormulaError(f"the formula expands to more than {MAX_TERMS} terms at "
+                           f"{_excerpt(deparse(call), quote=False)}; write the terms you need")
+    return _trim([a | b for a in left for b in right])
 
 
 def _trim(terms_: list[int]) -> list[int]:
     """TrimRepeats: drop empty and repeated terms, keeping first occurrences."""
-    out: list[int] = []
-    for t in terms_:
-        if t and t not in out:
-            out.append(t)
-    return out
+    return [t for t in dict.fromkeys(terms_) if t]
 
 
 def _union(terms_: list[int]) -> int:
@@ -614,21 +752,18 @@ def _terms_of(node: Node) -> Terms:
     b = _TermsBuilder()
     b.extract(node)
     encoded = b.encode(node)
-    names = [deparse(v) for v in b.variables]
+    names = list(b.index)  # the variables' deparsed names, in order
     offsets = tuple(i for i, nm in enumerate(names) if nm.startswith("offset("))
     offset_mask = _union([1 << i for i in offsets])
     kept = [t for t in encoded if not t & offset_mask]
     ordered = sorted(kept, key=lambda t: t.bit_count())  # stable: R's order within a degree
     codes = []
     for k, t in enumerate(ordered):
-        row = []
-        for i in range(len(names)):
-            if not t >> i & 1:
-                row.append(0)
-                continue
+        row = [0] * len(names)
+        for i in _bits(t):
             rest = t & ~(1 << i)
             margin = rest == 0 or any(rest & ~prev == 0 for prev in ordered[:k])
-            row.append(1 if margin else 2)
+            row[i] = 1 if margin else 2
         codes.append(tuple(row))
     return Terms(tuple(b.variables), tuple(ordered), b.intercept, offsets, tuple(codes))
 
@@ -669,16 +804,43 @@ def _is_bar(node: Node) -> bool:
     return isinstance(node, Call) and node.fn in ("|", "||") and len(node.args) == 2
 
 
+def _calls(node: Node) -> Iterator[Call]:
+    """Every call in the tree, parents before children (an explicit stack, not recursion, so
+    chains of any length are walked)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Call):
+            yield n
+            stack.extend(reversed(n.args))
+
+
 def _any_bars(node: Node) -> bool:
-    if _is_bar(node):
-        return True
-    return isinstance(node, Call) and any(_any_bars(a) for a in node.args)
+    return any(_is_bar(c) for c in _calls(node))
+
+
+def _contains_name(node: Node, fn: str) -> bool:
+    return any(c.fn == fn for c in _calls(node))
+
+
+def _left_chain(node: Call) -> tuple[Node, list[Call]]:
+    """The calls down ``node``'s first arguments (``a + b + c`` is ``(a + b) + c``), innermost
+    first, and the node where that chain ends: the calls a rewrite folds by iteration."""
+    chain: list[Call] = []
+    cur: Node = node
+    while isinstance(cur, Call) and cur.args and not _is_bar(cur):
+        chain.append(cur)
+        cur = cur.args[0]
+    chain.reverse()
+    return cur, chain
 
 
 def _expand_double_verts(node: Node) -> Node:
     """lme4 ``expandDoubleVerts``: ``(x + z || g)`` becomes ``(1 | g) + (0 + x | g) + (0 + z | g)``,
     one term per term label of ``~ x + z`` plus an intercept term unless the lhs removes it."""
-    if not isinstance(node, Call):
+    if not _contains_name(node, "||"):
+        return node
+    if not isinstance(node, Call) or not node.args:
         return node
     if node.fn == "||" and len(node.args) == 2:
         lhs_terms = terms(node.args[0])
@@ -688,33 +850,48 @@ def _expand_double_verts(node: Node) -> Node:
         expanded = parse_expr(text)
         assert isinstance(expanded, Call)
         return expanded.args[0]
-    return Call(node.fn, tuple(_expand_double_verts(a) for a in node.args), node.names)
+    base, chain = _left_chain(node)
+    acc = _expand_double_verts(base)
+    for call in chain:
+        rest = tuple(_expand_double_verts(a) for a in call.args[1:])
+        acc = Call(call.fn, (acc, *rest), call.names)
+    return acc
 
 
 def _find_bars(node: Node) -> list[Call]:
-    """lme4 ``findbars``' inner ``fb``: the bars, left to right."""
-    if not isinstance(node, Call):
-        return []
-    if node.fn == "(":
-        return _find_bars(node.args[0])
-    if node.fn == "|" and len(node.args) == 2:
-        return [node]
-    if len(node.args) == 1:
-        return _find_bars(node.args[0])
-    if len(node.args) >= 2:
-        return _find_bars(node.args[0]) + _find_bars(node.args[1])
-    return []
+    """lme4 ``findbars``' inner ``fb``: the bars, left to right (a depth-first walk that
+    looks into the first two arguments of a call, as ``fb`` does)."""
+    out: list[Call] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if not isinstance(n, Call) or not n.args:
+            continue
+        if n.fn == "|" and len(n.args) == 2:
+            out.append(n)
+        elif n.fn == "(" or len(n.args) == 1:
+            stack.append(n.args[0])
+        else:
+            stack.extend((n.args[1], n.args[0]))
+    return out
 
 
 def _expand_slash(bar: Call) -> list[Call]:
     """lme4 ``expandSlash``: ``(lhs | a/b)`` becomes ``(lhs | b:a), (lhs | a)``; ``a/b/c`` gives
     ``c:(b:a), b:a, a``."""
     lhs, group = bar.args
+    nslash = sum(c.fn == "/" for c in _calls(group))
+    if nslash == 0:
+        return [bar]
+    if nslash > MAX_BRACKETS:
+        raise FormulaError(f"grouping factor {_excerpt(deparse(group), quote=False)} nests "
+                           f"more than {MAX_BRACKETS} factors with '/'; its interactions would "
+                           f"nest deeper than R's parser allows")
 
     def slash_terms(x: Node) -> Node | list:
         if not _contains_name(x, "/"):
             return x
-        if not (isinstance(x, Call) and x.fn == "/"):
+        if not (isinstance(x, Call) and x.fn == "/" and len(x.args) == 2):
             raise FormulaError(f"unparseable formula for grouping factor: {deparse(group)}")
         return [slash_terms(x.args[0]), slash_terms(x.args[1])]
 
@@ -729,8 +906,6 @@ def _expand_slash(bar: Call) -> list[Call]:
         return [y for item in x for y in flatten(item)] if isinstance(x, list) else [x]
 
     trms = slash_terms(group)
-    if not isinstance(trms, list):
-        return [bar]
     for leaf in flatten(trms):
         if not isinstance(leaf, Name):
             raise FormulaError(
@@ -739,42 +914,47 @@ def _expand_slash(bar: Call) -> list[Call]:
     return [Call("|", (lhs, g)) for g in flatten(make_interaction(trms))]
 
 
-def _contains_name(node: Node, fn: str) -> bool:
-    return isinstance(node, Call) and (node.fn == fn or any(_contains_name(a, fn)
-                                                            for a in node.args))
-
-
 def _no_bars(node: Node) -> Node | None:
-    """lme4 ``nobars_``: the expression with every bar term removed (None if nothing is left)."""
-    if not _any_bars(node):
-        return node
-    if _is_bar(node):
-        return None
-    assert isinstance(node, Call)
-    if node.fn not in ("~", "(") and any(_is_bar(a) for a in node.args):
-        return None
-    if len(node.args) == 1:
-        inner = _no_bars(node.args[0])
-        return None if inner is None else Call(node.fn, (inner,), node.names)
-    left, right = _no_bars(node.args[0]), _no_bars(node.args[1])
-    if left is None:
-        return right
-    if right is None:
-        return left
-    return Call(node.fn, (left, right, *node.args[2:]), node.names)
+    """lme4 ``nobars_``: the expression with every bar term removed (None if nothing is left).
+
+    Folded along the chain of first arguments (:func:`_left_chain`): a call whose operands
+    come back unchanged is kept as it is; a call with a bar among its arguments (other than
+    ``~`` and ``(``) goes; otherwise the bars' operands are dropped from it."""
+    if not isinstance(node, Call) or _is_bar(node):
+        return None if _is_bar(node) else node
+    base, chain = _left_chain(node)
+    acc: Node | None = None if _is_bar(base) else base
+    for call in chain:
+        first = call.args[0]
+        if call.fn not in ("~", "(") and any(_is_bar(a) for a in call.args):
+            acc = None
+        elif len(call.args) == 1:
+            acc = None if acc is None else (call if acc is first else
+                                            Call(call.fn, (acc,), call.names))
+        else:
+            right = _no_bars(call.args[1])
+            if acc is None:
+                acc = right
+            elif right is not None:
+                acc = (call if acc is first and right is call.args[1] else
+                       Call(call.fn, (acc, right, *call.args[2:]), call.names))
+    return acc
 
 
-def _check_group(group: Node, whole: Node) -> None:
+def _check_group(group: Node) -> None:
     """Grouping factors are names, possibly combined with ``:`` (lme4 evaluates them in the model
     frame, which holds only variables)."""
-    if isinstance(group, Name):
-        return
-    if isinstance(group, Call) and group.fn in (":", "(") and len(group.args) in (1, 2):
-        for a in group.args:
-            _check_group(a, whole)
-        return
-    raise FormulaError(f"unsupported grouping factor {deparse(whole)}: use a variable name or "
-                       f"an interaction of names such as a:b")
+    stack = [group]
+    while stack:
+        g = stack.pop()
+        if isinstance(g, Name):
+            continue
+        if isinstance(g, Call) and g.fn in (":", "(") and len(g.args) in (1, 2):
+            stack.extend(g.args)
+            continue
+        text = _excerpt(deparse(group), quote=False)
+        raise FormulaError(f"unsupported grouping factor {text}: use a variable name or an "
+                           f"interaction of names such as a:b")
 
 
 def parse_formula(formula: str) -> ParsedFormula:
@@ -791,21 +971,21 @@ def parse_formula(formula: str) -> ParsedFormula:
 def _parse_formula(formula: str) -> ParsedFormula:
     node = parse_expr(formula)
     if not (isinstance(node, Call) and node.fn == "~"):
-        raise FormulaError(f"not a formula (no '~'): {formula!r}")
+        raise FormulaError(f"not a formula (no '~'): {_excerpt(formula)}")
     if len(node.args) != 2:
-        raise FormulaError(f"the formula has no response: {formula!r}")
+        raise FormulaError(f"the formula has no response: {_excerpt(formula)}")
     lhs, rhs = node.args
     if _contains_name(lhs, "~") or _contains_name(rhs, "~"):
-        raise FormulaError(f"invalid model formula: more than one '~' in {formula!r}")
+        raise FormulaError(f"invalid model formula: more than one '~' in {_excerpt(formula)}")
     bars: list[Bar] = []
     for bar in _find_bars(_expand_double_verts(rhs)):
         for b in _expand_slash(bar):
-            _check_group(b.args[1], b.args[1])
+            _check_group(b.args[1])
             lhs_node = b.args[0]
             terms(lhs_node)  # validates the lhs as a model formula
             bars.append(Bar(deparse(lhs_node), deparse(b.args[1])))
     if not bars:
-        raise FormulaError(f"No random effects terms specified in formula: {formula!r} has "
+        raise FormulaError(f"No random effects terms specified in formula: {_excerpt(formula)} has "
                            f"no (expr | group) term")
     fixed = _no_bars(rhs)
     fixed_node = Num(1.0) if fixed is None else fixed

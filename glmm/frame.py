@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import ModelFrameError
+from .errors import ModelFrameError, ResponseError
 from .formula import (
     Call,
     FormulaError,
@@ -95,6 +95,14 @@ class ModelFrame:
     def n(self) -> int:
         """Number of observations (rows kept)."""
         return len(self.rows)
+
+    @property
+    def omitted(self) -> np.ndarray:
+        """Positions in the input of the rows dropped for a missing value (``na.omit``; lme4's
+        ``na.action(fit)``, there 1-based)."""
+        keep = np.zeros(len(self.source), dtype=bool)
+        keep[self.rows] = True
+        return np.flatnonzero(~keep)
 
     def variable(self, name: str) -> Variable:
         """The evaluated variable R calls ``name`` (a deparsed expression)."""
@@ -305,6 +313,7 @@ def _scale(x: np.ndarray, center: bool, scale: bool) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 _ARITH = ("+", "-", "*", "/", "^", "%%", "%/%")
 _COMPARE = ("==", "!=", "<", ">", "<=", ">=")
+_BINARY_OPS = frozenset((*_ARITH, *_COMPARE, "&", "|", "&&", "||"))
 
 #: The functions a formula may call, with what they do.
 FUNCTIONS: dict[str, str] = {
@@ -330,7 +339,12 @@ class _Evaluator:
     def column(self, name: str) -> _Vec:
         if name not in self.cache:
             if name in self.data.columns:
-                self.cache[name] = _from_column(name, self.data[name])
+                col = self.data[name]
+                if isinstance(col, pd.DataFrame):
+                    raise ModelFrameError(
+                        f"column {name!r}: the data has {col.shape[1]} columns of that name; "
+                        f"rename them so that each name is unique")
+                self.cache[name] = _from_column(name, col)
             elif name in ("TRUE", "T"):
                 return _Vec("logical", np.array([1.0]))
             elif name in ("FALSE", "F"):
@@ -343,6 +357,25 @@ class _Evaluator:
         return self.cache[name]
 
     def eval(self, node: Node) -> _Vec:
+        """The value of ``node``.  A chain of binary operators down the left operands
+        (``x1 + x2 + ... + x1000``) is evaluated by iteration from its innermost call."""
+        chain: list[Call] = []
+        while isinstance(node, Call) and len(node.args) == 2 and node.fn in _BINARY_OPS:
+            chain.append(node)
+            node = node.args[0]
+        value = self._eval_operand(node)
+        for call in reversed(chain):
+            value = self.binary(call.fn, value, self.eval(call.args[1]))
+        return value
+
+    def binary(self, fn: str, x: _Vec, y: _Vec) -> _Vec:
+        if fn in _ARITH:
+            return self.arith(fn, x, y)
+        if fn in _COMPARE:
+            return self.compare(fn, x, y)
+        return self.logic(fn[0], x, y)
+
+    def _eval_operand(self, node: Node) -> _Vec:
         if isinstance(node, Name):
             return self.column(node.id)
         if isinstance(node, Num):
@@ -350,17 +383,11 @@ class _Evaluator:
         if isinstance(node, Str):
             return _Vec("character", np.array([node.value], dtype=object))
         fn, args = node.fn, node.args
-        if fn == "(" or (fn == "+" and len(args) == 1):
+        if len(args) == 1 and (fn == "(" or fn == "+"):
             return self.eval(args[0])
         if fn == "-" and len(args) == 1:
             v = self.eval(args[0])
             return _Vec("integer" if v.kind == "integer" else "double", -v.numeric("unary -"))
-        if fn in _ARITH and len(args) == 2:
-            return self.arith(fn, self.eval(args[0]), self.eval(args[1]))
-        if fn in _COMPARE and len(args) == 2:
-            return self.compare(fn, self.eval(args[0]), self.eval(args[1]))
-        if fn in ("&", "|", "&&", "||") and len(args) == 2:
-            return self.logic(fn[0], self.eval(args[0]), self.eval(args[1]))
         if fn == "!" and len(args) == 1:
             v = self.eval(args[0]).numeric("!")
             return _Vec("logical", np.where(np.isnan(v), np.nan, (v == 0).astype(float)))
@@ -370,8 +397,12 @@ class _Evaluator:
                            f"formula may use {', '.join(FUNCTIONS)} and arithmetic")
 
     @staticmethod
-    def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """R recycling for a matrix against a vector of its row count."""
+    def _align(a: np.ndarray, b: np.ndarray, op: str) -> tuple[np.ndarray, np.ndarray]:
+        """R recycling for a matrix against a vector of its row count; two matrices must have
+        the same shape (R's "non-conformable arrays")."""
+        if a.ndim == 2 and b.ndim == 2 and a.shape != b.shape:
+            raise FormulaError(f"non-conformable arrays in '{op}': a {a.shape[0]} × "
+                               f"{a.shape[1]} and a {b.shape[0]} × {b.shape[1]} matrix")
         if a.ndim == 2 and b.ndim == 1 and len(b) == a.shape[0]:
             b = b[:, None]
         elif b.ndim == 2 and a.ndim == 1 and len(a) == b.shape[0]:
@@ -379,7 +410,7 @@ class _Evaluator:
         return a, b
 
     def arith(self, op: str, x: _Vec, y: _Vec) -> _Vec:
-        a, b = self._align(x.numeric(f"'{op}'"), y.numeric(f"'{op}'"))
+        a, b = self._align(x.numeric(f"'{op}'"), y.numeric(f"'{op}'"), op)
         with np.errstate(all="ignore"):
             if op == "+":
                 r = a + b
@@ -416,19 +447,18 @@ class _Evaluator:
                     out[i] = float({"==": sb == tb, "!=": sb != tb, "<": sb < tb,
                                     ">": sb > tb, "<=": sb <= tb, ">=": sb >= tb}[op])
             return _Vec("logical", out)
-        a, b = self._align(x.numeric(op), y.numeric(op))
+        a, b = self._align(x.numeric(op), y.numeric(op), op)
         with np.errstate(invalid="ignore"):
             r = {"==": np.equal, "!=": np.not_equal, "<": np.less, ">": np.greater,
                  "<=": np.less_equal, ">=": np.greater_equal}[op](a, b).astype(float)
         r[np.isnan(a + b)] = np.nan
         return _Vec("logical", r)
 
-    @staticmethod
-    def logic(op: str, x: _Vec, y: _Vec) -> _Vec:
+    def logic(self, op: str, x: _Vec, y: _Vec) -> _Vec:
         """R's three-valued ``&`` and ``|``."""
-        a = x.numeric(op) != 0
-        b = y.numeric(op) != 0
-        na_a, na_b = np.isnan(x.numeric(op)), np.isnan(y.numeric(op))
+        xa, ya = self._align(x.numeric(op), y.numeric(op), op)
+        a, b = xa != 0, ya != 0
+        na_a, na_b = np.isnan(xa), np.isnan(ya)
         a, b, na_a, na_b = np.broadcast_arrays(a, b, na_a, na_b)
         if op == "&":
             false = (~a & ~na_a) | (~b & ~na_b)
@@ -445,6 +475,8 @@ class _Evaluator:
         if fn == "cbind":
             return self.cbind(node)
         if fn == "log" and (len(pos) == 2 or "base" in kw):
+            if len(pos) != (1 if "base" in kw else 2) or set(kw) - {"base"}:
+                raise FormulaError(f"log() takes x and base: {deparse(node)}")
             x = self.eval(pos[0]).numeric("log")
             base_node = kw.get("base", pos[1] if len(pos) > 1 else None)
             assert base_node is not None
@@ -589,22 +621,41 @@ def _finish(name: str, v: _Vec, keep: np.ndarray) -> Variable:
 
 
 def _argument(what: str, arg: str | np.ndarray | None, ev: _Evaluator) -> np.ndarray | None:
-    """The ``weights=`` or ``offset=`` argument over all rows (NaN for NA)."""
+    """The ``weights=`` or ``offset=`` argument over all rows (NaN for NA): a column name of
+    the data, or a numeric vector with one value per row."""
     if arg is None:
         return None
     if isinstance(arg, str):
-        v = ev.column(arg) if arg in ev.data.columns else None
-        if v is None:
+        if arg not in ev.data.columns:
             raise FormulaError(f"unknown variable {arg!r} given as {what}: no such column in "
                                f"the data")
-        if v.kind not in ("double", "integer", "logical") or v.values.ndim != 1:
-            raise ModelFrameError(f"invalid type ({v.kind}) for variable '({what})'")
-        return np.asarray(v.values, dtype=float)
-    x = np.asarray(arg, dtype=float)
-    if x.ndim != 1 or len(x) != ev.n:
+        v = ev.column(arg)
+    elif isinstance(arg, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
+        v = _from_column(f"({what})", pd.Series(arg))
+    else:
+        try:
+            x = np.asarray(arg)
+        except (TypeError, ValueError) as e:
+            raise ModelFrameError(f"{what} must be a numeric vector with one value per row "
+                                  f"of the data, or a column name: {e}") from None
+        if x.dtype.kind not in "biuf":
+            kind = {"U": "character", "S": "character", "O": "object"}.get(x.dtype.kind,
+                                                                          str(x.dtype))
+            raise ModelFrameError(f"invalid type ({kind}) for variable '({what})': {what} "
+                                  f"must be numeric")
+        v = _Vec("double", x.astype(float))
+    # R takes logical weights as 0/1 but refuses a logical offset ("'offset' must be numeric")
+    kinds = ("double", "integer", "logical") if what == "weights" else ("double", "integer")
+    if v.kind not in kinds:
+        raise ModelFrameError(f"invalid type ({v.kind}) for variable '({what})': {what} must "
+                              f"be numeric")
+    if v.values.ndim != 1:
+        raise ModelFrameError(f"{what} must be a vector with one value per row of the data, "
+                              f"not an array of shape {v.values.shape}")
+    if v.length != ev.n:
         raise ModelFrameError(f"variable lengths differ (found for '({what})'): {what} has "
-                              f"shape {x.shape}, the data {ev.n} rows")
-    return x
+                              f"{v.length} values, the data {ev.n} rows")
+    return np.asarray(v.values, dtype=float)
 
 
 @lru_cache(maxsize=512)
@@ -645,14 +696,25 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
         raise ModelFrameError("0 (non-NA) cases: every row has a missing value in a variable "
                               "of the model")
 
-    variables = {name: _finish(name, v, rows) for name, v in values.items()}
     response = _response(parsed.response, values[names[0]], rows)
+    for name in names[1:]:
+        if values[name].kind in ("double", "integer"):
+            _refuse_infinite(name, values[name].values[rows], rows, data)
+    variables = {name: _finish(name, v, rows) for name, v in values.items()}
 
     n = len(rows)
     w = np.ones(n) if w_all is None else w_all[rows].copy()
+    _refuse_infinite("weights", w, rows, data)
     if (w < 0).any():
         raise ModelFrameError("negative weights are not allowed (lme4: all(weights >= 0) "
                               "is not TRUE)")
+    if not (w > 0).any():
+        raise ModelFrameError(f"every weight is 0 in the {n} rows of the model: no "
+                              f"observation carries information (lme4 stops with 'Response "
+                              f"is constant'); give the observations positive weights")
+    _refuse_no_trials(parsed.response, response, w)
+    if o_all is not None:
+        _refuse_infinite("offset", o_all[rows], rows, data)
     # model.offset: the offset= argument (or 0), plus each offset() term in formula order
     total: np.ndarray | float = 0.0 if o_all is None else o_all[rows]
     for name in names:
@@ -663,6 +725,37 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
             total = total + np.asarray(x, dtype=float)
     off = np.zeros(n) + total
     return ModelFrame(data, response, w, off, rows, variables)
+
+
+def _refuse_infinite(what: str, x: np.ndarray, rows: np.ndarray, data: pd.DataFrame) -> None:
+    """Refuse ±Inf in a variable, the weights or the offset (NaN rows are gone by now).  lme4
+    stops: "NA/NaN/Inf in foreign function call" for X, "PIRLS loop resulted in NaN value"
+    for an offset, an R error for weights.  A fit without those rows, or with the column
+    dropped as rank deficient, would be a different model.  (R reads a numeric grouping
+    variable's Inf as a level label; it is refused too, as surely a data error.)"""
+    bad = ~np.isfinite(x)
+    if bad.ndim == 2:
+        bad = bad.any(axis=1)
+    if not bad.any():
+        return
+    at = data.index[rows[bad]]
+    shown = ", ".join(repr(label) for label in at[:3].tolist()) + (", ..." if len(at) > 3 else "")
+    rows_text = f"{len(at)} row{'s' if len(at) > 1 else ''} (index {shown})"
+    raise ModelFrameError(f"NA/NaN/Inf in {what}: it is infinite in {rows_text}; a GLMM "
+                          f"cannot be fitted with it (lme4 stops too): remove those rows, or "
+                          f"transform the variable so that it is finite")
+
+
+def _refuse_no_trials(name: str, response: np.ndarray | pd.Categorical, w: np.ndarray) -> None:
+    """A two-column response (successes, failures) with no trials in any row of positive
+    weight leaves nothing to fit (lme4: "Response is constant")."""
+    if not (isinstance(response, np.ndarray) and response.ndim == 2
+            and response.shape[1] == 2):
+        return
+    if not (w * response.sum(axis=1) > 0).any():
+        raise ResponseError(f"the response {name} has 0 trials (successes + failures) in every "
+                            f"row of positive weight: there is nothing to fit (lme4 stops with "
+                            f"'Response is constant')")
 
 
 def _response(name: str, v: _Vec, rows: np.ndarray) -> np.ndarray | pd.Categorical:

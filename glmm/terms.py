@@ -28,7 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .errors import RandomEffectsError
-from .fixed import model_matrix
+from .fixed import model_matrix, refuse_infinite_columns
 from .formula import Bar, Call, FormulaError, Name, Node, ParsedFormula, deparse, parse_expr
 from .frame import ModelFrame, r_factor
 
@@ -200,19 +200,35 @@ def _interaction(f1: pd.Categorical, f2: pd.Categorical) -> pd.Categorical:
 
 
 def _grouping_factor(node: Node, frame: ModelFrame) -> pd.Categorical:
+    """The factor of a grouping expression: a variable, or ``a:b:c`` (folded from the left,
+    by iteration, as R's ``(a:b):c``)."""
+    chain: list[Call] = []
+    while isinstance(node, Call) and node.fn == ":" and len(node.args) == 2:
+        chain.append(node)
+        node = node.args[0]
     if isinstance(node, Name):
-        return r_factor(frame.variable(deparse(node)))
-    if isinstance(node, Call) and node.fn == "(" and len(node.args) == 1:
-        return _grouping_factor(node.args[0], frame)
-    if isinstance(node, Call) and node.fn == ":" and len(node.args) == 2:
-        return _interaction(_grouping_factor(node.args[0], frame),
-                            _grouping_factor(node.args[1], frame))
-    raise FormulaError(f"unsupported grouping factor {deparse(node)}")
+        ff = r_factor(frame.variable(deparse(node)))
+    elif isinstance(node, Call) and node.fn == "(" and len(node.args) == 1:
+        ff = _grouping_factor(node.args[0], frame)
+    else:
+        raise FormulaError(f"unsupported grouping factor {deparse(node)}")
+    for call in reversed(chain):
+        ff = _interaction(ff, _grouping_factor(call.args[1], frame))
+    return ff
 
 
 def _term(bar: Bar, frame: ModelFrame) -> RandomTerm:
+    """One term.  A left-hand side without columns (``(0 | g)``, ``(-1 | g)``) is refused:
+    lme4 stops with "length(theta) > 0L is not TRUE" when it is the only term, and otherwise
+    fits the model without it but cannot name its parameters (summary() and ranef() fail)."""
     ff = _grouping_factor(parse_expr(bar.group), frame)  # has no unused levels
     mm = model_matrix(bar.lhs, frame)
+    if mm.X.shape[1] == 0:
+        raise RandomEffectsError(
+            f"the random-effects term ({bar.name}) has no columns: its left-hand side "
+            f"{bar.lhs} removes the intercept and adds no variable; remove the term, or write "
+            f"(1 | {bar.group}) for a random intercept")
+    refuse_infinite_columns(f"the model matrix of the random-effects term ({bar.name})", mm)
     return RandomTerm(group=bar.group, levels=tuple(str(c) for c in ff.categories.tolist()),
                       codes=np.asarray(ff.codes, dtype=np.int64), columns=mm.names,
                       Xi=np.ascontiguousarray(mm.X), name=bar.name)
