@@ -68,12 +68,14 @@ def signs(family: Family, y: np.ndarray, weights: np.ndarray) -> np.ndarray | No
 def suspect(family: Family, y: np.ndarray, weights: np.ndarray, mu: np.ndarray) -> bool:
     """Whether the fitted μ look separated: some observation at an end of the range with its
     μ within SUSPECT_MU of that end."""
-    s = signs(family, y, weights)
-    if s is None:
+    if family.link.name not in SEPARABLE.get(family.name, ()):
         return False
-    low = (s == -1) & (mu < SUSPECT_MU)
-    high = (s == 1) & (mu > 1.0 - SUSPECT_MU)
-    return bool(low.any() or high.any())
+    ends = [(mu < SUSPECT_MU, 0.0)]
+    if family.name == "binomial":
+        ends.append((mu > 1.0 - SUSPECT_MU, 1.0))
+    # the μ test alone first: it is almost always False everywhere
+    return any(bool(near.any()) and bool((near & (y == end) & (weights > 0)).any())
+               for near, end in ends)
 
 
 def find_separation(family: Family, y: np.ndarray, weights: np.ndarray, X: np.ndarray,

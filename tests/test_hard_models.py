@@ -195,3 +195,17 @@ def test_theta_that_never_moves_is_not_converged() -> None:
     with pytest.warns(glmm.ConvergenceWarning, match="θ did not move from its start"):
         fit = glmm.glmer("y ~ x + (0 + z | g)", df, family="poisson")
     assert not fit.converged
+
+
+def test_fitted_values_near_zero_without_separation_fit_as_usual() -> None:
+    """μ < 1e-5 at some zero counts (a large negative offset there) makes the separation check
+    run; it finds no separating direction, and the fit is the regular one."""
+    df = simulated()
+    df["o"] = 0.0
+    zeros = np.flatnonzero(df["y"].to_numpy() == 0)[:5]
+    df.loc[zeros, "o"] = -20.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", glmm.GlmmWarning)
+        fit = glmm.glmer("y ~ x + (1 | g)", df, family="poisson", offset="o")
+    assert fit.converged
+    assert fit.evaluation.state.mu[zeros].max() < glmm.separation.SUSPECT_MU
