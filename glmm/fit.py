@@ -55,6 +55,9 @@ class GlmerFit:
     message: str = ""
     feval: int = 0
     dropped: tuple[str, ...] = ()
+    #: positions in ``data`` of the rows dropped for a missing value in a variable of the
+    #: model, the weights or the offset (lme4's ``na.action(fit)``, there 1-based)
+    na_action: tuple[int, ...] = ()
 
     # -- lme4's scalar summaries -----------------------------------------------------------
     @property
@@ -84,6 +87,11 @@ class GlmerFit:
     @property
     def nobs(self) -> int:
         return self.model.n
+
+    @property
+    def n_omitted(self) -> int:
+        """How many rows of ``data`` were dropped for missing values (``na_action``)."""
+        return len(self.na_action)
 
     @property
     def aic(self) -> float:

@@ -316,7 +316,8 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
                 block = [vals[:, j] for j in range(vals.shape[1])]
                 labels = pieces
             else:  # existing columns vary fastest: new index = j_new * len(block) + j_old
-                block = [old * vals[:, j] for j in range(vals.shape[1]) for old in block]
+                with np.errstate(over="ignore"):   # refused after, naming the column
+                    block = [old * vals[:, j] for j in range(vals.shape[1]) for old in block]
                 labels = [f"{lo}:{pc}" for pc in pieces for lo in labels]
         columns.extend(block)
         colnames.extend(labels)

@@ -643,7 +643,7 @@ def _argument(what: str, arg: str | np.ndarray | None, ev: _Evaluator) -> np.nda
                                                                           str(x.dtype))
             raise ModelFrameError(f"invalid type ({kind}) for variable '({what})': {what} "
                                   f"must be numeric")
-        v = _Vec("double", x.astype(float))
+        v = _Vec(_NUMPY_KINDS[x.dtype.kind], x.astype(float))
     # R takes logical weights as 0/1 but refuses a logical offset ("'offset' must be numeric")
     kinds = ("double", "integer", "logical") if what == "weights" else ("double", "integer")
     if v.kind not in kinds:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -89,7 +90,9 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
                 "term")
         model = _model(re, init.y, init.n, init.weights, frame.offset, fixed.X, fam,
                        init.mustart)
-        return _fit(formula, fam, nAGQ, model, re, fixed)
+        fit = _fit(formula, fam, nAGQ, model, re, fixed)
+    # the rows na.omit dropped (lme4's na.action)
+    return dataclasses.replace(fit, na_action=tuple(frame.omitted.tolist()))
 
 
 _controller: ThreadpoolController | None = None
