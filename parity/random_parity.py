@@ -55,6 +55,10 @@ from .random_problems import Problem, python_script, r_script
 from .results import CaseReference, FitResult, NAGQReference, ProbeResult, ProbeSet
 from .runner import compare_nagq
 
+#: The time limit of each R call, in seconds.  lme4 fits and probes each of these problems in
+#: well under a second; a call still running after a minute is stuck, and is stopped.
+R_TIMEOUT = 60.0
+
 VERDICTS: tuple[str, ...] = ("pass", "better", "flat", "fail", "lme4-error", "glmm-refused")
 
 
@@ -148,13 +152,15 @@ def _compare(problem: Problem, session: RSession) -> Outcome:
     data, case, k = problem.dataset(), problem.case(), problem.nAGQ
     spec = case.spec()
     out = Outcome(problem, "pass")
+    fits: dict[str, dict[str, Any]] = {}
     try:
-        default = session.fit(data, spec, k, "default")
-        tight = session.fit(data, spec, k, "tight")
-    except RFitError as exc:
+        for kind in ("default", "tight"):
+            fits[kind] = session.fit(data, spec, k, kind, timeout=R_TIMEOUT)
+    except RFitError as exc:  # RTimeoutError included
         glmm_said = _glmm_alone(problem, data)
-        out.verdict, out.why = "lme4-error", f"lme4: {exc}; glmm: {glmm_said}"
+        out.verdict, out.why = "lme4-error", f"lme4's {kind} fit: {exc}; glmm: {glmm_said}"
         return out
+    default, tight = fits["default"], fits["tight"]
     out.lme4_warnings = [*default["warnings"], *tight["warnings"]]
     out.lme4_messages = [*default["messages"], *tight["messages"]]
     tight_fit = FitResult.from_json(tight)
@@ -240,7 +246,7 @@ def _probe(session: RSession, data: Any, spec: dict[str, Any], k: int,
     PIRLS fails there, None if it fails at lme4's own points."""
     for pts in (labelled, labelled[:-1]):
         try:
-            res = session.probe(data, spec, k, [p for _, p in pts])
+            res = session.probe(data, spec, k, [p for _, p in pts], timeout=R_TIMEOUT)
         except RFitError:
             continue
         points = tuple(ProbeResult.from_json({**p, "label": label})

@@ -148,6 +148,21 @@ def test_the_strategy_reaches(want: tuple[str, object]) -> None:
     assert getattr(found, field) == value
 
 
+@pytest.mark.parametrize("structure, levels", [("scalar", (15, 0)), ("vector", (15, 0)),
+                                               ("nested", (6, 4)), ("crossed", (12, 8))])
+def test_every_level_is_used_at_the_fewest_rows(structure: str, levels: tuple[int, int]) -> None:
+    # lme4 drops unused levels of a grouping factor; the data never have any
+    for s in range(40):
+        p = dataclasses.replace(SMALL, structure=structure, levels=levels, seed=s,
+                                rows=min_rows(structure, levels))
+        frame = p.dataset().to_pandas()
+        cells = frame.groupby(["a", "b"], observed=False).size() if structure == "nested" \
+            else frame.groupby("g", observed=False).size()
+        assert cells.min() >= 1, (p, cells[cells == 0])
+        if structure == "crossed":
+            assert frame.groupby("h", observed=False).size().min() >= 1
+
+
 def test_formula_and_arguments() -> None:
     p = dataclasses.replace(SMALL, structure="crossed", levels=(3, 4), offset="formula",
                             response="count", factor_covariate=False)
