@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .deadline import DEFAULT_R_TIMEOUT, check_timeout
 from .errors import ParityError
 from .results import CaseReference, FitResult, ProbeResult, RanefTable
 
@@ -77,17 +78,24 @@ class LiveRCandidate(Candidate):
     name = "r"
     description = "live lme4 through rpy2 (tight fit, converged devfun)"
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float | None = DEFAULT_R_TIMEOUT) -> None:
+        """``timeout``: the limit in seconds for each R call (None: none).  A call that
+        passes it raises RTimeoutError, which the runner reports as failing rows."""
         from .r_bridge import session
 
+        self.timeout = check_timeout(timeout)
         self.session = session()  # raises RUnavailableError
         v = self.session.versions
         self.description = f"live lme4 {v['lme4_version']} on R {v['r_version']} (tight fit)"
 
     def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
         """lme4's tight fit, with its objective replaced by the converged devfun at its
-        optimum (and logLik, AIC, BIC shifted alike), as the engine reports it."""
-        fit = FitResult.from_json(self.session.fit(ref.data, ref.case.spec(), nAGQ, "tight"))
+        optimum (and logLik, AIC, BIC shifted alike), as the engine reports it.
+
+        R sees the reference's data as vectors and its spec once checked
+        (:mod:`parity.trust`); nothing of a fixture file is evaluated as code."""
+        fit = FitResult.from_json(self.session.fit(ref.data, ref.case.spec(), nAGQ, "tight",
+                                                   timeout=self.timeout))
         exact = self.devfun(ref, nAGQ, [fit.params(nAGQ)])[0]
         shift = exact.objective - fit.objective
         return dataclasses.replace(fit, objective=exact.objective, loglik=fit.loglik - shift / 2,
@@ -97,7 +105,8 @@ class LiveRCandidate(Candidate):
                points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
         res = self.session.probe(ref.data, ref.case.spec(), nAGQ,
                                  [list(map(float, p)) for p in points],
-                                 tols=(ref.results[nAGQ].probes.tolPwrss,))
+                                 tols=(ref.results[nAGQ].probes.tolPwrss,),
+                                 timeout=self.timeout)
         return [ProbeResult.from_json(p) for p in res["points"]]
 
 
@@ -119,7 +128,7 @@ class GlmmCandidate(Candidate):
                 self._fits[key] = self.glmm.glmer(
                     c.formula, ref.data.to_pandas(), family=self.glmm.make_family(c.family, c.link),
                     nAGQ=nAGQ, weights=c.weights, offset=c.offset)
-            except (ValueError, ArithmeticError) as exc:
+            except Exception as exc:  # any failure of the engine is a row
                 raise CandidateFitError(f"glmm.glmer failed: {type(exc).__name__}: {exc}") \
                     from exc
         return self._fits[key]
@@ -142,8 +151,9 @@ class GlmmCandidate(Candidate):
         for p in points:
             try:
                 ev = f.evaluate(p)
-            except (ValueError, ArithmeticError) as exc:
-                raise CandidateFitError(f"glmm devfun failed at {list(p)}: {exc}") from exc
+            except Exception as exc:  # any failure of the engine is a row
+                raise CandidateFitError(f"glmm devfun failed at {list(p)}: "
+                                        f"{type(exc).__name__}: {exc}") from exc
             out.append(ProbeResult(params=np.asarray(p, dtype=float), objective=ev.objective,
                                    u=ev.u, b=ev.b, beta=ev.beta, ldL2=ev.ldL2, ussq=ev.ussq,
                                    drsum=ev.drsum))
@@ -158,13 +168,13 @@ def engine_available() -> tuple[bool, str]:
     return False, "the glmm engine has no glmer() yet"
 
 
-def make_candidate(name: str) -> Candidate:
+def make_candidate(name: str, r_timeout: float | None = DEFAULT_R_TIMEOUT) -> Candidate:
     """Build a candidate by name; raise CandidateUnavailableError (or RUnavailableError for
-    ``r``) when it cannot run here."""
+    ``r``) when it cannot run here.  ``r_timeout`` limits each R call of ``r`` (seconds)."""
     if name == "fixture":
         return FixtureCandidate()
     if name == "r":
-        return LiveRCandidate()
+        return LiveRCandidate(r_timeout)
     if name == "glmm":
         ok, why = engine_available()
         if not ok:

@@ -3,12 +3,14 @@
 A case names the R expression that makes its data, the model (formula, family and link,
 prior weights and offset given as column names) and the nAGQ values to fit.  The data are
 made once by R, stored in the fixture, and every later fit, in R or in Python, reads them
-from there.
+from there.  The R expression is code, so it is evaluated only for a case defined in code;
+a case read from a fixture file remembers the file (``read_from``), and
+:func:`parity.trust.data_expression` refuses its ``data_r``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import UnknownCaseError
@@ -33,6 +35,9 @@ class Case:
     weights: str | None = None
     offset: str | None = None
     tags: tuple[str, ...] = field(default=())
+    #: None for a case defined in code; the file (or document) it was read from otherwise.
+    #: Not part of the spec, and not compared: a fixture's case equals its corpus entry.
+    read_from: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.family not in FAMILY_LINKS:
@@ -45,17 +50,23 @@ class Case:
 
     def spec(self) -> dict[str, Any]:
         """The model as stored in a fixture and handed to R."""
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "read_from"}
         out["nAGQ"] = list(self.nAGQ)
         out["tags"] = list(self.tags)
         return out
 
     @classmethod
-    def from_spec(cls, obj: dict[str, Any]) -> Case:
+    def from_spec(cls, obj: dict[str, Any], read_from: str = "a fixture document") -> Case:
+        """The case of a stored spec, marked as read from ``read_from`` (never code)."""
+        known = {f.name for f in fields(cls)} - {"read_from"}
+        unknown = sorted(set(obj) - known)
+        if unknown:
+            raise ValueError(f"case spec: unknown field {unknown[0]!r}; the fields are "
+                             f"{', '.join(sorted(known))}")
         kw = dict(obj)
         kw["nAGQ"] = tuple(kw["nAGQ"])
         kw["tags"] = tuple(kw.get("tags", ()))
-        return cls(**kw)
+        return cls(**kw, read_from=str(read_from))
 
 
 _SEED_DATA = (
@@ -105,6 +116,11 @@ CORPUS: tuple[Case, ...] = (
 _BY_NAME = {c.name: c for c in CORPUS}
 if len(_BY_NAME) != len(CORPUS):  # pragma: no cover - a corpus edit mistake
     raise RuntimeError("duplicate case names in the corpus")
+
+
+def find_case(name: str) -> Case | None:
+    """The corpus case of this name, or None."""
+    return _BY_NAME.get(name)
 
 
 def get_case(name: str) -> Case:

@@ -1,8 +1,11 @@
 """The command line: ``python -m parity run`` (also installed as ``parity``).
 
 ``run`` fits the corpus through a reference source and a candidate and prints the
-case × nAGQ × quantity table; it exits 1 when any comparison fails and 2 when the run
-cannot start (unknown case, unavailable candidate or source).
+case × nAGQ × quantity table; it exits 1 when any comparison fails, and 2 when the run
+cannot start (unknown case, unavailable candidate or source, a bad option) or a fixture is
+malformed (its case is a failing row, and the error, naming the file and the field, is
+printed after the table).  Each live-R call runs under ``--r-timeout`` seconds; a call that
+passes it gives failing rows.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .atomic import write_text_atomic
 from .candidates import CANDIDATES, Candidate, engine_available, make_candidate
 from .cases import select_cases
 from .compare import TIERS
+from .deadline import DEFAULT_R_TIMEOUT, check_timeout
 from .errors import ParityError
 from .runner import run
 from .sources import SOURCES, FixtureSource, ReferenceSource, make_source
@@ -45,22 +49,36 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--markdown", type=Path, metavar="PATH", help="also write a Markdown report")
     r.add_argument("--failures-only", action="store_true", help="print failing rows only")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.add_argument("--r-timeout", type=_seconds, default=DEFAULT_R_TIMEOUT, metavar="SECONDS",
+                   help="time limit of each live-R call (building a case's data, one fit, one "
+                        "set of probes); a call that passes it is stopped and its case's rows "
+                        f"fail; 0 for no limit (default: {DEFAULT_R_TIMEOUT:g})")
     sub.add_parser("list", help="list the corpus cases")
     return p
 
 
-def choose_candidate(name: str, source: ReferenceSource) -> Candidate:
+def _seconds(text: str) -> float:
+    try:
+        return check_timeout(float(text)) or 0.0
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds >= 0 (0: no limit)") from None
+
+
+def choose_candidate(name: str, source: ReferenceSource,
+                     r_timeout: float | None = DEFAULT_R_TIMEOUT) -> Candidate:
     """The candidate by name; ``auto`` picks glmm when the engine exists, else live R against
-    fixtures when R loads, else the fixture self-check."""
+    fixtures when R loads, else the fixture self-check.  ``r_timeout`` limits each R call of
+    the live-R candidate (seconds, None for none)."""
     if name != "auto":
-        return make_candidate(name)
+        return make_candidate(name, r_timeout)
     if engine_available()[0]:
         return make_candidate("glmm")
     if isinstance(source, FixtureSource):
         from .r_bridge import r_available
 
         if r_available()[0]:
-            return make_candidate("r")
+            return make_candidate("r", r_timeout)
     return make_candidate("fixture")
 
 
@@ -73,10 +91,11 @@ def cmd_list(console: Console) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
+    timeout = args.r_timeout or None
     try:
         cases = select_cases(args.case)
-        source = make_source(args.source, args.fixtures_dir)
-        candidate = choose_candidate(args.candidate, source)
+        source = make_source(args.source, args.fixtures_dir, timeout)
+        candidate = choose_candidate(args.candidate, source, timeout)
     except ParityError as exc:
         console.print(f"[red]parity: {exc}[/]")
         return 2
@@ -101,6 +120,10 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         write_text_atomic(args.json, report.to_json(result.rows, meta))
     if args.markdown:
         write_text_atomic(args.markdown, report.to_markdown(result.rows, meta))
+    for exc in result.fixture_errors:
+        console.print(f"[red]parity: malformed fixture: {exc}[/]", highlight=False)
+    if result.fixture_errors:
+        return 2
     return 1 if result.failed else 0
 
 

@@ -174,7 +174,7 @@ def compare_values(case: str, nAGQ: int, tier: str, quantity: str, cand: Sequenc
     if not np.all(np.isfinite(c)):
         excess = np.where(np.isfinite(c), excess, np.inf)
     worst = int(np.argmax(excess))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rel = np.abs(diff) / np.abs(r)
     rel = np.where(np.abs(r) > 0, rel, np.where(diff == 0, 0.0, np.inf))
     ok = bool(np.all(excess <= 0))

@@ -19,6 +19,27 @@ class RFitError(ParityError):
     """R raised an error while fitting or evaluating a case."""
 
 
+class RTimeoutError(RFitError):
+    """An R call did not finish within its time limit (``--r-timeout``); R was stopped."""
+
+
+class UnsafeInputError(ParityError, ValueError):
+    """A string that would reach R's evaluator is refused: a formula that glmm's parser or
+    its function whitelist refuses, a family, link, weights, offset or control outside its
+    whitelist, or the ``data_r`` of a case read from a file (see :mod:`parity.trust`).
+
+    ``field`` names the input at fault (``case.formula``, ``case.weights``, ...).
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"{field}: {problem}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.field, self.problem))
+
+
 class FixtureError(ParityError):
     """A fixture file is missing, corrupt, of an unknown schema version, or fails validation.
 
@@ -26,11 +47,17 @@ class FixtureError(ParityError):
     whole document).
     """
 
+    #: what to do about it, appended to the message
+    HINT = "fixtures are written only by scripts/generate_fixtures.py: regenerate this one"
+
     def __init__(self, path: object, field: str, problem: str) -> None:
         self.path = str(path)
         self.field = field
         self.problem = problem
-        super().__init__(f"{self.path}: field {field}: {problem}")
+        super().__init__(f"{self.path}: field {field}: {problem} ({self.HINT})")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str]]:  # pickles through __init__
+        return (type(self), (self.path, self.field, self.problem))
 
 
 class UnknownCaseError(ParityError, KeyError):

@@ -12,8 +12,10 @@ from typing import Any
 
 from . import __version__
 from .cases import Case
+from .deadline import DEFAULT_R_TIMEOUT
 from .fixtures import SCHEMA_VERSION
 from .r_bridge import RSession
+from .trust import data_expression
 
 #: Label -> parameter vector; the probes of one nAGQ.
 ProbePoints = list[tuple[str, list[float]]]
@@ -79,25 +81,29 @@ def generate_document(
     session: RSession,
     probe_params: dict[int, ProbePoints] | None = None,
     on_step: Callable[[str], None] | None = None,
+    timeout: float | None = DEFAULT_R_TIMEOUT,
 ) -> dict[str, Any]:
     """The fixture document of ``case``, fitted now in live R.
 
     ``probe_params`` replaces the probe points of an nAGQ (``--check`` passes the committed
     fixture's points, so that old and new probes are evaluated at identical parameters).
+    The case's ``data_r`` is evaluated only if the case is code (see
+    :func:`parity.trust.data_expression`); each R call runs under ``timeout`` seconds.
     """
     step = on_step or (lambda _msg: None)
+    expr = data_expression(case)  # refuses R code read from a file, before R runs anything
     step(f"{case.name}: data")
-    data = session.make_data(case.data_r)
+    data = session.make_data(expr, timeout=timeout)
     spec = case.spec()
     results: dict[str, Any] = {}
     for k in case.nAGQ:
         step(f"{case.name} nAGQ={k}: default fit")
-        default = session.fit(data, spec, k, "default")
+        default = session.fit(data, spec, k, "default", timeout=timeout)
         step(f"{case.name} nAGQ={k}: tight fit")
-        tight = session.fit(data, spec, k, "tight")
+        tight = session.fit(data, spec, k, "tight", timeout=timeout)
         points = (probe_params or {}).get(k) or probe_points(default, tight, k)
         step(f"{case.name} nAGQ={k}: probes")
-        probes = session.probe(data, spec, k, [p for _, p in points])
+        probes = session.probe(data, spec, k, [p for _, p in points], timeout=timeout)
         for (label, _), pt in zip(points, probes["points"], strict=True):
             pt["label"] = label
         probes["points"] = [{"label": p.pop("label"), **p} for p in probes["points"]]

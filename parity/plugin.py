@@ -4,8 +4,9 @@ It gives any test suite:
 
 - the marker ``live_r``: the test needs live R with lme4 and rpy2, and is skipped with the
   reason when they are missing;
-- the options ``--parity-source`` (where references come from; default: the fixtures) and
-  ``--parity-candidate`` (what is compared; default: auto);
+- the options ``--parity-source`` (where references come from; default: the fixtures),
+  ``--parity-candidate`` (what is compared; default: auto) and ``--parity-r-timeout``
+  (the time limit of each live-R call, in seconds; 0 for none);
 - the fixtures ``parity_reference`` (a function: case name -> CaseReference, cached for the
   session), ``parity_candidate``, ``parity_rows`` (a function: (case, nAGQ) -> comparison
   rows, cached) and ``r_session`` (the live R session, or a skip).
@@ -20,6 +21,7 @@ import pytest
 from .candidates import CANDIDATES, Candidate
 from .cases import get_case
 from .compare import Row
+from .deadline import DEFAULT_R_TIMEOUT, check_timeout
 from .errors import ParityError, RUnavailableError
 from .results import CaseReference
 from .sources import SOURCES, ReferenceSource
@@ -31,6 +33,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="reference source for parity tests (default: fixtures)")
     group.addoption("--parity-candidate", choices=("auto", *CANDIDATES), default="auto",
                     help="candidate for parity tests (default: auto)")
+    group.addoption("--parity-r-timeout", type=float, default=DEFAULT_R_TIMEOUT,
+                    metavar="SECONDS",
+                    help="time limit of each live-R call in parity tests; a call that passes "
+                         f"it fails its rows; 0 for none (default: {DEFAULT_R_TIMEOUT:g})")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,6 +51,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         ok, why = r_available()
         if not ok:
             pytest.skip(f"live R unavailable: {why}")
+
+
+def _r_timeout(config: pytest.Config) -> float | None:
+    return check_timeout(config.getoption("--parity-r-timeout"))
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +72,8 @@ def parity_source(request: pytest.FixtureRequest) -> ReferenceSource:
     from .sources import make_source
 
     try:
-        return make_source(request.config.getoption("--parity-source"))
+        return make_source(request.config.getoption("--parity-source"),
+                           r_timeout=_r_timeout(request.config))
     except RUnavailableError as exc:
         pytest.skip(f"live R unavailable: {exc}")
 
@@ -85,7 +96,8 @@ def parity_candidate(request: pytest.FixtureRequest,
     from .cli import choose_candidate
 
     try:
-        return choose_candidate(request.config.getoption("--parity-candidate"), parity_source)
+        return choose_candidate(request.config.getoption("--parity-candidate"), parity_source,
+                                _r_timeout(request.config))
     except ParityError as exc:
         pytest.skip(f"candidate unavailable: {exc}")
 

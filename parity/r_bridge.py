@@ -3,6 +3,11 @@
 Nothing here imports rpy2 at module import time: :func:`session` does, and turns every way
 in which R can be missing (no rpy2, no R, no lme4, an R too old for this rpy2) into
 :class:`~parity.errors.RUnavailableError`.  Every R call runs in the C locale.
+
+Building data, fitting and probing each run under a time limit (:mod:`parity.deadline`: a
+forked child, killed when the limit passes, raising :class:`~parity.errors.RTimeoutError`).
+A case's strings reach R only once :mod:`parity.trust` has checked them, and its data go to
+R as vectors, never as code.
 """
 
 from __future__ import annotations
@@ -14,7 +19,17 @@ from importlib import resources
 from typing import Any
 
 from .dataset import Column, Dataset
-from .errors import RFitError, RUnavailableError
+from .deadline import DEFAULT_R_TIMEOUT, call_with_deadline
+from .errors import RFitError, RUnavailableError, UnsafeInputError
+from .trust import (
+    allowed_functions,
+    check_control,
+    check_family,
+    check_formula,
+    check_nagq,
+    check_spec,
+    column_kinds,
+)
 
 #: tolPwrss values tried in order for the probe devfun.  lme4's PIRLS can fail at 1e-14 on
 #: large data (the step-halving test then sees summation noise), so the generator takes the
@@ -51,6 +66,10 @@ class RSession:
                 "R started but the lme4 bridge failed to load (is lme4 installed? "
                 f"`scripts/install-r.sh` installs it): {exc}") from exc
         self.versions: dict[str, str] = self.call("parity_versions")
+        try:
+            ro.r["parity_warm_up"]()
+        except Exception:  # only a speed-up of the forked calls; they report real failures
+            pass
 
     # -- calling R -------------------------------------------------------------------------
     def call(self, fun: str, *args: Any) -> Any:
@@ -60,34 +79,77 @@ class RSession:
             raise RFitError(f"R {fun}() failed: {str(exc).strip()}") from exc
         return to_python(res)
 
-    def make_data(self, expr: str) -> Dataset:
-        """Evaluate an R data expression and read the data.frame back losslessly."""
-        try:
-            df = self.ro.r["parity_make_data"](expr)
-        except Exception as exc:
-            raise RFitError(f"R could not build the data {expr!r}: {str(exc).strip()}") from exc
-        return dataset_from_r(df)
+    def make_data(self, expr: str, timeout: float | None = DEFAULT_R_TIMEOUT) -> Dataset:
+        """Evaluate an R data expression and read the data.frame back losslessly.
 
-    def fit(self, data: Dataset, spec: dict[str, Any], nAGQ: int, kind: str) -> dict[str, Any]:
-        """glmer() on ``data`` with the ``default`` or ``tight`` control; a plain dict."""
-        return self.call("parity_fit", self.dataframe(data), self.spec(spec), nAGQ, kind)
+        ``expr`` is R code, run as it is: give it code from the program only, never a string
+        read from a file (:func:`parity.trust.data_expression` gives a case's).  It runs
+        under the time limit ``timeout`` (seconds; None for none), as every call below.
+        """
+        def run() -> Dataset:
+            try:
+                df = self.ro.r["parity_make_data"](expr)
+            except Exception as exc:
+                raise RFitError(f"R could not build the data {expr!r}: {str(exc).strip()}") \
+                    from None
+            return dataset_from_r(df)
+
+        return call_with_deadline(run, timeout, f"R's data expression {_short(expr)}")
+
+    def fit(self, data: Dataset, spec: dict[str, Any], nAGQ: int, kind: str,
+            timeout: float | None = DEFAULT_R_TIMEOUT) -> dict[str, Any]:
+        """glmer() on ``data`` with the ``default`` or ``tight`` control; a plain dict.
+
+        The spec's strings are checked first (:func:`parity.trust.check_spec`); the data go
+        to R as vectors.
+        """
+        checked = check_spec(spec, column_kinds(data.columns))
+        k, control = check_nagq(nAGQ), check_control(kind)
+        return call_with_deadline(
+            lambda: self.call("parity_fit", self.dataframe(data), self._r_spec(checked), k,
+                              control),
+            timeout, f"lme4's glmer() ({_what(spec, k)}, {control} control)")
 
     def probe(self, data: Dataset, spec: dict[str, Any], nAGQ: int,
-              points: list[list[float]], tols: tuple[float, ...] = PROBE_TOLS) -> dict[str, Any]:
+              points: list[list[float]], tols: tuple[float, ...] = PROBE_TOLS,
+              timeout: float | None = DEFAULT_R_TIMEOUT) -> dict[str, Any]:
         """lme4's converged devfun at each parameter vector (θ for nAGQ=0, (θ, β) otherwise)."""
-        ro = self.ro
-        pts = ro.r["list"](*[ro.FloatVector(p) for p in points])
-        return self.call("parity_probe", self.dataframe(data), self.spec(spec), nAGQ, pts,
-                         ro.FloatVector(tols))
+        checked = check_spec(spec, column_kinds(data.columns))
+        k = check_nagq(nAGQ)
+        pts = [[float(x) for x in p] for p in points]
+        tol_values = [float(t) for t in tols]
+        if not tol_values or not all(0 < t < 1 for t in tol_values):
+            raise UnsafeInputError("tols", f"{tols!r}: tolPwrss values are within (0, 1)")
+
+        def run() -> dict[str, Any]:
+            ro = self.ro
+            r_points = ro.r["list"](*[ro.FloatVector(p) for p in pts])
+            return self.call("parity_probe", self.dataframe(data), self._r_spec(checked), k,
+                             r_points, ro.FloatVector(tol_values))
+
+        return call_with_deadline(run, timeout, f"lme4's devfun ({_what(spec, k)}, probes)")
 
     # -- Python -> R -----------------------------------------------------------------------
-    def spec(self, spec: dict[str, Any]) -> Any:
+    def spec(self, spec: dict[str, Any], data: Dataset | None = None) -> Any:
+        """The spec as R's ``parity_call`` reads it, once checked: formula (glmm's parser and
+        function whitelist), family and link, weights and offset (column names of ``data``
+        when given).  The whitelist goes along, for R's own check of its parse."""
+        if data is not None:
+            return self._r_spec(check_spec(spec, column_kinds(data.columns)))
+        check_formula(spec.get("formula"), "case.formula")
+        check_family(spec.get("family"), spec.get("link"))
+        for arg in ("weights", "offset"):
+            if spec.get(arg) is not None and not isinstance(spec[arg], str):
+                raise UnsafeInputError(f"case.{arg}", f"{spec[arg]!r} is not a column name")
+        return self._r_spec(spec)
+
+    def _r_spec(self, spec: dict[str, Any]) -> Any:
         ro = self.ro
-        keep = {k: spec[k] for k in ("formula", "family", "link")}
-        items = {k: ro.StrVector([v]) for k, v in keep.items()}
+        items = {k: ro.StrVector([spec[k]]) for k in ("formula", "family", "link")}
         for k in ("weights", "offset"):
             if spec.get(k) is not None:
                 items[k] = ro.StrVector([spec[k]])
+        items["functions"] = ro.StrVector(sorted(allowed_functions()))
         return ro.ListVector(items)
 
     def dataframe(self, data: Dataset) -> Any:
@@ -107,6 +169,15 @@ class RSession:
                 vec = ro.BoolVector([ri.NA_Logical if v is None else v for v in c.values])
             cols[c.name] = vec
         return ro.r["parity_data_frame"](ro.ListVector(cols))
+
+
+def _short(text: str, n: int = 60) -> str:
+    return repr(text if len(text) <= n else text[: n - 3] + "...")
+
+
+def _what(spec: dict[str, Any], nAGQ: int) -> str:
+    name = spec.get("name")
+    return f"case {name!r}, nAGQ={nAGQ}" if name else f"{spec.get('formula')!r}, nAGQ={nAGQ}"
 
 
 def session() -> RSession:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,10 +53,18 @@ def print_report(console: Console, rows: Sequence[Row], meta: dict[str, Any],
     console.print(f"[{colour}]{s['pass']} passed, {s['fail']} failed, {s['skip']} skipped[/]")
 
 
+def _json_number(x: Any) -> Any:
+    """JSON has no NaN or infinity: a non-finite difference (a candidate's NaN objective)
+    is written as the string "nan", "inf" or "-inf"."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return x
+
+
 def to_json(rows: Sequence[Row], meta: dict[str, Any]) -> str:
-    return json.dumps({"meta": meta, "summary": summary(rows),
-                       "rows": [r.to_json() for r in rows]}, indent=1, allow_nan=False,
-                      default=str)
+    out = [{k: _json_number(v) for k, v in r.to_json().items()} for r in rows]
+    return json.dumps({"meta": meta, "summary": summary(rows), "rows": out}, indent=1,
+                      allow_nan=False, default=str)
 
 
 def to_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:

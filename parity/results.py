@@ -143,7 +143,10 @@ class CaseReference:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> CaseReference:
+    def from_json(cls, doc: dict[str, Any], read_from: str = "a fixture document"
+                  ) -> CaseReference:
+        """The reference of a fixture document (validated by :mod:`parity.fixtures`); its
+        case is marked as read from ``read_from``, so its ``data_r`` is never evaluated."""
         results = {}
         for key, r in doc["results"].items():
             k = int(key)
@@ -155,7 +158,7 @@ class CaseReference:
                                 tuple(ProbeResult.from_json(p) for p in r["probes"]["points"])),
             )
         return cls(
-            case=Case.from_spec(doc["case"]),
+            case=Case.from_spec(doc["case"], read_from),
             provenance=dict(doc["provenance"]),
             data=Dataset.from_json(doc["data"]),
             results=dict(sorted(results.items())),

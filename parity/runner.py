@@ -8,16 +8,20 @@ from dataclasses import dataclass, field
 from .candidates import Candidate
 from .cases import Case
 from .compare import QUANTITIES, TIERS, Row, compare_default, compare_probes, compare_tight
-from .errors import ParityError
+from .errors import FixtureError, ParityError
 from .results import CaseReference
 from .sources import ReferenceSource
 
 
 @dataclass
 class RunResult:
+    """The rows of a run.  ``fixture_errors`` are the malformed fixtures met on the way
+    (each also a failing ``reference`` row): the run's input was bad, not a comparison."""
+
     source: str
     candidate: str
     rows: list[Row] = field(default_factory=list)
+    fixture_errors: list[FixtureError] = field(default_factory=list)
 
     @property
     def failed(self) -> list[Row]:
@@ -70,6 +74,8 @@ def run(cases: Iterable[Case], source: ReferenceSource, candidate: Candidate,
         try:
             ref = source.reference(case)
         except ParityError as exc:
+            if isinstance(exc, FixtureError):
+                result.fixture_errors.append(exc)
             result.rows.append(Row(case.name, -1, "reference", "reference", "fail", note=str(exc)))
             continue
         for k in ref.results:

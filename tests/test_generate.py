@@ -47,18 +47,18 @@ class ReplaySession:
             self.docs[name] = doc
         return self.docs[name]
 
-    def make_data(self, expr: str) -> Dataset:
+    def make_data(self, expr: str, timeout=None) -> Dataset:
         for case in CORPUS:
             if case.data_r == expr:
                 return fixtures.load(case.name).data
         raise AssertionError(expr)
 
-    def fit(self, data, spec, nAGQ, kind):
+    def fit(self, data, spec, nAGQ, kind, timeout=None):
         if spec["name"] == self.fail_on:
             raise RFitError(f"R glmer() failed: simulated failure in {spec['name']}")
         return copy.deepcopy(self._doc(spec["name"])["results"][str(nAGQ)][kind])
 
-    def probe(self, data, spec, nAGQ, points, tols=None):
+    def probe(self, data, spec, nAGQ, points, tols=None, timeout=None):
         probes = copy.deepcopy(self._doc(spec["name"])["results"][str(nAGQ)]["probes"])
         for p in probes["points"]:
             p.pop("label")

@@ -83,3 +83,52 @@ def test_r_failure_is_a_typed_error(r_session) -> None:
 
     with pytest.raises(RFitError, match="could not build the data"):
         r_session.make_data("stop('no such data')")
+
+
+# -- the time limit of live-R calls (parity.deadline) --------------------------------------------
+def test_sleeping_data_expression_is_a_failing_row(tmp_path) -> None:
+    from parity.candidates import FixtureCandidate
+    from parity.cases import Case
+    from parity.runner import run
+    from parity.sources import LiveRSource
+
+    woke = tmp_path / "woke"
+    sleepy = Case("sleepy", "cbpp after a 20 s sleep",
+                  f'{{Sys.sleep(20); system("touch {woke}"); lme4::cbpp}}',
+                  "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial",
+                  "logit", (1,))
+    result = run([sleepy], LiveRSource(timeout=2), FixtureCandidate())
+    assert [(r.tier, r.status) for r in result.rows] == [("reference", "fail")]
+    assert "did not finish within 2 s" in result.rows[0].note
+    assert not woke.exists()  # R was stopped in its sleep, not waited for
+
+
+def test_long_fit_times_out_and_the_session_survives(r_session) -> None:
+    from parity.candidates import LiveRCandidate
+    from parity.cases import Case
+    from parity.errors import RTimeoutError
+    from parity.results import CaseReference
+
+    # VerbAgg four times over: lme4 fits it in several seconds, far beyond the 1 s limit
+    expr = "do.call(rbind, rep(list(lme4::VerbAgg), 4))"
+    case = Case("verbagg-x4", "VerbAgg four times", expr, get_case("verbagg").formula,
+                "binomial", "logit", (1,))
+    big = CaseReference(case, {}, r_session.make_data(expr), {})
+    with pytest.raises(RTimeoutError, match=r"glmer\(\) \(case 'verbagg-x4', nAGQ=1, tight "
+                                            r"control\) did not finish within 1 s"):
+        LiveRCandidate(timeout=1).fit(big, 1)
+    # the parent's R was not touched: the recorded cbpp fit still comes out (§10 #1)
+    cbpp = get_case("cbpp")
+    fit = r_session.fit(r_session.make_data(cbpp.data_r), cbpp.spec(), 1, "default")
+    assert fit["dev"] == pytest.approx(184.053132779061, abs=1e-9)
+
+
+def test_cli_r_timeout_gives_failing_rows(capsys) -> None:
+    from parity.cli import main
+
+    # 1 ms: not even R's data expression for seed finishes in a forked child
+    rc = main(["run", "--source", "r", "--candidate", "fixture", "--case", "seed",
+               "--r-timeout", "0.001", "--no-progress"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "did not finish within 0.001 s" in out

@@ -72,10 +72,40 @@ parity_family <- function(family, link) {
   fam(link = link)
 }
 
+## The formula of a spec, from its text, without evaluating anything the text calls.  The
+## Python side has already checked the text with glmm's parser (parity/trust.py); this checks
+## R's own parse of it: one expression, a two-sided `~`, and every call to a function named
+## in `functions` (the same whitelist, sent with the spec).  Only then is the `~` evaluated,
+## which makes the formula object and calls nothing else.
+parity_formula <- function(text, functions) {
+  if (!is.character(text) || length(text) != 1L) stop("the formula must be one string")
+  if (!is.character(functions) || !length(functions)) stop("internal: no function whitelist")
+  exprs <- parse(text = text, keep.source = FALSE)
+  if (length(exprs) != 1L) stop("the formula text holds ", length(exprs), " expressions")
+  e <- exprs[[1L]]
+  if (!is.call(e) || !identical(e[[1L]], as.name("~")) || length(e) != 3L)
+    stop("not a two-sided formula: ", text)
+  check <- function(x) {
+    if (is.call(x)) {
+      head <- x[[1L]]
+      if (!is.name(head) || !(as.character(head) %in% functions))
+        stop("the formula calls ", deparse(head)[1L], ", which is not in the whitelist")
+      args <- as.list(x)[-1L]
+      for (i in seq_along(args)) check(args[[i]])
+    } else if (!(is.name(x) || is.atomic(x))) {
+      stop("the formula holds an object of type ", typeof(x))
+    }
+  }
+  check(e)
+  f <- eval(e, baseenv())  # `~` is primitive: it evaluates none of its arguments
+  environment(f) <- parent.frame()
+  f
+}
+
 ## Build a glmer()/glFormula() call on `data` for the case spec.  Weights and offset are
 ## column names, so they are looked up in `data` exactly as a user would write them.
 parity_call <- function(fun, spec, nAGQ, control) {
-  cl <- call(fun, formula = stats::as.formula(spec$formula), data = quote(data),
+  cl <- call(fun, formula = parity_formula(spec$formula, spec$functions), data = quote(data),
              family = quote(fam))
   if (!is.null(spec$weights)) cl$weights <- as.name(spec$weights)
   if (!is.null(spec$offset)) cl$offset <- as.name(spec$offset)
@@ -288,4 +318,17 @@ parity_data_frame <- function(cols) {
   df <- as.data.frame(cols, stringsAsFactors = FALSE, optional = TRUE)
   names(df) <- names(cols)
   df
+}
+
+## Run each bridge function once on a small model, in the session itself.  Timed calls run
+## in forked children (parity/deadline.py), which lose what R loads lazily and byte-compiles
+## on first use; done once here, every child inherits it.
+parity_warm_up <- function() {
+  data <- data.frame(y = rep(c(0, 1, 1, 0, 1), 4), x = rep(1:5, 4),
+                     g = factor(rep(1:4, each = 5)))
+  spec <- list(formula = "y ~ x + (1 | g)", family = "binomial", link = "logit",
+               functions = c("~", "+", "|", "("))
+  for (kind in c("default", "tight")) parity_fit(data, spec, 1L, kind)
+  parity_probe(data, spec, 1L, list(c(0.5, 0, 0)), 1e-10)
+  invisible(NULL)
 }
