@@ -110,6 +110,10 @@ class Outcome:
         lines = [f"{self.problem.name}: {self.verdict}: {self.why}"]
         lines += [f"  {r.tier}/{r.quantity}: max|Δ|={r.max_abs!r} (bound {r.bound}) {r.note}"
                   for r in self.failed_rows]
+        if self.glmm_objective is not None:
+            lines.append(f"  −2logLik: glmm {self.glmm_objective!r}; lme4's devfun at its tight "
+                         f"optimum {self.lme4_tight_objective!r}, at glmm's "
+                         f"{self.lme4_at_glmm!r}")
         if self.lme4_warnings:
             lines.append(f"  lme4 warned: {self.lme4_warnings}")
         if self.glmm_warnings:
@@ -275,7 +279,7 @@ def _glmm_alone(problem: Problem, data: Any) -> str:
 def _scripts(out: Outcome, data: Any) -> None:
     params = out.lme4_tight_params
     note = f"lme4's tight optimum (θ{', β' if out.problem.nAGQ else ''}): {params}"
-    out.r_script = r_script(out.problem, data, comment=note)
+    out.r_script = r_script(out.problem, data, params, comment=note)
     out.python_script = python_script(out.problem, data, params,
                                       comment="glmm's devfun at " + note)
 
@@ -300,10 +304,18 @@ class Tally:
         all_ = list(self.outcomes.values())
         if not all_:
             return ["randomised parity: no problems run"]
-        fitted = [o for o in all_ if o.rows]
-        clean = [o for o in fitted if o.lme4_clean]
-        warned = [o for o in fitted if not o.lme4_clean]
+        lme4_fitted = [o for o in all_ if o.verdict != "lme4-error"]
+        compared = [o for o in lme4_fitted if o.rows]
+        clean = [o for o in lme4_fitted if o.lme4_clean]
+        warned = [o for o in lme4_fitted if not o.lme4_clean]
         verdicts = Counter(o.verdict for o in all_)
+
+        def count(group: list[Outcome], verdict: str) -> int:
+            return sum(o.verdict == verdict for o in group)
+
+        def within(group: list[Outcome], *tiers: str) -> int:
+            return sum(all(o.tier_ok(t) for t in tiers) for o in group)
+
         lines = [
             f"randomised parity against live lme4: {len(all_)} problems "
             f"({sum(o.seconds for o in all_):.0f} s); verdicts: "
@@ -312,18 +324,17 @@ class Tally:
                 f"{o.problem.family}({o.problem.link})/{o.problem.response}" for o in all_),
             "  by structure: " + _counts(o.problem.structure for o in all_),
             "  by nAGQ: " + _counts(str(o.problem.nAGQ) for o in all_),
-            f"  compared (both fitted): {len(fitted)}; within probe: "
-            f"{sum(bool(o.tier_ok('probe')) for o in fitted)}",
-            f"  lme4 without warnings: {len(clean)}; of those within tight: "
-            f"{sum(bool(o.tier_ok('tight')) for o in clean)}, within tight and default: "
-            f"{sum(bool(o.tier_ok('tight') and o.tier_ok('default')) for o in clean)}, "
-            f"better: {sum(o.verdict == 'better' for o in clean)}, flat: "
-            f"{sum(o.verdict == 'flat' for o in clean)}",
-            f"  (lme4's tight optimum outside the default tier of lme4's default fit, so that "
-            f"tier not required: {sum(not o.default_applies for o in clean)})",
-            f"  lme4 with warnings: {len(warned)}; of those within tight: "
-            f"{sum(bool(o.tier_ok('tight')) for o in warned)}, "
-            f"better: {sum(o.verdict == 'better' for o in warned)}",
+            f"  lme4 fitted {len(lme4_fitted)}; glmm fitted {len(compared)} of those, "
+            f"{within(compared, 'probe')} within probe",
+            f"  lme4 without warnings: {len(clean)}; within tight {within(clean, 'tight')}, "
+            f"within tight and default {within(clean, 'tight', 'default')}, better "
+            f"{count(clean, 'better')}, flat {count(clean, 'flat')}, failed "
+            f"{count(clean, 'fail')}",
+            f"    of those within tight, default tier not required (lme4's own tight optimum "
+            f"is outside it): {sum(not o.default_applies for o in clean if o.tier_ok('tight'))}",
+            f"  lme4 with warnings: {len(warned)}; within tight {within(warned, 'tight')}, "
+            f"better {count(warned, 'better')}, glmm refused {count(warned, 'glmm-refused')}, "
+            f"failed {count(warned, 'fail')}",
         ]
         for o in self.of("better"):
             lines.append(f"  better: {o.problem.name}: glmm {o.glmm_objective!r}, lme4 tight "

@@ -283,6 +283,9 @@ def problems() -> SearchStrategy[Problem]:
         (i_lo, i_hi), (s_lo, s_hi) = EFFECTS[family, link]
         max_sd = MAX_SD.get(link, DEFAULT_MAX_SD)
         single = structure == "scalar"
+        sd = (draw(_grid(0.0, max_sd[0])), 0.0 if single else draw(_grid(0.0, max_sd[1])))
+        # a correlation of two effects only where both vary (else it does not change the data)
+        corr = draw(_grid(-0.9, 0.9)) if structure == "vector" and min(sd) > 0 else 0.0
         if response == "proportion":
             weights = "trials"
         elif response == "cbind":
@@ -296,9 +299,7 @@ def problems() -> SearchStrategy[Problem]:
             factor_covariate=draw(st.booleans()),
             intercept=draw(_grid(i_lo, i_hi)),
             slope=draw(_grid(s_lo, s_hi)),
-            sd=(draw(_grid(0.0, max_sd[0])),
-                0.0 if single else draw(_grid(0.0, max_sd[1]))),
-            corr=draw(_grid(-0.9, 0.9)) if structure == "vector" else 0.0,
+            sd=sd, corr=corr,
             weights=weights,
             offset=draw(st.sampled_from(("none", "argument", "formula"))),
             shape=draw(st.sampled_from((2.0, 0.5, 1.0, 5.0, 20.0))) if family == "Gamma"
@@ -350,9 +351,10 @@ def _r_column(c: Column) -> str:
     return f"c({', '.join('NA' if v is None else str(v).upper() for v in c.values)})"
 
 
-def r_script(problem: Problem, data: Dataset, comment: str = "") -> str:
-    """A ready-to-paste R script: the data inline, lme4's default and tight fits, and its
-    devfun at chosen parameters (fill in ``params``)."""
+def r_script(problem: Problem, data: Dataset, params: list[float] | None = None,
+             comment: str = "") -> str:
+    """A ready-to-paste R script: the data inline, lme4's default and tight fits, and, with
+    ``params``, lme4's devfun there (θ for nAGQ = 0, (θ, β) otherwise)."""
     cols = ",\n".join(f"  {c.name} = {_r_column(c)}" for c in data.columns)
     args = [f"data = data, family = {problem.family}(link = \"{problem.link}\")",
             f"nAGQ = {problem.nAGQ}L"]
@@ -362,13 +364,20 @@ def r_script(problem: Problem, data: Dataset, comment: str = "") -> str:
         args.append(f"offset = {problem.offset_column}")
     call = f"glmer({problem.formula}, {', '.join(args)}"
     head = "".join(f"# {line}\n" for line in comment.splitlines())
-    return (f"{head}# {problem!r}\n"
-            "library(lme4)\n"
-            f"data <- data.frame(\n{cols}\n)\n"
-            f"default <- {call})\n"
-            f"tight <- {call},\n  control = {R_TIGHT_CONTROL})\n"
-            "print(c(default = deviance(default), tight = unname(tight@devcomp$cmp[\"dev\"])))\n"
-            "print(getME(tight, \"theta\")); print(fixef(tight))\n")
+    out = (f"{head}# {problem!r}\n"
+           "library(lme4)\n"
+           f"data <- data.frame(\n{cols}\n)\n"
+           f"default <- {call})\n"
+           f"tight <- {call},\n  control = {R_TIGHT_CONTROL})\n"
+           "# lme4's objective, devcomp$cmp[\"dev\"] (-2 logLik at nAGQ <= 1)\n"
+           "print(c(default = unname(default@devcomp$cmp[\"dev\"]),\n"
+           "        tight = unname(tight@devcomp$cmp[\"dev\"])), digits = 17)\n"
+           "print(getME(tight, \"theta\"), digits = 17); print(fixef(tight), digits = 17)\n")
+    if params is not None:
+        point = ", ".join(r_double(float(v)) for v in params)
+        out += ("devfun <- update(tight, devFunOnly = TRUE)  # tolPwrss = 1e-13\n"
+                f"print(devfun(c({point})), digits = 17)\n")
+    return out
 
 
 def _py_column(c: Column) -> str:
