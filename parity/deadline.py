@@ -88,6 +88,11 @@ def _child(fn: Callable[[], object], read_end: int, write_end: int) -> None:
         os.close(read_end)
         os.setpgid(0, 0)  # its own group, so that a timeout also ends what R started
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        # R's console output goes through Python's sys.stdout and sys.stderr, which may be a
+        # progress bar's proxy whose lock another thread of the parent held at the fork:
+        # write straight to the file descriptors instead
+        sys.stdout = open(1, "w", closefd=False, buffering=1)
+        sys.stderr = open(2, "w", closefd=False, buffering=1)
         try:
             payload = pickle.dumps(("ok", fn()))
         except BaseException as exc:  # sent to the parent, which raises it
