@@ -64,19 +64,21 @@ def call_with_deadline(fn: Callable[[], T], seconds: float | None, what: str) ->
         os.setpgid(pid, pid)  # also done in the child; whichever runs first
     except OSError:
         pass
+    payload = None
     try:
         payload = _read_until(read_end, time.monotonic() + limit)
     finally:
         os.close(read_end)
-        _reap(pid)
+        _reap(pid, kill=payload is None)
     if payload is None:
         raise RTimeoutError(f"{what} did not finish within {limit:g} s (the R time limit, "
                             "--r-timeout); R was stopped. Raise the limit if the call is "
                             "just slow.")
-    if not payload:
+    try:
+        status, value = pickle.loads(payload)
+    except Exception:  # nothing, or a partial answer: the child died while answering
         raise RFitError(f"{what}: the R process died without an answer (a crash in R or in "
-                        "compiled code it called)")
-    status, value = pickle.loads(payload)
+                        "compiled code it called)") from None
     if status == "ok":
         return value
     raise value
@@ -131,24 +133,21 @@ def _read_until(fd: int, deadline: float) -> bytes | None:
             chunks.append(chunk)
 
 
-def _reap(pid: int) -> None:
-    """Kill the child's process group unless it has exited, then wait for the child."""
-    try:
-        done, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return
-    if done == 0:
-        for kill in (os.killpg, os.kill):
+def _reap(pid: int, kill: bool) -> None:
+    """Wait for the child, killing its process group first if ``kill`` (a timeout, or an
+    interrupt of the parent); then end what R started in that group and left running."""
+    if kill:
+        for send in (os.killpg, os.kill):
             try:
-                kill(pid, signal.SIGKILL)
+                send(pid, signal.SIGKILL)
                 break
             except OSError:
                 continue
     try:
-        os.waitpid(pid, 0)
+        os.waitpid(pid, 0)  # without kill: the child has answered and is exiting
     except ChildProcessError:
         pass
-    try:  # what R started in the child's group and left running
+    try:
         os.killpg(pid, signal.SIGKILL)
     except OSError:
         pass
