@@ -298,9 +298,14 @@ def compare_default(case: str, ref: NAGQReference, cand: FitResult) -> list[Row]
 
 
 DRIFT_DEFAULT_OBJECTIVE = Tolerance(
-    abs=1e-6, rel=1e-10,
-    reason="the same lme4 on the same data follows the same optimiser path; runs differ only "
-           "by lme4 1.1-31's non-determinism on multi-term models (~1e-8 in the objective).",
+    abs=1e-5, rel=1e-10,
+    reason="lme4's default fit stops early, and where its optimiser's path changes it stops "
+           "elsewhere on the flat floor of the optimum: the same lme4 1.1-31 and Debian "
+           "packages on another x86-64 machine (libm picks its exp and log by processor) "
+           "took contraception-slope's default fit through 1124 evaluations instead of 1033, "
+           "2.2e-6 lower in -2logLik; an lme4 upgrade that changes the default optimiser moves "
+           "it by 1e-4 or more.  The tight fits and the probes, which do not depend on the "
+           "path, keep their bounds.",
 )
 
 
