@@ -46,6 +46,19 @@ enum {
     SCHUR_NOT_PD = 7        /* several terms: S̄ not positive definite */
 };
 
+/* The most 8-byte items an array may have (its size in bytes fits a Py_ssize_t): every size
+ * the core computes from its arguments is checked against it (muladd), so none overflows. */
+#define MAX_ITEMS (PY_SSIZE_T_MAX / 8)
+
+/* a·b + c for sizes in [0, MAX_ITEMS], or -1 when an operand is -1 or the result exceeds
+ * MAX_ITEMS. */
+static Py_ssize_t muladd(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c)
+{
+    if (a < 0 || b < 0 || c < 0 || c > MAX_ITEMS || (b > 0 && a > (MAX_ITEMS - c) / b))
+        return -1;
+    return a * b + c;
+}
+
 typedef struct {
     int kind;
     int binary;            /* binomial with y ∈ {0, 1} */
@@ -114,7 +127,7 @@ typedef struct {
 } Working;
 
 /* PIRLS's scratch: `k` arrays of n (the trial point's response and, for several terms, δη)
- * and one block of `small` doubles.  One block per array of n: a block above glibc's largest
+ * and one block of `small` doubles (-1: too many, as out of memory).  One block per array of n: a block above glibc's largest
  * mmap threshold (32 MB) is mapped afresh on every call, and touching its new pages costs
  * about as much as a PIRLS step (n = 1e6: ~10 ms).  Returns 0 (all freed) if out of memory. */
 #define MAX_ROWS 6
@@ -131,7 +144,7 @@ static void scratch_free(Scratch *sc)
 
 static int scratch_alloc(Scratch *sc, int k, Py_ssize_t n, Py_ssize_t small)
 {
-    *sc = (Scratch){{NULL}, malloc(sizeof(double) * (small + 1))};
+    *sc = (Scratch){{NULL}, small < 0 ? NULL : malloc(sizeof(double) * (small + 1))};
     int ok = sc->small != NULL;
     for (int j = 0; j < k && ok; j++)
         ok = (sc->row[j] = malloc(sizeof(double) * (n > 0 ? n : 1))) != NULL;
@@ -331,7 +344,7 @@ static int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
      * point, the gradient in u, δu, the trial u, and (joint) Xᵀs, the right-hand side of the
      * Schur system and δβ */
     Scratch sc;
-    if (!scratch_alloc(&sc, 5, n, 7 * nlev + 3 * p))
+    if (!scratch_alloc(&sc, 5, n, muladd(7, nlev, muladd(3, p, 0))))
         return NO_MEMORY;
     Working cur = *out, trial = {sc.row[0], sc.row[1], sc.row[2], sc.row[3], sc.row[4]};
     double *S2 = sc.small, *S1 = S2 + nlev, *S2t = S1 + nlev, *S1t = S2t + nlev;
@@ -428,7 +441,8 @@ static int gradient(const Problem *pb, const double *D, const double *u, const d
     const int64_t *f = pb->f;
     const double th = pb->th, *x = pb->x, *X = pb->X;
     const int binomial = pb->resp.kind == BINOMIAL_LOGIT;
-    double *buf = calloc(2 * nlev + 2 * p, sizeof(double));
+    const Py_ssize_t size = muladd(2, nlev, muladd(2, p, 0));
+    double *buf = size < 0 ? NULL : calloc(size, sizeof(double));
     if (!buf)
         return NO_MEMORY;
     double *z = buf, *wx2 = buf + nlev, *ab = wx2 + nlev, *zb = ab + p;
@@ -693,7 +707,7 @@ static int crossed_pirls(const Crossed *cr, const double *eta0, double *u, doubl
     /* scratch: the trial point and δη (n each); the right-hand side, δ, the trial u, Xδβ per
      * distinct row of X, and crossed_factor's */
     Scratch sc;
-    if (!scratch_alloc(&sc, 6, n, 3 * (q + p) + 3 * cr->G + cr->ncells))
+    if (!scratch_alloc(&sc, 6, n, muladd(3, q + p, muladd(3, cr->G, cr->ncells))))
         return NO_MEMORY;
     Working cur = *out, trial = {sc.row[0], sc.row[1], sc.row[2], sc.row[3], sc.row[4]};
     double *deta = sc.row[5], *r = sc.small, *delta = r + q + p, *un = delta + q + p;
@@ -774,7 +788,9 @@ static int crossed_gradient(const Crossed *cr, int profiled, const double *D, co
     const Py_ssize_t n = cr->n, p = cr->X ? cr->p : 0, T = cr->T, q1 = cr->q1, q2 = cr->q2;
     const Py_ssize_t m = q2 + p, q = q1 + q2, G = cr->G, P = cr->p;
     const int binomial = cr->resp.kind == BINOMIAL_LOGIT;
-    double *buf = calloc(q2 * q2 + q1 * q2 + q1 + n + 2 * (q + p) + 2 * G + 1, sizeof(double));
+    const Py_ssize_t size =
+        muladd(q2, q2, muladd(q1, q2, muladd(2, q + p, muladd(2, G, muladd(1, q1, n + 1)))));
+    double *buf = size < 0 ? NULL : calloc(size, sizeof(double));
     if (!buf)
         return NO_MEMORY;
     double *Si = buf, *KS = Si + q2 * q2, *i11 = KS + q1 * q2, *av = i11 + q1;
@@ -882,7 +898,8 @@ static int crossed_predict(const Crossed *cr, const double *dth, const double *u
 {
     const Py_ssize_t n = cr->n, p = cr->X ? cr->p : 0, T = cr->T, G = cr->G, P = cr->p;
     const Py_ssize_t q = cr->q1 + cr->q2;
-    double *buf = calloc(2 * (q + p) + 2 * G + 1, sizeof(double));
+    const Py_ssize_t size = muladd(2, q + p, muladd(2, G, 1));
+    double *buf = size < 0 ? NULL : calloc(size, sizeof(double));
     if (!buf)
         return NO_MEMORY;
     double *rhs = buf, *delta = rhs + q + p, *xb = delta + q + p, *wg = xb + G;
@@ -929,7 +946,7 @@ static int crossed_predict(const Crossed *cr, const double *dth, const double *u
 
 /* How BFGS ended (glmm.bfgs formats the message from it). */
 enum { BFGS_GRADIENT = 0, BFGS_DECREMENT = 1, BFGS_STALLED = 2, BFGS_MAX_ITER = 3,
-       BFGS_BAD_START = 4, BFGS_ERROR = 5 };
+       BFGS_BAD_START = 4 };
 
 /* F and ∇F at x: returns F, or +∞ where F cannot be evaluated (*g then unset).  An error
  * that must stop the search sets *error: PY_ERROR (a Python exception other than the
@@ -967,11 +984,13 @@ static int bfgs(Objective fg, void *ctx, Py_ssize_t n, const unsigned char *unit
                 int have_start, double gtol, double dtol, double xtol, long max_iter,
                 BfgsOut *out)
 {
-    double *buf = malloc(sizeof(double) * (n * n + 6 * n + 1));
+    const Py_ssize_t size = muladd(n, n + 6, 1);
+    double *buf = size < 0 ? NULL : malloc(sizeof(double) * size);
     if (!buf)
         return NO_MEMORY;
     double *H = buf, *d = H + n * n, *xn = d + n, *gn = xn + n, *s = gn + n, *y = s + n,
            *Hy = y + n;
+    memset(d, 0, sizeof(double) * n);   /* read (as dmax) only if max_iter is 0 */
     double *x = out->x, *g = out->g, f = out->f;
     int error = OK;
     out->nfev = 0;
@@ -1261,37 +1280,47 @@ typedef struct {
 static double python_objective(void *ctx, const double *x, double *g, int *error)
 {
     PyObjective *po = ctx;
+    *error = PY_ERROR;   /* until F is had */
     PyObject *xs = PyList_New(po->n);
-    if (!xs) {
-        *error = PY_ERROR;
+    if (!xs)
         return NAN;
+    for (Py_ssize_t i = 0; i < po->n; i++) {
+        PyObject *xi = PyFloat_FromDouble(x[i]);
+        if (!xi) {
+            Py_DECREF(xs);
+            return NAN;
+        }
+        PyList_SET_ITEM(xs, i, xi);
     }
-    for (Py_ssize_t i = 0; i < po->n; i++)
-        PyList_SET_ITEM(xs, i, PyFloat_FromDouble(x[i]));
     PyObject *r = PyObject_CallOneArg(po->fg, xs);
     Py_DECREF(xs);
     if (!r) {
         if (PyErr_ExceptionMatches(PyExc_ArithmeticError)) {
             PyErr_Clear();
+            *error = OK;
             return INFINITY;
         }
-        *error = PY_ERROR;
         return NAN;
     }
-    double f = NAN;
-    PyObject *gobj = NULL;
-    if (!PyArg_ParseTuple(r, "dO", &f, &gobj)) {
+    if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2) {
+        PyErr_Format(PyExc_TypeError, "fg: expected a tuple (F, gradient) from the objective, "
+                     "got %s", Py_TYPE(r)->tp_name);
         Py_DECREF(r);
-        *error = PY_ERROR;
         return NAN;
     }
-    PyObject *seq = PySequence_Fast(gobj, "the gradient must be a sequence");
+    double f = PyFloat_AsDouble(PyTuple_GET_ITEM(r, 0));
+    if (f == -1.0 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "fg: expected a float F from the objective, got %s",
+                     Py_TYPE(PyTuple_GET_ITEM(r, 0))->tp_name);
+        Py_DECREF(r);
+        return NAN;
+    }
+    PyObject *seq = PySequence_Fast(PyTuple_GET_ITEM(r, 1), "the gradient must be a sequence");
     if (!seq || PySequence_Fast_GET_SIZE(seq) != po->n) {
         if (seq)
             PyErr_SetString(PyExc_ValueError, "the gradient has the wrong length");
         Py_XDECREF(seq);
         Py_DECREF(r);
-        *error = PY_ERROR;
         return NAN;
     }
     for (Py_ssize_t i = 0; i < po->n; i++) {
@@ -1299,7 +1328,6 @@ static double python_objective(void *ctx, const double *x, double *g, int *error
         if (g[i] == -1.0 && PyErr_Occurred()) {
             Py_DECREF(seq);
             Py_DECREF(r);
-            *error = PY_ERROR;
             return NAN;
         }
         if (!isfinite(g[i]))
@@ -1307,153 +1335,335 @@ static double python_objective(void *ctx, const double *x, double *g, int *error
     }
     Py_DECREF(seq);
     Py_DECREF(r);
+    *error = OK;
     return isfinite(f) ? f : INFINITY;
 }
 
 /* -- the Python interface ----------------------------------------------------------------- */
 
-/* A float64 (or int64) buffer of `len` items, C-contiguous; writable if asked. */
-static int get(PyObject *obj, Py_buffer *view, const char *name, Py_ssize_t len, int writable,
-               int integer)
+/* Every entry point checks all its arguments before it computes anything, and raises
+ * TypeError or ValueError naming the argument at fault: the core is internal, and glmm passes
+ * valid arguments, but no argument, however wrong, may make it read or write outside its
+ * arrays.  Arrays come through the buffer protocol: float64 or int64, C-contiguous, 1-D or
+ * 2-D of the expected shape; an array the call writes must be writable and share no memory
+ * with any other argument.  Sizes are integers in [0, MAX_ITEMS], and every size computed
+ * from them is checked (muladd).  Index arrays (level codes, X's rows, cells, a pattern's
+ * offsets and entries) are checked to lie within their bounds, in one branch-free pass; a
+ * crossed_model copies its index arrays, so that a later change to the caller's arrays cannot
+ * take them out of bounds.  A call runs without the GIL: no other thread may write its arrays
+ * meanwhile (as for numpy's own functions). */
+
+/* The call's arguments: exactly `argc` of them (NULL with TypeError if not). */
+static PyObject *const *unpack(PyObject *args, const char *fname, Py_ssize_t argc)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT |
-                                          (writable ? PyBUF_WRITABLE : 0)) < 0)
+    if (PyTuple_GET_SIZE(args) != argc) {
+        PyErr_Format(PyExc_TypeError, "%s: expected %zd arguments, got %zd", fname, argc,
+                     PyTuple_GET_SIZE(args));
+        return NULL;
+    }
+    return PySequence_Fast_ITEMS(args);
+}
+
+/* A size: an integer in [0, MAX_ITEMS]. */
+static int size_arg(PyObject *obj, const char *name, Py_ssize_t *v)
+{
+    PyObject *i = PyNumber_Index(obj);
+    if (!i) {
+        PyErr_Format(PyExc_TypeError, "%s: expected an integer, got %s", name,
+                     Py_TYPE(obj)->tp_name);
         return 0;
-    const char *fmt = view->format ? view->format : "B";
-    if (*fmt == '<' || *fmt == '=' || *fmt == '@')
-        fmt++;
-    const int ok = integer ? (view->itemsize == 8 && (*fmt == 'q' || *fmt == 'l'))
-                           : (view->itemsize == 8 && *fmt == 'd');
-    if (!ok || view->len != len * 8) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd %s values, got %zd bytes of '%s'",
-                     name, len, integer ? "int64" : "float64", view->len, fmt);
-        PyBuffer_Release(view);
+    }
+    *v = PyLong_AsSsize_t(i);
+    Py_DECREF(i);
+    if (*v == -1 && PyErr_Occurred())
+        PyErr_Clear();   /* beyond a Py_ssize_t: out of range, below */
+    if (*v < 0 || *v > MAX_ITEMS) {
+        PyErr_Format(PyExc_ValueError, "%s: expected a size in [0, %zd], got %S", name,
+                     (Py_ssize_t)MAX_ITEMS, obj);
         return 0;
     }
     return 1;
 }
 
+/* A float; NaN refused if `number`. */
+static int float_arg(PyObject *obj, const char *name, int number, double *v)
+{
+    *v = PyFloat_AsDouble(obj);
+    if (*v == -1.0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError))
+            PyErr_Format(PyExc_ValueError, "%s: %S is beyond the range of a float", name, obj);
+        else
+            PyErr_Format(PyExc_TypeError, "%s: expected a float, got %s", name,
+                         Py_TYPE(obj)->tp_name);
+        return 0;
+    }
+    if (number && isnan(*v)) {
+        PyErr_Format(PyExc_ValueError, "%s: expected a number, got NaN", name);
+        return 0;
+    }
+    return 1;
+}
+
+/* A flag: any object with a truth value. */
+static int flag_arg(PyObject *obj, const char *name, int *v)
+{
+    *v = PyObject_IsTrue(obj);
+    if (*v < 0) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a bool, got %s", name,
+                     Py_TYPE(obj)->tp_name);
+        return 0;
+    }
+    return 1;
+}
+
+/* The response kind: BINOMIAL_LOGIT or POISSON_LOG. */
+static int kind_arg(PyObject *obj, int *kind)
+{
+    PyObject *i = PyNumber_Index(obj);
+    if (!i) {
+        PyErr_Format(PyExc_TypeError, "kind: expected an integer (0: binomial-logit, "
+                     "1: Poisson-log), got %s", Py_TYPE(obj)->tp_name);
+        return 0;
+    }
+    const long k = PyLong_AsLong(i);
+    Py_DECREF(i);
+    if (k == -1 && PyErr_Occurred())
+        PyErr_Clear();   /* beyond a long: unknown, below */
+    if (k != BINOMIAL_LOGIT && k != POISSON_LOG) {
+        PyErr_Format(PyExc_ValueError, "kind: unknown response kind %S (0: binomial-logit, "
+                     "1: Poisson-log)", obj);
+        return 0;
+    }
+    *kind = (int)k;
+    return 1;
+}
+
 #define NBUF 64
 
+/* The buffers a call holds, each with its argument's name and whether the call writes it. */
 typedef struct {
     Py_buffer b[NBUF];
+    const char *name[NBUF];
+    unsigned char written[NBUF];
     int used;
 } Buffers;
-
-/* The next free buffer, or NULL (with an exception) when all NBUF are taken. */
-static Py_buffer *slot(Buffers *bs)
-{
-    if (bs->used < NBUF)
-        return &bs->b[bs->used];
-    PyErr_SetString(PyExc_ValueError, "too many arrays in one call");
-    return NULL;
-}
-
-static double *take(Buffers *bs, PyObject *obj, const char *name, Py_ssize_t len, int writable)
-{
-    if (obj == Py_None)
-        return NULL;
-    Py_buffer *view = slot(bs);
-    if (!view || !get(obj, view, name, len, writable, 0))
-        return (double *)-1;
-    return bs->b[bs->used++].buf;
-}
-
-/* The number of 8-byte items in a C-contiguous buffer (-1 with an exception set). */
-static Py_ssize_t items(PyObject *obj)
-{
-    Py_buffer v;
-    if (PyObject_GetBuffer(obj, &v, PyBUF_C_CONTIGUOUS) < 0)
-        return -1;
-    const Py_ssize_t len = v.len / 8;
-    PyBuffer_Release(&v);
-    return len;
-}
 
 static void release(Buffers *bs)
 {
     for (int k = 0; k < bs->used; k++)
         PyBuffer_Release(&bs->b[k]);
+    bs->used = 0;
 }
 
-#define TAKE(var, obj, len, writable, required)                                              \
+/* Whether a buffer's items are one 8-byte number each in the machine's byte order: 'd'
+ * (float64) or, if `integer`, 'q' or 'l' (int64). */
+static int format_ok(const Py_buffer *v, int integer)
+{
+    const char *fmt = v->format ? v->format : "B";
+    const uint16_t one = 1;
+    const int little = *(const unsigned char *)&one == 1;
+    if (*fmt == '@' || *fmt == '=' || *fmt == (little ? '<' : '>') || (!little && *fmt == '!'))
+        fmt++;
+    if (v->itemsize != 8 || fmt[0] == '\0' || fmt[1] != '\0')
+        return 0;
+    return integer ? fmt[0] == 'q' || (fmt[0] == 'l' && sizeof(long) == 8) : fmt[0] == 'd';
+}
+
+/* A buffer's shape, "(3, 4)", for messages. */
+static void shape_text(const Py_buffer *v, char *s, size_t size)
+{
+    size_t k = (size_t)snprintf(s, size, "(");
+    for (int d = 0; d < v->ndim && k < size; d++)
+        k += (size_t)snprintf(s + k, size - k, d ? ", %zd" : "%zd", v->shape[d]);
+    if (k < size)
+        snprintf(s + k, size - k, v->ndim == 1 ? ",)" : ")");
+}
+
+/* array()'s cols: a 1-D array; an array of any shape (rows items in all).  Else the number
+ * of columns of a 2-D array. */
+enum { VECTOR = -1, FLAT = -2 };
+/* array()'s rows: any number */
+#define ANY PY_SSIZE_T_MIN
+
+/* obj as the call's next buffer, of 8-byte items (float64, or int64 if `integer`),
+ * C-contiguous, writable if `written`, of shape (rows,) (cols == VECTOR), (rows, cols), or any
+ * shape with rows items in all (cols == FLAT); rows == ANY: any number of rows.  Its data
+ * (never NULL), or NULL with an exception naming the argument (TypeError "... is required" for
+ * None). */
+static void *array(Buffers *bs, PyObject *obj, const char *name, Py_ssize_t rows,
+                   Py_ssize_t cols, int written, int integer)
+{
+    static double no_items[1];   /* the data of an empty array whose exporter gives none */
+    const char *type = integer ? "int64" : "float64";
+    if (obj == Py_None) {
+        PyErr_Format(PyExc_TypeError, "%s is required", name);
+        return NULL;
+    }
+    if (rows != ANY && muladd(rows, cols >= 0 ? cols : 1, 0) < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: its size, %zd x %zd, exceeds any array", name, rows,
+                     cols >= 0 ? cols : 1);
+        return NULL;
+    }
+    if (bs->used >= NBUF) {
+        PyErr_SetString(PyExc_ValueError, "too many arrays in one call");
+        return NULL;
+    }
+    if (!PyObject_CheckBuffer(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a %s array, got %s", name, type,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    Py_buffer *v = &bs->b[bs->used];
+    if (PyObject_GetBuffer(obj, v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT |
+                                       (written ? PyBUF_WRITABLE : 0)) < 0) {
+        /* not C-contiguous, or read-only: the exporter's own words, naming the argument */
+        PyObject *etype, *value, *tb;
+        PyErr_Fetch(&etype, &value, &tb);
+        PyErr_NormalizeException(&etype, &value, &tb);
+        PyErr_Format(PyExc_ValueError, "%s: expected a C-contiguous%s %s array (%S)", name,
+                     written ? ", writable" : "", type, value ? value : Py_None);
+        Py_XDECREF(etype);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    int ok = format_ok(v, integer) && (cols == FLAT || v->ndim == (cols == VECTOR ? 1 : 2));
+    if (ok && cols == FLAT)
+        ok = rows == ANY || v->len == rows * 8;
+    else if (ok)
+        ok = (rows == ANY || v->shape[0] == rows) && (cols == VECTOR || v->shape[1] == cols);
+    if (!ok) {
+        char want[96], got[96];
+        if (rows == ANY && cols < 0)
+            snprintf(want, sizeof want, "a%s %s array", cols == VECTOR ? " 1-D" : "", type);
+        else if (rows == ANY)
+            snprintf(want, sizeof want, "a 2-D %s array of %zd columns", type, cols);
+        else if (cols < 0)
+            snprintf(want, sizeof want, "%zd %s values%s", rows, type,
+                     cols == VECTOR ? " (a 1-D array)" : "");
+        else
+            snprintf(want, sizeof want, "a %zd × %zd %s array", rows, cols, type);
+        shape_text(v, got, sizeof got);
+        PyErr_Format(PyExc_ValueError, "%s: expected %s, got shape %s of format '%s' (%zd-byte "
+                     "items)", name, want, got, v->format ? v->format : "B", v->itemsize);
+        PyBuffer_Release(v);
+        return NULL;
+    }
+    bs->name[bs->used] = name;
+    bs->written[bs->used] = (unsigned char)written;
+    bs->used++;
+    return v->buf ? v->buf : (void *)no_items;
+}
+
+/* array() for an argument that may be None (then *dst = NULL) unless `required`. */
+static int optional(Buffers *bs, PyObject *obj, const char *name, Py_ssize_t rows,
+                    Py_ssize_t cols, int written, int required, double **dst)
+{
+    if (obj == Py_None && !required) {
+        *dst = NULL;
+        return 1;
+    }
+    return (*dst = array(bs, obj, name, rows, cols, written, 0)) != NULL;
+}
+
+#define TAKE(var, obj, name, rows, cols, written, required)                                  \
     do {                                                                                     \
-        var = take(&bs, obj, #var, len, writable);                                           \
-        if (var == (double *)-1)                                                             \
+        if (!optional(bs, obj, name, rows, cols, written, required, &(var)))                 \
             goto fail;                                                                       \
-        if (required && !var) {                                                              \
-            PyErr_SetString(PyExc_TypeError, #var " is required");                           \
-            goto fail;                                                                       \
-        }                                                                                    \
     } while (0)
 
-/* Parse the shared arguments: (kind, binary, y, w, ylogy, f, x, θ, X, ℓ, p); X may be None
- * unless need_X.  The remaining arguments go to rest. */
-static int problem(Buffers *bs, PyObject *args, Py_ssize_t argc, int need_X, Problem *pb,
-                   PyObject **rest)
+/* The rows of the buffer array() took last. */
+static Py_ssize_t last_rows(const Buffers *bs)
 {
+    return bs->b[bs->used - 1].shape[0];
+}
+
+/* Whether two buffers share memory (an empty one shares none). */
+static int shares(const Py_buffer *a, const Py_buffer *b)
+{
+    const uintptr_t pa = (uintptr_t)a->buf, pb = (uintptr_t)b->buf;
+    return a->len > 0 && b->len > 0 && pa < pb + (uintptr_t)b->len &&
+           pb < pa + (uintptr_t)a->len;
+}
+
+/* That no array the call writes shares memory with another of its arrays, or with one that
+ * `held` (a crossed_model's, or NULL) holds: else ValueError naming both. */
+static int disjoint(const Buffers *bs, const Buffers *held)
+{
+    for (int i = 0; i < bs->used; i++) {
+        if (!bs->written[i])
+            continue;
+        for (int j = 0; j < bs->used; j++)
+            if (j != i && shares(&bs->b[i], &bs->b[j])) {
+                PyErr_Format(PyExc_ValueError, "%s and %s share memory, and the call writes %s",
+                             bs->name[i], bs->name[j], bs->name[i]);
+                return 0;
+            }
+        for (int j = 0; held && j < held->used; j++)
+            if (shares(&bs->b[i], &held->b[j])) {
+                PyErr_Format(PyExc_ValueError, "%s shares memory with the model's %s, and the "
+                             "call writes %s", bs->name[i], held->name[j], bs->name[i]);
+                return 0;
+            }
+    }
+    return 1;
+}
+
+/* That all `len` values of v lie in [0, bound) (else ValueError naming them, term `term`'s if
+ * term ≥ 0, and the first outside): one branch-free pass. */
+static int in_range(const int64_t *v, Py_ssize_t len, Py_ssize_t bound, const char *name,
+                    const char *what, int term)
+{
+    const uint64_t b = bound > 0 ? (uint64_t)bound : 0;
+    uint64_t bad = 0;   /* branch-free (vectorised): a negative value is a huge unsigned one */
+    for (Py_ssize_t i = 0; i < len; i++)
+        bad |= (uint64_t)v[i] >= b;
+    if (!bad)
+        return 1;
+    Py_ssize_t i = 0;
+    while ((uint64_t)v[i] < b)
+        i++;
+    if (term >= 0)
+        PyErr_Format(PyExc_ValueError, "%s: %s outside [0, %zd): term %d's [%zd] is %lld", name,
+                     what, bound, term, i, (long long)v[i]);
+    else
+        PyErr_Format(PyExc_ValueError, "%s: %s outside [0, %zd): %s[%zd] is %lld", name, what,
+                     bound, name, i, (long long)v[i]);
+    return 0;
+}
+
+/* Parse the shared arguments of the scalar-term entry points, (kind, binary, y, w, ylogy, f,
+ * x, θ, X, ℓ, p), into pb: x None for an intercept (x = 1), X None unless need_X (u-only
+ * PIRLS).  The call's remaining arguments go to rest. */
+static int problem(Buffers *bs, const char *fname, PyObject *args, Py_ssize_t argc, int need_X,
+                   Problem *pb, PyObject **rest)
+{
+    PyObject *const *a = unpack(args, fname, argc);
     int kind, binary;
-    PyObject *y, *w, *ylogy, *f, *x, *X;
-    double th;
     Py_ssize_t nlev, p;
-    if (PyTuple_GET_SIZE(args) != argc) {
-        PyErr_Format(PyExc_TypeError, "expected %zd arguments", argc);
+    double th;
+    if (!a || !kind_arg(a[0], &kind) || !flag_arg(a[1], "binary", &binary) ||
+        !float_arg(a[7], "theta", 0, &th) || !size_arg(a[9], "nlevels", &nlev) ||
+        !size_arg(a[10], "p", &p))
         return 0;
-    }
-    PyObject *head = PyTuple_GetSlice(args, 0, 11);
-    if (!head)
+    const int64_t *f = array(bs, a[5], "f", ANY, VECTOR, 0, 1);
+    if (!f)
         return 0;
-    const int parsed = PyArg_ParseTuple(head, "ipOOOOOdOnn", &kind, &binary, &y, &w, &ylogy, &f,
-                                        &x, &th, &X, &nlev, &p);
-    Py_DECREF(head);
-    if (!parsed)
+    const Py_ssize_t n = last_rows(bs);
+    if (!in_range(f, n, nlev, "f", "level codes", -1))
         return 0;
-    if (kind != BINOMIAL_LOGIT && kind != POISSON_LOG) {
-        PyErr_Format(PyExc_ValueError, "unknown response kind %d", kind);
+    double *y, *w, *ylogy, *x, *X;
+    if (!optional(bs, a[2], "y", n, VECTOR, 0, 1, &y) ||
+        !optional(bs, a[3], "w", n, VECTOR, 0, 1, &w) ||
+        !optional(bs, a[4], "ylogy", n, VECTOR, 0, 0, &ylogy) ||
+        !optional(bs, a[6], "x", n, VECTOR, 0, 0, &x) ||
+        !optional(bs, a[8], "X", n, p, 0, need_X, &X))
         return 0;
-    }
-    Py_buffer *fv = &bs->b[bs->used];
-    if (PyObject_GetBuffer(f, fv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-        return 0;
-    bs->used++;
-    const Py_ssize_t n = fv->len / 8;
-    PyBuffer_Release(fv);
-    bs->used--;
-    if (!get(f, &bs->b[bs->used], "f", n, 0, 1))
-        return 0;
-    pb->f = bs->b[bs->used++].buf;
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (pb->f[i] < 0 || pb->f[i] >= nlev) {
-            PyErr_SetString(PyExc_ValueError, "f: level codes outside [0, nlevels)");
-            return 0;
-        }
-    pb->n = n;
-    pb->nlev = nlev;
-    pb->p = p;
-    pb->th = th;
-    pb->resp.kind = kind;
-    pb->resp.binary = binary;
-    pb->resp.n = n;
-    double *v;
-#define TAKE1(dst, obj, len, req)                                                            \
-    do {                                                                                     \
-        v = take(bs, obj, #obj, len, 0);                                                     \
-        if (v == (double *)-1)                                                               \
-            return 0;                                                                        \
-        if (req && !v) {                                                                     \
-            PyErr_SetString(PyExc_TypeError, #obj " is required");                           \
-            return 0;                                                                        \
-        }                                                                                    \
-        dst = v;                                                                             \
-    } while (0)
-    TAKE1(pb->resp.y, y, n, 1);
-    TAKE1(pb->resp.w, w, n, 1);
-    TAKE1(pb->resp.ylogy, ylogy, n, 0);
-    TAKE1(pb->x, x, n, 0);   /* None: an intercept, x = 1 */
-    TAKE1(pb->X, X, n * p, need_X);
-#undef TAKE1
+    *pb = (Problem){.n = n, .nlev = nlev, .p = p, .f = f, .x = x, .th = th, .X = X,
+                    .resp = {.kind = kind, .binary = binary, .y = y, .w = w, .ylogy = ylogy,
+                             .n = n}};
     for (Py_ssize_t k = 11; k < argc; k++)
-        rest[k - 11] = PyTuple_GET_ITEM(args, k);
+        rest[k - 11] = a[k];
     return 1;
 }
 
@@ -1466,38 +1676,42 @@ PyDoc_STRVAR(pirls_doc,
 
 static PyObject *py_pirls(PyObject *self, PyObject *args)
 {
-    Buffers bs = {.used = 0};
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
     Problem pb;
     PyObject *r[12];
-    if (!problem(&bs, args, 23, 0, &pb, r))
+    if (!problem(bs, "pirls", args, 23, 0, &pb, r))
         goto fail;
-    const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.X ? pb.p : 0;
+    const int joint = pb.X != NULL;   /* X given: PIRLS in (u, β), with beta, C, GiC and RX */
+    const Py_ssize_t n = pb.n, nlev = pb.nlev, p = joint ? pb.p : 0;
     double *eta0, *u, *beta, *C, *GiC, *RX, *D;
     Working out;
-    TAKE(eta0, r[0], n, 0, 1);
-    TAKE(u, r[1], nlev, 1, 1);
-    TAKE(beta, r[2], p, 1, 0);
-    TAKE(out.eta, r[3], n, 1, 1);
-    TAKE(out.mu, r[4], n, 1, 1);
-    TAKE(out.dev, r[5], n, 1, 1);
-    TAKE(out.W, r[6], n, 1, 1);
-    TAKE(out.s, r[7], n, 1, 1);
-    TAKE(D, r[8], nlev, 1, 1);
-    TAKE(C, r[9], nlev * p, 1, p > 0);
-    TAKE(GiC, r[10], nlev * p, 1, p > 0);
-    TAKE(RX, r[11], p * p, 1, p > 0);
+    TAKE(eta0, r[0], "eta0", n, VECTOR, 0, 1);
+    TAKE(u, r[1], "u", nlev, VECTOR, 1, 1);
+    TAKE(beta, r[2], "beta", p, VECTOR, 1, joint);
+    TAKE(out.eta, r[3], "eta", n, VECTOR, 1, 1);
+    TAKE(out.mu, r[4], "mu", n, VECTOR, 1, 1);
+    TAKE(out.dev, r[5], "dev", n, VECTOR, 1, 1);
+    TAKE(out.W, r[6], "W", n, VECTOR, 1, 1);
+    TAKE(out.s, r[7], "s", n, VECTOR, 1, 1);
+    TAKE(D, r[8], "D", nlev, VECTOR, 1, 1);
+    TAKE(C, r[9], "C", nlev, p, 1, joint);
+    TAKE(GiC, r[10], "GiC", nlev, p, 1, joint);
+    TAKE(RX, r[11], "RX", p, p, 1, joint);
+    if (!disjoint(bs, NULL))
+        goto fail;
     long iterations = 0;
     double P = NAN;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = pirls(&pb, eta0, u, beta, &out, D, C, GiC, RX, &iterations, &P);
     Py_END_ALLOW_THREADS
-    release(&bs);
+    release(bs);
     if (status == NO_MEMORY)
         return PyErr_NoMemory();
     return Py_BuildValue("ild", status, iterations, P);
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -1509,36 +1723,39 @@ PyDoc_STRVAR(gradient_doc,
 
 static PyObject *py_gradient(PyObject *self, PyObject *args)
 {
-    Buffers bs = {.used = 0};
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
     Problem pb;
     PyObject *r[9];
-    if (!problem(&bs, args, 20, 1, &pb, r))
+    if (!problem(bs, "gradient", args, 20, 1, &pb, r))
         goto fail;
     const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
     double *D, *u, *mu, *W, *s, *C, *GiC, *RX, *g;
-    TAKE(D, r[0], nlev, 0, 1);
-    TAKE(u, r[1], nlev, 0, 1);
-    TAKE(mu, r[2], n, 0, 1);
-    TAKE(W, r[3], n, 0, 1);
-    TAKE(s, r[4], n, 0, 1);
-    TAKE(C, r[5], nlev * p, 0, 0);
-    TAKE(GiC, r[6], nlev * p, 0, 0);
-    TAKE(RX, r[7], p * p, 0, 0);
+    TAKE(D, r[0], "D", nlev, VECTOR, 0, 1);
+    TAKE(u, r[1], "u", nlev, VECTOR, 0, 1);
+    TAKE(mu, r[2], "mu", n, VECTOR, 0, 1);
+    TAKE(W, r[3], "W", n, VECTOR, 0, 1);
+    TAKE(s, r[4], "s", n, VECTOR, 0, 1);
+    TAKE(C, r[5], "C", nlev, p, 0, 0);
+    TAKE(GiC, r[6], "GiC", nlev, p, 0, 0);
+    TAKE(RX, r[7], "RX", p, p, 0, 0);
     if (RX && !(C && GiC)) {
         PyErr_SetString(PyExc_TypeError, "C and GiC are required with RX");
         goto fail;
     }
-    TAKE(g, r[8], RX ? 1 : 1 + p, 1, 1);
+    TAKE(g, r[8], "g", RX ? 1 : 1 + p, VECTOR, 1, 1);
+    if (!disjoint(bs, NULL))
+        goto fail;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = gradient(&pb, D, u, mu, W, s, C, GiC, RX, g);
     Py_END_ALLOW_THREADS
-    release(&bs);
+    release(bs);
     if (status == NO_MEMORY)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -1549,23 +1766,26 @@ PyDoc_STRVAR(schur_doc,
 
 static PyObject *py_schur(PyObject *self, PyObject *args)
 {
-    Buffers bs = {.used = 0};
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
     Problem pb;
     PyObject *r[5];
-    if (!problem(&bs, args, 16, 1, &pb, r))
+    if (!problem(bs, "schur", args, 16, 1, &pb, r))
         goto fail;
     const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
     double *W, *D, *C, *GiC, *RX;
-    TAKE(W, r[0], n, 0, 1);
-    TAKE(D, r[1], nlev, 0, 1);
-    TAKE(C, r[2], nlev * p, 1, 1);
-    TAKE(GiC, r[3], nlev * p, 1, 1);
-    TAKE(RX, r[4], p * p, 1, 1);
+    TAKE(W, r[0], "W", n, VECTOR, 0, 1);
+    TAKE(D, r[1], "D", nlev, VECTOR, 0, 1);
+    TAKE(C, r[2], "C", nlev, p, 1, 1);
+    TAKE(GiC, r[3], "GiC", nlev, p, 1, 1);
+    TAKE(RX, r[4], "RX", p, p, 1, 1);
+    if (!disjoint(bs, NULL))
+        goto fail;
     const int ok = schur(&pb, W, D, C, GiC, RX);
-    release(&bs);
+    release(bs);
     return PyLong_FromLong(ok ? OK : RX_NOT_PD);
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -1577,59 +1797,63 @@ PyDoc_STRVAR(predict_doc,
 
 static PyObject *py_predict(PyObject *self, PyObject *args)
 {
-    Buffers bs = {.used = 0};
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
     Problem pb;
     PyObject *r[11];
-    if (!problem(&bs, args, 22, 1, &pb, r))
+    if (!problem(bs, "predict", args, 22, 1, &pb, r))
         goto fail;
     const Py_ssize_t n = pb.n, nlev = pb.nlev, p = pb.p;
     double dth, *u, *s, *W, *D, *dbeta, *C, *GiC, *RX, *un, *db;
-    dth = PyFloat_AsDouble(r[0]);
-    if (dth == -1.0 && PyErr_Occurred())
+    if (!float_arg(r[0], "dtheta", 0, &dth))
         goto fail;
-    TAKE(u, r[1], nlev, 0, 1);
-    TAKE(s, r[2], n, 0, 1);
-    TAKE(W, r[3], n, 0, 1);
-    TAKE(D, r[4], nlev, 0, 1);
-    TAKE(dbeta, r[5], p, 0, 0);
-    TAKE(C, r[6], nlev * p, 0, !dbeta);
-    TAKE(GiC, r[7], nlev * p, 0, !dbeta);
-    TAKE(RX, r[8], p * p, 0, !dbeta);
-    TAKE(un, r[9], nlev, 1, 1);
-    TAKE(db, r[10], p, 1, !dbeta);
+    TAKE(u, r[1], "u", nlev, VECTOR, 0, 1);
+    TAKE(s, r[2], "s", n, VECTOR, 0, 1);
+    TAKE(W, r[3], "W", n, VECTOR, 0, 1);
+    TAKE(D, r[4], "D", nlev, VECTOR, 0, 1);
+    TAKE(dbeta, r[5], "dbeta", p, VECTOR, 0, 0);
+    TAKE(C, r[6], "C", nlev, p, 0, !dbeta);
+    TAKE(GiC, r[7], "GiC", nlev, p, 0, !dbeta);
+    TAKE(RX, r[8], "RX", p, p, 0, !dbeta);
+    TAKE(un, r[9], "u_new", nlev, VECTOR, 1, 1);
+    TAKE(db, r[10], "dbeta_new", p, VECTOR, 1, !dbeta);
+    if (!disjoint(bs, NULL))
+        goto fail;
     predict(&pb, dth, u, s, W, D, dbeta, C, GiC, RX, un, db);
-    release(&bs);
+    release(bs);
     Py_RETURN_NONE;
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
-/* A Mode from the tuple (theta, beta, u, D, eta, mu, dev, W, s, C, GiC, RX); C, GiC and RX
- * may be None unless `joint`. */
-static int mode_arg(Buffers *bs, PyObject *t, const char *name, const Problem *pb, int joint,
-                    int writable, Mode *m)
+/* The tuples of arrays minimize takes as modes, and their arrays' names. */
+static const char *const MODE_NAMES[3] = {"last", "set0", "set1"};
+static const char *const MODE_ARRAYS[3][12] = {
+    {"last.theta", "last.beta", "last.u", "last.D", "last.eta", "last.mu", "last.dev",
+     "last.W", "last.s", "last.C", "last.GiC", "last.RX"},
+    {"set0.theta", "set0.beta", "set0.u", "set0.D", "set0.eta", "set0.mu", "set0.dev",
+     "set0.W", "set0.s", "set0.C", "set0.GiC", "set0.RX"},
+    {"set1.theta", "set1.beta", "set1.u", "set1.D", "set1.eta", "set1.mu", "set1.dev",
+     "set1.W", "set1.s", "set1.C", "set1.GiC", "set1.RX"}};
+
+/* A Mode from the tuple MODE_NAMES[which], (theta, beta, u, D, eta, mu, dev, W, s, C, GiC,
+ * RX); C, GiC and RX may be None unless `joint`. */
+static int mode_arg(Buffers *bs, PyObject *t, int which, const Problem *pb, int joint,
+                    int written, Mode *m)
 {
     if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 12) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a tuple of 12 arrays", name);
+        PyErr_Format(PyExc_TypeError, "%s: expected a tuple of 12 arrays", MODE_NAMES[which]);
         return 0;
     }
     const Py_ssize_t n = pb->n, nlev = pb->nlev, p = pb->p;
-    const Py_ssize_t len[12] = {1, p, nlev, nlev, n, n, n, n, n, nlev * p, nlev * p, p * p};
+    const Py_ssize_t rows[12] = {1, p, nlev, nlev, n, n, n, n, n, nlev, nlev, p};
     double **dst[12] = {&m->theta, &m->beta, &m->u, &m->D, &m->w.eta, &m->w.mu, &m->w.dev,
                         &m->w.W, &m->w.s, &m->C, &m->GiC, &m->RX};
-    static const char *const names[12] = {"theta", "beta", "u", "D", "eta", "mu", "dev", "W",
-                                          "s", "C", "GiC", "RX"};
-    for (int k = 0; k < 12; k++) {
-        double *v = take(bs, PyTuple_GET_ITEM(t, k), names[k], len[k], writable);
-        if (v == (double *)-1)
+    for (int k = 0; k < 12; k++)
+        if (!optional(bs, PyTuple_GET_ITEM(t, k), MODE_ARRAYS[which][k], rows[k],
+                      k < 9 ? VECTOR : p, written, k < 9 || joint, dst[k]))
             return 0;
-        if (!v && (k < 9 || joint)) {
-            PyErr_Format(PyExc_TypeError, "%s: %s is required", name, names[k]);
-            return 0;
-        }
-        *dst[k] = v;
-    }
     m->iterations = 0;
     return 1;
 }
@@ -1644,6 +1868,36 @@ static PyObject *bfgs_result(int status, const BfgsOut *out)
                          out->decrement, out->dmax);
 }
 
+/* A bytes-like argument of `len` bytes (as the call's next buffer). */
+static const unsigned char *bytes_arg(Buffers *bs, PyObject *obj, const char *name,
+                                      Py_ssize_t len)
+{
+    if (!PyObject_CheckBuffer(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected %zd bytes, got %s", name, len,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    if (bs->used >= NBUF) {
+        PyErr_SetString(PyExc_ValueError, "too many arrays in one call");
+        return NULL;
+    }
+    Py_buffer *v = &bs->b[bs->used];
+    if (PyObject_GetBuffer(obj, v, PyBUF_C_CONTIGUOUS) < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd C-contiguous bytes", name, len);
+        return NULL;
+    }
+    if (v->len != len) {
+        PyErr_Format(PyExc_ValueError, "%s: expected one byte per coordinate (%zd), got %zd",
+                     name, len, v->len);
+        PyBuffer_Release(v);
+        return NULL;
+    }
+    bs->name[bs->used] = name;
+    bs->written[bs->used] = 0;
+    bs->used++;
+    return v->buf;
+}
+
 PyDoc_STRVAR(bfgs_doc,
 "bfgs(fg, x, g, f0, unit, gtol, dtol, xtol, max_iter)\n"
 "    -> (code, converged, f, nfev, gmax, decrement, dmax)\n\n"
@@ -1653,46 +1907,39 @@ PyDoc_STRVAR(bfgs_doc,
 
 static PyObject *py_bfgs(PyObject *self, PyObject *args)
 {
-    PyObject *fg, *xo, *go, *f0, *unito;
-    double gtol, dtol, xtol;
-    long max_iter;
-    if (!PyArg_ParseTuple(args, "OOOOOdddl", &fg, &xo, &go, &f0, &unito, &gtol, &dtol, &xtol,
-                          &max_iter))
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "bfgs", 9);
+    if (!a)
         return NULL;
-    Buffers bs = {.used = 0};
-    const Py_ssize_t n = items(xo);
-    if (n < 0)
+    PyObject *fg = a[0], *f0 = a[3], *unito = a[4];
+    double gtol, dtol, xtol, f = NAN;
+    Py_ssize_t max_iter;
+    if (!PyCallable_Check(fg)) {
+        PyErr_Format(PyExc_TypeError, "fg: expected a callable (x) -> (F, gradient), got %s",
+                     Py_TYPE(fg)->tp_name);
+        return NULL;
+    }
+    if (!float_arg(a[5], "gtol", 1, &gtol) || !float_arg(a[6], "dtol", 1, &dtol) ||
+        !float_arg(a[7], "xtol", 1, &xtol) || !size_arg(a[8], "max_iter", &max_iter) ||
+        (f0 != Py_None && !float_arg(f0, "f0", 0, &f)))
         return NULL;
     double *x, *g;
     const unsigned char *unit = NULL;
-    Py_buffer uv = {0};
-    TAKE(x, xo, n, 1, 1);
-    TAKE(g, go, n, 1, 1);
-    if (unito != Py_None) {
-        if (PyObject_GetBuffer(unito, &uv, PyBUF_C_CONTIGUOUS) < 0)
-            goto fail;
-        if (uv.len != n) {
-            PyBuffer_Release(&uv);
-            PyErr_SetString(PyExc_ValueError, "unit: expected one byte per coordinate");
-            goto fail;
-        }
-        unit = uv.buf;
-    }
-    BfgsOut out = {.x = x, .g = g, .f = NAN};
-    if (f0 != Py_None && (out.f = PyFloat_AsDouble(f0)) == -1.0 && PyErr_Occurred())
-        goto fail_unit;
+    if (!(x = array(bs, a[1], "x", ANY, VECTOR, 1, 0)))
+        goto fail;
+    const Py_ssize_t n = last_rows(bs);
+    TAKE(g, a[2], "g", n, VECTOR, 1, 1);
+    if ((unito != Py_None && !(unit = bytes_arg(bs, unito, "unit", n))) || !disjoint(bs, NULL))
+        goto fail;
+    BfgsOut out = {.x = x, .g = g, .f = f};
     PyObjective po = {fg, n};
     const int status = bfgs(python_objective, &po, n, unit, f0 != Py_None, gtol, dtol, xtol,
                             max_iter, &out);
-    if (unit)
-        PyBuffer_Release(&uv);
-    release(&bs);
+    release(bs);
     return bfgs_result(status, &out);
-fail_unit:
-    if (unit)
-        PyBuffer_Release(&uv);
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -1711,18 +1958,21 @@ PyDoc_STRVAR(minimize_doc,
 
 static PyObject *py_minimize(PyObject *self, PyObject *args)
 {
-    Buffers bs = {.used = 0};
+    static const char *const TOL[3] = {"gtol", "dtol", "xtol"};
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
     ScalarObjective so = {.last_set = -1};
     PyObject *r[16];
     double *eta0 = NULL, *gfull = NULL;
-    if (!problem(&bs, args, 27, 1, &so.pb, r))
+    unsigned char *unit = NULL;
+    if (!problem(bs, "minimize", args, 27, 1, &so.pb, r))
         goto fail;
     const Py_ssize_t n = so.pb.n, p = so.pb.p;
-    const double *o, *beta_start, *R, *beta0;
-    TAKE(o, r[0], n, 0, 1);
-    TAKE(beta_start, r[1], p, 0, 0);
-    TAKE(R, r[2], p * p, 0, 0);
-    TAKE(beta0, r[3], p, 0, 0);
+    double *o, *beta_start, *R, *beta0;
+    TAKE(o, r[0], "o", n, VECTOR, 0, 1);
+    TAKE(beta_start, r[1], "beta_start", p, VECTOR, 0, 0);
+    TAKE(R, r[2], "R", p, p, 0, 0);
+    TAKE(beta0, r[3], "beta0", p, VECTOR, 0, 0);
     so.joint = R == NULL;
     if (so.joint ? !beta_start : !beta0) {
         PyErr_SetString(PyExc_TypeError, so.joint ? "beta_start is required without R"
@@ -1733,39 +1983,35 @@ static PyObject *py_minimize(PyObject *self, PyObject *args)
     so.beta_start = beta_start;
     so.R = R;
     so.beta0 = beta0;
-    so.aic_offset = PyFloat_AsDouble(r[4]);
-    if (so.aic_offset == -1.0 && PyErr_Occurred())
+    if (!float_arg(r[4], "aic_offset", 0, &so.aic_offset))
         goto fail;
     Mode modes[3];
-    if ((r[5] != Py_None && !mode_arg(&bs, r[5], "last", &so.pb, so.joint, 0, &modes[0])) ||
-        !mode_arg(&bs, r[6], "set0", &so.pb, so.joint, 1, &modes[1]) ||
-        !mode_arg(&bs, r[7], "set1", &so.pb, so.joint, 1, &modes[2]))
+    if ((r[5] != Py_None && !mode_arg(bs, r[5], 0, &so.pb, so.joint, 0, &modes[0])) ||
+        !mode_arg(bs, r[6], 1, &so.pb, so.joint, 1, &modes[1]) ||
+        !mode_arg(bs, r[7], 2, &so.pb, so.joint, 1, &modes[2]))
         goto fail;
     so.last = r[5] == Py_None ? NULL : &modes[0];
     so.set[0] = &modes[1];
     so.set[1] = &modes[2];
     const Py_ssize_t nx = so.joint ? 1 : 1 + p;
     BfgsOut out = {.f = NAN};
-    TAKE(out.x, r[8], nx, 1, 1);
-    TAKE(out.g, r[9], nx, 1, 1);
-    double *xl;
-    TAKE(xl, r[10], nx, 1, 1);
-    so.xl = xl;
+    TAKE(out.x, r[8], "xv", nx, VECTOR, 1, 1);
+    TAKE(out.g, r[9], "gv", nx, VECTOR, 1, 1);
+    TAKE(so.xl, r[10], "xl", nx, VECTOR, 1, 1);
     const int have_start = r[11] != Py_None;
-    if (have_start && (out.f = PyFloat_AsDouble(r[11])) == -1.0 && PyErr_Occurred())
+    if (have_start && !float_arg(r[11], "f0", 0, &out.f))
         goto fail;
     double tol[3];
     for (int k = 0; k < 3; k++)
-        if ((tol[k] = PyFloat_AsDouble(r[12 + k])) == -1.0 && PyErr_Occurred())
+        if (!float_arg(r[12 + k], TOL[k], 1, &tol[k]))
             goto fail;
-    const long max_iter = PyLong_AsLong(r[15]);
-    if (max_iter == -1 && PyErr_Occurred())
+    Py_ssize_t max_iter;
+    if (!size_arg(r[15], "max_iter", &max_iter) || !disjoint(bs, NULL))
         goto fail;
     eta0 = malloc(sizeof(double) * (n > 0 ? n : 1));
     gfull = malloc(sizeof(double) * (1 + p));
-    unsigned char *unit = malloc(nx);
+    unit = malloc(nx);
     if (!eta0 || !gfull || !unit) {
-        free(unit);
         PyErr_NoMemory();
         goto fail;
     }
@@ -1781,7 +2027,7 @@ static PyObject *py_minimize(PyObject *self, PyObject *args)
     free(unit);
     free(eta0);
     free(gfull);
-    release(&bs);
+    release(bs);
     PyObject *res = bfgs_result(status, &out);
     if (!res)
         return NULL;
@@ -1789,36 +2035,22 @@ static PyObject *py_minimize(PyObject *self, PyObject *args)
                                    so.last_set < 0 ? 0L : so.set[so.last_set]->iterations);
     return full;
 fail:
+    free(unit);
     free(eta0);
     free(gfull);
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
-/* An int64 buffer of `len` items whose values lie in [0, bound). */
-static const int64_t *codes_arg(Buffers *bs, PyObject *obj, const char *name, Py_ssize_t len,
-                                Py_ssize_t bound)
-{
-    Py_buffer *view = slot(bs);
-    if (!view || !get(obj, view, name, len, 0, 1))
-        return NULL;
-    const int64_t *v = bs->b[bs->used++].buf;
-    uint64_t bad = 0;   /* branch-free (vectorised): a negative value is a huge unsigned one */
-    for (Py_ssize_t i = 0; i < len; i++)
-        bad |= (uint64_t)v[i] >= (uint64_t)bound;
-    if (bad) {
-        PyErr_Format(PyExc_ValueError, "%s: values outside [0, %zd)", name, bound);
-        return NULL;
-    }
-    return v;
-}
-
 /* A crossed-terms model as the compiled core holds it (a capsule made once per model by
- * crossed_model): the Crossed problem without θ, and the buffers it points into, which stay
- * exported (so their arrays alive and unresizable) for the capsule's life. */
+ * crossed_model): the Crossed problem without θ; its index arrays (the terms' level codes,
+ * X's row of each observation, the cells), copied into one block and checked there; and the
+ * buffers of its float64 arrays, which stay exported (so their arrays alive and unresizable)
+ * for the capsule's life. */
 typedef struct {
     Crossed cr;
     Buffers bs;
+    int64_t *index;
 } CrossedModel;
 
 static const char *const CROSSED_MODEL = "glmm._core.CrossedModel";
@@ -1828,6 +2060,7 @@ static void crossed_model_free(PyObject *capsule)
     CrossedModel *cm = PyCapsule_GetPointer(capsule, CROSSED_MODEL);
     if (cm) {
         release(&cm->bs);
+        PyMem_Free(cm->index);
         PyMem_Free(cm);
     }
 }
@@ -1839,20 +2072,22 @@ PyDoc_STRVAR(crossed_model_doc,
 "nlevels are T-tuples (each term's level codes, its column or None for an intercept, its\n"
 "number of levels); the first term has q1 levels and the others q2 in all.  X (p columns)\n"
 "is given as its distinct rows Xg (G × p), each observation's row `groups`, and per term\n"
-"its cells (the cell of each observation, the level and the row of Xg of each cell).");
+"its cells (the cell of each observation, the level and the row of Xg of each cell).\n"
+"The index arrays are copied: later changes to them do not reach the model.");
+
+/* The index arrays of a crossed model, at most 1 + 4 per term: each term's level codes, and
+ * with fixed effects X's row of each observation and each term's cells. */
+#define MAX_INDEX (1 + 4 * MAX_TERMS)
 
 static PyObject *py_crossed_model(PyObject *self, PyObject *args)
 {
+    PyObject *const *a = unpack(args, "crossed_model", 12);
     int kind, binary;
-    PyObject *y, *w, *ylogy, *codes, *xs, *nlevels, *groups, *Xgo, *cells;
     Py_ssize_t p;
-    if (!PyArg_ParseTuple(args, "ipOOOOOOnOOO", &kind, &binary, &y, &w, &ylogy, &codes, &xs,
-                          &nlevels, &p, &groups, &Xgo, &cells))
+    if (!a || !kind_arg(a[0], &kind) || !flag_arg(a[1], "binary", &binary) ||
+        !size_arg(a[8], "p", &p))
         return NULL;
-    if (kind != BINOMIAL_LOGIT && kind != POISSON_LOG) {
-        PyErr_Format(PyExc_ValueError, "unknown response kind %d", kind);
-        return NULL;
-    }
+    PyObject *codes = a[5], *xs = a[6], *nlevels = a[7], *cells = a[11];
     const Py_ssize_t T = PyTuple_Check(codes) ? PyTuple_GET_SIZE(codes) : 0;
     if (T < 2 || T > MAX_TERMS || !PyTuple_Check(xs) || !PyTuple_Check(nlevels) ||
         !PyTuple_Check(cells) || PyTuple_GET_SIZE(xs) != T || PyTuple_GET_SIZE(nlevels) != T ||
@@ -1861,106 +2096,150 @@ static PyObject *py_crossed_model(PyObject *self, PyObject *args)
                      MAX_TERMS);
         return NULL;
     }
-    if (p < 0) {
-        PyErr_SetString(PyExc_ValueError, "p: a number of columns, ≥ 0");
+    Py_ssize_t nl[MAX_TERMS], q = 0;
+    for (Py_ssize_t t = 0; t < T; t++) {
+        if (!size_arg(PyTuple_GET_ITEM(nlevels, t), "nlevels", &nl[t]))
+            return NULL;
+        q += nl[t];   /* at most MAX_TERMS·MAX_ITEMS: no overflow */
+        PyObject *c = PyTuple_GET_ITEM(cells, t);
+        if (p > 0 && (!PyTuple_Check(c) || PyTuple_GET_SIZE(c) != 3)) {
+            PyErr_SetString(PyExc_TypeError, "cells: a (cell, level, row) tuple per term");
+            return NULL;
+        }
+    }
+    if (q + p > MAX_ITEMS) {
+        PyErr_Format(PyExc_ValueError, "nlevels and p: %zd modes and %zd fixed effects exceed "
+                     "any array", q, p);
         return NULL;
     }
-    const Py_ssize_t n = items(PyTuple_GET_ITEM(codes, 0));
-    if (n < 0)
-        return NULL;
     CrossedModel *cm = PyMem_Calloc(1, sizeof(CrossedModel));
     if (!cm)
         return PyErr_NoMemory();
     Crossed *cr = &cm->cr;
-    Buffers *bs = &cm->bs;
-    cr->n = n;
-    cr->T = T;
-    cr->p = p;
-    cr->resp.kind = kind;
-    cr->resp.binary = binary;
-    cr->resp.n = n;
-    double *v;
-#define TAKE2(dst, obj, name, len, req)                                                      \
+    Buffers *bs = &cm->bs, callers, *ix = &callers;   /* the caller's index arrays, until copied */
+    ix->used = 0;
+    const int64_t *src[MAX_INDEX];
+    const int64_t **dst[MAX_INDEX];
+    Py_ssize_t len[MAX_INDEX], bound[MAX_INDEX];
+    int term[MAX_INDEX], k = 0;
+    const char *what[MAX_INDEX];
+#define INDEX(obj, name, rows, dest, bnd, desc, t)                                           \
     do {                                                                                     \
-        v = take(bs, obj, name, len, 0);                                                     \
-        if (v == (double *)-1)                                                               \
+        if (!(src[k] = array(ix, obj, name, rows, VECTOR, 0, 1)))                            \
             goto fail;                                                                       \
-        if (req && !v) {                                                                     \
-            PyErr_SetString(PyExc_TypeError, name " is required");                            \
-            goto fail;                                                                       \
-        }                                                                                    \
-        dst = v;                                                                             \
+        len[k] = last_rows(ix);                                                              \
+        dst[k] = dest;                                                                       \
+        bound[k] = bnd;                                                                      \
+        what[k] = desc;                                                                      \
+        term[k++] = t;                                                                       \
     } while (0)
+    INDEX(PyTuple_GET_ITEM(codes, 0), "codes", ANY, &cr->f[0], nl[0], "values", 0);
+    const Py_ssize_t n = len[0];
+    for (Py_ssize_t t = 1; t < T; t++)
+        INDEX(PyTuple_GET_ITEM(codes, t), "codes", n, &cr->f[t], nl[t], "values", (int)t);
     if (p > 0) {
-        const Py_ssize_t len = items(Xgo);
-        if (len < 0)
+        if (!(cr->Xg = array(bs, a[10], "Xg", ANY, p, 0, 0)))
             goto fail;
-        cr->G = len / p;
-        TAKE2(cr->Xg, Xgo, "Xg", cr->G * p, 1);
-        if (!(cr->g = codes_arg(bs, groups, "groups", n, cr->G)))
-            goto fail;
-    }
-    Py_ssize_t off = 0;
-    for (Py_ssize_t t = 0; t < T; t++) {
-        const Py_ssize_t nl = PyLong_AsSsize_t(PyTuple_GET_ITEM(nlevels, t));
-        if (nl == -1 && PyErr_Occurred())
-            goto fail;
-        if (!(cr->f[t] = codes_arg(bs, PyTuple_GET_ITEM(codes, t), "codes", n, nl)))
-            goto fail;
-        TAKE2(cr->x[t], PyTuple_GET_ITEM(xs, t), "xs", n, 0);
-        cr->off[t] = off;
-        off += nl;
-        if (p > 0) {
+        cr->G = last_rows(bs);
+        INDEX(a[9], "groups", n, &cr->g, cr->G, "values", -1);
+        for (Py_ssize_t t = 0; t < T; t++) {
             PyObject *c = PyTuple_GET_ITEM(cells, t);
-            if (!PyTuple_Check(c) || PyTuple_GET_SIZE(c) != 3) {
-                PyErr_SetString(PyExc_TypeError, "cells: a (cell, level, row) tuple per term");
-                goto fail;
-            }
-            const Py_ssize_t nc = items(PyTuple_GET_ITEM(c, 1));
-            if (nc < 0 ||
-                !(cr->cell[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 0), "cells", n, nc)) ||
-                !(cr->cell_level[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 1), "cells", nc, nl)) ||
-                !(cr->cell_row[t] = codes_arg(bs, PyTuple_GET_ITEM(c, 2), "cells", nc, cr->G)))
-                goto fail;
+            INDEX(PyTuple_GET_ITEM(c, 1), "cells", ANY, &cr->cell_level[t], nl[t],
+                  "cell levels", (int)t);
+            const Py_ssize_t nc = len[k - 1];
+            INDEX(PyTuple_GET_ITEM(c, 0), "cells", n, &cr->cell[t], nc, "cells", (int)t);
+            INDEX(PyTuple_GET_ITEM(c, 2), "cells", nc, &cr->cell_row[t], cr->G, "cell rows",
+                  (int)t);
             cr->ncell[t] = nc;
             cr->cell_off[t] = cr->ncells;
             cr->ncells += nc;
         }
     }
-    cr->q1 = cr->off[1];
-    cr->q2 = off - cr->q1;
-    TAKE2(cr->resp.y, y, "y", n, 1);
-    TAKE2(cr->resp.w, w, "w", n, 1);
-    TAKE2(cr->resp.ylogy, ylogy, "ylogy", n, 0);
-#undef TAKE2
+#undef INDEX
+    Py_ssize_t total = 0;
+    for (int j = 0; j < k; j++)
+        total = muladd(1, len[j], total);
+    if (total < 0 || !(cm->index = PyMem_Malloc(sizeof(int64_t) * (total + 1)))) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (int j = 0, at = 0; j < k; at += len[j++]) {   /* copy, then check the copies */
+        int64_t *v = cm->index + at;
+        memcpy(v, src[j], sizeof(int64_t) * len[j]);
+        *dst[j] = v;
+    }
+    for (int j = 0; j < k; j++)
+        if (!in_range(*dst[j], len[j], bound[j], ix->name[j], what[j], term[j]))
+            goto fail;
+    release(ix);
+    for (Py_ssize_t t = 0; t < T && p > 0; t++)   /* each observation's cell at its level and row */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const int64_t c = cr->cell[t][i];
+            if (cr->cell_level[t][c] != cr->f[t][i] || cr->cell_row[t][c] != cr->g[i]) {
+                PyErr_Format(PyExc_ValueError, "cells: term %zd's observation %zd (level %lld, "
+                             "row %lld of Xg) is in cell %lld, at level %lld and row %lld", t,
+                             i, (long long)cr->f[t][i], (long long)cr->g[i], (long long)c,
+                             (long long)cr->cell_level[t][c], (long long)cr->cell_row[t][c]);
+                goto fail;
+            }
+        }
+    Py_ssize_t off = 0;
+    for (Py_ssize_t t = 0; t < T; t++) {
+        double *x;
+        if (!optional(bs, PyTuple_GET_ITEM(xs, t), "xs", n, VECTOR, 0, 0, &x))
+            goto fail;
+        cr->x[t] = x;
+        cr->off[t] = off;
+        off += nl[t];
+    }
+    double *y, *w, *ylogy;
+    if (!optional(bs, a[2], "y", n, VECTOR, 0, 1, &y) ||
+        !optional(bs, a[3], "w", n, VECTOR, 0, 1, &w) ||
+        !optional(bs, a[4], "ylogy", n, VECTOR, 0, 0, &ylogy))
+        goto fail;
+    cr->n = n;
+    cr->T = T;
+    cr->p = p;
+    cr->q1 = nl[0];
+    cr->q2 = q - nl[0];
+    cr->resp = (Resp){.kind = kind, .binary = binary, .y = y, .w = w, .ylogy = ylogy, .n = n};
     PyObject *capsule = PyCapsule_New(cm, CROSSED_MODEL, crossed_model_free);
     if (capsule)
         return capsule;
 fail:
+    release(ix);
     release(bs);
+    PyMem_Free(cm->index);
     PyMem_Free(cm);
     return NULL;
 }
 
-/* The model of a crossed_model capsule at θ (a T-tuple of floats), with the fixed effects in
- * the system if `joint`: a copy, so that a call never changes the shared model. */
-static int crossed_at(PyObject *capsule, PyObject *theta, int joint, Crossed *cr)
+/* The model of a crossed_model capsule at θ (a T-tuple of floats, the argument `name`), with
+ * the fixed effects in the system if `joint`, into cr: a copy, so that a call never changes
+ * the shared model.  The capsule's model (for its buffers), or NULL with an exception. */
+static const CrossedModel *crossed_at(PyObject *capsule, PyObject *theta, const char *name,
+                                      int joint, Crossed *cr)
 {
+    if (!PyCapsule_IsValid(capsule, CROSSED_MODEL)) {
+        PyErr_Format(PyExc_ValueError, "model: expected the PyCapsule \"%s\" of crossed_model, "
+                     "got %s", CROSSED_MODEL, Py_TYPE(capsule)->tp_name);
+        return NULL;
+    }
     const CrossedModel *cm = PyCapsule_GetPointer(capsule, CROSSED_MODEL);
-    if (!cm)
-        return 0;
     *cr = cm->cr;
     if (!PyTuple_Check(theta) || PyTuple_GET_SIZE(theta) != cr->T) {
-        PyErr_Format(PyExc_TypeError, "theta: a tuple of %zd floats", cr->T);
-        return 0;
+        PyErr_Format(PyExc_TypeError, "%s: a tuple of %zd floats", name, cr->T);
+        return NULL;
     }
     for (Py_ssize_t t = 0; t < cr->T; t++) {
         cr->th[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(theta, t));
-        if (cr->th[t] == -1.0 && PyErr_Occurred())
-            return 0;
+        if (cr->th[t] == -1.0 && PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "%s: a tuple of %zd floats", name, cr->T);
+            return NULL;
+        }
     }
     cr->X = joint && cr->p > 0 ? cr->Xg : NULL;   /* the joint system's flag */
-    return 1;
+    return cm;
 }
 
 PyDoc_STRVAR(crossed_pirls_doc,
@@ -1972,40 +2251,44 @@ PyDoc_STRVAR(crossed_pirls_doc,
 
 static PyObject *py_crossed_pirls(PyObject *self, PyObject *args)
 {
-    PyObject *capsule, *theta, *r[11];
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "crossed_pirls", 14);
     int joint;
     Crossed cr;
-    Buffers bs = {.used = 0};
-    if (!PyArg_ParseTuple(args, "OOpOOOOOOOOOOO", &capsule, &theta, &joint, &r[0], &r[1],
-                          &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8], &r[9], &r[10]) ||
-        !crossed_at(capsule, theta, joint, &cr))
+    const CrossedModel *cm;
+    if (!a || !flag_arg(a[2], "joint", &joint) || !(cm = crossed_at(a[0], a[1], "theta", joint,
+                                                                    &cr)))
         return NULL;
+    PyObject *const *r = a + 3;
     const Py_ssize_t n = cr.n, p = cr.X ? cr.p : 0, q1 = cr.q1, q2 = cr.q2;
     const Py_ssize_t q = q1 + q2, m = q2 + p;
     double *eta0, *u, *beta, *D, *Bt, *R;
     Working out;
-    TAKE(eta0, r[0], n, 0, 1);
-    TAKE(u, r[1], q, 1, 1);
-    TAKE(beta, r[2], p, 1, p > 0);
-    TAKE(out.eta, r[3], n, 1, 1);
-    TAKE(out.mu, r[4], n, 1, 1);
-    TAKE(out.dev, r[5], n, 1, 1);
-    TAKE(out.W, r[6], n, 1, 1);
-    TAKE(out.s, r[7], n, 1, 1);
-    TAKE(D, r[8], q1, 1, 1);
-    TAKE(Bt, r[9], q1 * m, 1, 1);
-    TAKE(R, r[10], m * m, 1, 1);
+    TAKE(eta0, r[0], "eta0", n, VECTOR, 0, 1);
+    TAKE(u, r[1], "u", q, VECTOR, 1, 1);
+    TAKE(beta, r[2], "beta", p, VECTOR, 1, p > 0);
+    TAKE(out.eta, r[3], "eta", n, VECTOR, 1, 1);
+    TAKE(out.mu, r[4], "mu", n, VECTOR, 1, 1);
+    TAKE(out.dev, r[5], "dev", n, VECTOR, 1, 1);
+    TAKE(out.W, r[6], "W", n, VECTOR, 1, 1);
+    TAKE(out.s, r[7], "s", n, VECTOR, 1, 1);
+    TAKE(D, r[8], "D", q1, VECTOR, 1, 1);
+    TAKE(Bt, r[9], "Bt", q1, m, 1, 1);
+    TAKE(R, r[10], "R", m, m, 1, 1);
+    if (!disjoint(bs, &cm->bs))
+        goto fail;
     long iterations = 0;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = crossed_pirls(&cr, eta0, u, beta, &out, D, Bt, R, &iterations);
     Py_END_ALLOW_THREADS
-    release(&bs);
+    release(bs);
     if (status == NO_MEMORY)
         return PyErr_NoMemory();
     return Py_BuildValue("il", status, iterations);
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -2017,35 +2300,39 @@ PyDoc_STRVAR(crossed_gradient_doc,
 
 static PyObject *py_crossed_gradient(PyObject *self, PyObject *args)
 {
-    PyObject *capsule, *theta, *r[8];
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "crossed_gradient", 11);
     int profiled;
     Crossed cr;
-    Buffers bs = {.used = 0};
-    if (!PyArg_ParseTuple(args, "OOpOOOOOOOO", &capsule, &theta, &profiled, &r[0], &r[1], &r[2],
-                          &r[3], &r[4], &r[5], &r[6], &r[7]) ||
-        !crossed_at(capsule, theta, profiled, &cr))
+    const CrossedModel *cm;
+    if (!a || !flag_arg(a[2], "profiled", &profiled) ||
+        !(cm = crossed_at(a[0], a[1], "theta", profiled, &cr)))
         return NULL;
+    PyObject *const *r = a + 3;
     const Py_ssize_t n = cr.n, q1 = cr.q1, q2 = cr.q2, q = q1 + q2;
     const Py_ssize_t m = q2 + (cr.X ? cr.p : 0);
     double *D, *Bt, *R, *u, *mu, *W, *s, *g;
-    TAKE(D, r[0], q1, 0, 1);
-    TAKE(Bt, r[1], q1 * m, 0, 1);
-    TAKE(R, r[2], m * m, 0, 1);
-    TAKE(u, r[3], q, 0, 1);
-    TAKE(mu, r[4], n, 0, 1);
-    TAKE(W, r[5], n, 0, 1);
-    TAKE(s, r[6], n, 0, 1);
-    TAKE(g, r[7], cr.T + (profiled ? 0 : cr.p), 1, 1);
+    TAKE(D, r[0], "D", q1, VECTOR, 0, 1);
+    TAKE(Bt, r[1], "Bt", q1, m, 0, 1);
+    TAKE(R, r[2], "R", m, m, 0, 1);
+    TAKE(u, r[3], "u", q, VECTOR, 0, 1);
+    TAKE(mu, r[4], "mu", n, VECTOR, 0, 1);
+    TAKE(W, r[5], "W", n, VECTOR, 0, 1);
+    TAKE(s, r[6], "s", n, VECTOR, 0, 1);
+    TAKE(g, r[7], "g", cr.T + (profiled ? 0 : cr.p), VECTOR, 1, 1);
+    if (!disjoint(bs, &cm->bs))
+        goto fail;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = crossed_gradient(&cr, profiled, D, Bt, R, u, mu, W, s, g);
     Py_END_ALLOW_THREADS
-    release(&bs);
+    release(bs);
     if (status == NO_MEMORY)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -2058,44 +2345,52 @@ PyDoc_STRVAR(crossed_predict_doc,
 
 static PyObject *py_crossed_predict(PyObject *self, PyObject *args)
 {
-    PyObject *capsule, *theta, *dtheta, *r[9];
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "crossed_predict", 13);
     int joint;
     Crossed cr;
-    Buffers bs = {.used = 0};
-    if (!PyArg_ParseTuple(args, "OOOpOOOOOOOOO", &capsule, &theta, &dtheta, &joint, &r[0],
-                          &r[1], &r[2], &r[3], &r[4], &r[5], &r[6], &r[7], &r[8]) ||
-        !crossed_at(capsule, theta, joint, &cr))
+    const CrossedModel *cm;
+    if (!a || !flag_arg(a[3], "joint", &joint) ||
+        !(cm = crossed_at(a[0], a[1], "theta_old", joint, &cr)))
         return NULL;
     double dth[MAX_TERMS];
+    PyObject *dtheta = a[2];
     if (!PyTuple_Check(dtheta) || PyTuple_GET_SIZE(dtheta) != cr.T) {
         PyErr_Format(PyExc_TypeError, "dtheta: a tuple of %zd floats", cr.T);
         return NULL;
     }
     for (Py_ssize_t t = 0; t < cr.T; t++)
-        if ((dth[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(dtheta, t))) == -1.0 && PyErr_Occurred())
+        if ((dth[t] = PyFloat_AsDouble(PyTuple_GET_ITEM(dtheta, t))) == -1.0 &&
+            PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "dtheta: a tuple of %zd floats", cr.T);
             return NULL;
+        }
+    PyObject *const *r = a + 4;
     const Py_ssize_t n = cr.n, q1 = cr.q1, q2 = cr.q2, q = q1 + q2, p = cr.X ? cr.p : 0;
     const Py_ssize_t m = q2 + p;
     double *u, *s, *W, *D, *Bt, *R, *dbeta, *un, *db;
-    TAKE(u, r[0], q, 0, 1);
-    TAKE(s, r[1], n, 0, 1);
-    TAKE(W, r[2], n, 0, 1);
-    TAKE(D, r[3], q1, 0, 1);
-    TAKE(Bt, r[4], q1 * m, 0, 1);
-    TAKE(R, r[5], m * m, 0, 1);
-    TAKE(dbeta, r[6], cr.p, 0, !joint);
-    TAKE(un, r[7], q, 1, 1);
-    TAKE(db, r[8], p, 1, joint && p > 0);
+    TAKE(u, r[0], "u", q, VECTOR, 0, 1);
+    TAKE(s, r[1], "s", n, VECTOR, 0, 1);
+    TAKE(W, r[2], "W", n, VECTOR, 0, 1);
+    TAKE(D, r[3], "D", q1, VECTOR, 0, 1);
+    TAKE(Bt, r[4], "Bt", q1, m, 0, 1);
+    TAKE(R, r[5], "R", m, m, 0, 1);
+    TAKE(dbeta, r[6], "dbeta", cr.p, VECTOR, 0, !joint);
+    TAKE(un, r[7], "u_new", q, VECTOR, 1, 1);
+    TAKE(db, r[8], "dbeta_new", p, VECTOR, 1, joint && p > 0);
+    if (!disjoint(bs, &cm->bs))
+        goto fail;
     int status;
     Py_BEGIN_ALLOW_THREADS
     status = crossed_predict(&cr, dth, u, s, W, D, Bt, R, joint ? NULL : dbeta, un, db);
     Py_END_ALLOW_THREADS
-    release(&bs);
+    release(bs);
     if (status == NO_MEMORY)
         return PyErr_NoMemory();
     Py_RETURN_NONE;
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -2107,21 +2402,26 @@ PyDoc_STRVAR(crossed_rx_doc,
 
 static PyObject *py_crossed_rx(PyObject *self, PyObject *args)
 {
-    PyObject *capsule, *theta, *Wo, *RXo;
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "crossed_rx", 4);
     Crossed cr;
-    Buffers bs = {.used = 0};
-    if (!PyArg_ParseTuple(args, "OOOO", &capsule, &theta, &Wo, &RXo) ||
-        !crossed_at(capsule, theta, 1, &cr))
+    const CrossedModel *cm;
+    if (!a || !(cm = crossed_at(a[0], a[1], "theta", 1, &cr)))
         return NULL;
     const Py_ssize_t n = cr.n, p = cr.p, q1 = cr.q1, q2 = cr.q2, q = q1 + q2, m = q2 + p;
     double *W, *RX;
-    TAKE(W, Wo, n, 0, 1);
-    TAKE(RX, RXo, p * p, 1, 1);
+    TAKE(W, a[2], "W", n, VECTOR, 0, 1);
+    TAKE(RX, a[3], "RX", p, p, 1, 1);
+    if (!disjoint(bs, &cm->bs))
+        goto fail;
     /* the joint factor at W (its right-hand side, at s = 0 and u = 0, is not used) */
-    double *buf = calloc(q1 + q1 * m + m * m + 2 * (q + p) + n + 2 * cr.G + cr.ncells + 1,
-                         sizeof(double));
+    const Py_ssize_t size =
+        muladd(q1, m, muladd(m, m, muladd(2, q + p, muladd(2, cr.G, muladd(1, q1, muladd(
+            1, n, muladd(1, cr.ncells, 1)))))));
+    double *buf = size < 0 ? NULL : calloc(size, sizeof(double));
     if (!buf) {
-        release(&bs);
+        release(bs);
         return PyErr_NoMemory();
     }
     double *D = buf, *Bt = D + q1, *R = Bt + q1 * m, *r = R + m * m, *zero = r + q + p;
@@ -2134,10 +2434,10 @@ static PyObject *py_crossed_rx(PyObject *self, PyObject *args)
         for (Py_ssize_t k = 0; k < p; k++)
             RX[j * p + k] = R[(q2 + j) * m + q2 + k];
     free(buf);
-    release(&bs);
+    release(bs);
     return PyLong_FromLong(ok ? OK : SCHUR_NOT_PD);
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -2153,15 +2453,23 @@ typedef struct {
 static int coupling_arg(Buffers *bs, PyObject *colptr, PyObject *order, PyObject *rows,
                         Py_ssize_t q2, Coupling *c)
 {
-    const Py_ssize_t q1 = items(colptr) - 1, nnz = items(order);
-    if (q1 < 0 || nnz < 0)
+    if (!(c->colptr = array(bs, colptr, "colptr", ANY, VECTOR, 0, 1)))
         return 0;
+    const Py_ssize_t q1 = last_rows(bs) - 1;
+    if (q1 < 0) {
+        PyErr_SetString(PyExc_ValueError, "colptr: expected q1 + 1 ≥ 1 offsets, got none");
+        return 0;
+    }
+    if (!(c->order = array(bs, order, "order", ANY, VECTOR, 0, 1)))
+        return 0;
+    const Py_ssize_t nnz = last_rows(bs);
     c->q1 = q1;
     c->q2 = q2;
     c->nnz = nnz;
-    if (!(c->colptr = codes_arg(bs, colptr, "colptr", q1 + 1, nnz + 1)) ||
-        !(c->order = codes_arg(bs, order, "order", nnz, nnz)) ||
-        !(c->rows = codes_arg(bs, rows, "rows", nnz, q2)))
+    if (!(c->rows = array(bs, rows, "rows", nnz, VECTOR, 0, 1)) ||
+        !in_range(c->colptr, q1 + 1, nnz + 1, "colptr", "values", -1) ||
+        !in_range(c->order, nnz, nnz, "order", "values", -1) ||
+        !in_range(c->rows, nnz, q2, "rows", "values", -1))
         return 0;
     for (Py_ssize_t l = 0; l < q1; l++)
         if (c->colptr[l] > c->colptr[l + 1]) {
@@ -2183,45 +2491,46 @@ PyDoc_STRVAR(coupling_outer_doc,
 
 static PyObject *py_coupling_outer(PyObject *self, PyObject *args)
 {
-    PyObject *colptr, *order, *rows, *ao, *bo, *So;
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "coupling_outer", 8);
     Py_ssize_t q2, ld;
-    Buffers bs = {.used = 0};
     Coupling c;
-    if (!PyArg_ParseTuple(args, "OOOnOOOn", &colptr, &order, &rows, &q2, &ao, &bo, &So, &ld))
+    if (!a || !size_arg(a[3], "q2", &q2) || !size_arg(a[7], "ld", &ld))
         return NULL;
     if (ld < q2) {
         PyErr_SetString(PyExc_ValueError, "ld: below q2");
         return NULL;
     }
-    if (!coupling_arg(&bs, colptr, order, rows, q2, &c))
+    if (!coupling_arg(bs, a[0], a[1], a[2], q2, &c))
         goto fail;
-    double *a, *b, *S;
-    TAKE(a, ao, c.nnz, 0, 1);
-    TAKE(b, bo, c.nnz, 0, 1);
-    const Py_ssize_t len = items(So);
-    if (len < 0)
-        goto fail;
-    if (len < (q2 ? (q2 - 1) * ld + q2 : 0)) {
+    double *av, *bv, *S;
+    TAKE(av, a[4], "a", c.nnz, VECTOR, 0, 1);
+    TAKE(bv, a[5], "b", c.nnz, VECTOR, 0, 1);
+    TAKE(S, a[6], "S", ANY, FLAT, 1, 1);
+    const Py_ssize_t need = q2 ? muladd(q2 - 1, ld, q2) : 0;
+    if (need < 0 || bs->b[bs->used - 1].len / 8 < need) {
         PyErr_SetString(PyExc_ValueError, "S: too small for q2 rows of ld");
         goto fail;
     }
-    TAKE(S, So, len, 1, 1);
+    if (!disjoint(bs, NULL))
+        goto fail;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t l = 0; l < c.q1; l++)
         for (int64_t x = c.colptr[l]; x < c.colptr[l + 1]; x++) {
             const int64_t ex = c.order[x];
             double *Sr = S + c.rows[ex] * ld;
-            const double ax = a[ex];
+            const double ax = av[ex];
             for (int64_t y = c.colptr[l]; y < c.colptr[l + 1]; y++) {
                 const int64_t ey = c.order[y];
-                Sr[c.rows[ey]] -= ax * b[ey];
+                Sr[c.rows[ey]] -= ax * bv[ey];
             }
         }
     Py_END_ALLOW_THREADS
-    release(&bs);
+    release(bs);
     Py_RETURN_NONE;
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -2233,18 +2542,21 @@ PyDoc_STRVAR(coupling_gather_doc,
 
 static PyObject *py_coupling_gather(PyObject *self, PyObject *args)
 {
-    PyObject *colptr, *order, *rows, *bo, *Mo, *outo;
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "coupling_gather", 7);
     Py_ssize_t q2;
-    Buffers bs = {.used = 0};
     Coupling c;
-    if (!PyArg_ParseTuple(args, "OOOnOOO", &colptr, &order, &rows, &q2, &bo, &Mo, &outo))
+    if (!a || !size_arg(a[3], "q2", &q2))
         return NULL;
-    if (!coupling_arg(&bs, colptr, order, rows, q2, &c))
+    if (!coupling_arg(bs, a[0], a[1], a[2], q2, &c))
         goto fail;
     double *b, *M, *out;
-    TAKE(b, bo, c.nnz, 0, 1);
-    TAKE(M, Mo, q2 * q2, 0, 1);
-    TAKE(out, outo, c.nnz, 1, 1);
+    TAKE(b, a[4], "b", c.nnz, VECTOR, 0, 1);
+    TAKE(M, a[5], "M", q2, q2, 0, 1);
+    TAKE(out, a[6], "out", c.nnz, VECTOR, 1, 1);
+    if (!disjoint(bs, NULL))
+        goto fail;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t l = 0; l < c.q1; l++)
         for (int64_t x = c.colptr[l]; x < c.colptr[l + 1]; x++) {
@@ -2258,10 +2570,10 @@ static PyObject *py_coupling_gather(PyObject *self, PyObject *args)
             out[ex] = v;
         }
     Py_END_ALLOW_THREADS
-    release(&bs);
+    release(bs);
     Py_RETURN_NONE;
 fail:
-    release(&bs);
+    release(bs);
     return NULL;
 }
 
@@ -2300,7 +2612,16 @@ PyMODINIT_FUNC PyInit__core(void)
               PyModule_AddObject(m, "STALL_GMAX", PyFloat_FromDouble(STALL_GMAX)) < 0 ||
               PyModule_AddObject(m, "STALL_DECREMENT", PyFloat_FromDouble(STALL_DECREMENT)) < 0 ||
               PyModule_AddObject(m, "PREDICT_RANGE", PyFloat_FromDouble(PREDICT_RANGE)) < 0 ||
-              PyModule_AddIntConstant(m, "MAX_TERMS", MAX_TERMS) < 0)) {
+              PyModule_AddIntConstant(m, "MAX_TERMS", MAX_TERMS) < 0 ||
+              PyModule_AddObject(m, "STATUS", Py_BuildValue(
+                  "{sisisisisisisisi}", "OK", OK, "START_NOT_FINITE", START_NOT_FINITE,
+                  "SYSTEM_NOT_FINITE", SYSTEM_NOT_FINITE, "HALVING_FAILED", HALVING_FAILED,
+                  "NOT_CONVERGED", NOT_CONVERGED, "RX_NOT_PD", RX_NOT_PD, "NO_MEMORY",
+                  NO_MEMORY, "SCHUR_NOT_PD", SCHUR_NOT_PD)) < 0 ||
+              PyModule_AddObject(m, "BFGS_END", Py_BuildValue(
+                  "{sisisisisi}", "GRADIENT", BFGS_GRADIENT, "DECREMENT", BFGS_DECREMENT,
+                  "STALLED", BFGS_STALLED, "ITERATIONS", BFGS_MAX_ITER, "BAD_START",
+                  BFGS_BAD_START)) < 0)) {
         Py_DECREF(m);
         return NULL;
     }
