@@ -25,7 +25,7 @@ import numpy as np
 from .compiled import core as _core
 from .linalg import MAX_DENSE_CROSS, MAX_DENSE_SCHUR, BlockedCholesky
 from .model import GlmerModel, distinct_rows
-from .pirls import CORE_ERRORS, SCHUR_NOT_PD, PirlsError, PirlsState
+from .pirls import CORE_ERRORS, PirlsError, PirlsState
 
 
 class CrossedTerms:
@@ -98,8 +98,9 @@ class CrossedTerms:
     def rx(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
         """lme4's R_X at θ and weights W (the fixed effects' block of the joint factor)."""
         RX = np.empty((self.model.p, self.model.p))
-        if _core.crossed_rx(self._core, self._theta(theta), W, RX):
-            raise PirlsError(SCHUR_NOT_PD)
+        status = _core.crossed_rx(self._core, self._theta(theta), W, RX)
+        if status:
+            raise PirlsError(CORE_ERRORS[status])
         return RX
 
     def gradient(self, theta: np.ndarray, st: PirlsState, profiled: bool) -> np.ndarray:

@@ -49,10 +49,12 @@ SYSTEM_NOT_FINITE = "the PIRLS system is not finite"
 HALVING_FAILED = "PIRLS step-halvings failed to reduce the penalized deviance"
 NOT_CONVERGED = f"PIRLS did not converge in {MAX_ITER} iterations"
 SCHUR_NOT_PD = "the Schur complement of G is not positive definite"
+RX_NOT_PD = "XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite"   # one scalar term's
 
-#: the compiled core's PIRLS failures, by status (glmm/_core.c)
+#: the compiled core's failures, by status (glmm/_core.c, whose STATUS names them as above;
+#: its NO_MEMORY is raised as MemoryError): the one map from its statuses to messages
 CORE_ERRORS = {1: START_NOT_FINITE, 2: SYSTEM_NOT_FINITE, 3: HALVING_FAILED, 4: NOT_CONVERGED,
-               7: SCHUR_NOT_PD}
+               5: RX_NOT_PD, 7: SCHUR_NOT_PD}
 
 
 @dataclass

@@ -50,17 +50,13 @@ from .pirls import (
     DECREMENT_TOL,
     MAX_ITER,
     NOT_CONVERGED,
+    RX_NOT_PD,
     START_NOT_FINITE,
     SYSTEM_NOT_FINITE,
     ConditionalMode,
     PirlsError,
     halving_step,
 )
-
-RX_NOT_PD = "XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite"
-
-#: the compiled core's failures, by status (glmm/_core.c)
-_CORE_ERRORS = {**CORE_ERRORS, 5: RX_NOT_PD}
 
 
 @dataclass
@@ -181,7 +177,7 @@ class ScalarTermObjective(ObjectiveFunction):
             *self._core_head, th, self._Xc if joint else None, nlev, p,
             self._o + self._X @ b, u, b if joint else None, eta, mu, dev, W, s, D, C, GiC, RX)
         if status:
-            raise PirlsError(_CORE_ERRORS[status])
+            raise PirlsError(CORE_ERRORS[status])
         return ScalarMode(u, b, eta, mu, dev, W, s, D, iterations, RX, C, GiC)
 
     def glm_beta(self, beta: np.ndarray) -> np.ndarray:
@@ -346,8 +342,9 @@ class ScalarTermObjective(ObjectiveFunction):
         if self.compiled:
             nlev, p = len(st.u), self._X.shape[1]
             C, GiC, RX = np.empty((nlev, p)), np.empty((nlev, p)), np.empty((p, p))
-            if _core.schur(*self._core_head, float(ev.theta[0]), self._Xc, nlev, p, st.W, st.D,
-                           C, GiC, RX):
-                raise PirlsError(RX_NOT_PD)
+            status = _core.schur(*self._core_head, float(ev.theta[0]), self._Xc, nlev, p, st.W,
+                                 st.D, C, GiC, RX)
+            if status:
+                raise PirlsError(CORE_ERRORS[status])
             return RX
         return self._schur(float(ev.theta[0]), st.W, st.D)[2]

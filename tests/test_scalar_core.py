@@ -196,3 +196,84 @@ def test_core_constants_are_pirls_constants() -> None:
     from glmm import pirls
     assert (compiled.core.MAX_ITER, compiled.core.MAX_HALVINGS, compiled.core.DECREMENT_TOL) \
         == (pirls.MAX_ITER, pirls.MAX_HALVINGS, pirls.DECREMENT_TOL)
+
+
+def _pirls_args(m: GlmerModel, joint: bool) -> list:
+    """Valid arguments of the core's pirls for a simulated scalar-term model."""
+    n, nl, p = m.n, m.q, m.p
+    kind, binary, y, w, ylogy = m.response.core_args
+    return [kind, binary, y, w, ylogy, m.terms[0].codes, None, 0.5,
+            np.ascontiguousarray(m.X) if joint else None, nl, p, m.offset + m.X @ np.zeros(p),
+            np.zeros(nl), np.zeros(p) if joint else None, *(np.empty(n) for _ in range(5)),
+            np.empty(nl), *((np.empty((nl, p)), np.empty((nl, p)), np.empty((p, p))) if joint
+                            else (None, None, None))]
+
+
+def test_core_refuses_what_crashed_it() -> None:
+    """Arguments that made the core read or write outside its arrays before it checked them
+    (found by test_core_fuzz; each call in a forked child, so that a crash fails this test
+    alone): now a TypeError or ValueError naming the argument."""
+    from test_core_fuzz import in_child
+    m = _model("binomial")
+    nl, p = m.q, m.p
+    f = m.terms[0].codes
+
+    def pirls(joint: bool = True, **change: object) -> str:
+        args = _pirls_args(m, joint)
+        names = {"nlevels": 9, "p": 10, "beta": 13, "eta": 14}
+        for k, v in change.items():
+            args[names[k]] = v
+        return in_child(lambda: compiled.core.pirls(*args))
+
+    assert pirls() == "returned" and pirls(joint=False) == "returned"
+    # X given, beta None: TAKE(beta, …) let it through as optional
+    assert pirls(beta=None) == "TypeError: beta is required"
+    # sizes whose byte counts wrap modulo 2⁶⁴ (8·2⁶¹ = 2⁶⁴) matched the arrays' lengths
+    assert pirls(joint=False, nlevels=nl + 2**61).startswith(
+        "ValueError: nlevels: expected a size in [0, ")
+    assert pirls(p=p + 2**61).startswith("ValueError: p: expected a size in [0, ")
+    # an array the call writes over the level codes' memory: PIRLS wrote doubles into f
+    assert pirls(eta=f.view(np.float64)) == \
+        "ValueError: eta and f share memory, and the call writes eta"
+
+
+def test_core_checks_shapes_not_only_lengths() -> None:
+    # a (p, nlev) C or a flat X has the right number of values and the wrong layout: each
+    # was read as if it had the right one
+    m = _model("binomial")
+    args = _pirls_args(m, True)
+    args[20] = np.empty((m.p, m.q))
+    with pytest.raises(ValueError, match=r"^C: expected a 15 × 2 float64 array, got shape \(2, 15"):
+        compiled.core.pirls(*args)
+    args = _pirls_args(m, True)
+    args[8] = args[8].ravel()
+    with pytest.raises(ValueError, match=r"^X: expected a 300 × 2 float64 array, got shape \(600,"):
+        compiled.core.pirls(*args)
+    args = _pirls_args(m, True)
+    args[14] = np.empty(m.n).astype(">f8")   # big-endian
+    with pytest.raises(ValueError, match=r"^eta: expected 300 float64 values"):
+        compiled.core.pirls(*args)
+    args = _pirls_args(m, True)
+    args[12] = np.zeros(m.q)
+    args[12].setflags(write=False)   # u is written
+    with pytest.raises(ValueError, match=r"^u: expected a C-contiguous, writable float64 array"):
+        compiled.core.pirls(*args)
+    with pytest.raises(TypeError, match=r"^pirls: expected 23 arguments, got 22$"):
+        compiled.core.pirls(*args[:-1])
+    args = _pirls_args(m, True)
+    args[7] = "0.5"
+    with pytest.raises(TypeError, match=r"^theta: expected a float, got str$"):
+        compiled.core.pirls(*args)
+
+
+def test_every_core_status_has_its_message() -> None:
+    # the statuses the core returns (glmm/_core.c's STATUS) map to the PIRLS messages of the
+    # same names, in one place (glmm.pirls.CORE_ERRORS); NO_MEMORY is raised as MemoryError
+    from glmm import pirls
+    from glmm.bfgs import End
+    failures = {name: code for name, code in compiled.core.STATUS.items()
+                if name not in ("OK", "NO_MEMORY")}
+    assert compiled.core.STATUS["OK"] == 0
+    assert {code: getattr(pirls, name) for name, code in failures.items()} == pirls.CORE_ERRORS
+    # and BFGS's ends are glmm.bfgs.End's
+    assert compiled.core.BFGS_END == {e.name: e.value for e in End}
