@@ -14,6 +14,10 @@ then done to it, each a port of the R function named beside it:
   the terms as sets of variables sorted by degree, the intercept, the offsets, and the
   factor-coding pattern (1 = contrasts, 2 = indicator columns) that ``model.matrix`` uses.
 
+Formulas may be as long as R's: chains of operators (``x1 + x2 + ... + x5000``) are folded by
+iteration, never by recursion.  Brackets nest at most 50 deep, as in R's parser, and
+expressions at most :data:`MAX_DEPTH` levels; deeper ones are a :class:`FormulaError`.
+
 Nothing here looks at data, and every result is immutable (frozen dataclasses and tuples), so
 the parses of formula text are cached: refitting a formula, or building X and Z from the
 pieces of one, does not parse the same text again.

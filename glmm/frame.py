@@ -6,13 +6,16 @@ drop.unused.levels = TRUE)`` followed by ``factorize`` and ``mkRespMod``'s check
 1. Each variable (``y``, ``I(age^2)``, ``scale(x)``, ``offset(log(e))``, ``cbind(s, n - s)``,
    the grouping factors) is evaluated on the **whole** data with R's semantics, so that
    ``scale(x)`` centres over every non-missing ``x`` as R does before rows are dropped.
-2. Rows with a missing value in any variable, the weights or the offset are removed
-   (``na.omit``), keeping data order.
+2. Rows with a missing value (NA, NaN, None) in any variable, the weights or the offset are
+   removed (``na.omit``), keeping data order; :attr:`ModelFrame.omitted` lists them.  An
+   infinite value left in any of them is refused, naming the variable (lme4 stops too).
 3. Factors lose their unused levels (``drop.unused.levels``) but keep their level order;
    character variables become factors with levels sorted in the C locale (byte order);
    logicals stay logical.
 4. ``model.response``, ``model.weights`` and ``model.offset`` are read off: the offset is the
-   ``offset=`` argument plus every ``offset()`` term, summed in formula order.
+   ``offset=`` argument plus every ``offset()`` term, summed in formula order.  Weights that
+   are all 0, or a two-column response without trials, are refused (lme4: "Response is
+   constant").
 
 The evaluator understands the R that formulas use: arithmetic (R's ``^``), comparisons,
 ``&``, ``|``, ``!``, and the functions in :data:`FUNCTIONS`.  Elementary functions call the C
