@@ -124,6 +124,10 @@ _RESERVED = frozenset(
     "NA_real_ NA_character_ NA_complex_ in".split())
 
 
+#: R's constants, which the parser reads as names and deparse writes bare (``x > TRUE``).
+_CONSTANTS = frozenset("TRUE FALSE NULL Inf NaN NA NA_integer_ NA_real_ NA_character_".split())
+
+
 def _binary_info(op: str) -> tuple[int, bool, bool] | None:
     if op in _BINARY:
         return _BINARY[op]
@@ -468,7 +472,7 @@ def _needs_parens(main_prec: int, main_right: bool, arg: Node, left: bool) -> bo
 def deparse(node: Node) -> str:
     """The expression as R's ``deparse()`` writes it (one line, 15 significant digits)."""
     if isinstance(node, Name):
-        return node.id if _is_syntactic(node.id) else f"`{node.id}`"
+        return node.id if _is_syntactic(node.id) or node.id in _CONSTANTS else f"`{node.id}`"
     if isinstance(node, Num):
         if node.integer:
             return f"{int(node.value)}L"

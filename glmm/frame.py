@@ -208,9 +208,17 @@ def _from_column(name: str, col: pd.Series) -> _Vec:
         if all(isinstance(v, (bool, np.bool_)) for v in present):
             return _Vec("logical", np.array([np.nan if v is None else float(v) for v in values]))
         if all(isinstance(v, (int, float, np.integer, np.floating)) for v in present):
-            return _Vec("double", np.array([np.nan if v is None else float(v) for v in values]))
+            return _Vec("double", np.array([np.nan if v is None else _double(v) for v in values]))
         raise ModelFrameError(f"column {name!r}: mixed object values cannot be an R vector")
     raise ModelFrameError(f"column {name!r}: unsupported dtype {dtype}")
+
+
+def _double(v: int | float) -> float:
+    """A number as a double; a Python integer beyond the largest double is ±Inf."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
 
 
 def _is_missing(v: Any) -> bool:
@@ -333,6 +341,12 @@ FUNCTIONS: dict[str, str] = {
 }
 
 
+#: R's constants that the parser reads as names: (kind, value), NA as NaN.
+_CONSTANTS: dict[str, tuple[Kind, float]] = {
+    "Inf": ("double", math.inf), "NaN": ("double", math.nan), "NA": ("logical", math.nan),
+    "NA_real_": ("double", math.nan), "NA_integer_": ("integer", math.nan)}
+
+
 class _Evaluator:
     def __init__(self, data: pd.DataFrame) -> None:
         self.data = data
@@ -354,6 +368,9 @@ class _Evaluator:
                 return _Vec("logical", np.array([0.0]))
             elif name == "pi":
                 return _Vec("double", np.array([math.pi]))
+            elif name in _CONSTANTS:
+                kind, value = _CONSTANTS[name]
+                return _Vec(kind, np.array([value]))
             else:
                 raise FormulaError(f"unknown variable {name!r}: no such column in the data "
                                    f"(columns: {', '.join(map(str, self.data.columns))})")
@@ -675,6 +692,11 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     (``na.omit``), and read off the response, prior weights and offset."""
     if not isinstance(data, pd.DataFrame):
         raise ModelFrameError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if isinstance(data.columns, pd.MultiIndex):
+        raise ModelFrameError("data has MultiIndex columns: flatten them to one name per "
+                              "column (the formula names columns by a single name)")
+    if len(data) == 0:
+        raise ModelFrameError("data has no rows")
     ev = _Evaluator(data)
     plan = _frame_plan(parsed)
     names = [name for name, _ in plan]

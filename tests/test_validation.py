@@ -356,3 +356,32 @@ def test_scales_far_apart_warn_as_in_lme4(cbpp) -> None:
     got = _scale_warnings(CBPP_FIXED.format("a + b + period"), df)
     assert len(got) == 1 and "for b to" in got[0] and "for a)" in got[0]
     assert _scale_warnings(CBPP_FIXED.format("size + prop + period"), cbpp) == []
+
+
+def test_r_constants_in_expressions_are_named_and_valued_as_in_r() -> None:
+    # R: deparse(quote(I(x > TRUE))) is "I(x > TRUE)", and the column "I(x > TRUE)TRUE"
+    parsed = parse_formula("y ~ I(x > TRUE) + I(x + NA) + (1 | g)")
+    assert parsed.fixed == "I(x > TRUE) + I(x + NA)"
+    df = _toy().assign(x=np.linspace(-1.0, 3.0, 40))
+    frame = model_frame(parse_formula("y ~ I(x > TRUE) + (1 | g)"), df)
+    names = fixed_effects(parse_formula("y ~ I(x > TRUE) + (1 | g)"), frame).names
+    assert names == ("(Intercept)", "I(x > TRUE)TRUE")
+    # x + NA is NA in every row: nothing left (R: "0 (non-NA) cases")
+    with pytest.raises(glmm.ModelFrameError, match=r"0 \(non-NA\) cases"):
+        model_frame(parsed, df)
+    # x + Inf is Inf: lme4 stops with "NA/NaN/Inf in foreign function call"
+    with pytest.raises(glmm.ModelFrameError, match=r"NA/NaN/Inf in I\(x \+ Inf\)"):
+        glmm.glmer("y ~ I(x + Inf) + (1 | g)", df, "binomial")
+
+
+@pytest.mark.parametrize(("data", "pattern"), [
+    (_toy().iloc[:0], r"data has no rows"),
+    (pd.concat({"a": _toy()[["y", "x"]], "b": _toy()[["g"]]}, axis=1), r"MultiIndex columns"),
+    (_toy().assign(x=pd.Series([10**400] + [1] * 39, dtype=object)),
+     r"NA/NaN/Inf in x: it is infinite in 1 row \(index 0\)"),
+])
+def test_data_that_cannot_make_a_frame_is_refused(data, pattern) -> None:
+    # before: "0 (non-NA) cases: every row has a missing value" for no rows, a wrong count
+    # of columns for a MultiIndex, and an OverflowError for an integer beyond any double
+    with pytest.raises(glmm.ModelFrameError, match=pattern):
+        glmm.glmer("y ~ x + (1 | g)", data, "binomial")
