@@ -17,8 +17,10 @@ Environment variables:
   shrinking) at the first; the test still fails at the end if any problem failed.
 
 A failure shrinks to a minimal problem (hypothesis gives up shrinking after five minutes),
-and its message holds a ready-to-paste R script and a Python snippet.  The verdicts are defined in parity.random_parity.  The other tests here
-are fast and check the generator, the reproductions and the verdicts.
+and its message holds a ready-to-paste R script and a Python snippet.  The problems it found
+failing are kept in ``FOUND`` (also slow).  The verdicts are defined in
+parity.random_parity.  The other tests here are fast and check the generator, the
+reproductions and the verdicts.
 """
 
 from __future__ import annotations
@@ -112,6 +114,42 @@ def test_random_problems_agree_with_lme4(asked_for_slow, r_session, tally) -> No
     check()
     failures = tally.of("fail")
     assert not failures, "\n\n".join(o.explain() for o in failures)
+
+
+#: Problems the search found failing (or, the last, "flat"), kept as regressions: each one
+#: ran against live lme4 1.1-31 here, and the comment says what glmm did then.
+FOUND: dict[str, Problem] = {
+    # glmm's devfun at its own optimum (θ = 2.42) 484.50 where lme4's is 504.30: another mode
+    "sqrt-scalar-mode": Problem(
+        family="poisson", link="sqrt", response="count", structure="scalar", levels=(4, 0),
+        rows=195, factor_covariate=True, intercept=1.1, slope=0.0, sd=(0.5, 0.0), corr=0.0,
+        weights="continuous", offset="none", shape=0.0, nAGQ=1, seed=262),
+    # OptimizationError: PIRLS did not converge at the start; lme4 fits it (singular)
+    "sqrt-crossed-start": Problem(
+        family="poisson", link="sqrt", response="count", structure="crossed", levels=(12, 3),
+        rows=40, factor_covariate=False, intercept=1.0, slope=0.15, sd=(0.0, 0.0), corr=0.0,
+        weights="continuous", offset="formula", shape=0.0, nAGQ=1, seed=38440996),
+    # quasi-separation (zc: all y = 0) at nAGQ = 0: OptimizationError at the start, where
+    # lme4 fits without a warning (nAGQ = 1 fits, with a SeparationWarning)
+    "logit-crossed-separation": Problem(
+        family="binomial", link="logit", response="binary", structure="crossed", levels=(3, 3),
+        rows=96, factor_covariate=True, intercept=-2.0, slope=0.7, sd=(0.15, 0.0), corr=0.0,
+        weights="none", offset="argument", shape=0.0, nAGQ=0, seed=479737),
+    # quasi-separation: the same objective to 1e-13, zc = 175 where lme4 stops at 4.02
+    "cloglog-flat": Problem(
+        family="binomial", link="cloglog", response="binary", structure="scalar", levels=(4, 0),
+        rows=18, factor_covariate=True, intercept=0.2, slope=0.2, sd=(0.2, 0.0), corr=0.0,
+        weights="integer", offset="none", shape=0.0, nAGQ=5, seed=80429266),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.live_r
+@pytest.mark.parametrize("name", list(FOUND))
+def test_found_problems_agree_with_lme4(asked_for_slow, r_session, tally, name: str) -> None:
+    outcome = rp.compare_problem(FOUND[name], r_session)
+    tally.add(outcome)
+    assert outcome.verdict != "fail", outcome.explain()
 
 
 # -- the generator -------------------------------------------------------------------------
