@@ -9,8 +9,9 @@
  * Response.update for the two pairs, its clamps applied per observation.  On a small model
  * (cbpp: 56 rows) the numpy version spends its time in the ~0.5–1 µs fixed cost of each
  * numpy call and in the Python around it, not in arithmetic; here one call runs the whole
- * PIRLS loop, or the whole search.  Arrays arrive through the buffer protocol: float64 and
- * int64, C-contiguous, with their lengths checked here.
+ * PIRLS loop, or the whole search.  Arrays arrive through the buffer protocol, and every
+ * argument of every entry point is checked before anything is computed (see "the Python
+ * interface" below): a wrong one raises TypeError or ValueError naming it.
  *
  * Notation: n observations, ℓ levels, p fixed effects; f the level of each observation,
  * x the term's column (NULL for (1 | g): x = 1), θ its scale, so row i of ZΛ is θxᵢ at
@@ -2421,8 +2422,9 @@ static PyObject *py_crossed_rx(PyObject *self, PyObject *args)
             1, n, muladd(1, cr.ncells, 1)))))));
     double *buf = size < 0 ? NULL : calloc(size, sizeof(double));
     if (!buf) {
-        release(bs);
-        return PyErr_NoMemory();
+        PyErr_Format(PyExc_MemoryError, "crossed_rx: no memory for the model's joint factor "
+                     "(%zd x %zd and %zd x %zd)", q1, m, m, m);
+        goto fail;
     }
     double *D = buf, *Bt = D + q1, *R = Bt + q1 * m, *r = R + m * m, *zero = r + q + p;
     double *scratch = zero + q + p + n;
@@ -2596,7 +2598,9 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_core",
-    "The compiled core of glmm.scalar_term (PIRLS, the gradient and BFGS for one scalar term).",
+    "The compiled core of glmm (glmm/compiled.py): PIRLS, the gradient, the warm start and\n"
+    "BFGS for one scalar term, and for crossed scalar terms.  Internal: every entry point\n"
+    "checks its arguments, raising TypeError or ValueError naming the one at fault.",
     -1,
     methods,
 };

@@ -195,3 +195,63 @@ def test_core_search_only_where_the_core_applies() -> None:
         minimize(np.zeros(2), good[:11])
     with pytest.raises(ValueError, match="u: expected"):
         minimize(np.zeros(2), (*good[:2], np.zeros(q + 1), *good[3:]))
+
+
+def test_core_bfgs_refuses_bad_arguments() -> None:
+    """The core's BFGS names a broken objective or setting (a non-tuple from fg gave a
+    SystemError; a negative max_iter or NaN tolerance ran, reading dmax from memory never
+    written)."""
+    x = np.zeros(2)
+
+    def run(fg: object = lambda v: (0.0, v), **change: object) -> tuple:
+        args = [fg, x.copy(), np.zeros(2), None, None, bfgs.GTOL, bfgs.DTOL, bfgs.XTOL,
+                bfgs.MAX_ITER]
+        for k, v in change.items():
+            args[{"g": 2, "unit": 4, "gtol": 5, "max_iter": 8}[k]] = v
+        return core.bfgs(*args)
+
+    assert run()[0] == End.GRADIENT
+    with pytest.raises(TypeError, match=r"^fg: expected a tuple \(F, gradient\) from the "
+                                        r"objective, got list$"):
+        run(lambda v: [0.0, v])
+    with pytest.raises(TypeError, match=r"^fg: expected a callable"):
+        run(3)
+    with pytest.raises(ValueError, match=r"^max_iter: expected a size in \[0, "):
+        run(max_iter=-1)
+    with pytest.raises(ValueError, match=r"^gtol: expected a number, got NaN$"):
+        run(gtol=float("nan"))
+    with pytest.raises(ValueError, match=r"^unit: expected one byte per coordinate \(2\), got 3$"):
+        run(unit=b"\x00\x01\x01")
+    with pytest.raises(ValueError, match=r"^g: expected 2 float64 values"):
+        run(g=np.zeros(3))
+
+
+def test_core_minimize_refuses_what_crashed_it() -> None:
+    """minimize's arguments that crashed it before it checked them (found by test_core_fuzz;
+    in a forked child, so that a crash fails this test alone)."""
+    from test_core_fuzz import in_child
+    m = _model("binomial")
+    obj = ScalarTermObjective(m, 1, np.zeros(2))
+    n, q = m.n, m.q
+
+    def mode() -> tuple:
+        return (np.zeros(1), np.zeros(2), np.zeros(q), np.ones(q),
+                *(np.zeros(n) for _ in range(5)), None, None, None)
+
+    def minimize(p: int = 2, set1: tuple | None = None, xl: np.ndarray | None = None) -> str:
+        set0 = mode()
+        args = (*obj._core_head, 0.0, obj._Xc, q, p, obj._o, np.zeros(2), np.eye(2),
+                np.zeros(2), 0.0, None, set0, mode() if set1 is None else set1(set0),
+                np.r_[1.0, 0.0, 0.0], np.zeros(3), np.zeros(3) if xl is None else xl, None,
+                1e-6, 1e-10, 1e-6, 10)
+        return in_child(lambda: core.minimize(*args))
+
+    assert minimize() == "returned"
+    # p whose byte counts wrap modulo 2⁶⁴ (8·2⁶¹ = 2⁶⁴) matched X, beta and R
+    assert minimize(p=2 + 2**61).startswith("ValueError: p: expected a size in [0, ")
+    # the two sets a trial is written to, sharing arrays: each trial overwrote the other
+    assert minimize(set1=lambda s0: (*mode()[:2], s0[2], *mode()[3:])) == \
+        "ValueError: set0.u and set1.u share memory, and the call writes set0.u"
+    # xl over the level codes: the search wrote its point into them
+    assert minimize(xl=obj._f[:3].view(np.float64)) == \
+        "ValueError: xl and f share memory, and the call writes xl"

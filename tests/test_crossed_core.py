@@ -264,3 +264,104 @@ def test_coupling_pairs_reject_bad_patterns() -> None:
                              np.empty(3))
     with pytest.raises(ValueError, match="S: too small"):
         core.coupling_outer(np.array([0, 2, 3]), order, rows, 2, a, a, np.zeros(3), 2)
+
+
+def _model_args(m: GlmerModel) -> list:
+    """crossed_model's arguments for a model, as glmm.crossed.CrossedTerms passes them, with
+    every observation on X's first row (a valid, if wrong, description of X)."""
+    kind, binary, y, w, ylogy = m.response.core_args
+    p = m.p
+    codes = tuple(t.codes.copy() for t in m.terms)
+    cells = tuple((t.codes.copy(), np.arange(t.nlevels), np.zeros(t.nlevels, dtype=np.int64))
+                  for t in m.terms)
+    return [kind, binary, y, w, ylogy, codes, (None, None), tuple(t.nlevels for t in m.terms),
+            p, np.zeros(m.n, dtype=np.int64), np.ones((1, p)), cells]
+
+
+def _pirls_at(model: object, m: GlmerModel) -> tuple:
+    q1, q2, p = m.terms[0].nlevels, m.q - m.terms[0].nlevels, m.p
+    u, out = np.zeros(m.q), [np.empty(m.n) for _ in range(5)]
+    status = compiled.core.crossed_pirls(model, (0.5, 0.5), True, np.zeros(m.n), u,
+                                         np.zeros(p), *out, np.empty(q1),
+                                         np.empty((q1, q2 + p)), np.empty((q2 + p, q2 + p)))
+    return status, u, out
+
+
+def test_core_refuses_what_crashed_it() -> None:
+    """Arguments that made the crossed core read or write outside its arrays (found by
+    test_core_fuzz; each in a forked child, so that a crash fails this test alone)."""
+    from test_core_fuzz import in_child
+    m = _crossed("binomial")
+    core = compiled.core
+
+    def model(**change: object) -> object:
+        args = _model_args(m)
+        for k, v in change.items():
+            args[{"nlevels": 7, "p": 8}[k]] = v
+        return core.crossed_model(*args)
+
+    # the model's index arrays changed after it was built: it read them through the
+    # caller's buffers, checked once; it now holds its own copies, and gives what it gave
+    args = _model_args(m)
+    before = _pirls_at(core.crossed_model(*args), m)
+
+    def changed_after() -> None:
+        args = _model_args(m)
+        built = core.crossed_model(*args)
+        args[5][0][:] = 10**9
+        args[9][:] = -(2**40)
+        args[11][1][0][:] = 2**40
+        after = _pirls_at(built, m)
+        assert after[0] == before[0]
+        np.testing.assert_array_equal(after[1], before[1])   # the same computation
+    assert in_child(changed_after) == "returned"
+    # negative nlevels made every code pass the (unsigned) range check
+    assert in_child(lambda: model(nlevels=(-1, 8))).startswith(
+        "ValueError: nlevels: expected a size in [0, ")
+    # nlevels whose byte counts wrap modulo 2⁶⁴ matched u, D and Bt of 38, 30 and 30 × 11
+    assert in_child(lambda: _pirls_at(model(nlevels=(30 + 2**61, 8)), m)).startswith(
+        "ValueError: nlevels: expected a size in [0, ")
+    # crossed_rx allocates the joint factor from the declared sizes (checked: q1·m overflows
+    # no size), and says so when that is too much
+    assert in_child(lambda: core.crossed_rx(model(nlevels=(2**59, 8)), (0.5, 0.5),
+                                            np.ones(m.n), np.empty((3, 3)))) == \
+        f"MemoryError: crossed_rx: no memory for the model's joint factor ({2**59} x 11 and " \
+        "11 x 11)"
+
+
+def test_core_checks_the_cells_against_the_codes() -> None:
+    # a cell whose level or row of X is not its observations': the sums of C went to the
+    # wrong level, silently
+    m = _crossed("binomial")
+    args = _model_args(m)
+    cell, level, row = args[11][1]
+    args[11] = (args[11][0], (cell, (level + 1) % len(level), row))
+    with pytest.raises(ValueError, match=r"^cells: term 1's observation 0 \(level 0, row 0 "
+                                         r"of Xg\) is in cell 0, at level 1 and row 0$"):
+        compiled.core.crossed_model(*args)
+
+
+def test_coupling_refuses_what_crashed_it() -> None:
+    from test_core_fuzz import in_child
+    core = compiled.core
+    rows, order, colptr = np.array([0, 1, 1]), np.array([0, 2, 1]), np.array([0, 2, 3])
+    a, S = np.ones(3), np.zeros((2, 2))
+    # out over the pattern's entries: their values were overwritten while in use
+    assert in_child(lambda: core.coupling_gather(colptr, order, rows, 2, a, S,
+                                                 order.view(np.float64))) == \
+        "ValueError: out and order share memory, and the call writes out"
+    # a negative q2 let any row pass the (unsigned) range check
+    assert in_child(lambda: core.coupling_outer(colptr, order, np.array([0, 1, 10**9]), -1,
+                                                a, a, S, 0)).startswith(
+        "ValueError: q2: expected a size in [0, ")
+    # no offsets at all: a SystemError (an error return without an exception)
+    with pytest.raises(ValueError, match=r"^colptr: expected q1 \+ 1 ≥ 1 offsets, got none$"):
+        core.coupling_outer(np.zeros(0, dtype=np.int64), order, rows, 2, a, a, S, 2)
+    with pytest.raises(ValueError, match=r'^model: expected the PyCapsule "glmm._core'):
+        core.crossed_rx(datetime_capsule(), (0.5, 0.5), np.ones(3), np.empty((1, 1)))
+
+
+def datetime_capsule() -> object:
+    """A PyCapsule of another kind (the datetime module's C API)."""
+    import datetime
+    return datetime.datetime_CAPI
