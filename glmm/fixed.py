@@ -152,7 +152,13 @@ def _dnrm2(x: np.ndarray, exact: bool) -> float:
     the square root of the sequential sum of squares."""
     if not exact:  # np.linalg.norm's own formula for a vector, without its dispatch
         v = x.ravel(order="K")
-        return math.sqrt(float(v.dot(v)))
+        with np.errstate(over="ignore"):
+            ss = float(v.dot(v))
+        # entries beyond ~1e154 overflow the sum of squares: the scaled norm, as dnrm2's
+        if math.isfinite(ss):
+            return math.sqrt(ss)
+        big = float(np.max(np.abs(v)))
+        return big * math.sqrt(float((v / big).dot(v / big))) if math.isfinite(big) else big
     tsml, tbig = 1.4916681462400413e-154, 1.9979190722022350e+146
     if np.all((np.abs(x) >= tsml) & (np.abs(x) <= tbig) | (x == 0)):
         s = 0.0

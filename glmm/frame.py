@@ -313,8 +313,9 @@ def _scale(x: np.ndarray, center: bool, scale: bool) -> np.ndarray:
             col = col - mean
         if scale:
             v = col[~np.isnan(col)]
-            ss = float(_longdouble_sum(v * v))
-            col = col / math.sqrt(ss / max(1, len(v) - 1))
+            with np.errstate(all="ignore"):   # a constant column is NaN in R too (0/0)
+                ss = float(_longdouble_sum(v * v))
+                col = col / math.sqrt(ss / max(1, len(v) - 1))
         m[:, j] = col
     return m
 

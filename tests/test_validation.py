@@ -385,3 +385,19 @@ def test_data_that_cannot_make_a_frame_is_refused(data, pattern) -> None:
     # of columns for a MultiIndex, and an OverflowError for an integer beyond any double
     with pytest.raises(glmm.ModelFrameError, match=pattern):
         glmm.glmer("y ~ x + (1 | g)", data, "binomial")
+
+
+def test_extreme_values_raise_no_numpy_warnings() -> None:
+    """Found by the fuzz run: numpy's RuntimeWarnings escaped from scale() of a constant
+    column and from the rank check of a column near 1e200.  R: scale() of a constant is NaN
+    (so model.frame keeps 0 rows); qr(cbind(1, c(1e200, 1, ...), c(2e200, 2, ...)), LAPACK =
+    FALSE)$rank is 2."""
+    from glmm.fixed import dqrdc2
+
+    df = _toy().assign(c=2.0)
+    X = np.column_stack([np.ones(40), np.r_[1e200, np.ones(39)], np.r_[2e200, np.full(39, 2.0)]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(glmm.ModelFrameError, match=r"0 \(non-NA\) cases"):
+            model_frame(parse_formula("y ~ scale(c) + (1 | g)"), df)
+        assert dqrdc2(X)[1] == 2
