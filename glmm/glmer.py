@@ -120,7 +120,10 @@ def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffe
     try:
         obj, opt = _optimize(model, nAGQ, theta0, lower)
     except ArithmeticError as exc:   # no start where F is finite (PirlsError is one too)
-        _refuse_separated(model, fixed)
+        found = _refuse_separated(model, fixed)
+        if found is not None:   # quasi-complete: PIRLS follows those β off to ±∞
+            raise SeparationError(f"{found.describe()}; PIRLS diverges with them at the start "
+                                  f"({exc}); drop or merge those predictors") from exc
         top = float((model.y * model.n_trials).max(initial=0.0))
         hint = (f"; counts this large (up to {top:.3g}) leave PIRLS too few digits: rescale "
                 "the response" if top > 1e12 else "")

@@ -26,7 +26,8 @@ tolerances).  The verdict:
   the probes must hold; the tight and default tiers are recorded and not required;
 - ``lme4-error``: lme4 refused the problem, so there is nothing to compare; glmm's result
   is recorded.
-- ``glmm-refused``: glmm raised a ``GlmmError`` where lme4 fitted with warnings.
+- ``glmm-refused``: glmm raised a ``GlmmError`` where lme4 fitted with warnings, or a
+  ``SeparationError`` (no finite estimate exists) whatever lme4 said.
 
 :class:`Tally` counts outcomes by family, structure and nAGQ, prints the summary, and writes
 every outcome (each failure with its R and Python reproductions) as JSON.
@@ -181,7 +182,10 @@ def _compare(problem: Problem, session: RSession) -> Outcome:
         cause = exc.__cause__
         import glmm
 
-        if isinstance(cause, glmm.GlmmError) and out.lme4_warnings:
+        # a fit refused with a reason lme4 does not check (no finite estimate exists), or
+        # any typed refusal where lme4 itself warned
+        if isinstance(cause, glmm.SeparationError) or (
+                isinstance(cause, glmm.GlmmError) and out.lme4_warnings):
             out.verdict, out.why = "glmm-refused", str(exc)
         else:
             out.verdict, out.why = "fail", f"lme4 fitted it, {exc}"

@@ -209,3 +209,19 @@ def test_fitted_values_near_zero_without_separation_fit_as_usual() -> None:
         fit = glmm.glmer("y ~ x + (1 | g)", df, family="poisson", offset="o")
     assert fit.converged
     assert fit.evaluation.state.mu[zeros].max() < glmm.separation.SUSPECT_MU
+
+
+def test_quasi_separation_that_stops_pirls_at_the_start_is_named() -> None:
+    """A crossed binary model at nAGQ = 0 whose factor level zc has only y = 0 (a random
+    problem drawn against lme4, tests/test_random_parity.py's FOUND): joint PIRLS follows
+    β_zc off to −∞ at the start; the error names the separation, not only PIRLS."""
+    from parity.random_problems import Problem
+
+    problem = Problem(
+        family="binomial", link="logit", response="binary", structure="crossed", levels=(3, 3),
+        rows=96, factor_covariate=True, intercept=-2.0, slope=0.7, sd=(0.15, 0.0), corr=0.0,
+        weights="none", offset="argument", shape=0.0, nAGQ=0, seed=479737)
+    df = problem.dataset().to_pandas()
+    with pytest.raises(glmm.SeparationError, match=r"quasi-complete separation.*zc"):
+        glmm.glmer(problem.formula, df, family="binomial", nAGQ=0,
+                   offset=df[problem.offset_column].to_numpy())
