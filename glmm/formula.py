@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
@@ -831,12 +831,13 @@ def _contains_name(node: Node, fn: str) -> bool:
     return any(c.fn == fn for c in _calls(node))
 
 
-def _left_chain(node: Call) -> tuple[Node, list[Call]]:
-    """The calls down ``node``'s first arguments (``a + b + c`` is ``(a + b) + c``), innermost
-    first, and the node where that chain ends: the calls a rewrite folds by iteration."""
+def _left_chain(node: Call, stop: Callable[[Call], bool]) -> tuple[Node, list[Call]]:
+    """The calls down ``node``'s first arguments (``a + b + c`` is ``(a + b) + c``) until a
+    call for which ``stop`` holds, innermost first, and the node where that chain ends: the
+    calls a rewrite folds by iteration."""
     chain: list[Call] = []
     cur: Node = node
-    while isinstance(cur, Call) and cur.args and not _is_bar(cur):
+    while isinstance(cur, Call) and cur.args and not stop(cur):
         chain.append(cur)
         cur = cur.args[0]
     chain.reverse()
@@ -858,7 +859,7 @@ def _expand_double_verts(node: Node) -> Node:
         expanded = parse_expr(text)
         assert isinstance(expanded, Call)
         return expanded.args[0]
-    base, chain = _left_chain(node)
+    base, chain = _left_chain(node, lambda c: c.fn == "||" and len(c.args) == 2)
     acc = _expand_double_verts(base)
     for call in chain:
         rest = tuple(_expand_double_verts(a) for a in call.args[1:])
@@ -930,7 +931,7 @@ def _no_bars(node: Node) -> Node | None:
     ``~`` and ``(``) goes; otherwise the bars' operands are dropped from it."""
     if not isinstance(node, Call) or _is_bar(node):
         return None if _is_bar(node) else node
-    base, chain = _left_chain(node)
+    base, chain = _left_chain(node, _is_bar)
     acc: Node | None = None if _is_bar(base) else base
     for call in chain:
         first = call.args[0]
