@@ -34,6 +34,7 @@ from .glm import glm_start
 from .model import GlmerModel, term_spec
 from .objective import AGQNotAvailableError, Objective, ObjectiveFunction
 from .optimize import Optimum, optimize_theta, optimize_theta_beta
+from .pirls import initial_lp
 from .response import check_response
 from .scalar_term import ScalarTermObjective
 from .terms import RandomEffects, random_effects
@@ -175,10 +176,26 @@ def _optimize(model: GlmerModel, nAGQ: int, theta0: np.ndarray, lower: np.ndarra
     # continued from that step
     beta0 = glm_start(model, max_iter=1)
     obj = _objective(model, nAGQ, beta0)
+    if not model.family.unique_mode:
+        obj.lp0 = _stored_lp(model, nAGQ, theta0, lower, beta0)
     if nAGQ == 0:
         return obj, optimize_theta(obj, theta0, lower)
     # with the exact gradient, no nAGQ = 0 stage first: (θ, β) from the GLM fit
     return obj, optimize_theta_beta(obj, theta0, obj.glm_beta(beta0), lower)
+
+
+def _stored_lp(model: GlmerModel, nAGQ: int, theta0: np.ndarray, lower: np.ndarray,
+               beta0: np.ndarray) -> np.ndarray:
+    """Where the mode may not be unique, the linear predictor every evaluation starts from,
+    as lme4 chooses it: the joint mode at θ₀ reached from g(μ_start) for nAGQ = 0; for
+    nAGQ ≥ 1 the joint mode at the nAGQ = 0 optimum (lme4's first stage, whose last
+    evaluation fixes the start of every evaluation of the second)."""
+    lp = initial_lp(model, theta0)
+    if nAGQ == 0:
+        return lp
+    stage1 = _objective(model, 0, beta0)
+    stage1.lp0 = lp
+    return optimize_theta(stage1, theta0, lower).evaluation.state.eta - model.offset
 
 
 def _refuse_separated(model: GlmerModel, fixed: FixedEffects) -> separation.Separation | None:

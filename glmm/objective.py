@@ -30,7 +30,7 @@ from .glm import glm_start
 from .gradient import laplace_gradient, profiled_gradient
 from .linalg import BlockedCholesky
 from .model import GlmerModel
-from .pirls import ConditionalMode, PirlsError, PirlsState, pirls, predict
+from .pirls import ConditionalMode, PirlsError, PirlsState, first_step, pirls, predict
 
 #: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
@@ -71,9 +71,11 @@ class ObjectiveFunction:
     mode, carried to the new parameters (:meth:`_warm_start`); if PIRLS fails from there it
     restarts from the fixed start u = 0 (with the starting β when β is profiled), so the
     value never depends on the call history (only its last bits do).  Where P may have
-    several modes (Poisson sqrt, binomial cauchit, …), every evaluation starts from the
-    fixed start, as lme4 starts each from its stored linear predictor: a warm start carried
-    over a long step can land in another mode, and F would depend on the path.  An
+    several modes (Poisson sqrt, binomial cauchit, …), every evaluation starts as lme4's
+    does, with one Fisher step from the stored linear predictor ``lp0``
+    (:func:`glmm.pirls.first_step`; u = 0 while ``lp0`` is None): a warm start carried over
+    a long step can land in another mode, and F would depend on the path, and that step
+    picks the mode lme4 picks.  An
     implementation gives the mode (:meth:`_pirls`), its first-order
     prediction (:meth:`_predict`), F and ∇F at it (:meth:`_criterion`) and lme4's R_X
     (:meth:`rx`).
@@ -85,6 +87,10 @@ class ObjectiveFunction:
         self.beta_start = np.asarray(beta_start, dtype=float)
         self.last: tuple[np.ndarray, Evaluation] | None = None  # parameters, evaluation
         self.evaluations = 0
+        #: where P may have several modes, the linear predictor without the offset that
+        #: every evaluation's PIRLS starts from (lme4's lp0: :func:`glmm.pirls.initial_lp`,
+        #: or the nAGQ = 0 optimum's for nAGQ ≥ 1); unused where the mode is unique
+        self.lp0: np.ndarray | None = None
 
     @property
     def nparams(self) -> int:
@@ -101,6 +107,9 @@ class ObjectiveFunction:
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> ConditionalMode:
         """The conditional mode at θ (and β, unless None: then β is profiled)."""
         joint = beta is None
+        if not self.model.family.unique_mode and self.lp0 is not None:
+            u0, b0 = first_step(self.model, theta, beta, self.lp0)
+            return self._pirls(theta, b0, u0, joint)
         if self.last is not None and self.model.family.unique_mode:
             u0, b0 = self._warm_start(theta, beta, self.last[1])
             try:

@@ -19,8 +19,11 @@ R_XᵀR_X = XᵀWX − XᵀWZΛ G⁻¹ ΛᵀZᵀWX is lme4's R_X: :class:`~glmm.
 A step that raises P is halved (up to 20 times, as lme4).  Unlike lme4, the loop runs until
 the Newton decrement δᵀ(gradient) is at rounding level, and the loop ends without a step,
 so its factor L (LLᵀ = G) is built from the weights at the mode itself: the result is a pure
-function of the parameters, with no dependence on the starting point and no lagged L
-(lme4-internals.md §3.4–3.5).
+function of the parameters, with no lagged L (lme4-internals.md §3.4–3.5), and, where P has
+one mode (:attr:`glmm.families.Family.unique_mode`), no dependence on the starting point.
+Where it may have several, the start picks the mode: :func:`first_step` takes lme4's.
+For a non-canonical link, Fisher scoring converges only linearly, so the last steps are
+Newton's, with the observed weights (NEWTON_FROM).
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ MAX_HALVINGS = 20
 #: Converged when the Newton decrement falls below this times max(1, P).  The decrement is
 #: ≈ the remaining reduction of P, so this is full convergence in double precision.
 DECREMENT_TOL = 1e-20
+#: Below this decrement (times max(1, P)) a non-canonical link takes Newton's steps, with the
+#: observed weights O = −ds/dη, where O ≥ 0.  Fisher scoring (the weights W) converges only
+#: linearly where O ≠ W, at a rate that can need hundreds of steps to reach DECREMENT_TOL;
+#: Newton's converges quadratically to the same mode, and this close to it the steps that
+#: chose the mode (Fisher's, lme4's) have been taken.
+NEWTON_FROM = 1e-8
 
 
 
@@ -120,6 +129,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     if not np.isfinite(pdev):
         raise PirlsError(START_NOT_FINITE)
     q = len(u)
+    canonical = model.family.canonical
     for it in range(1, MAX_ITER + 1):
         try:
             factor = BlockedCholesky(layouts, wk.W, model.coupling,
@@ -127,24 +137,75 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
         except FactorizationError as exc:
             raise PirlsError(str(exc)) from exc
         grad_u = model.zlam_t(layouts, wk.s) - u
-        if joint:
-            grad = np.concatenate([grad_u, X.T @ wk.s])
-            delta = factor.solve(grad)
-            decrement = float(delta @ grad)
-            du, db = delta[:q], delta[q:]
-            deta = model.zlam(layouts, du) + X @ db
-        else:
-            du = factor.solve(grad_u)
-            decrement = float(du @ grad_u)
+        grad = np.concatenate([grad_u, X.T @ wk.s]) if joint else grad_u
+        delta = factor.solve(grad)
+        decrement = float(delta @ grad)
         if decrement < DECREMENT_TOL * max(1.0, pdev):
             # no step is taken: W, the factor and R_X were built at this very mode
             return PirlsState(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, factor, layouts, it)
-        if not joint:
+        if not canonical and decrement < NEWTON_FROM * max(1.0, pdev):
+            Wobs = resp.observed_weights(eta, wk.mu, wk.W)
+            if (Wobs >= 0).all():   # then the true Hessian is ⪰ I: Newton's step
+                try:
+                    delta = BlockedCholesky(layouts, Wobs, model.coupling,
+                                            model.fixed_blocks(layouts, Wobs) if joint else None
+                                            ).solve(grad)
+                except FactorizationError as exc:
+                    raise PirlsError(str(exc)) from exc
+        du = delta[:q]
+        if joint:
+            db = delta[q:]
+            deta = model.zlam(layouts, du) + X @ db
+        else:
             deta = model.zlam(layouts, du)
         step, eta, wk, u, pdev = halving_step(resp, eta, deta, u, du, pdev)
         if joint:
             b = b + step * db
     raise PirlsError(NOT_CONVERGED)
+
+
+def first_step(model: GlmerModel, theta: np.ndarray, beta: np.ndarray | None,
+               lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """lme4's first PIRLS iteration of an evaluation: one Fisher-scoring step from the stored
+    linear predictor η = o + lp (lme4's ``lp0``, the offset excluded), whatever u and β were.
+    With W and s at that η, and the working response z = lp − Xβ + (y − μ)/m (so that
+    W z = W(lp − Xβ) + s), the step solves for the whole u (and β when it is profiled,
+    ``beta`` None) rather than an increment:
+
+        u only:   G u = ΛᵀZᵀ(W(lp − Xβ) + s)
+        u and β:  [ G      ΛᵀZᵀWX ] [u]   [ΛᵀZᵀ(W lp + s)]
+                  [ XᵀWZΛ  XᵀWX   ] [β] = [Xᵀ(W lp + s)  ]
+
+    Returns (u, β); PIRLS continues from there (lme4-internals: the devfun's lp0).  Where the
+    mode is not unique, this step, and not the last evaluation's mode, decides which mode
+    PIRLS reaches, as in lme4.
+    """
+    layouts = model.layouts(theta)
+    joint = beta is None
+    wk = model.response.update(model.offset + lp)
+    if not np.isfinite(wk.dev.sum()):
+        raise PirlsError(START_NOT_FINITE)
+    try:
+        factor = BlockedCholesky(layouts, wk.W, model.coupling,
+                                 model.fixed_blocks(layouts, wk.W) if joint else None)
+    except FactorizationError as exc:
+        raise PirlsError(str(exc)) from exc
+    if joint:
+        r = wk.W * lp + wk.s
+        sol = factor.solve(np.concatenate([model.zlam_t(layouts, r), model.X.T @ r]))
+        return sol[:model.q], sol[model.q:]
+    assert beta is not None
+    r = wk.W * (lp - model.X @ beta) + wk.s
+    return factor.solve(model.zlam_t(layouts, r)), beta
+
+
+def initial_lp(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
+    """lme4's first stored linear predictor: the joint mode at θ (lme4's start θ₀) reached
+    from η = o + g(μ_start), as Xβ̃ + ZΛũ (``mkGlmerDevfun``).  Raises PirlsError where PIRLS
+    cannot reach it."""
+    u, beta = first_step(model, theta, None, model.family.link.linkfun(model.mustart))
+    st = pirls(model, theta, beta, u, joint=True)
+    return st.eta - model.offset
 
 
 def halving_step(resp: Response, eta: np.ndarray, deta: np.ndarray, u: np.ndarray,

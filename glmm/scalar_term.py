@@ -49,6 +49,7 @@ from .pirls import (
     CORE_ERRORS,
     DECREMENT_TOL,
     MAX_ITER,
+    NEWTON_FROM,
     NOT_CONVERGED,
     RX_NOT_PD,
     START_NOT_FINITE,
@@ -57,6 +58,7 @@ from .pirls import (
     PirlsError,
     halving_step,
 )
+from .response import Working
 
 
 @dataclass
@@ -131,6 +133,8 @@ class ScalarTermObjective(ObjectiveFunction):
         u, b = u0.copy(), beta.copy()
         eta = self._o + X @ b + tx * u[f]
         wk = resp.update(eta)
+        canonical = self.model.family.canonical
+        db = None
         pdev = float(wk.dev.sum() + u @ u)
         if not np.isfinite(pdev):
             raise PirlsError(START_NOT_FINITE)
@@ -152,6 +156,8 @@ class ScalarTermObjective(ObjectiveFunction):
                 raise PirlsError(SYSTEM_NOT_FINITE)
             if decrement < DECREMENT_TOL * max(1.0, pdev):
                 return ScalarMode(u, b, eta, wk.mu, wk.dev, wk.W, wk.s, D, it, RX, C, GiC)
+            if not canonical and decrement < NEWTON_FROM * max(1.0, pdev):
+                du, db = self._newton(th, eta, wk, grad_u, Xs if joint else None, du, db)
             deta = tx * du[f]
             if joint:
                 deta += X @ db
@@ -159,6 +165,23 @@ class ScalarTermObjective(ObjectiveFunction):
             if joint:
                 b = b + step * db
         raise PirlsError(NOT_CONVERGED)
+
+    def _newton(self, th: float, eta: np.ndarray, wk: Working, grad_u: np.ndarray,
+                Xs: np.ndarray | None, du: np.ndarray, db: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Newton's step (δu, δβ) for :meth:`_pirls`: Fisher's with the observed weights O in
+        place of W (D° = 1 + θ² Σ Ox², and its Schur complement when ``Xs``, Xᵀs, is given),
+        where O ≥ 0; else Fisher's step (``du``, ``db``) unchanged (glmm.pirls.NEWTON_FROM)."""
+        Wobs = self._resp.observed_weights(eta, wk.mu, wk.W)
+        if not (Wobs >= 0).all():
+            return du, db
+        D = 1.0 + self._sum(Wobs * (th * th * self._x2))
+        if Xs is None:
+            return grad_u / D, None
+        C, GiC, RX = self._schur(th, Wobs, D)
+        Giru = grad_u / D
+        db = cho_solve(RX, Xs - C.T @ Giru, lower=False)
+        return Giru - GiC @ db, db
 
     def _pirls_compiled(self, th: float, beta: np.ndarray, u0: np.ndarray, joint: bool
                         ) -> ScalarMode:

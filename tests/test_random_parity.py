@@ -120,11 +120,13 @@ def test_random_problems_agree_with_lme4(asked_for_slow, r_session, tally) -> No
 #: ran against live lme4 1.1-31 here, and the comment says what glmm did then.
 FOUND: dict[str, Problem] = {
     # glmm's devfun at its own optimum (θ = 2.42) 484.50 where lme4's is 504.30: another mode
+    # (PIRLS started from u = 0, not from lme4's stored linear predictor)
     "sqrt-scalar-mode": Problem(
         family="poisson", link="sqrt", response="count", structure="scalar", levels=(4, 0),
         rows=195, factor_covariate=True, intercept=1.1, slope=0.0, sd=(0.5, 0.0), corr=0.0,
         weights="continuous", offset="none", shape=0.0, nAGQ=1, seed=262),
-    # OptimizationError: PIRLS did not converge at the start; lme4 fits it (singular)
+    # OptimizationError: PIRLS did not converge at the start (Fisher scoring's linear rate,
+    # 0.71 a step); lme4 fits it (singular)
     "sqrt-crossed-start": Problem(
         family="poisson", link="sqrt", response="count", structure="crossed", levels=(12, 3),
         rows=40, factor_covariate=False, intercept=1.0, slope=0.15, sd=(0.0, 0.0), corr=0.0,
@@ -144,22 +146,9 @@ FOUND: dict[str, Problem] = {
 }
 
 
-#: Found problems that still fail, with why: each is expected to fail until the engine is
-#: fixed (strict: a pass is reported, so the mark is removed then)
-STILL_FAILING = {
-    "sqrt-scalar-mode": "Poisson sqrt: at θ = 2.42 the fixed start's PIRLS reaches a mode "
-                        "other than lme4's (devfun 484.50 against lme4's 504.30); the fit "
-                        "warns that it did not converge",
-    "sqrt-crossed-start": "Poisson sqrt, crossed: PIRLS does not converge at lme4's start "
-                          "(an OptimizationError); lme4 fits it, singular",
-}
-
-
 @pytest.mark.slow
 @pytest.mark.live_r
-@pytest.mark.parametrize("name", [
-    pytest.param(k, marks=pytest.mark.xfail(reason=STILL_FAILING[k], strict=True))
-    if k in STILL_FAILING else k for k in FOUND])
+@pytest.mark.parametrize("name", list(FOUND))
 def test_found_problems_agree_with_lme4(asked_for_slow, r_session, tally, name: str) -> None:
     outcome = rp.compare_problem(FOUND[name], r_session)
     tally.add(outcome)
