@@ -27,9 +27,9 @@ from .errors import (
     SeparationWarning,
     SingularFitWarning,
 )
-from .families import Family, Gamma, binomial, inverse_gaussian, make_family, poisson
-from .fit import GlmerFit
+from .families.family import Family, Gamma, binomial, inverse_gaussian, make_family, poisson
 from .glmer import glmer
+from .results.glmer import GlmerFit
 
 __version__ = "0.1.0"
 

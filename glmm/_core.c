@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* glmm.pirls's constants (exported below; a test holds them equal): at most 100 Newton steps
+/* glmm.objectives.pirls's constants (exported below; a test holds them equal): at most 100 Newton steps
  * and 20 halvings each, and convergence when the Newton decrement, ≈ the reduction of P still
  * to come, is below 1e-20·max(1, P): full convergence in double precision. */
 #define EPS DBL_EPSILON
@@ -165,7 +165,7 @@ static inline int no_rise(double Pn, double P)
  * Σdev there (each loop's own pass, with whatever else it sums on the way). */
 typedef double (*TrialPass)(void *ctx, double t, Working *out);
 
-/* PIRLS's step-halving (glmm.pirls.halving_step): the step t = 1, ½, ¼, … (at most
+/* PIRLS's step-halving (glmm.objectives.pirls.halving_step): the step t = 1, ½, ¼, … (at most
  * MAX_HALVINGS halvings) that first does not raise P = Σdev + ‖u‖² (no_rise).  On success
  * P, u (q) and β (p) move to the accepted point, `cur` and `trial` swap (so that `cur` holds
  * the response there), and 1 is returned; 0 if no step is accepted.  `un` is q scratch. */
@@ -564,12 +564,12 @@ typedef struct {
     Resp resp;
 } Crossed;
 
-/* The blocked factor of the PIRLS matrix at weights W (glmm.linalg.BlockedCholesky, dense
+/* The blocked factor of the PIRLS matrix at weights W (glmm.linalg.blocked.BlockedCholesky, dense
  * coupling): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ (q₁ × m, m = q₂ + p) and R (m × m, upper,
  * RᵀR = S̄ = [G₂₂ C₂; C₂ᵀ XᵀWX] − BtᵀD⁻¹Bt), with the right-hand side of the Newton step,
  * r = [ΛᵀZᵀs − u; Xᵀs], accumulated in the same pass.  The fixed effects' blocks are summed
  * per observation into the cells and X's distinct rows, then over those (as
- * glmm.model.TermCells): C = ΛᵀZᵀWX from Σ_{i∈c} Wᵢaᵢ per cell, XᵀWX and Xᵀs from ΣWᵢ and
+ * glmm.objectives.model.TermCells): C = ΛᵀZᵀWX from Σ_{i∈c} Wᵢaᵢ per cell, XᵀWX and Xᵀs from ΣWᵢ and
  * Σsᵢ per distinct row.  `scratch` holds 2G + Σ cells.  Returns 0 if S̄ is not positive
  * definite. */
 static int crossed_factor(const Crossed *cr, const double *W, const double *s, const double *u,
@@ -697,7 +697,7 @@ static double crossed_trial(void *ctx, double t, Working *out)
     return sum;
 }
 
-/* PIRLS (glmm.pirls.pirls) for the crossed scalar terms, from (u, β) (updated in place),
+/* PIRLS (glmm.objectives.pirls.pirls) for the crossed scalar terms, from (u, β) (updated in place),
  * η₀ = o + Xβ (or o + Xβ for the given β, u-only); on success `out` holds the response at
  * the mode and D, Bt, R the factor at its weights. */
 static int crossed_pirls(const Crossed *cr, const double *eta0, double *u, double *beta,
@@ -773,7 +773,7 @@ done:
     return status;
 }
 
-/* The exact gradient at the mode (glmm.gradient._gradient for canonical pairs: O = W,
+/* The exact gradient at the mode (glmm.objectives.gradient._gradient for canonical pairs: O = W,
  * κ = 1), from the mode's factor (D, Bt, R) and response: ∂F₁/∂(θ, β) (u-only factor) or
  * ∂F₀/∂θ (joint factor, `profiled`).  With K = D⁻¹G₁₂ and S⁻¹ = R_S⁻¹R_S⁻ᵀ (R_S: R's
  * leading q₂ block), the entries of G⁻¹ each observation needs (a selected inverse):
@@ -889,7 +889,7 @@ static int crossed_gradient(const Crossed *cr, int profiled, const double *D, co
     return OK;
 }
 
-/* The first-order prediction of the mode at θ_old + Δθ (glmm.pirls.predict) from the mode
+/* The first-order prediction of the mode at θ_old + Δθ (glmm.objectives.pirls.predict) from the mode
  * (u, s, W) at θ_old, whose factor is (D, Bt, R): with δη = ZΛ_Δũ (+ XΔβ unless joint),
  *   r_u = Λ_ΔᵀZᵀs − ΛᵀZᵀWδη,   δ = A⁻¹[r_u; −XᵀWδη] (joint) or G⁻¹r_u;
  * un = u + δ_u and (joint) db = δ_β.  cr holds θ_old; dbeta is NULL when joint. */
@@ -938,14 +938,14 @@ static int crossed_predict(const Crossed *cr, const double *dth, const double *u
 
 /* -- BFGS (glmm/bfgs.py, the same rules and constants) ----------------------------------- */
 
-/* glmm.bfgs's constants (exported below; a test holds them equal).  The stopping
+/* glmm.optimize.bfgs's constants (exported below; a test holds them equal).  The stopping
  * tolerances and the iteration limit are arguments. */
 #define C1 1e-4
 #define MAX_BACKTRACKS 30
 #define STALL_GMAX 1e-3
 #define STALL_DECREMENT 1e-10
 
-/* How BFGS ended (glmm.bfgs formats the message from it). */
+/* How BFGS ended (glmm.optimize.bfgs formats the message from it). */
 enum { BFGS_GRADIENT = 0, BFGS_DECREMENT = 1, BFGS_STALLED = 2, BFGS_MAX_ITER = 3,
        BFGS_BAD_START = 4 };
 
@@ -978,7 +978,7 @@ static double dot(const double *a, const double *b, Py_ssize_t n)
     return s;
 }
 
-/* glmm.bfgs.minimize_bfgs: from x0 (in out->x), with (f0, g0) there (out->f, out->g) if
+/* glmm.optimize.bfgs.minimize_bfgs: from x0 (in out->x), with (f0, g0) there (out->f, out->g) if
  * `have_start`; `unit` marks the coordinates already scaled to unit curvature (NULL: none).
  * Returns OK, NO_MEMORY, or the objective's *error. */
 static int bfgs(Objective fg, void *ctx, Py_ssize_t n, const unsigned char *unit,
@@ -1158,7 +1158,7 @@ static inline double total(const Sum *a)
     return a->s + a->c;
 }
 
-/* glmm.objective's PREDICT_RANGE (exported below; a test holds them equal) */
+/* glmm.objectives.base's PREDICT_RANGE (exported below; a test holds them equal) */
 #define PREDICT_RANGE 0.5
 
 static double scalar_objective(void *ctx, const double *x, double *g, int *error)
@@ -1272,7 +1272,7 @@ static double scalar_objective(void *ctx, const double *x, double *g, int *error
 }
 
 /* A Python callable (x) -> (F, ∇F) as an Objective: ArithmeticError means F cannot be
- * evaluated there, as glmm.bfgs's default `failures`. */
+ * evaluated there, as glmm.optimize.bfgs's default `failures`. */
 typedef struct {
     PyObject *fg;
     Py_ssize_t n;
@@ -1902,7 +1902,7 @@ static const unsigned char *bytes_arg(Buffers *bs, PyObject *obj, const char *na
 PyDoc_STRVAR(bfgs_doc,
 "bfgs(fg, x, g, f0, unit, gtol, dtol, xtol, max_iter)\n"
 "    -> (code, converged, f, nfev, gmax, decrement, dmax)\n\n"
-"glmm.bfgs.minimize_bfgs on a Python objective fg(x: list) -> (F, gradient), raising\n"
+"glmm.optimize.bfgs.minimize_bfgs on a Python objective fg(x: list) -> (F, gradient), raising\n"
 "ArithmeticError where F cannot be evaluated.  x holds x0 and receives the final point,\n"
 "g receives ∇F there (and holds ∇F(x0) when f0 is not None); unit is None or n bytes.");
 
@@ -1949,7 +1949,7 @@ PyDoc_STRVAR(minimize_doc,
 "         o, beta_start, R, beta0, aic_offset, last, set0, set1, xv, gv, xl, f0,\n"
 "         gtol, dtol, xtol, max_iter)\n"
 "    -> ((code, converged, f, nfev, gmax, decrement, dmax), last_set, iterations)\n\n"
-"BFGS (glmm.bfgs) on the scalar-term objective: F₁ in (θ, ζ), β = beta0 + R⁻¹ζ (R given),\n"
+"BFGS (glmm.optimize.bfgs) on the scalar-term objective: F₁ in (θ, ζ), β = beta0 + R⁻¹ζ (R given),\n"
 "or F₀ in θ (R None: joint PIRLS, cold-started at beta_start).  `last` is the mode of the\n"
 "last evaluation, a tuple (theta, beta, u, D, eta, mu, dev, W, s, C, GiC, RX), or None\n"
 "(PIRLS then starts at u = 0); set0 and set1 are two such tuples the trials are written\n"
@@ -2443,7 +2443,7 @@ fail:
     return NULL;
 }
 
-/* -- the sparse coupling block (glmm.linalg.CouplingPattern) ----------------------------- */
+/* -- the sparse coupling block (glmm.linalg.blocked.CouplingPattern) ----------------------------- */
 
 /* The pattern's entries grouped by level of the first term: colptr (q1 + 1) and order (nnz),
  * the entries at level l being order[colptr[l]:colptr[l + 1]], each in row rows[e] of G₂₁. */

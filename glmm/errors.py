@@ -74,7 +74,7 @@ class ArgumentTypeError(GlmmError, TypeError):
 
 class SeparationError(GlmmError, ValueError):
     """Complete separation: the fixed effects predict every response exactly, so the
-    likelihood has no maximum (:mod:`glmm.separation`)."""
+    likelihood has no maximum (:mod:`glmm.optimize.separation`)."""
 
 
 class OptimizationError(GlmmError, ValueError):
@@ -108,7 +108,7 @@ class NonIntegerResponseWarning(GlmmWarning):
 
 class SeparationWarning(GlmmWarning):
     """Quasi-complete separation: some fixed effects diverge; the fit is where the optimiser
-    stopped, not an optimum (:mod:`glmm.separation`)."""
+    stopped, not an optimum (:mod:`glmm.optimize.separation`)."""
 
 
 class ScaleWarning(GlmmWarning):

@@ -15,7 +15,10 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from . import separation
+from .design.fixed import FixedEffects, fixed_effects
+from .design.formula import parse_formula
+from .design.frame import model_frame
+from .design.random import RandomEffects, random_effects
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -25,19 +28,16 @@ from .errors import (
     SeparationWarning,
     SingularFitWarning,
 )
-from .families import Family, make_family
-from .fit import GlmerFit, RanefLayout
-from .fixed import FixedEffects, fixed_effects
-from .formula import parse_formula
-from .frame import model_frame
-from .glm import glm_start
-from .model import GlmerModel, term_spec
-from .objective import AGQNotAvailableError, Objective, ObjectiveFunction
-from .optimize import Optimum, optimize_theta, optimize_theta_beta
-from .pirls import initial_lp
-from .response import check_response
-from .scalar_term import ScalarTermObjective
-from .terms import RandomEffects, random_effects
+from .families.family import Family, make_family
+from .families.response import check_response
+from .objectives.base import AGQNotAvailableError, Objective, ObjectiveFunction
+from .objectives.model import GlmerModel, term_spec
+from .objectives.pirls import initial_lp
+from .objectives.scalar_term import ScalarTermObjective
+from .optimize import separation
+from .optimize.driver import Optimum, optimize_theta, optimize_theta_beta
+from .optimize.start import glm_start
+from .results.glmer import GlmerFit, RanefLayout
 
 
 def _model(re: RandomEffects, y: np.ndarray, n: np.ndarray, w: np.ndarray, o: np.ndarray,

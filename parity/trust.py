@@ -3,9 +3,9 @@
 A fixture file is data.  Its data frame goes to R as vectors (never parsed), and of its
 strings only these reach R, each checked here first:
 
-- the formula: parsed by the engine's own parser (:func:`glmm.formula.parse_expr`), and every
+- the formula: parsed by the engine's own parser (:func:`glmm.design.formula.parse_expr`), and every
   function it calls must be an operator of the formula language or one of the functions the
-  engine's model frame evaluates (:data:`glmm.frame.FUNCTIONS`).  R checks its own parse of
+  engine's model frame evaluates (:data:`glmm.design.frame.FUNCTIONS`).  R checks its own parse of
   the text against the same list before it evaluates anything (``parity_formula`` in
   ``r/glmer_case.R``), so a text that the two parsers read differently is refused too;
 - family and link: one of :data:`parity.cases.FAMILY_LINKS`;
@@ -40,7 +40,7 @@ CONTROL_KINDS: tuple[str, ...] = ("default", "tight")
 def allowed_functions() -> frozenset[str]:
     """Every function a formula sent to R may call: the operators, and the functions the
     engine's model frame evaluates."""
-    from glmm.frame import FUNCTIONS
+    from glmm.design.frame import FUNCTIONS
 
     return FORMULA_OPERATORS | frozenset(FUNCTIONS)
 
@@ -48,8 +48,8 @@ def allowed_functions() -> frozenset[str]:
 def check_formula(formula: object, field: str = "formula") -> str:
     """The formula text, if the engine's parser reads it and it calls only allowed functions;
     else UnsafeInputError naming ``field``."""
+    from glmm.design.formula import Call, parse_expr
     from glmm.errors import GlmmError
-    from glmm.formula import Call, parse_expr
 
     if not isinstance(formula, str):
         raise UnsafeInputError(field, f"a formula must be a string, not "

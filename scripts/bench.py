@@ -119,7 +119,7 @@ times, fit = [], None
 warmup = 1 if int(repeat) > 1 else 0
 for i in range(int(repeat) + warmup):
     t0 = time.perf_counter()
-    fit = glmm.fit(data, formula, family, link=link, nagq=int(nagq))
+    fit = glmm.results.glmer(data, formula, family, link=link, nagq=int(nagq))
     if i >= warmup:
         times.append(time.perf_counter() - t0)
 ll = getattr(fit, "loglik", None)

@@ -1,12 +1,12 @@
-"""glmm.bfgs, the optimiser of every fit, on problems with known minima."""
+"""glmm.optimize.bfgs, the optimiser of every fit, on problems with known minima."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from glmm.bfgs import central_differences, minimize_bfgs
-from glmm.optimize import _minimize
+from glmm.optimize.bfgs import central_differences, minimize_bfgs
+from glmm.optimize.driver import _minimize
 
 
 def rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:

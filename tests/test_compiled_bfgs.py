@@ -1,5 +1,5 @@
-"""The compiled core's BFGS (glmm/_core.c) against glmm.bfgs.minimize_bfgs: on problems with
-known minima through a Python objective, and on the scalar-term objective, whose whole search
+"""The compiled core's BFGS (glmm/_core.c) against glmm.optimize.bfgs.minimize_bfgs: on problems
+with known minima through a Python objective, and on the scalar-term objective, whose whole search
 the core runs (ScalarTermObjective.compiled_bfgs) against the same search driven from Python
 over the same compiled evaluations."""
 
@@ -12,12 +12,14 @@ import pytest
 from test_bfgs import rosenbrock
 from test_scalar_core import CASES, _case_model, _model
 
-from glmm import bfgs, compiled, objective
-from glmm.bfgs import BfgsResult, End, message, minimize_bfgs
-from glmm.glm import glm_start
-from glmm.model import GlmerModel
-from glmm.optimize import Optimum, optimize_theta, optimize_theta_beta
-from glmm.scalar_term import ScalarTermObjective
+from glmm import compiled
+from glmm.objectives import base as objective
+from glmm.objectives.model import GlmerModel
+from glmm.objectives.scalar_term import ScalarTermObjective
+from glmm.optimize import bfgs
+from glmm.optimize.bfgs import BfgsResult, End, message, minimize_bfgs
+from glmm.optimize.driver import Optimum, optimize_theta, optimize_theta_beta
+from glmm.optimize.start import glm_start
 
 core = compiled.core
 pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")

@@ -34,8 +34,9 @@ import numpy as np
 import pytest
 
 import glmm
-from glmm import bfgs, compiled
-from glmm.scalar_term import ScalarTermObjective
+from glmm import compiled
+from glmm.objectives.scalar_term import ScalarTermObjective
+from glmm.optimize import bfgs
 from parity import fixtures
 
 core = compiled.core
@@ -309,8 +310,8 @@ def _bad_objective(rng: np.random.Generator) -> tuple[str, Any]:
         ("inf gradient", lambda x: (0.0, [np.inf] * len(x))),
         ("string gradient", lambda x: (0.0, "ab"[: len(x)]))]
     # (not an F that steps run into a wall of: at the wall, steps shrink below rounding, F
-    # stays put and each is accepted, as glmm.bfgs accepts them, so that a huge max_iter runs
-    # for hours)
+    # stays put and each is accepted, as glmm.optimize.bfgs accepts them, so that a huge max_iter
+    # runs for hours)
     return bad[rng.integers(len(bad))]
 
 

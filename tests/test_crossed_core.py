@@ -1,7 +1,7 @@
-"""The compiled core's crossed scalar terms (glmm.crossed.CrossedTerms, glmm/_core.c: PIRLS,
-its warm start, R_X and the exact gradient) against glmm.pirls and glmm.gradient, the numpy
-forms of the same computations, which test_engine_numerics checks against dense algebra and
-central differences and the parity suite against lme4."""
+"""The compiled core's crossed scalar terms (glmm.objectives.crossed.CrossedTerms, glmm/_core.c:
+PIRLS, its warm start, R_X and the exact gradient) against glmm.objectives.pirls and
+glmm.objectives.gradient, the numpy forms of the same computations, which test_engine_numerics
+checks against dense algebra and central differences and the parity suite against lme4."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from test_scalar_core import simulated_response
 
 import glmm
 from glmm import compiled
-from glmm.crossed import CrossedTerms
-from glmm.linalg import BlockedCholesky
-from glmm.model import GlmerModel, term_spec
-from glmm.objective import Objective
-from glmm.pirls import PirlsError, PirlsState, pirls, predict
+from glmm.linalg.blocked import BlockedCholesky
+from glmm.objectives.base import Objective
+from glmm.objectives.crossed import CrossedTerms
+from glmm.objectives.model import GlmerModel, term_spec
+from glmm.objectives.pirls import PirlsError, PirlsState, pirls, predict
 from parity import fixtures
 
 pytestmark = pytest.mark.skipif(compiled.core is None, reason="glmm._core was not built")
@@ -143,8 +143,9 @@ def test_core_rx_equals_numpy_rx(name: str) -> None:
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("nagq", [0, 1])
 def test_core_gradient_equals_numpy_gradient(name: str, nagq: int) -> None:
-    """The exact gradient (glmm.gradient.core_gradient against glmm.gradient's numpy form,
-    each at its own PIRLS mode), off the optimum so that every part of it is far from 0."""
+    """The exact gradient (glmm.objectives.gradient.core_gradient against
+    glmm.objectives.gradient's numpy form, each at its own PIRLS mode), off the optimum so that
+    every part of it is far from 0."""
     m = MODELS[name]()
     beta = np.array([0.1, 0.2, -0.1])
     for theta in (np.array([0.9, 0.5, 0.3]), np.array([0.2, 1.4, -0.6])):
@@ -181,12 +182,12 @@ def test_core_objective_equals_numpy_on_verbagg(nagq: int) -> None:
 
 
 def test_core_applies_only_to_dense_crossed_scalar_terms() -> None:
-    # (glmm.crossed.CrossedTerms.of: where it is None, the numpy forms compute)
+    # (glmm.objectives.crossed.CrossedTerms.of: where it is None, the numpy forms compute)
     assert CrossedTerms.of(_verbagg()) is not None
     m = _crossed("binomial")
     one = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X, m.terms[:1], m.family,
                      m.mustart)
-    assert CrossedTerms.of(one) is None                       # one term: glmm.scalar_term
+    assert CrossedTerms.of(one) is None           # one term: glmm.objectives.scalar_term
     probit = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X, m.terms,
                         glmm.binomial(link="probit"), m.mustart)
     assert CrossedTerms.of(probit) is None                    # not a canonical pair
@@ -248,7 +249,8 @@ def test_core_pirls_rejects_bad_arrays() -> None:
 
 
 def test_coupling_pairs_reject_bad_patterns() -> None:
-    # the sparse coupling block's pair loops (glmm.linalg, with the core) check their pattern
+    # the sparse coupling block's pair loops (glmm.linalg.blocked, with the core) check their
+    # pattern
     core = compiled.core
     rows, order = np.array([0, 1, 1]), np.array([0, 2, 1])
     a, S = np.ones(3), np.zeros((2, 2))
@@ -267,8 +269,8 @@ def test_coupling_pairs_reject_bad_patterns() -> None:
 
 
 def _model_args(m: GlmerModel) -> list:
-    """crossed_model's arguments for a model, as glmm.crossed.CrossedTerms passes them, with
-    every observation on X's first row (a valid, if wrong, description of X)."""
+    """crossed_model's arguments for a model, as glmm.objectives.crossed.CrossedTerms passes them,
+    with every observation on X's first row (a valid, if wrong, description of X)."""
     kind, binary, y, w, ylogy = m.response.core_args
     p = m.p
     codes = tuple(t.codes.copy() for t in m.terms)

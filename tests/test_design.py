@@ -21,8 +21,14 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from glmm.fixed import FixedEffectsError, clearly_full_rank, contr_poly, dqrdc2, fixed_effects
-from glmm.formula import (
+from glmm.design.fixed import (
+    FixedEffectsError,
+    clearly_full_rank,
+    contr_poly,
+    dqrdc2,
+    fixed_effects,
+)
+from glmm.design.formula import (
     FormulaError,
     deparse,
     format_number,
@@ -30,8 +36,8 @@ from glmm.formula import (
     parse_formula,
     terms,
 )
-from glmm.frame import ModelFrameError, model_frame
-from glmm.terms import RandomEffectsError, random_effects
+from glmm.design.frame import ModelFrameError, model_frame
+from glmm.design.random import RandomEffectsError, random_effects
 from parity import fixtures
 from parity.dataset import Dataset
 

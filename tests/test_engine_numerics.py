@@ -12,12 +12,12 @@ import scipy.integrate
 import scipy.optimize
 
 import glmm
-from glmm import linalg
-from glmm.ghrule import ghrule
-from glmm.linalg import BlockedCholesky, CouplingPattern, TermLayout, run_starts
-from glmm.model import GlmerModel, distinct_rows, term_spec
-from glmm.objective import Objective
-from glmm.scalar_term import ScalarTermObjective
+from glmm.linalg import blocked as linalg
+from glmm.linalg.blocked import BlockedCholesky, CouplingPattern, TermLayout, run_starts
+from glmm.objectives.base import Objective
+from glmm.objectives.ghrule import ghrule
+from glmm.objectives.model import GlmerModel, distinct_rows, term_spec
+from glmm.objectives.scalar_term import ScalarTermObjective
 from parity import fixtures
 
 # DENSE_TOL, as the comparisons below cite it.  A factor of G = MᵀWM + I (W ∈ [0.1, 2],
@@ -268,9 +268,9 @@ def test_selected_inverse_rows_match_dense(shape, nested: bool, intercepts: bool
                                   "cbpp-probit", "cbpp-cloglog", "sleepstudy-gamma"])
 def test_exact_gradient_against_central_differences(case: str, nagq: int | str,
                                                     impl: str) -> None:
-    """The exact gradient (glmm.gradient: profiled for nAGQ=0, Laplace for nAGQ=1; adaptive
-    quadrature for the case's nAGQ > 1; ``scalar``: glmm.scalar_term's forms of all three
-    for one scalar term) against central differences of the objective, at the fixture's
+    """The exact gradient (glmm.objectives.gradient: profiled for nAGQ=0, Laplace for nAGQ=1;
+    adaptive quadrature for the case's nAGQ > 1; ``scalar``: glmm.objectives.scalar_term's forms of
+    all three for one scalar term) against central differences of the objective, at the fixture's
     "away" point (off the optimum, so the gradient is far from zero)."""
     ref = fixtures.load(case)
     c = ref.case
@@ -367,7 +367,7 @@ def test_u_keeping_b_keeps_b() -> None:
 def test_mode_prediction_is_first_order(joint: bool) -> None:
     """predict() is the implicit-function (first-order) step: its error against the mode PIRLS
     converges to at the new parameters falls ~4× when the move halves."""
-    from glmm.pirls import pirls, predict
+    from glmm.objectives.pirls import pirls, predict
 
     m = _two_term_model()
     theta0, beta0 = np.array([0.5, 0.3, 0.1, 0.2]), np.array([0.2, 0.3])

@@ -1,4 +1,4 @@
-"""glmm.families against R: every expected number comes from fixtures/families.json, which
+"""glmm.families.family against R: every expected number comes from fixtures/families.json, which
 scripts/generate_family_fixtures.py writes from live R 4.2.2 / lme4 1.1-31 (R's family
 objects, lme4's C++ ``glmFamily``, and R's symbolic ``D`` for the derivatives)."""
 
@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glmm import families as F
-from glmm.families import FamilyError
+from glmm.families import family as F
+from glmm.families.family import FamilyError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "families.json"
 DOC: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))

@@ -1,7 +1,7 @@
 """Fuzzing the formula parser and ``glmer()`` (issue 12, build point 7).
 
 Random and mutated formulas, and random and mutated data frames: the parser returns a
-:class:`~glmm.formula.ParsedFormula` or raises a :class:`~glmm.FormulaError`, and ``glmer()``
+:class:`~glmm.design.formula.ParsedFormula` or raises a :class:`~glmm.FormulaError`, and ``glmer()``
 returns a fit with a finite objective, β and θ, or raises a :class:`~glmm.GlmmError`.
 Anything else is a bug, and hypothesis shrinks it to a small example.
 
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import glmm
-from glmm.formula import ParsedFormula, deparse, parse_expr, parse_formula
+from glmm.design.formula import ParsedFormula, deparse, parse_expr, parse_formula
 
 #: Examples per test: ``GLMM_FUZZ_EXAMPLES`` for both, else 300 parses and 150 glmer() calls.
 EXAMPLES = int(os.environ.get("GLMM_FUZZ_EXAMPLES", "300"))

@@ -140,8 +140,8 @@ def test_glm_start_falls_back_to_irls(cbpp, cbpp_fit, monkeypatch) -> None:
     """With the compiled core, nAGQ ≥ 1 starts from the GLM's β̂ as the joint mode at θ = 0;
     where that PIRLS fails, from IRLS instead.  Both are the GLM's β̂, so the optimum is the
     same."""
-    from glmm.pirls import PirlsError
-    from glmm.scalar_term import ScalarTermObjective
+    from glmm.objectives.pirls import PirlsError
+    from glmm.objectives.scalar_term import ScalarTermObjective
 
     calls = []
     pirls = ScalarTermObjective._pirls_compiled
@@ -175,7 +175,7 @@ NO_FIXED = {
 def test_no_fixed_effects_match_lme4(case: str, core: bool, monkeypatch) -> None:
     """y ~ 0 + (1 | g): an empty β through every path (the compiled core's, and numpy's)."""
     if not core:
-        monkeypatch.setattr(glmm.response, "_core", None)   # no core arguments: numpy
+        monkeypatch.setattr(glmm.families.response, "_core", None)   # no core arguments: numpy
     formula, m2ll, theta = NO_FIXED[case]
     fit = glmm.glmer(formula, fixtures.load(case).data.to_pandas(), family="binomial", nAGQ=1)
     assert fit.model.p == 0 and len(fit.beta) == 0

@@ -215,7 +215,7 @@ def test_fitted_values_near_zero_without_separation_fit_as_usual() -> None:
         warnings.simplefilter("error", glmm.GlmmWarning)
         fit = glmm.glmer("y ~ x + (1 | g)", df, family="poisson", offset="o")
     assert fit.converged
-    assert fit.evaluation.state.mu[zeros].max() < glmm.separation.SUSPECT_MU
+    assert fit.evaluation.state.mu[zeros].max() < glmm.optimize.separation.SUSPECT_MU
 
 
 def test_quasi_separation_that_stops_pirls_at_the_start_is_named() -> None:

@@ -1,4 +1,4 @@
-"""glmm.response (PIRLS's fused response pass) against R: every expected number comes from
+"""glmm.families.response (PIRLS's fused response pass) against R: every expected number comes from
 fixtures/families.json (lme4 1.1-31's C++ glmFamily, written by
 scripts/generate_family_fixtures.py), as in tests/test_families.py."""
 
@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from glmm import families as F
-from glmm.response import Response
+from glmm.families import family as F
+from glmm.families.response import Response
 
 DOC: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parent.parent / "fixtures" / "families.json").read_text("utf-8"))

@@ -9,9 +9,9 @@ import pytest
 
 import glmm
 from glmm import compiled
-from glmm.model import GlmerModel, term_spec
-from glmm.pirls import PirlsError
-from glmm.scalar_term import ScalarTermObjective
+from glmm.objectives.model import GlmerModel, term_spec
+from glmm.objectives.pirls import PirlsError
+from glmm.objectives.scalar_term import ScalarTermObjective
 from parity import fixtures
 
 CASES = ["cbpp", "cbpp-prop", "seed", "mmmec", "bacteria"]
@@ -135,8 +135,8 @@ def test_core_equals_numpy_where_the_clamps_act(family: str) -> None:
     core, numpy = _pair(m, 1, beta)
     p = np.r_[0.5, beta]
     st = core.evaluate(p).state
-    assert (st.mu.min() <= glmm.families.EPS if family == "poisson"
-            else st.mu.max() >= 1.0 - glmm.families.EPS)   # a clamp acted
+    assert (st.mu.min() <= glmm.families.family.EPS if family == "poisson"
+            else st.mu.max() >= 1.0 - glmm.families.family.EPS)   # a clamp acted
     _assert_same(core, numpy, p)
 
 
@@ -192,8 +192,8 @@ def test_core_names_a_missing_x() -> None:
 
 
 def test_core_constants_are_pirls_constants() -> None:
-    # the C loop stops and halves as glmm.pirls does
-    from glmm import pirls
+    # the C loop stops and halves as glmm.objectives.pirls does
+    from glmm.objectives import pirls
     assert (compiled.core.MAX_ITER, compiled.core.MAX_HALVINGS, compiled.core.DECREMENT_TOL) \
         == (pirls.MAX_ITER, pirls.MAX_HALVINGS, pirls.DECREMENT_TOL)
 
@@ -268,12 +268,13 @@ def test_core_checks_shapes_not_only_lengths() -> None:
 
 def test_every_core_status_has_its_message() -> None:
     # the statuses the core returns (glmm/_core.c's STATUS) map to the PIRLS messages of the
-    # same names, in one place (glmm.pirls.CORE_ERRORS); NO_MEMORY is raised as MemoryError
-    from glmm import pirls
-    from glmm.bfgs import End
+    # same names, in one place (glmm.objectives.pirls.CORE_ERRORS); NO_MEMORY is raised as
+    # MemoryError
+    from glmm.objectives import pirls
+    from glmm.optimize.bfgs import End
     failures = {name: code for name, code in compiled.core.STATUS.items()
                 if name not in ("OK", "NO_MEMORY")}
     assert compiled.core.STATUS["OK"] == 0
     assert {code: getattr(pirls, name) for name, code in failures.items()} == pirls.CORE_ERRORS
-    # and BFGS's ends are glmm.bfgs.End's
+    # and BFGS's ends are glmm.optimize.bfgs.End's
     assert compiled.core.BFGS_END == {e.name: e.value for e in End}

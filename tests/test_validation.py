@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 
 import glmm
-from glmm.fixed import fixed_effects
-from glmm.formula import MAX_BRACKETS, MAX_DEPTH, deparse, parse_expr, parse_formula, terms
-from glmm.frame import model_frame
+from glmm.design.fixed import fixed_effects
+from glmm.design.formula import MAX_BRACKETS, MAX_DEPTH, deparse, parse_expr, parse_formula, terms
+from glmm.design.frame import model_frame
 from parity import fixtures
 
 CBPP_FIXED = "cbind(incidence, size - incidence) ~ {} + (1 | herd)"
@@ -392,7 +392,7 @@ def test_extreme_values_raise_no_numpy_warnings() -> None:
     column and from the rank check of a column near 1e200.  R: scale() of a constant is NaN
     (so model.frame keeps 0 rows); qr(cbind(1, c(1e200, 1, ...), c(2e200, 2, ...)), LAPACK =
     FALSE)$rank is 2."""
-    from glmm.fixed import dqrdc2
+    from glmm.design.fixed import dqrdc2
 
     df = _toy().assign(c=2.0)
     X = np.column_stack([np.ones(40), np.r_[1e200, np.ones(39)], np.r_[2e200, np.full(39, 2.0)]])

@@ -1,15 +1,15 @@
 """Optimisation of lme4's objectives: starting values, the stages, boundary handling.
 
-Start: β₀ from the GLM without random effects (:mod:`glmm.glm`), θ₀ = lme4's start (1 on
+Start: β₀ from the GLM without random effects (:mod:`glmm.optimize.start`), θ₀ = lme4's start (1 on
 diagonals, 0 off).
 
 nAGQ = 0: minimise F₀(θ), β profiled by joint PIRLS.
 nAGQ ≥ 1: minimise F(θ, β) from (θ₀, β₀) directly.  lme4 first runs an nAGQ = 0 stage
-(``nAGQ0initStep``); with the exact gradient (:mod:`glmm.gradient`, :mod:`glmm.agq`, every
-family and link) that stage costs more joint-PIRLS evaluations than it saves
-(speed-design.md §7).
+(``nAGQ0initStep``); with the exact gradient (:mod:`glmm.objectives.gradient`,
+:mod:`glmm.objectives.agq`, every family and link) that stage costs more joint-PIRLS evaluations
+than it saves (speed-design.md §7).
 
-Both run :func:`glmm.bfgs.minimize_bfgs` with no bounds on θ: F is unchanged when a
+Both run :func:`glmm.optimize.bfgs.minimize_bfgs` with no bounds on θ: F is unchanged when a
 column of a factor Tₜ changes sign (u's matching entries change sign with it), so F is even
 in each diagonal entry and θ = 0 is a stationary point.  A bounded method projects a long
 first step onto such a point and stops there, a local maximum (cbpp with the probit link does
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..linalg.blocked import triangular_solve
+from ..objectives.base import Evaluation, ObjectiveFunction
+from ..objectives.model import GlmerModel
 from .bfgs import BfgsResult, Minimizer, finite_start, minimize_bfgs
-from .linalg import triangular_solve
-from .model import GlmerModel
-from .objective import Evaluation, ObjectiveFunction
 
 #: lme4's check.boundary tolerance and singularity tolerance (isSingular).
 BOUNDARY_TOL = 1e-5
@@ -60,10 +60,10 @@ def _minimize(value: Callable[[np.ndarray], float],
               x0: np.ndarray, diagonal: Sequence[int], unit: np.ndarray | None = None,
               start: tuple[float, np.ndarray] | None = None,
               compiled: Minimizer | None = None) -> BfgsResult:
-    """BFGS (:mod:`glmm.bfgs`) on the exact gradient, from x0; ``unit`` marks the
+    """BFGS (:mod:`glmm.optimize.bfgs`) on the exact gradient, from x0; ``unit`` marks the
     coordinates already scaled to unit curvature (the whitened β); ``start`` is (F, ∇F) at
     x0 when already known; ``compiled`` is the same search run in compiled code
-    (:meth:`glmm.objective.ObjectiveFunction.compiled_bfgs`), used instead when given.
+    (:meth:`glmm.objectives.base.ObjectiveFunction.compiled_bfgs`), used instead when given.
 
     A diagonal θ entry (indices ``diagonal`` of x) that ends at 0 may sit on a maximum: F is
     even in it there, so its gradient is 0 either way.  F is then probed with the entry at

@@ -1,16 +1,16 @@
 """The GLM without random effects, fitted by IRLS as R's ``glm.fit``: the start β₀ of the
-optimisation (:mod:`glmm.optimize`)."""
+optimisation (:mod:`glmm.optimize.driver`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
 
-from .errors import PirlsError
-from .linalg import FactorizationError, cho_solve, cholesky
-from .model import GlmerModel
-from .pirls import MAX_HALVINGS, START_NOT_FINITE
-from .response import Working
+from ..errors import PirlsError
+from ..families.response import Working
+from ..linalg.blocked import FactorizationError, cho_solve, cholesky
+from ..objectives.model import GlmerModel
+from ..objectives.pirls import MAX_HALVINGS, START_NOT_FINITE
 
 
 def glm_start(model: GlmerModel, max_iter: int = 50, beta: np.ndarray | None = None
@@ -20,7 +20,7 @@ def glm_start(model: GlmerModel, max_iter: int = 50, beta: np.ndarray | None = N
 
     Each step solves the weighted normal equations XᵀWX β = XᵀW z with the working response
     z = η − o + (y − μ)/μ', i.e. XᵀWX β = XᵀW(η − o) + Xᵀs, by Cholesky (X has full column
-    rank: :mod:`glmm.fixed` drops aliased columns), through the same response pass as PIRLS.
+    rank: :mod:`glmm.design.fixed` drops aliased columns), through the same response pass as PIRLS.
     As in glm.fit, a step to a point where the deviance is not finite (μ outside the
     family's range, e.g. μ < 0 with Poisson's identity link) is halved back towards the last
     β, up to MAX_HALVINGS times.  It stops when the deviance changes by less than 1e-10

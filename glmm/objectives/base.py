@@ -9,11 +9,11 @@ A is the family's aic (−2 log-likelihood, normalising constants included; for 
 inverse Gaussian with the dispersion φ = Σdev/Σw re-estimated at μ̃).  No R_X term and no
 2π constant appear: lme4-internals.md §4.1–4.2.
 
-    nAGQ = k > 1 (one scalar term): adaptive Gauss–Hermite quadrature, :mod:`glmm.agq`.
+    nAGQ = k > 1 (one scalar term): adaptive Gauss–Hermite quadrature, :mod:`glmm.objectives.agq`.
 
 :class:`Objective` computes F₀ and F₁ for any model;
-:class:`glmm.scalar_term.ScalarTermObjective` computes the same functions, and F_k, for a model
-with one scalar term, where G is diagonal.  Both are an :class:`ObjectiveFunction`.
+:class:`glmm.objectives.scalar_term.ScalarTermObjective` computes the same functions, and F_k, for
+a model with one scalar term, where G is diagonal.  Both are an :class:`ObjectiveFunction`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .bfgs import Minimizer, central_differences
+from ..errors import AGQNotAvailableError, ArgumentError
+from ..linalg.blocked import BlockedCholesky
+from ..optimize.bfgs import Minimizer, central_differences
+from ..optimize.start import glm_start
 from .crossed import CrossedTerms
-from .errors import AGQNotAvailableError, ArgumentError
-from .glm import glm_start
 from .gradient import laplace_gradient, profiled_gradient
-from .linalg import BlockedCholesky
 from .model import GlmerModel
 from .pirls import ConditionalMode, PirlsError, PirlsState, first_step, pirls, predict
 
-#: PIRLS starts from the first-order prediction of the mode (:func:`glmm.pirls.predict`)
+#: PIRLS starts from the first-order prediction of the mode (:func:`glmm.objectives.pirls.predict`)
 #: when θ moves by at most this fraction of its size; after a longer move (a long
 #: line-search step) from the old mode rescaled to keep b = Λu.
 PREDICT_RANGE = 0.5
@@ -67,14 +67,14 @@ class ObjectiveFunction:
     What every implementation shares: the parameter vector, the count of evaluations, F
     alone or with its exact gradient (central differences where an implementation cannot
     give it), and the warm start.  Where the mode is unique (the family's
-    :attr:`~glmm.families.Family.unique_mode`: P strictly convex), PIRLS starts from the last
+    :attr:`~glmm.families.family.Family.unique_mode`: P strictly convex), PIRLS starts from the last
     mode, carried to the new parameters (:meth:`_warm_start`); if PIRLS fails from there it
     restarts from the fixed start u = 0 (with the starting β when β is profiled), so the
     value never depends on the call history (only its last bits do).  Where P may have
     several modes (Poisson sqrt, binomial cauchit, …), every evaluation starts as lme4's
     does, with one Fisher step from the stored linear predictor ``lp0``
-    (:func:`glmm.pirls.first_step`; u = 0 while ``lp0`` is None): a warm start carried over
-    a long step can land in another mode, and F would depend on the path, and that step
+    (:func:`glmm.objectives.pirls.first_step`; u = 0 while ``lp0`` is None): a warm start carried
+    over a long step can land in another mode, and F would depend on the path, and that step
     picks the mode lme4 picks.  An
     implementation gives the mode (:meth:`_pirls`), its first-order
     prediction (:meth:`_predict`), F and ∇F at it (:meth:`_criterion`) and lme4's R_X
@@ -88,8 +88,9 @@ class ObjectiveFunction:
         self.last: tuple[np.ndarray, Evaluation] | None = None  # parameters, evaluation
         self.evaluations = 0
         #: where P may have several modes, the linear predictor without the offset that
-        #: every evaluation's PIRLS starts from (lme4's lp0: :func:`glmm.pirls.initial_lp`,
-        #: or the nAGQ = 0 optimum's for nAGQ ≥ 1); unused where the mode is unique
+        #: every evaluation's PIRLS starts from (lme4's lp0:
+        #: :func:`glmm.objectives.pirls.initial_lp`, or the nAGQ = 0 optimum's for nAGQ ≥ 1);
+        #: unused where the mode is unique
         self.lp0: np.ndarray | None = None
 
     @property
@@ -181,7 +182,7 @@ class ObjectiveFunction:
         return self._predict(last, theta, beta)
 
     def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None) -> Minimizer | None:
-        """:func:`glmm.bfgs.minimize_bfgs` on this objective run in compiled code, as
+        """:func:`glmm.optimize.bfgs.minimize_bfgs` on this objective run in compiled code, as
         ``run(x0, start)``, where an implementation has it (else None).  The coordinates are
         θ (nAGQ = 0), or (θ, ζ) with β = β₀ + R⁻¹ζ (nAGQ = 1; ``R`` and ``beta0`` given)."""
         return None
@@ -207,18 +208,20 @@ class ObjectiveFunction:
 
 
 class Objective(ObjectiveFunction):
-    """F₀ and F₁ for any model: PIRLS with the blocked factor (:mod:`glmm.pirls`), the
-    gradients of :mod:`glmm.gradient`, the mode's prediction of :func:`glmm.pirls.predict`."""
+    """F₀ and F₁ for any model: PIRLS with the blocked factor (:mod:`glmm.objectives.pirls`), the
+    gradients of :mod:`glmm.objectives.gradient`, the mode's prediction of
+    :func:`glmm.objectives.pirls.predict`."""
 
     def __init__(self, model: GlmerModel, nAGQ: int, beta_start: np.ndarray,
                  compiled: bool = True) -> None:
         if nAGQ > 1:
             raise AGQNotAvailableError(
                 "Objective computes nAGQ 0 and 1; adaptive quadrature (nAGQ > 1) is "
-                "glmm.scalar_term.ScalarTermObjective's, for a single scalar term")
+                "glmm.objectives.scalar_term.ScalarTermObjective's, for a single scalar term")
         super().__init__(model, nAGQ, beta_start)
         #: the compiled core's PIRLS, warm start, R_X and gradient where they apply
-        #: (:class:`glmm.crossed.CrossedTerms`) unless ``compiled`` is False; None: numpy's
+        #: (:class:`glmm.objectives.crossed.CrossedTerms`) unless ``compiled`` is False; None:
+        #: numpy's
         self._crossed = CrossedTerms.of(model) if compiled else None
 
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None

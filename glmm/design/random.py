@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import RandomEffectsError
+from ..errors import RandomEffectsError
 from .fixed import model_matrix, refuse_infinite_columns
 from .formula import Bar, Call, FormulaError, Name, Node, ParsedFormula, deparse, parse_expr
 from .frame import ModelFrame, r_factor

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from .errors import ArgumentTypeError, FormulaError
+from ..errors import ArgumentTypeError, FormulaError
 
 __all__ = [
     "Bar",

@@ -15,12 +15,12 @@ and one step solves the penalized weighted least-squares problem in increments:
                          [ XᵀWZΛ  XᵀWX   ] [δβ] = [Xᵀs      ]
 
 solved with one blocked factor of the whole matrix, β's block last (its Schur complement
-R_XᵀR_X = XᵀWX − XᵀWZΛ G⁻¹ ΛᵀZᵀWX is lme4's R_X: :class:`~glmm.linalg.BlockedCholesky`).
+R_XᵀR_X = XᵀWX − XᵀWZΛ G⁻¹ ΛᵀZᵀWX is lme4's R_X: :class:`~glmm.linalg.blocked.BlockedCholesky`).
 A step that raises P is halved (up to 20 times, as lme4).  Unlike lme4, the loop runs until
 the Newton decrement δᵀ(gradient) is at rounding level, and the loop ends without a step,
 so its factor L (LLᵀ = G) is built from the weights at the mode itself: the result is a pure
 function of the parameters, with no lagged L (lme4-internals.md §3.4–3.5), and, where P has
-one mode (:attr:`glmm.families.Family.unique_mode`), no dependence on the starting point.
+one mode (:attr:`glmm.families.family.Family.unique_mode`), no dependence on the starting point.
 Where it may have several, the start picks the mode: :func:`first_step` takes lme4's.
 For a non-canonical link, Fisher scoring converges only linearly, so the last steps are
 Newton's, with the observed weights (NEWTON_FROM).
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import PirlsError
-from .linalg import BlockedCholesky, FactorizationError, TermLayout
+from ..errors import PirlsError
+from ..families.response import Response, Working
+from ..linalg.blocked import BlockedCholesky, FactorizationError, TermLayout
 from .model import GlmerModel
-from .response import Response, Working
 
 MAX_ITER = 100
 MAX_HALVINGS = 20
@@ -99,7 +99,8 @@ class PirlsState(ConditionalMode):
     factor: BlockedCholesky  # of G at these weights; of the joint (u, β) matrix if joint
     layouts: list[TermLayout]
     iterations: int
-    #: the compiled core's arrays of the factor, (D, Bt, R) (:mod:`glmm.crossed`), or None
+    #: the compiled core's arrays of the factor, (D, Bt, R) (:mod:`glmm.objectives.crossed`), or
+    #: None
     core: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @property
@@ -118,7 +119,7 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
 
     ``u0`` (and ``beta`` when joint) is the starting point; the result does not depend on it.
     η is carried along the steps (η + t·δη, δη = ZΛδu + Xδβ) rather than rebuilt from
-    (u, β), and the response is evaluated once per trial point (:mod:`glmm.response`).
+    (u, β), and the response is evaluated once per trial point (:mod:`glmm.families.response`).
     """
     layouts = model.layouts(theta)
     X, resp = model.X, model.response

@@ -16,14 +16,14 @@ speed-design.md §2:
 implicit function theorem for the mode, dũ/dγ = H⁻¹[(∂M/∂γ)ᵀs − MᵀO ∂η/∂γ], folded into the
 adjoint z).  Λₖ = ∂Λ/∂θₖ is a 0/1 pattern: for θₖ = Tₜ[a, b], row i of ZΛₖ holds Xₜ[i, a] in
 column b of observation i's level of term t; the trace is Σᵢ Wᵢ Xₜ[i, a] (G⁻¹mᵢ)ₜ,b.
-nAGQ > 1: :mod:`glmm.agq`.
+nAGQ > 1: :mod:`glmm.objectives.agq`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .linalg import BlockedCholesky
+from ..linalg.blocked import BlockedCholesky
 from .model import GlmerModel
 from .pirls import PirlsState
 

@@ -1,12 +1,12 @@
 """Two or more crossed scalar terms in the compiled core: PIRLS, its warm start, R_X and the
-exact gradient of :mod:`glmm.pirls` and :mod:`glmm.gradient`, for models like VerbAgg's
-``(1 | id) + (1 | item)``.
+exact gradient of :mod:`glmm.objectives.pirls` and :mod:`glmm.objectives.gradient`, for models like
+VerbAgg's ``(1 | id) + (1 | item)``.
 
 The numpy forms of these spend a crossed model's PIRLS step in a few dozen numpy and scipy
 calls on small blocks (VerbAgg: 316 subjects × 24 items, ~0.8 ms a step).  The core does each
 step in one pass over the observations that assembles the blocked factor's dense blocks
-(:class:`~glmm.linalg.BlockedCholesky`: D = diag(G₁₁), [G₂₁; C₁ᵀ] and the Schur complement
-S̄), and hands the factor back as a BlockedCholesky (:meth:`~glmm.linalg.BlockedCholesky.
+(:class:`~glmm.linalg.blocked.BlockedCholesky`: D = diag(G₁₁), [G₂₁; C₁ᵀ] and the Schur complement
+S̄), and hands the factor back as a BlockedCholesky (:meth:`~glmm.linalg.blocked.BlockedCholesky.
 from_core`).  The formulas, the convergence rule and the step-halving are the numpy forms';
 the tests hold the two equal.
 
@@ -14,16 +14,16 @@ It applies to scalar terms whose coupling block G₂₁ is dense (crossed factor
 mostly meet; a sparse one, as grouseticks' nested factors or rarely meeting 5,000 × 200
 levels, keeps numpy's sparse path, which is faster there), for binomial–logit and
 Poisson–log.  The fixed effects' sums go through X's distinct rows (as
-:class:`~glmm.model.TermCells`): each observation's row of X's distinct rows, and per term its
-cells, the (level, row) pairs.
+:class:`~glmm.objectives.model.TermCells`): each observation's row of X's distinct rows, and per
+term its cells, the (level, row) pairs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .compiled import core as _core
-from .linalg import MAX_DENSE_CROSS, MAX_DENSE_SCHUR, BlockedCholesky
+from ..compiled import core as _core
+from ..linalg.blocked import MAX_DENSE_CROSS, MAX_DENSE_SCHUR, BlockedCholesky
 from .model import GlmerModel, distinct_rows
 from .pirls import CORE_ERRORS, PirlsError, PirlsState
 
@@ -68,7 +68,7 @@ class CrossedTerms:
 
     def pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
               ) -> PirlsState:
-        """:func:`glmm.pirls.pirls`: the mode ũ(θ, β), or (ũ, β̃)(θ) when ``joint``."""
+        """:func:`glmm.objectives.pirls.pirls`: the mode ũ(θ, β), or (ũ, β̃)(θ) when ``joint``."""
         m = self.model
         q1 = m.terms[0].nlevels
         k = m.q - q1 + (m.p if joint else 0)   # the order of S̄
@@ -86,7 +86,7 @@ class CrossedTerms:
 
     def predict(self, st: PirlsState, theta_old: np.ndarray, theta: np.ndarray,
                 beta_old: np.ndarray, beta: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`glmm.pirls.predict` from a mode of :meth:`pirls`."""
+        """:func:`glmm.objectives.pirls.predict` from a mode of :meth:`pirls`."""
         assert st.core is not None
         u = np.empty(len(st.u))
         db = None if beta is not None else np.empty(len(beta_old))
@@ -104,9 +104,9 @@ class CrossedTerms:
         return RX
 
     def gradient(self, theta: np.ndarray, st: PirlsState, profiled: bool) -> np.ndarray:
-        """:func:`glmm.gradient.profiled_gradient` (``profiled``) or
-        :func:`~glmm.gradient.laplace_gradient` at a mode of :meth:`pirls` (a canonical pair:
-        O = W, κ = 1): the selected inverse from the factor's blocks, one pass over the
+        """:func:`glmm.objectives.gradient.profiled_gradient` (``profiled``) or
+        :func:`~glmm.objectives.gradient.laplace_gradient` at a mode of :meth:`pirls` (a canonical
+        pair: O = W, κ = 1): the selected inverse from the factor's blocks, one pass over the
         observations for the leverages and the right-hand side and one for r and the sums."""
         assert st.core is not None
         m = self.model

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import ModelFrameError, ResponseError
+from ..errors import ModelFrameError, ResponseError
 from .formula import (
     Call,
     FormulaError,

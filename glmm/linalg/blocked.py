@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse
 from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtrs
 
-from .compiled import core as _core
+from ..compiled import core as _core
 
 #: Largest Schur block (q₂) the dense path accepts: 8·q₂² bytes, here 800 MB.
 MAX_DENSE_SCHUR = 10_000

@@ -5,12 +5,12 @@ level fᵢ (xᵢ = 1 for an intercept), so G is diagonal,
 
     G = ΛᵀZᵀWZΛ + I = diag(D),   Dⱼ = 1 + θ² Σ_{i∈j} Wᵢxᵢ²,   log|L|² = Σⱼ log Dⱼ,
 
-and every step of the general machinery (:mod:`glmm.pirls`, :mod:`glmm.gradient`, the blocked
-factor of :mod:`glmm.linalg`) reduces to per-level sums (``bincount``) and elementwise
-arithmetic.  This is the most common GLMM, and on a small one (cbpp: 56 rows, 15 herds) the
-general path's cost is its count of numpy calls and Python objects, not its flops; here an
-evaluation with its gradient is a few dozen numpy calls.  The formulas are those of the
-general modules with G diagonal (same objective, same convergence rule):
+and every step of the general machinery (:mod:`glmm.objectives.pirls`,
+:mod:`glmm.objectives.gradient`, the blocked factor of :mod:`glmm.linalg.blocked`) reduces to
+per-level sums (``bincount``) and elementwise arithmetic.  This is the most common GLMM, and on a
+small one (cbpp: 56 rows, 15 herds) the general path's cost is its count of numpy calls and Python
+objects, not its flops; here an evaluation with its gradient is a few dozen numpy calls.  The
+formulas are those of the general modules with G diagonal (same objective, same convergence rule):
 
     PIRLS, u given β:   δu = (θ Σ_{i∈j} xᵢsᵢ − uⱼ) / Dⱼ           (one Newton step per level)
     PIRLS, u and β:     C = ΛᵀZᵀWX (ℓ × p, row j = θ Σ_{i∈j} Wᵢxᵢ Xᵢ),
@@ -21,7 +21,7 @@ general modules with G diagonal (same objective, same convergence rule):
                         (D° = 1 + θ² Σ Oxᵢ², the observed curvature; D° = D for canonical links)
     gradient, nAGQ = 0: the same with z from the joint system [D°, C°; C°ᵀ, XᵀOX] [z; z_β] =
                         [θ Σ xa + 2(1 − κ)ũ; Xᵀa] (C° = ΛᵀZᵀOX) and r = a − O∘(θx z_f + X z_β) − 2κs
-    nAGQ > 1:           :func:`glmm.agq.agq_objective` on the u-only mode.
+    nAGQ > 1:           :func:`glmm.objectives.agq.agq_objective` on the u-only mode.
 
 For binomial–logit and Poisson–log, PIRLS, the gradient, the warm start and R_X run in the
 compiled core (:mod:`glmm.compiled`: C, the same formulas, one call for the whole PIRLS
@@ -37,14 +37,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compiled import core as _core
+from ..families.response import Working
+from ..linalg.blocked import FactorizationError, cho_solve, cholesky
+from ..optimize.bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
+from ..optimize.bfgs import MAX_ITER as BFGS_MAX_ITER
 from .agq import agq_objective
-from .bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
-from .bfgs import MAX_ITER as BFGS_MAX_ITER
-from .compiled import core as _core
+from .base import Evaluation, ObjectiveFunction
 from .ghrule import ghrule
-from .linalg import FactorizationError, cho_solve, cholesky
 from .model import GlmerModel
-from .objective import Evaluation, ObjectiveFunction
 from .pirls import (
     CORE_ERRORS,
     DECREMENT_TOL,
@@ -58,7 +59,6 @@ from .pirls import (
     PirlsError,
     halving_step,
 )
-from .response import Working
 
 
 @dataclass
@@ -78,9 +78,9 @@ class ScalarMode(ConditionalMode):
 
 
 class ScalarTermObjective(ObjectiveFunction):
-    """F for a model with one scalar random-effects term, as :class:`glmm.objective.Objective`
+    """F for a model with one scalar random-effects term, as :class:`glmm.objectives.base.Objective`
     computes it for any model, and also for nAGQ > 1 (adaptive Gauss–Hermite), with the
-    same warm start (:meth:`glmm.objective.ObjectiveFunction._warm_start`).
+    same warm start (:meth:`glmm.objectives.base.ObjectiveFunction._warm_start`).
 
     ``compiled=False`` keeps PIRLS and the gradient in numpy even where the compiled core
     applies (:attr:`compiled` tells which path is in use).
@@ -123,7 +123,8 @@ class ScalarTermObjective(ObjectiveFunction):
     # -- PIRLS ----------------------------------------------------------------------------------
     def _pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray, joint: bool
                ) -> ScalarMode:
-        """:func:`glmm.pirls.pirls` for G = diag(D): ũ(θ, β), or (ũ, β̃)(θ) when ``joint``."""
+        """:func:`glmm.objectives.pirls.pirls` for G = diag(D): ũ(θ, β), or (ũ, β̃)(θ) when
+        ``joint``."""
         if self.compiled:
             return self._pirls_compiled(float(theta[0]), beta, u0, joint)
         resp, X, f = self._resp, self._X, self._f
@@ -171,7 +172,8 @@ class ScalarTermObjective(ObjectiveFunction):
                 ) -> tuple[np.ndarray, np.ndarray | None]:
         """Newton's step (δu, δβ) for :meth:`_pirls`: Fisher's with the observed weights O in
         place of W (D° = 1 + θ² Σ Ox², and its Schur complement when ``Xs``, Xᵀs, is given),
-        where O ≥ 0; else Fisher's step (``du``, ``db``) unchanged (glmm.pirls.NEWTON_FROM)."""
+        where O ≥ 0; else Fisher's step (``du``, ``db``) unchanged
+        (glmm.objectives.pirls.NEWTON_FROM)."""
         Wobs = self._resp.observed_weights(eta, wk.mu, wk.W)
         if not (Wobs >= 0).all():
             return du, db
@@ -222,7 +224,7 @@ class ScalarTermObjective(ObjectiveFunction):
         the core's ~10 µs instead of ~50 µs of Python around it.  The core evaluates F as
         :meth:`_evaluate` does (the same warm start and cold-start fallback, PIRLS, F and
         the exact gradient, in (θ, ζ) with β = β₀ + R⁻¹ζ for nAGQ = 1), and BFGS follows
-        :func:`glmm.bfgs.minimize_bfgs`'s rules.  Afterwards :attr:`last` and
+        :func:`glmm.optimize.bfgs.minimize_bfgs`'s rules.  Afterwards :attr:`last` and
         :attr:`evaluations` are as if the evaluations had been made here.  None where the
         core does not apply (nAGQ > 1, another pair, non-integer counts)."""
         offset = self._resp.aic_constant
@@ -274,7 +276,7 @@ class ScalarTermObjective(ObjectiveFunction):
 
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:
-        """:func:`glmm.pirls.predict` for G = diag(D): with δη = (θ − θ_old)xũ_f + XΔβ,
+        """:func:`glmm.objectives.pirls.predict` for G = diag(D): with δη = (θ − θ_old)xũ_f + XΔβ,
         r_u = (θ − θ_old)Σxs − θ_old ΣxWδη and δu = r_u/D (joint: the Schur solve)."""
         st = last.state
         assert isinstance(st, ScalarMode)

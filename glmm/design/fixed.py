@@ -1,8 +1,8 @@
 """The fixed-effects model matrix X, as R's ``model.matrix`` builds it and lme4 trims it.
 
 ``model.matrix`` (C code ``modelmatrix`` in R's ``src/library/stats/src/model.c``) walks the
-terms of :func:`glmm.formula.terms` in order, after an ``(Intercept)`` column of ones when the
-formula has one.  A term's columns are the products of its variables' columns, the first
+terms of :func:`glmm.design.formula.terms` in order, after an ``(Intercept)`` column of ones when
+the formula has one.  A term's columns are the products of its variables' columns, the first
 variable varying fastest; column names join the pieces with ``:``.  A variable contributes:
 
 * numeric vector: itself, named by its expression (``x``, ``I(age^2)``);
@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import FixedEffectsError, RankDeficiencyWarning, ScaleWarning
+from ..errors import FixedEffectsError, RankDeficiencyWarning, ScaleWarning
+from ..linalg.blocked import FactorizationError, cholesky
 from .formula import ParsedFormula, Terms, terms
 from .frame import ModelFrame, NumericMatrix, Variable
-from .linalg import FactorizationError, cholesky
 
 __all__ = [
     "FixedEffects",

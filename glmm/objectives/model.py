@@ -17,10 +17,10 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse
 
-from .families import Family
-from .linalg import CouplingPattern, TermLayout, level_indicator, run_starts
-from .response import Response
-from .terms import theta_pattern
+from ..design.random import theta_pattern
+from ..families.family import Family
+from ..families.response import Response
+from ..linalg.blocked import CouplingPattern, TermLayout, level_indicator, run_starts
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class GlmerModel:
 
     @cached_property
     def coupling(self) -> CouplingPattern:
-        """The sparsity pattern of G₂₁ (:class:`~glmm.linalg.CouplingPattern`)."""
+        """The sparsity pattern of G₂₁ (:class:`~glmm.linalg.blocked.CouplingPattern`)."""
         return CouplingPattern(self.layouts(np.zeros(self.ntheta)))
 
     @cached_property
@@ -233,7 +233,7 @@ class GlmerModel:
     def fixed_blocks(self, layouts: Sequence[TermLayout], W: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:
         """(C, F) = (ΛᵀZᵀWX, XᵀWX), the fixed effects' blocks of the joint (u, β) matrix
-        [G, C; Cᵀ, F] (``fixed`` of :class:`~glmm.linalg.BlockedCholesky`), summed over
+        [G, C; Cᵀ, F] (``fixed`` of :class:`~glmm.linalg.blocked.BlockedCholesky`), summed over
         cells (:class:`TermCells`); F over the term with the fewest."""
         fewest = self._fewest_cells
         parts, F = [], None

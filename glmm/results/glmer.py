@@ -22,10 +22,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .errors import ArgumentError, ArgumentTypeError
-from .families import Family
-from .model import GlmerModel
-from .objective import Evaluation, ObjectiveFunction
+from ..errors import ArgumentError, ArgumentTypeError
+from ..families.family import Family
+from ..objectives.base import Evaluation, ObjectiveFunction
+from ..objectives.model import GlmerModel
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy.special import gammaln, ndtr, ndtri, xlog1py, xlogy
 
-from .errors import FamilyError, NonIntegerResponseWarning, ResponseError
+from ..errors import FamilyError, NonIntegerResponseWarning, ResponseError
 
 __all__ = [
     "EPS",

@@ -61,7 +61,7 @@ class BfgsResult:
     converged: bool
     message: str
     #: the objective's parameters at x, when the minimiser computed them there (see
-    #: glmm.scalar_term.ScalarTermObjective.compiled_bfgs); else None
+    #: glmm.objectives.scalar_term.ScalarTermObjective.compiled_bfgs); else None
     params: np.ndarray | None = None
 
 

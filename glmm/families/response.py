@@ -12,7 +12,7 @@ and, for a binary response, the deviance without its (zero) y-only part,
     binomial, y ∈ {0, 1}:  devᵢ = −2wᵢ[yᵢ log μᵢ + (1 − yᵢ) log(1 − μᵢ)]
     otherwise lme4's forms, with y log(y/μ) = 0 at y = 0
 
-with lme4's clamps on μ, μ' and V (:mod:`glmm.families`); other pairs call the family's
+with lme4's clamps on μ, μ' and V (:mod:`glmm.families.family`); other pairs call the family's
 functions one by one.
 
 The aic.  For binomial with whole counts and Poisson with whole y, A(μ) − Σdevᵢ(μ) does not
@@ -29,9 +29,9 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import digamma, expit, xlogy
 
-from .compiled import core as _core
-from .errors import ResponseError
-from .families import EPS, Family
+from ..compiled import core as _core
+from ..errors import ResponseError
+from .family import EPS, Family
 
 
 def check_response(y: np.ndarray) -> None:

@@ -1,0 +1,1 @@
+"""The GLM families, their links and the response they give the objectives."""

@@ -1,0 +1,1 @@
+"""Dense and blocked linear algebra of the objectives."""

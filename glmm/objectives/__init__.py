@@ -1,0 +1,1 @@
+"""lme4's objectives as functions of the parameters: PIRLS, Laplace, AGQ and their gradients."""

@@ -1,0 +1,1 @@
+"""The search for the optimum: the GLM start, BFGS and its driver."""

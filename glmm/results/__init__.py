@@ -1,0 +1,1 @@
+"""The fitted models and what they answer."""
