@@ -2443,7 +2443,7 @@ fail:
     return NULL;
 }
 
-/* -- the sparse coupling block (glmm.linalg.blocked.CouplingPattern) ----------------------------- */
+/* -- the sparse coupling block (glmm.linalg.coupling.CouplingPattern) --------------------------- */
 
 /* The pattern's entries grouped by level of the first term: colptr (q1 + 1) and order (nnz),
  * the entries at level l being order[colptr[l]:colptr[l + 1]], each in row rows[e] of G₂₁. */

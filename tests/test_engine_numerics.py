@@ -13,7 +13,8 @@ import scipy.optimize
 
 import glmm
 from glmm.linalg import blocked as linalg
-from glmm.linalg.blocked import BlockedCholesky, CouplingPattern, TermLayout, run_starts
+from glmm.linalg.blocked import BlockedCholesky
+from glmm.linalg.coupling import CouplingPattern, TermLayout, run_starts
 from glmm.objectives.base import Objective
 from glmm.objectives.ghrule import ghrule
 from glmm.objectives.model import GlmerModel, distinct_rows, term_spec

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FixedEffectsError, RankDeficiencyWarning, ScaleWarning
-from ..linalg.blocked import FactorizationError, cholesky
+from ..linalg.lapack import FactorizationError, cholesky
 from .formula import ParsedFormula, Terms, terms
 from .frame import ModelFrame, NumericMatrix, Variable
 

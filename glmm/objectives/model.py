@@ -20,7 +20,7 @@ import scipy.sparse
 from ..design.random import theta_pattern
 from ..families.family import Family
 from ..families.response import Response
-from ..linalg.blocked import CouplingPattern, TermLayout, level_indicator, run_starts
+from ..linalg.coupling import CouplingPattern, TermLayout, level_indicator, run_starts
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class GlmerModel:
 
     @cached_property
     def coupling(self) -> CouplingPattern:
-        """The sparsity pattern of G₂₁ (:class:`~glmm.linalg.blocked.CouplingPattern`)."""
+        """The sparsity pattern of G₂₁ (:class:`~glmm.linalg.coupling.CouplingPattern`)."""
         return CouplingPattern(self.layouts(np.zeros(self.ntheta)))
 
     @cached_property

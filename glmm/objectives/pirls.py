@@ -34,7 +34,9 @@ import numpy as np
 
 from ..errors import PirlsError
 from ..families.response import Response, Working
-from ..linalg.blocked import BlockedCholesky, FactorizationError, TermLayout
+from ..linalg.blocked import BlockedCholesky
+from ..linalg.coupling import TermLayout
+from ..linalg.lapack import FactorizationError
 from .model import GlmerModel
 
 MAX_ITER = 100

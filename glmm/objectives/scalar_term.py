@@ -39,7 +39,7 @@ import numpy as np
 
 from ..compiled import core as _core
 from ..families.response import Working
-from ..linalg.blocked import FactorizationError, cho_solve, cholesky
+from ..linalg.lapack import FactorizationError, cho_solve, cholesky
 from ..optimize.bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
 from ..optimize.bfgs import MAX_ITER as BFGS_MAX_ITER
 from .agq import agq_objective

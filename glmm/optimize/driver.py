@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..linalg.blocked import triangular_solve
+from ..linalg.lapack import triangular_solve
 from ..objectives.base import Evaluation, ObjectiveFunction
 from ..objectives.model import GlmerModel
 from .bfgs import BfgsResult, Minimizer, finite_start, minimize_bfgs

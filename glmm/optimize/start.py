@@ -8,7 +8,7 @@ import scipy.linalg
 
 from ..errors import PirlsError
 from ..families.response import Working
-from ..linalg.blocked import FactorizationError, cho_solve, cholesky
+from ..linalg.lapack import FactorizationError, cho_solve, cholesky
 from ..objectives.model import GlmerModel
 from ..objectives.pirls import MAX_HALVINGS, START_NOT_FINITE
 
