@@ -48,7 +48,7 @@ def allowed_functions() -> frozenset[str]:
 def check_formula(formula: object, field: str = "formula") -> str:
     """The formula text, if the engine's parser reads it and it calls only allowed functions;
     else UnsafeInputError naming ``field``."""
-    from glmm.design.formula import Call, parse_expr
+    from glmm.design.expression import Call, parse_expr
     from glmm.errors import GlmmError
 
     if not isinstance(formula, str):

@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from glmm.design.expression import deparse, format_number, parse_expr
 from glmm.design.fixed import (
     FixedEffectsError,
     clearly_full_rank,
@@ -28,16 +29,11 @@ from glmm.design.fixed import (
     dqrdc2,
     fixed_effects,
 )
-from glmm.design.formula import (
-    FormulaError,
-    deparse,
-    format_number,
-    parse_expr,
-    parse_formula,
-    terms,
-)
+from glmm.design.formula import parse_formula
 from glmm.design.frame import ModelFrameError, model_frame
 from glmm.design.random import RandomEffectsError, random_effects
+from glmm.design.terms import terms
+from glmm.errors import FormulaError
 from parity import fixtures
 from parity.dataset import Dataset
 

@@ -27,7 +27,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import glmm
-from glmm.design.formula import ParsedFormula, deparse, parse_expr, parse_formula
+from glmm.design.expression import deparse, parse_expr
+from glmm.design.formula import ParsedFormula, parse_formula
 
 #: Examples per test: ``GLMM_FUZZ_EXAMPLES`` for both, else 300 parses and 150 glmer() calls.
 EXAMPLES = int(os.environ.get("GLMM_FUZZ_EXAMPLES", "300"))

@@ -16,9 +16,11 @@ import pandas as pd
 import pytest
 
 import glmm
+from glmm.design.expression import MAX_BRACKETS, MAX_DEPTH, deparse, parse_expr
 from glmm.design.fixed import fixed_effects
-from glmm.design.formula import MAX_BRACKETS, MAX_DEPTH, deparse, parse_expr, parse_formula, terms
+from glmm.design.formula import parse_formula
 from glmm.design.frame import model_frame
+from glmm.design.terms import terms
 from parity import fixtures
 
 CBPP_FIXED = "cbind(incidence, size - incidence) ~ {} + (1 | herd)"

@@ -33,8 +33,9 @@ import pandas as pd
 
 from ..errors import FixedEffectsError, RankDeficiencyWarning, ScaleWarning
 from ..linalg.lapack import FactorizationError, cholesky
-from .formula import ParsedFormula, Terms, terms
+from .formula import ParsedFormula
 from .frame import ModelFrame, NumericMatrix, Variable
+from .terms import Terms, terms
 
 __all__ = [
     "FixedEffects",

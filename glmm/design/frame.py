@@ -33,19 +33,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import ModelFrameError, ResponseError
-from .formula import (
-    Call,
-    FormulaError,
-    Name,
-    Node,
-    Num,
-    ParsedFormula,
-    Str,
-    deparse,
-    format_number,
-    frame_variables,
-)
+from ..errors import FormulaError, ModelFrameError, ResponseError
+from .expression import Call, Name, Node, Num, Str, deparse, format_number
+from .formula import ParsedFormula, frame_variables
 
 __all__ = [
     "FUNCTIONS",

@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import RandomEffectsError
+from ..errors import FormulaError, RandomEffectsError
+from .expression import Call, Name, Node, deparse, parse_expr
 from .fixed import model_matrix, refuse_infinite_columns
-from .formula import Bar, Call, FormulaError, Name, Node, ParsedFormula, deparse, parse_expr
+from .formula import Bar, ParsedFormula
 from .frame import ModelFrame, r_factor
 
 __all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "random_effects",
