@@ -40,7 +40,7 @@ CONTROL_KINDS: tuple[str, ...] = ("default", "tight")
 def allowed_functions() -> frozenset[str]:
     """Every function a formula sent to R may call: the operators, and the functions the
     engine's model frame evaluates."""
-    from glmm.design.frame import FUNCTIONS
+    from glmm.design.evaluate import FUNCTIONS
 
     return FORMULA_OPERATORS | frozenset(FUNCTIONS)
 

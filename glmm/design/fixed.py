@@ -33,8 +33,9 @@ import pandas as pd
 
 from ..errors import FixedEffectsError, RankDeficiencyWarning, ScaleWarning
 from ..linalg.lapack import FactorizationError, cholesky
+from .evaluate import NumericMatrix, Variable
 from .formula import ParsedFormula
-from .frame import ModelFrame, NumericMatrix, Variable
+from .frame import ModelFrame
 from .terms import Terms, terms
 
 __all__ = [

@@ -28,10 +28,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import FormulaError, RandomEffectsError
+from .evaluate import r_factor
 from .expression import Call, Name, Node, deparse, parse_expr
 from .fixed import model_matrix, refuse_infinite_columns
 from .formula import Bar, ParsedFormula
-from .frame import ModelFrame, r_factor
+from .frame import ModelFrame
 
 __all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "random_effects",
            "theta_pattern"]
