@@ -27,7 +27,7 @@ from .errors import (
     SeparationWarning,
     SingularFitWarning,
 )
-from .families.family import Family, Gamma, binomial, inverse_gaussian, make_family, poisson
+from .families import Family, Gamma, binomial, inverse_gaussian, make_family, poisson
 from .glmer import glmer
 from .results.glmer import GlmerFit
 

@@ -28,7 +28,7 @@ from .errors import (
     SeparationWarning,
     SingularFitWarning,
 )
-from .families.family import Family, make_family
+from .families import Family, make_family
 from .families.response import check_response
 from .objectives.base import AGQNotAvailableError, Objective, ObjectiveFunction
 from .objectives.model import GlmerModel, term_spec

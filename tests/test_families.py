@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from glmm.families import family as F
-from glmm.families.family import FamilyError
+from glmm import families as F
+from glmm.errors import FamilyError
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "families.json"
 DOC: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))

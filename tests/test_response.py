@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from glmm.families import family as F
+from glmm import families as F
 from glmm.families.response import Response
 
 DOC: dict[str, Any] = json.loads(

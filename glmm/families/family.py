@@ -1,21 +1,9 @@
-"""GLM families and links, computed the way lme4 1.1-31 computes them.
+"""GLM families as lme4 1.1-31 computes them: variance, unit deviance, aic, the response
+checks and ``family$initialize`` (R's own code, ``stats::family``), for binomial, poisson,
+Gamma and inverse.gaussian with their links (:mod:`glmm.families.links`).
 
-lme4 evaluates the families binomial, poisson, Gamma and inverse.gaussian, and the links
-logit, probit, cloglog (inverse only), cauchit, log, identity and inverse, in its own C++
-(``src/glmFamily.cpp``), not with R's ``family`` objects.  The C++ versions clamp some
-values at ε = DBL_EPSILON ≈ 2.22e-16 where R's own functions clamp differently or not at
-all; R's ``binomial()$linkinv``, for instance, clamps η at ±30, lme4 clamps μ to [ε, 1−ε].
-Everything else (the links sqrt and 1/mu^2, the cloglog link function, and
-``family$initialize``) is R's own code, ``stats::make.link`` and ``stats::family``.
-
-This module reproduces both, formula by formula, in vectorised numpy.  Each formula is
-stated in the docstring of the function that evaluates it.  Notation: η is the linear
-predictor, μ = g⁻¹(η) the mean, w the prior weights, ε = DBL_EPSILON, Φ/φ the standard
-normal cdf/density.  For the exact gradient of the Laplace objective, each link also gives
-d²μ/dη², and each family dV/dμ.
-
-The link functions keep R's IEEE behaviour: overflow, division by zero and log(0)
-give ±inf or 0 without a warning, as they do in R.
+Notation: η is the linear predictor, μ = g⁻¹(η) the mean, w the prior weights,
+ε = DBL_EPSILON.  For the exact gradient of the Laplace objective each family also gives dV/dμ.
 """
 
 from __future__ import annotations
@@ -23,411 +11,16 @@ from __future__ import annotations
 import math
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.special import gammaln, ndtr, ndtri, xlog1py, xlogy
 
 from ..errors import FamilyError, NonIntegerResponseWarning, ResponseError
-
-__all__ = [
-    "EPS",
-    "Family",
-    "FamilyError",
-    "Gamma",
-    "Initialized",
-    "Link",
-    "binomial",
-    "inverse_gaussian",
-    "make_family",
-    "make_link",
-    "poisson",
-]
-
-#: DBL_EPSILON, the clamp constant of lme4's C++ (R's ``.Machine$double.eps``).
-EPS: float = float(np.finfo(float).eps)
-
-#: R's pnorm returns exactly 0 for η at or below this (the end of its lower-tail algorithm);
-#: scipy's ndtr keeps going into subnormal numbers.
-_PNORM_ZERO_BELOW = -37.5193
-
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-Fn = Callable[[np.ndarray], np.ndarray]
-
-
-
-
-def _as_float(x: npt.ArrayLike) -> np.ndarray:
-    return np.asarray(x, dtype=float)
-
-
-# ---------------------------------------------------------------------------------------
-# Links.  Each link is four functions of a float array: g(μ), g⁻¹(η), dμ/dη, d²μ/dη².
-# Where lme4 clamps dμ/dη at ε, d²μ/dη² is 0 (the derivative of the clamped branch).
-# ---------------------------------------------------------------------------------------
-
-def _logit_fun(mu: np.ndarray) -> np.ndarray:
-    """g(μ) = log(μ / (1 − μ))  (R's qlogis)."""
-    return np.log(mu / (1.0 - mu))
-
-
-def _logit_inv(eta: np.ndarray) -> np.ndarray:
-    """μ = min(max(1 / (1 + e^(−η)), ε), 1 − ε)  (plogis, clamped by lme4's C++)."""
-    return np.clip(1.0 / (1.0 + np.exp(-eta)), EPS, 1.0 - EPS)
-
-
-def _dlogis(eta: np.ndarray) -> np.ndarray:
-    """Logistic density e/(1 + e)² with e = e^(−|η|), which cannot overflow."""
-    e = np.exp(-np.abs(eta))
-    f = 1.0 + e
-    return e / (f * f)
-
-
-def _logit_mu_eta(eta: np.ndarray) -> np.ndarray:
-    """dμ/dη = max(ε, dlogis(η)),  dlogis(η) = μ(1 − μ) unclamped."""
-    return np.maximum(EPS, _dlogis(eta))
-
-
-def _logit_mu_eta2(eta: np.ndarray) -> np.ndarray:
-    """d²μ/dη² = dlogis(η)·(1 − 2·plogis(η)) = −tanh(η/2)·dlogis(η); 0 where clamped."""
-    d = _dlogis(eta)
-    return np.where(d < EPS, 0.0, -np.tanh(0.5 * eta) * d)
-
-
-def _probit_fun(mu: np.ndarray) -> np.ndarray:
-    """g(μ) = Φ⁻¹(μ)."""
-    return ndtri(mu)
-
-
-def _probit_inv(eta: np.ndarray) -> np.ndarray:
-    """μ = min(Φ(η), 1 − ε); no lower clamp in lme4, and Φ(η) = 0 for η ≤ −37.5193 as in R."""
-    p = np.where(eta > _PNORM_ZERO_BELOW, ndtr(eta), 0.0)
-    return np.minimum(p, 1.0 - EPS)
-
-
-def _dnorm(eta: np.ndarray) -> np.ndarray:
-    """φ(η) = e^(−η²/2) / √(2π); no clamp in lme4."""
-    return _INV_SQRT_2PI * np.exp(-0.5 * eta * eta)
-
-
-def _probit_mu_eta2(eta: np.ndarray) -> np.ndarray:
-    """d²μ/dη² = −η·φ(η)."""
-    return -eta * _dnorm(eta)
-
-
-def _cloglog_fun(mu: np.ndarray) -> np.ndarray:
-    """g(μ) = log(−log(1 − μ))  (R's make.link formula; lme4 calls it from C++)."""
-    return np.log(-np.log(1.0 - mu))
-
-
-def _cloglog_inv(eta: np.ndarray) -> np.ndarray:
-    """μ = min(max(1 − exp(−e^η), ε), 1 − ε), with 1 − exp(−x) as −expm1(−x)."""
-    return np.clip(-np.expm1(-np.exp(eta)), EPS, 1.0 - EPS)
-
-
-def _cloglog_mu_eta(eta: np.ndarray) -> np.ndarray:
-    """dμ/dη = max(ε, exp(η − e^η))."""
-    return np.maximum(EPS, np.exp(eta - np.exp(eta)))
-
-
-def _cloglog_mu_eta2(eta: np.ndarray) -> np.ndarray:
-    """d²μ/dη² = exp(η − e^η)·(1 − e^η); 0 where dμ/dη is clamped."""
-    e = np.exp(eta)
-    d = np.exp(eta - e)
-    return np.where(d < EPS, 0.0, d * (1.0 - e))
-
-
-def _cauchit_fun(mu: np.ndarray) -> np.ndarray:
-    """g(μ) = tan(π(μ − ½)), evaluated as R's qcauchy: −1/tan(πμ) for μ < ½ and
-    1/tan(π(1 − μ)) for μ > ½ (exact tails), 0 at μ = ½, ∓inf at μ = 0, 1."""
-    upper = 1.0 / np.tan(np.pi * (0.5 - mu + 0.5))
-    lower = -1.0 / np.tan(np.pi * mu)
-    return np.where(mu == 0.5, 0.0, np.where(mu > 0.5, upper, lower))
-
-
-def _cauchit_inv(eta: np.ndarray) -> np.ndarray:
-    """μ = min(F(η), 1 − ε) with the Cauchy cdf F(η) = ½ + atan(η)/π, evaluated as R's
-    pcauchy: for |η| > 1, F = −atan(1/η)/π (η < −1) or 1 − atan(1/η)/π (η > 1).
-    No lower clamp in lme4."""
-    t = np.arctan(1.0 / eta) / np.pi
-    p = np.where(np.abs(eta) <= 1.0, 0.5 + np.arctan(eta) / np.pi,
-                 np.where(eta > 0, 0.5 - t + 0.5, -t))
-    return np.minimum(p, 1.0 - EPS)
-
-
-def _cauchit_mu_eta(eta: np.ndarray) -> np.ndarray:
-    """dμ/dη = 1/(π(1 + η²)); no clamp in lme4."""
-    return 1.0 / (np.pi * (1.0 + eta * eta))
-
-
-def _cauchit_mu_eta2(eta: np.ndarray) -> np.ndarray:
-    """d²μ/dη² = −2η / (π(1 + η²)²)."""
-    f = 1.0 + eta * eta
-    return -2.0 * eta / (np.pi * f * f)
-
-
-def _log_inv(eta: np.ndarray) -> np.ndarray:
-    """μ = dμ/dη = max(ε, e^η)."""
-    return np.maximum(EPS, np.exp(eta))
-
-
-def _log_mu_eta2(eta: np.ndarray) -> np.ndarray:
-    """d²μ/dη² = e^η, and 0 where e^η < ε (the clamped branch)."""
-    e = np.exp(eta)
-    return np.where(e < EPS, 0.0, e)
-
-
-def _identity(x: np.ndarray) -> np.ndarray:
-    """g(μ) = μ, μ = η."""
-    return x.copy()
-
-
-def _ones(eta: np.ndarray) -> np.ndarray:
-    return np.ones_like(eta)
-
-
-def _zeros(eta: np.ndarray) -> np.ndarray:
-    return np.zeros_like(eta)
-
-
-def _reciprocal(x: np.ndarray) -> np.ndarray:
-    """g(μ) = 1/μ, μ = 1/η (no clamp)."""
-    return 1.0 / x
-
-
-def _inverse_mu_eta(eta: np.ndarray) -> np.ndarray:
-    """dμ/dη = −(1/η)²."""
-    r = 1.0 / eta
-    return -(r * r)
-
-
-def _inverse_mu_eta2(eta: np.ndarray) -> np.ndarray:
-    """d²μ/dη² = 2/η³."""
-    r = 1.0 / eta
-    return 2.0 * r * r * r
-
-
-def _sqrt_inv(eta: np.ndarray) -> np.ndarray:
-    """μ = η²  (R's make.link("sqrt"), whose g(μ) = √μ)."""
-    return eta * eta
-
-
-def _sqrt_mu_eta(eta: np.ndarray) -> np.ndarray:
-    """dμ/dη = 2η."""
-    return 2.0 * eta
-
-
-def _sqrt_mu_eta2(eta: np.ndarray) -> np.ndarray:
-    """d²μ/dη² = 2."""
-    return np.full_like(eta, 2.0)
-
-
-def _mu2_fun(mu: np.ndarray) -> np.ndarray:
-    """g(μ) = 1/μ² (R's make.link("1/mu^2"))."""
-    return 1.0 / (mu * mu)
-
-
-def _mu2_inv(eta: np.ndarray) -> np.ndarray:
-    """μ = 1/√η."""
-    return 1.0 / np.sqrt(eta)
-
-
-def _mu2_mu_eta(eta: np.ndarray) -> np.ndarray:
-    """dμ/dη = −1/(2η^1.5)."""
-    return -1.0 / (2.0 * eta**1.5)
-
-
-def _mu2_mu_eta2(eta: np.ndarray) -> np.ndarray:
-    """d²μ/dη² = ¾·η^(−5/2)."""
-    return 0.75 / eta**2.5
-
-
-@dataclass(frozen=True)
-class Link:
-    """A link g with μ = g⁻¹(η): R's name and four vectorised functions of float arrays.
-
-    Get one with :func:`make_link`; two links are equal when their names are.
-    """
-
-    name: str
-    _fun: Fn = field(repr=False, compare=False)
-    _inv: Fn = field(repr=False, compare=False)
-    _mu_eta: Fn = field(repr=False, compare=False)
-    _mu_eta2: Fn = field(repr=False, compare=False)
-
-    def linkfun(self, mu: npt.ArrayLike) -> np.ndarray:
-        """η = g(μ)."""
-        with np.errstate(divide="ignore"):
-            return self._fun(_as_float(mu))
-
-    def linkinv(self, eta: npt.ArrayLike) -> np.ndarray:
-        """μ = g⁻¹(η), with lme4's clamps."""
-        with np.errstate(over="ignore", divide="ignore"):
-            return self._inv(_as_float(eta))
-
-    def mu_eta(self, eta: npt.ArrayLike) -> np.ndarray:
-        """dμ/dη, with lme4's clamps."""
-        with np.errstate(over="ignore", divide="ignore"):
-            return self._mu_eta(_as_float(eta))
-
-    def mu_eta2(self, eta: npt.ArrayLike) -> np.ndarray:
-        """d²μ/dη²; 0 where lme4 clamps dμ/dη."""
-        # the discarded branch of a clamp may hold 0·inf; only the kept branch matters
-        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            return self._mu_eta2(_as_float(eta))
-
-
-_LINKS: dict[str, Link] = {
-    link.name: link
-    for link in (
-        Link("logit", _logit_fun, _logit_inv, _logit_mu_eta, _logit_mu_eta2),
-        Link("probit", _probit_fun, _probit_inv, _dnorm, _probit_mu_eta2),
-        Link("cloglog", _cloglog_fun, _cloglog_inv, _cloglog_mu_eta, _cloglog_mu_eta2),
-        Link("cauchit", _cauchit_fun, _cauchit_inv, _cauchit_mu_eta, _cauchit_mu_eta2),
-        Link("log", np.log, _log_inv, _log_inv, _log_mu_eta2),
-        Link("identity", _identity, _identity, _ones, _zeros),
-        Link("inverse", _reciprocal, _reciprocal, _inverse_mu_eta, _inverse_mu_eta2),
-        Link("sqrt", np.sqrt, _sqrt_inv, _sqrt_mu_eta, _sqrt_mu_eta2),
-        Link("1/mu^2", _mu2_fun, _mu2_inv, _mu2_mu_eta, _mu2_mu_eta2),
-    )
-}
-
-
-def make_link(name: str) -> Link:
-    """The link called ``name`` in R (``"logit"``, ``"1/mu^2"``, ...)."""
-    try:
-        return _LINKS[name]
-    except (KeyError, TypeError):
-        known = ", ".join(repr(k) for k in _LINKS)
-        raise FamilyError(f"unknown link {name!r}; known links are {known}") from None
-
-
-# ---------------------------------------------------------------------------------------
-# Log-densities for the aic, in the saddle-point form of Loader (2000), "Fast and accurate
-# computation of binomial probabilities", which R's dbinom/dpois/dgamma use.  Written with
-# log Γ directly, k log μ − μ − log Γ(k + 1) loses about eps·k·log k to cancellation when
-# k is large (1e-9 at counts of a million); this form keeps the error near eps·|k − μ|.
-# ---------------------------------------------------------------------------------------
-
-_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
-
-
-def _stirlerr_direct(x: np.ndarray) -> np.ndarray:
-    return gammaln(x + 1.0) - (x + 0.5) * np.log(x) + x - _HALF_LOG_2PI
-
-
-def _stirlerr_series(x: np.ndarray) -> np.ndarray:
-    """1/(12x) − 1/(360x³) + 1/(1260x⁵) − 1/(1680x⁷) + 1/(1188x⁹), by Horner's rule in 1/x²."""
-    z = 1.0 / (x * x)
-    return (1 / 12 - z * (1 / 360 - z * (1 / 1260 - z * (1 / 1680 - z / 1188)))) / x
-
-
-#: Counts up to this use a table of δ: binomial and Poisson counts are whole, and a lookup
-#: is an order of magnitude faster than log Γ or the series (each of which it holds).
-_STIRLERR_TABLE_SIZE = 1024
-
-#: δ(k) for the whole numbers k = 0..1023 (δ(0) = +inf): the definition up to 15, the series
-#: above, exactly the values :func:`_stirlerr` computes for them.
-with np.errstate(divide="ignore"):
-    _STIRLERR_WHOLE = np.concatenate([
-        _stirlerr_direct(np.arange(16.0)),
-        _stirlerr_series(np.arange(16.0, _STIRLERR_TABLE_SIZE))])
-_STIRLERR_WHOLE.setflags(write=False)
-
-
-def _stirlerr(x: np.ndarray) -> np.ndarray:
-    """δ(x) = log Γ(x + 1) − (x + ½) log x + x − ½ log 2π, for x > 0: Stirling's error.
-
-    For x > 15 the asymptotic series 1/(12x) − 1/(360x³) + 1/(1260x⁵) − 1/(1680x⁷) +
-    1/(1188x⁹), whose truncation error is below 3e-16 there; below 15 the definition, whose
-    terms are small enough.  Whole numbers below 1024 are looked up in a table of the same
-    values.
-    """
-    x = np.asarray(x, dtype=float)
-    if x.ndim and ((x >= 0.0) & (x < _STIRLERR_TABLE_SIZE)).all():
-        i = x.astype(np.intp)
-        if np.array_equal(i, x):
-            return _STIRLERR_WHOLE[i]
-    whole = (x >= 0.0) & (x <= 15.0) & (x == np.floor(x))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(x > 15.0, _stirlerr_series(x),
-                       _STIRLERR_WHOLE[np.where(whole, x, 0.0).astype(np.intp)])
-        other = ~whole & ~(x > 15.0)  # fractional x ≤ 15 (the Gamma shape), or NaN
-        if other.any():  # log Γ is slow; whole numbers never need it
-            out[other] = _stirlerr_direct(x[other])
-    return out
-
-
-def _bd0(x: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """D(x; m) = x log(x/m) + m − x ≥ 0, for x > 0 and m ≥ 0 (+inf at m = 0).
-
-    With v = (x − m)/(x + m), x log(x/m) = 2x·atanh(v), so D = (x − m)v + 2x(atanh v − v).
-    For |v| < 0.1 the second term is summed as the series 2x Σ_{j≥1} v^(2j+1)/(2j+1)
-    (eight terms: truncation below 2e-17 relative), which has no cancellation; otherwise
-    the definition, whose terms do not nearly cancel.
-    """
-    d = x - m
-    v = d / (x + m)
-    small = np.abs(v) < 0.1
-    if not small.any():
-        return x * np.log(x / m) + m - x
-    v2 = v * v
-    tail = v2 * (1.0 / 17)  # Σ_{j=1..8} v^(2j)/(2j+1), by Horner's rule from j = 8
-    for j in range(7, 0, -1):
-        tail = v2 * (1.0 / (2 * j + 1) + tail)
-    series = d * v + 2.0 * x * v * tail
-    return series if small.all() else np.where(small, series, x * np.log(x / m) + m - x)
-
-
-def _log_dbinom(k: np.ndarray, m: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """log P(K = k) for K ~ Binomial(m, p), integer 0 ≤ k ≤ m, m > 0:
-
-    m log(1 − p) at k = 0, m log p at k = m, and otherwise, with q = 1 − p,
-    δ(m) − δ(k) − δ(m − k) − D(k; mp) − D(m − k; mq) + ½ log(m / (2π k (m − k))).
-    """
-    k, m, p = np.broadcast_arrays(k, m, p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mid = (k > 0) & (k < m)
-        if mid.all():  # no count at 0 or m
-            return _log_dbinom_inner(k, m, p)
-        out = np.where(k == 0, xlog1py(m, -p), xlogy(m, p))
-        if mid.any():  # none for 0/1 data
-            out[mid] = _log_dbinom_inner(k[mid], m[mid], p[mid])
-    return out
-
-
-def _log_dbinom_inner(k: np.ndarray, m: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """:func:`_log_dbinom` for 0 < k < m."""
-    mk = m - k
-    return (_stirlerr(m) - _stirlerr(k) - _stirlerr(mk)
-            - _bd0(k, m * p) - _bd0(mk, m * (1.0 - p))
-            + 0.5 * np.log(m / (2.0 * math.pi * k * mk)))
-
-
-def _log_dpois(k: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """log P(K = k) for K ~ Poisson(μ), integer k ≥ 0:
-    −μ at k = 0, else −δ(k) − D(k; μ) − ½ log(2πk)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inner = -_stirlerr(k) - _bd0(k, mu) - 0.5 * np.log(2.0 * math.pi * k)
-    return np.where(k == 0, -mu, inner)
-
-
-def _log_dgamma(y: np.ndarray, a: float, mu: np.ndarray) -> np.ndarray:
-    """log f(y) for the gamma density with shape a and mean μ (scale μ/a), y > 0:
-
-    log f = (a − 1) log y − a y/μ − log Γ(a) + a log(a/μ)
-          = ½ log(a/2π) − δ(a) − a(r − 1 − log r) − log y,   r = y/μ,
-
-    where a(r − 1 − log r) = (a/μ)·D(μ; y) is evaluated from y − μ without rounding r.
-    """
-    return (0.5 * np.log(a / (2.0 * math.pi)) - _stirlerr(np.asarray(a))
-            - a / mu * _bd0(mu, y) - np.log(y))
-
+from .links import EPS, LINKS, Link, as_float
+from .nmath import log_dbinom, log_dgamma, log_dpois, stirlerr
 
 # ---------------------------------------------------------------------------------------
 # Families
@@ -570,17 +163,17 @@ class _Binomial(Family):
 
     def variance(self, mu: npt.ArrayLike) -> np.ndarray:
         """V(μ) = max(ε, μ(1 − μ))."""
-        mu = _as_float(mu)
+        mu = as_float(mu)
         return np.maximum(EPS, mu * (1.0 - mu))
 
     def variance_deriv(self, mu: npt.ArrayLike) -> np.ndarray:
         """dV/dμ = 1 − 2μ."""
-        return 1.0 - 2.0 * _as_float(mu)
+        return 1.0 - 2.0 * as_float(mu)
 
     def dev_resids(self, y: npt.ArrayLike, mu: npt.ArrayLike,
                    wt: npt.ArrayLike) -> np.ndarray:
         """d = 2w[y log(y/μ) + (1 − y) log((1 − y)/(1 − μ))], y log(y/μ) = 0 at y = 0."""
-        y, mu, wt = _as_float(y), _as_float(mu), _as_float(wt)
+        y, mu, wt = as_float(y), as_float(mu), as_float(wt)
         return 2.0 * wt * (y * _log_ratio(y, mu) + (1.0 - y) * _log_ratio(1.0 - y, 1.0 - mu))
 
     @staticmethod
@@ -597,22 +190,22 @@ class _Binomial(Family):
         non-integer weights).  Rounding is half-to-even, like C's nearbyint.  ``dev`` is
         not used.
         """
-        y, n, mu, wt = np.broadcast_arrays(*map(_as_float, (y, n, mu, wt)))
+        y, n, mu, wt = np.broadcast_arrays(*map(as_float, (y, n, mu, wt)))
         m = self.trials(n, wt)
         k = np.rint(m * y)
         m = np.rint(m)
         keep = m > 0
         if not keep.all():
             k, m, mu, wt = k[keep], m[keep], mu[keep], wt[keep]
-        log_dbinom = _log_dbinom(k, m, mu)
-        return float(-2.0 * np.sum(wt / m * log_dbinom))
+        logd = log_dbinom(k, m, mu)
+        return float(-2.0 * np.sum(wt / m * logd))
 
     def saturated_aic(self, y: npt.ArrayLike, n: npt.ArrayLike, wt: npt.ArrayLike) -> float:
         """:meth:`aic` at μ = y (the saturated model, Σdev = 0), for whole counts k = m·y: the
-        D terms of :func:`_log_dbinom` vanish, leaving
+        D terms of :func:`log_dbinom` vanish, leaving
         A = −2 Σ (w/m)[δ(m) − δ(k) − δ(m − k) + ½ log(m / (2π k (m − k)))] over 0 < k < m
         (0 for a binary y)."""
-        y, n, wt = np.broadcast_arrays(*map(_as_float, (y, n, wt)))
+        y, n, wt = np.broadcast_arrays(*map(as_float, (y, n, wt)))
         m = self.trials(n, wt)
         k, m = np.rint(m * y), np.rint(m)
         mid = (k > 0) & (k < m)
@@ -620,7 +213,7 @@ class _Binomial(Family):
             return 0.0
         k, m, wt = k[mid], m[mid], wt[mid]
         mk = m - k
-        d_m, d_k, d_mk = _stirlerr(np.concatenate([m, k, mk])).reshape(3, -1)   # one lookup
+        d_m, d_k, d_mk = stirlerr(np.concatenate([m, k, mk])).reshape(3, -1)   # one lookup
         log_dbinom = d_m - d_k - d_mk + 0.5 * np.log(m / (2.0 * math.pi * k * mk))
         return float(-2.0 * np.sum(wt / m * log_dbinom))
 
@@ -679,43 +272,43 @@ class _Poisson(Family):
 
     def variance(self, mu: npt.ArrayLike) -> np.ndarray:
         """V(μ) = μ."""
-        return _as_float(mu).copy()
+        return as_float(mu).copy()
 
     def variance_deriv(self, mu: npt.ArrayLike) -> np.ndarray:
         """dV/dμ = 1."""
-        return np.ones_like(_as_float(mu))
+        return np.ones_like(as_float(mu))
 
     def dev_resids(self, y: npt.ArrayLike, mu: npt.ArrayLike,
                    wt: npt.ArrayLike) -> np.ndarray:
         """d = 2w[y log(y/μ) − (y − μ)], y log(y/μ) = 0 at y = 0."""
-        y, mu, wt = _as_float(y), _as_float(mu), _as_float(wt)
+        y, mu, wt = as_float(y), as_float(mu), as_float(wt)
         return 2.0 * wt * (y * _log_ratio(y, mu) - (y - mu))
 
     def aic(self, y: npt.ArrayLike, n: npt.ArrayLike, mu: npt.ArrayLike, wt: npt.ArrayLike,
             dev: float) -> float:
         """A = −2 Σ w·log dpois(y; μ),  log dpois(y; μ) = y log μ − μ − log Γ(y + 1)
-        (evaluated as :func:`_log_dpois`).
+        (evaluated as :func:`log_dpois`).
 
         As in R's dpois, a y within 1e-7·max(1, |y|) of an integer is rounded to it, and
         any other y (or a negative one) has probability 0, which makes A = +inf.  ``n`` and
         ``dev`` are not used.
         """
-        y, mu, wt = _as_float(y), _as_float(mu), _as_float(wt)
+        y, mu, wt = as_float(y), as_float(mu), as_float(wt)
         k = np.rint(y)
         integer = (np.abs(y - k) <= 1e-7 * np.maximum(1.0, np.abs(y))) & (k >= 0)
         if integer.all():
-            log_dpois = _log_dpois(k, mu)
+            logd = log_dpois(k, mu)
         else:
-            log_dpois = np.where(integer, _log_dpois(np.where(integer, k, 0.0), mu), -np.inf)
-        return float(-2.0 * np.sum(wt * log_dpois))
+            logd = np.where(integer, log_dpois(np.where(integer, k, 0.0), mu), -np.inf)
+        return float(-2.0 * np.sum(wt * logd))
 
     def saturated_aic(self, y: npt.ArrayLike, n: npt.ArrayLike, wt: npt.ArrayLike) -> float:
         """:meth:`aic` at μ = y (the saturated model, Σdev = 0), for whole y: the D term of
-        :func:`_log_dpois` vanishes, leaving A = 2 Σ w[δ(y) + ½ log(2πy)] over y > 0."""
-        y, wt = _as_float(y), _as_float(wt)
+        :func:`log_dpois` vanishes, leaving A = 2 Σ w[δ(y) + ½ log(2πy)] over y > 0."""
+        y, wt = as_float(y), as_float(wt)
         pos = y > 0
         y, wt = y[pos], wt[pos]
-        return float(2.0 * np.sum(wt * (_stirlerr(y) + 0.5 * np.log(2.0 * math.pi * y))))
+        return float(2.0 * np.sum(wt * (stirlerr(y) + 0.5 * np.log(2.0 * math.pi * y))))
 
     def _start(self, y: np.ndarray, w: np.ndarray) -> Initialized:
         if (y < 0).any():
@@ -754,29 +347,29 @@ class _Gamma(_PositiveFamily):
 
     def variance(self, mu: npt.ArrayLike) -> np.ndarray:
         """V(μ) = μ²."""
-        mu = _as_float(mu)
+        mu = as_float(mu)
         return mu * mu
 
     def variance_deriv(self, mu: npt.ArrayLike) -> np.ndarray:
         """dV/dμ = 2μ."""
-        return 2.0 * _as_float(mu)
+        return 2.0 * as_float(mu)
 
     def dev_resids(self, y: npt.ArrayLike, mu: npt.ArrayLike,
                    wt: npt.ArrayLike) -> np.ndarray:
         """d = −2w[log(y/μ) − (y − μ)/μ], with log(y/μ) taken as 0 at y = 0."""
-        y, mu, wt = _as_float(y), _as_float(mu), _as_float(wt)
+        y, mu, wt = as_float(y), as_float(mu), as_float(wt)
         return -2.0 * wt * (_log_ratio(y, mu) - (y - mu) / mu)
 
     def aic(self, y: npt.ArrayLike, n: npt.ArrayLike, mu: npt.ArrayLike, wt: npt.ArrayLike,
             dev: float) -> float:
         """A = −2 Σ w·log f(y; shape a = 1/φ, scale μφ) + 2, with φ = dev/Σw.
 
-        f is the gamma density (see :func:`_log_dgamma`).  φ is the dispersion estimate at
+        f is the gamma density (see :func:`log_dgamma`).  φ is the dispersion estimate at
         the current μ, so A depends on μ through dev too.  ``n`` is not used.
         """
-        y, mu, wt = _as_float(y), _as_float(mu), _as_float(wt)
+        y, mu, wt = as_float(y), as_float(mu), as_float(wt)
         phi = dev / np.sum(wt)
-        log_f = _log_dgamma(y, 1.0 / phi, mu)
+        log_f = log_dgamma(y, 1.0 / phi, mu)
         return float(-2.0 * np.sum(wt * log_f) + 2.0)
 
 
@@ -788,18 +381,18 @@ class _InverseGaussian(_PositiveFamily):
 
     def variance(self, mu: npt.ArrayLike) -> np.ndarray:
         """V(μ) = μ³ (as μ·μ·μ, like lme4's Eigen ``cube()``)."""
-        mu = _as_float(mu)
+        mu = as_float(mu)
         return mu * mu * mu
 
     def variance_deriv(self, mu: npt.ArrayLike) -> np.ndarray:
         """dV/dμ = 3μ²."""
-        mu = _as_float(mu)
+        mu = as_float(mu)
         return 3.0 * mu * mu
 
     def dev_resids(self, y: npt.ArrayLike, mu: npt.ArrayLike,
                    wt: npt.ArrayLike) -> np.ndarray:
         """d = w(y − μ)² / (y μ²)."""
-        y, mu, wt = _as_float(y), _as_float(mu), _as_float(wt)
+        y, mu, wt = as_float(y), as_float(mu), as_float(wt)
         r = y - mu
         return wt * (r * r) / (y * (mu * mu))
 
@@ -807,7 +400,7 @@ class _InverseGaussian(_PositiveFamily):
             dev: float) -> float:
         """A = Σw·(log(2π·dev/Σw) + 1) + 3 Σ w log y + 2.  ``n`` and ``mu`` are not used
         (μ enters through ``dev``)."""
-        y, wt = _as_float(y), _as_float(wt)
+        y, wt = as_float(y), as_float(wt)
         wsum = np.sum(wt)
         with np.errstate(divide="ignore"):  # dev = 0 (a perfect fit) gives −inf, as in R
             return float(wsum * (np.log(dev / wsum * 2.0 * math.pi) + 1.0)
@@ -827,7 +420,7 @@ def _build(cls: type[Family], link: str | None) -> Family:
         allowed = ", ".join(repr(k) for k in cls.links)
         raise FamilyError(f"link {name!r} not available for the {cls.name} family; "
                           f"available links are {allowed}")
-    return cls(_LINKS[name])
+    return cls(LINKS[name])
 
 
 def binomial(link: str = "logit") -> Family:

@@ -31,7 +31,8 @@ from scipy.special import digamma, expit, xlogy
 
 from ..compiled import core as _core
 from ..errors import ResponseError
-from .family import EPS, Family
+from .family import Family
+from .links import EPS
 
 
 def check_response(y: np.ndarray) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse
 
 from ..design.random import theta_pattern
-from ..families.family import Family
+from ..families import Family
 from ..families.response import Response
 from ..linalg.coupling import CouplingPattern, TermLayout, level_indicator, run_starts
 

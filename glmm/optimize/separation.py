@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..families.family import Family
+from ..families import Family
 
 #: The links under which μ reaches the end of the family's range only as η → ±∞.
 SEPARABLE = {"binomial": ("logit", "probit", "cloglog", "cauchit"), "poisson": ("log",)}

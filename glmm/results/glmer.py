@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ArgumentError, ArgumentTypeError
-from ..families.family import Family
+from ..families import Family
 from ..objectives.base import Evaluation, ObjectiveFunction
 from ..objectives.model import GlmerModel
 
