@@ -14,7 +14,7 @@ if command -v Rscript >/dev/null 2>&1 && Rscript -e 'quit(status = !requireNames
 fi
 # reinstall when the project's metadata or the C source of its compiled core changes (an
 # editable install rebuilds the extension only when installed again)
-stamp=".venv/.installed-$(cat pyproject.toml setup.py glmm/*.c | sha256sum | cut -c1-16)-${extras/,/-}"
+stamp=".venv/.installed-$(cat pyproject.toml setup.py glmm/csrc/* | sha256sum | cut -c1-16)-${extras/,/-}"
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || "$py" -m venv .venv
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip

@@ -1,4 +1,4 @@
-"""The compiled core's BFGS (glmm/_core.c) against glmm.optimize.bfgs.minimize_bfgs: on problems
+"""The compiled core's BFGS (glmm/csrc/bfgs.c) against glmm.optimize.bfgs.minimize_bfgs: on problems
 with known minima through a Python objective, and on the scalar-term objective, whose whole search
 the core runs (ScalarTermObjective.compiled_bfgs) against the same search driven from Python
 over the same compiled evaluations."""
@@ -185,9 +185,8 @@ def test_core_search_only_where_the_core_applies() -> None:
     def minimize(beta0: np.ndarray | None, set0: tuple) -> None:
         mode = (np.zeros(1), np.zeros(2), np.zeros(q), np.ones(q),
                 *(np.zeros(n) for _ in range(5)), None, None, None)
-        core.minimize(*obj._core_head, 0.0, obj._Xc, q, 2, obj._o, np.zeros(2), np.eye(2),
-                      beta0, 0.0, None, set0, mode, np.zeros(3), np.zeros(3), np.zeros(3),
-                      None, 1e-6, 1e-10, 1e-6, 10)
+        core.scalar_minimize(obj._capsule, np.zeros(2), np.eye(2), beta0, 0.0, None, set0, mode,
+                             np.zeros(3), np.zeros(3), np.zeros(3), None, 1e-6, 1e-10, 1e-6, 10)
 
     good = (np.zeros(1), np.zeros(2), np.zeros(q), np.ones(q), *(np.zeros(n) for _ in range(5)),
             None, None, None)
@@ -240,20 +239,18 @@ def test_core_minimize_refuses_what_crashed_it() -> None:
         return (np.zeros(1), np.zeros(2), np.zeros(q), np.ones(q),
                 *(np.zeros(n) for _ in range(5)), None, None, None)
 
-    def minimize(p: int = 2, set1: tuple | None = None, xl: np.ndarray | None = None) -> str:
+    def minimize(set1: Callable[[tuple], tuple] | None = None, xl: np.ndarray | None = None
+                 ) -> str:
         set0 = mode()
-        args = (*obj._core_head, 0.0, obj._Xc, q, p, obj._o, np.zeros(2), np.eye(2),
-                np.zeros(2), 0.0, None, set0, mode() if set1 is None else set1(set0),
-                np.r_[1.0, 0.0, 0.0], np.zeros(3), np.zeros(3) if xl is None else xl, None,
-                1e-6, 1e-10, 1e-6, 10)
-        return in_child(lambda: core.minimize(*args))
+        args = (obj._capsule, np.zeros(2), np.eye(2), np.zeros(2), 0.0, None, set0,
+                mode() if set1 is None else set1(set0), np.r_[1.0, 0.0, 0.0], np.zeros(3),
+                np.zeros(3) if xl is None else xl, None, 1e-6, 1e-10, 1e-6, 10)
+        return in_child(lambda: core.scalar_minimize(*args))
 
     assert minimize() == "returned"
-    # p whose byte counts wrap modulo 2⁶⁴ (8·2⁶¹ = 2⁶⁴) matched X, beta and R
-    assert minimize(p=2 + 2**61).startswith("ValueError: p: expected a size in [0, ")
     # the two sets a trial is written to, sharing arrays: each trial overwrote the other
     assert minimize(set1=lambda s0: (*mode()[:2], s0[2], *mode()[3:])) == \
         "ValueError: set0.u and set1.u share memory, and the call writes set0.u"
-    # xl over the level codes: the search wrote its point into them
-    assert minimize(xl=obj._f[:3].view(np.float64)) == \
-        "ValueError: xl and f share memory, and the call writes xl"
+    # xl over an array the model holds: the search wrote its point into the response
+    assert minimize(xl=m.response.core_args[2][:3]) == \
+        "ValueError: xl shares memory with the model's y, and the call writes xl"

@@ -1,4 +1,4 @@
-"""Fuzzing the compiled core (glmm/_core.c): every entry point of ``glmm._core`` must reject a
+"""Fuzzing the compiled core (glmm/csrc/): every entry point of ``glmm._core`` must reject a
 bad argument with an exception, never crash the process.
 
 Valid argument sets are captured from glmm's own calls on corpus fits (cbpp and mmmec: one
@@ -43,9 +43,13 @@ core = compiled.core
 pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")
 
 #: every entry point of glmm._core (test_every_entry_point_is_fuzzed holds the list complete)
-ENTRY_POINTS = ("pirls", "gradient", "schur", "predict", "bfgs", "minimize", "crossed_model",
-                "crossed_pirls", "crossed_gradient", "crossed_predict", "crossed_rx",
-                "coupling_outer", "coupling_gather")
+ENTRY_POINTS = ("scalar_model", "scalar_pirls", "scalar_gradient", "scalar_rx", "scalar_predict",
+                "scalar_minimize", "bfgs", "crossed_model", "crossed_pirls", "crossed_gradient",
+                "crossed_predict", "crossed_rx", "coupling_outer", "coupling_gather")
+#: the entry points that make a model's capsule, and the index arrays among their arguments
+#: (the ones a model copies)
+MODEL_MAKERS = {"scalar_model": lambda a: (a[5],),
+                "crossed_model": lambda a: (a[5], (a[9],), tuple(a[11]))}
 CALLS = int(os.environ.get("GLMM_CORE_FUZZ_CALLS", "4000"))
 SEED = int(os.environ.get("GLMM_CORE_FUZZ_SEED", "12"))
 WORKERS = 4
@@ -76,7 +80,7 @@ def _copy(v: Any) -> Any:
 def _recording(calls: dict[str, list[tuple]], models: dict[int, tuple], keep: int
                ) -> Iterator[None]:
     """While active, the first ``keep`` calls of each entry point are recorded into
-    ``calls`` (their arguments as passed, copied), and each crossed_model's arguments into
+    ``calls`` (their arguments as passed, copied), and each model's arguments into
     ``models`` by its capsule's id (the capsules kept alive in ``calls``)."""
     originals = {name: getattr(core, name) for name in ENTRY_POINTS}
     seen: Counter[str] = Counter()
@@ -85,12 +89,12 @@ def _recording(calls: dict[str, list[tuple]], models: dict[int, tuple], keep: in
         def call(*args: Any) -> Any:
             copied = _copy(args)
             out = fn(*args)
+            if name in MODEL_MAKERS:   # every model, for the calls that take it
+                models[id(out)] = copied
+                calls.setdefault("_capsules", []).append((out,))
             if seen[name] < keep:
                 seen[name] += 1
                 calls.setdefault(name, []).append(copied)
-                if name == "crossed_model":
-                    models[id(out)] = copied
-                    calls.setdefault("_capsules", []).append((out,))
             return out
         return call
 
@@ -123,7 +127,7 @@ def _quadratic(x: list[float]) -> tuple[float, list[float]]:
 
 
 def _tiny_model() -> object:
-    """A valid crossed_model of 4 observations, another model's capsule for the others'
+    """A valid crossed_model of 4 observations: another model's capsule for the others'
     arrays."""
     codes = (np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]))
     cells = tuple((c, np.arange(2), np.zeros(2, dtype=np.int64)) for c in codes)
@@ -157,7 +161,10 @@ def capture() -> tuple[dict[str, list[tuple]], dict[int, tuple]]:
          bfgs.MAX_ITER),
         (_quadratic, np.full(3, 0.5), np.array(_quadratic([0.5] * 3)[1]),
          _quadratic([0.5] * 3)[0], bytes([0, 1, 1]), bfgs.GTOL, bfgs.DTOL, bfgs.XTOL, 50)]
-    calls["_capsules"] = [*calls.get("_capsules", []), (_tiny_model(),)]
+    calls["_capsules"] = [*calls.get("_capsules", []), (_tiny_model(),),
+                          (core.scalar_model(0, True, np.array([0.0, 1, 1]), np.ones(3), None,
+                                             np.array([0, 1, 1]), None, 2, 1, np.ones((3, 1)),
+                                             np.zeros(3)),)]
     return calls, models
 
 
@@ -315,9 +322,17 @@ def _bad_objective(rng: np.random.Generator) -> tuple[str, Any]:
     return bad[rng.integers(len(bad))]
 
 
-#: other crossed models' capsules, for the crossed entry points' model argument (set in
-#: the parent before forking)
+#: other models' capsules (both kinds), for the model argument of the entry points that take
+#: one (set in the parent before forking)
 _MODELS: list[object] = []
+
+
+def _maker(name: str) -> str | None:
+    """The entry point that makes the model an entry point takes as its first argument, if
+    it takes one."""
+    kind = name.split("_")[0]
+    maker = f"{kind}_model"
+    return maker if maker in MODEL_MAKERS and name != maker else None
 
 
 def mutated_call(calls: dict[str, list[tuple]], models: dict[int, tuple], seed: int, index: int
@@ -329,28 +344,29 @@ def mutated_call(calls: dict[str, list[tuple]], models: dict[int, tuple], seed: 
     base = bases[rng.integers(len(bases))]
     args = list(_copy(base))
     fn = getattr(core, name)
-    crossed = name.startswith("crossed_") and name != "crossed_model"
-    if crossed and rng.random() < REBUILD:   # the call's model built from mutated arguments
+    maker = _maker(name)
+    if maker and rng.random() < REBUILD:   # the call's model built from mutated arguments
         margs = list(_copy(models[id(base[0])]))
         k = int(rng.integers(len(margs)))
         desc, margs[k] = _mutate(margs[k], rng, tuple(margs))
 
         def call() -> Any:
-            args[0] = core.crossed_model(*margs)
+            args[0] = getattr(core, maker)(*margs)
             return fn(*args)
         return name, call, f"the model's arg {k}: {desc}"
-    if crossed and rng.random() < REBUILD:
-        # the model rebuilt from copies of its arrays, which are then changed in place
+    if maker and rng.random() < REBUILD:
+        # the model rebuilt from copies of its arrays, whose index arrays are then changed in
+        # place
         margs = _copy(models[id(base[0])])
-        capsule = core.crossed_model(*margs)
-        k = int(rng.integers(3))
-        target = (margs[5], (margs[9],), tuple(margs[11]))[k]
-        arrays = [a for a in _arrays(target) if a.size]
+        capsule = getattr(core, maker)(*margs)
+        targets = MODEL_MAKERS[maker](margs)
+        k = int(rng.integers(len(targets)))
+        arrays = [a for a in _arrays(targets[k]) if a.size]
         a = arrays[rng.integers(len(arrays))]
         i = int(rng.integers(a.size))
         a.flat[i] = (10**9, -1, 2**40)[rng.integers(3)]
         args[0] = capsule
-        return name, lambda: fn(*args), f"model's {('codes', 'groups', 'cells')[k]} changed after"
+        return name, lambda: fn(*args), f"{maker}'s index array {k} changed after"
     if rng.random() < 0.05:
         cut = int(rng.integers(len(args) + 2))
         args = args[:cut] if cut < len(args) else [*args, None]
@@ -498,8 +514,8 @@ def test_every_entry_point_is_fuzzed(captured: tuple[dict, dict]) -> None:
         for args in sets:
             with np.errstate(all="ignore"):
                 getattr(core, name)(*_copy(args))
-    assert all(id(args[0]) in models for name in ENTRY_POINTS if name.startswith("crossed_")
-               and name != "crossed_model" for args in calls[name])
+    assert all(id(args[0]) in models for name in ENTRY_POINTS if _maker(name)
+               for args in calls[name])
 
 
 def test_no_mutated_call_crashes_the_core(captured: tuple[dict, dict]) -> None:

@@ -1,5 +1,6 @@
-"""The compiled core's crossed scalar terms (glmm.objectives.crossed.CrossedTerms, glmm/_core.c:
-PIRLS, its warm start, R_X and the exact gradient) against glmm.objectives.pirls and
+"""The compiled core's crossed scalar terms (glmm.objectives.crossed.CrossedTerms,
+glmm/csrc/crossed.c: PIRLS, its warm start, R_X and the exact gradient) against
+glmm.objectives.pirls and
 glmm.objectives.gradient, the numpy forms of the same computations, which test_engine_numerics
 checks against dense algebra and central differences and the parity suite against lme4."""
 
@@ -11,10 +12,11 @@ from test_scalar_core import simulated_response
 
 import glmm
 from glmm import compiled
+from glmm.design.random import numeric_term
 from glmm.linalg.blocked import BlockedCholesky
 from glmm.objectives.base import Objective
 from glmm.objectives.crossed import CrossedTerms
-from glmm.objectives.model import GlmerModel, term_spec
+from glmm.objectives.model import GlmerModel
 from glmm.objectives.pirls import PirlsError, PirlsState, pirls, predict
 from parity import fixtures
 
@@ -45,10 +47,10 @@ def _crossed(family: str, slope: bool = False, weights: bool = False, scale: flo
                    + (rng.normal(0, 0.4, nk)[k] * x if slope else 0.0))
     w = rng.integers(1, 4, n).astype(float) if weights else np.ones(n)
     y, fam, mustart = simulated_response(family, eta, w, rng)
-    terms = [term_spec(g, ng, np.ones((n, 1)), slice(0, 1)),
-             term_spec(h, nh, np.ones((n, 1)), slice(1, 2))]
+    terms = [numeric_term(g, ng, np.ones((n, 1)), slice(0, 1)),
+             numeric_term(h, nh, np.ones((n, 1)), slice(1, 2))]
     if slope:
-        terms.append(term_spec(k, nk, x[:, None], slice(2, 3)))
+        terms.append(numeric_term(k, nk, x[:, None], slice(2, 3)))
     return GlmerModel(y, np.ones(n), w, np.zeros(n), X, tuple(terms), fam, mustart)
 
 
@@ -196,13 +198,13 @@ def test_core_applies_only_to_dense_crossed_scalar_terms() -> None:
     g, h = rng.integers(0, 400, n), rng.integers(0, 50, n)
     g[:400], h[:50] = np.arange(400), np.arange(50)
     sparse = GlmerModel(np.ones(n), np.ones(n), np.ones(n), np.zeros(n), np.ones((n, 1)),
-                        (term_spec(g, 400, np.ones((n, 1)), slice(0, 1)),
-                         term_spec(h, 50, np.ones((n, 1)), slice(1, 2))), glmm.poisson(),
+                        (numeric_term(g, 400, np.ones((n, 1)), slice(0, 1)),
+                         numeric_term(h, 50, np.ones((n, 1)), slice(1, 2))), glmm.poisson(),
                         np.ones(n))
     assert sparse.coupling.sparse and CrossedTerms.of(sparse) is None
     x = np.column_stack([np.ones(m.n), np.arange(m.n) % 3.0])
     vector = GlmerModel(m.y, m.n_trials, m.weights, m.offset, m.X,
-                        (m.terms[0], term_spec(m.terms[1].codes, 8, x, slice(1, 4))), m.family,
+                        (m.terms[0], numeric_term(m.terms[1].codes, 8, x, slice(1, 4))), m.family,
                         m.mustart)
     assert CrossedTerms.of(vector) is None                    # a vector term
 

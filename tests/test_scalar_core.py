@@ -1,4 +1,4 @@
-"""The compiled core (glmm/_core.c) against the numpy forms of the same computations, which
+"""The compiled core (glmm/csrc/) against the numpy forms of the same computations, which
 are themselves checked against the general objective, central differences and brute-force
 integration (test_engine_numerics.py); both against lme4 in the parity suite."""
 
@@ -9,7 +9,8 @@ import pytest
 
 import glmm
 from glmm import compiled
-from glmm.objectives.model import GlmerModel, term_spec
+from glmm.design.random import numeric_term
+from glmm.objectives.model import GlmerModel
 from glmm.objectives.pirls import PirlsError
 from glmm.objectives.scalar_term import ScalarTermObjective
 from parity import fixtures
@@ -92,7 +93,7 @@ def _model(family: str, n: int = 300, nl: int = 15, slope: bool = False, weights
     eta = scale * (o + 0.3 * z + rng.normal(0, 0.8, nl)[g] * x)
     w = rng.integers(1, 5, n).astype(float) if weights else np.ones(n)
     y, fam, mustart = simulated_response(family, eta, w, rng)
-    return GlmerModel(y, np.ones(n), w, o, X, (term_spec(g, nl, x[:, None], slice(0, 1)),),
+    return GlmerModel(y, np.ones(n), w, o, X, (numeric_term(g, nl, x[:, None], slice(0, 1)),),
                       fam, mustart)
 
 
@@ -135,8 +136,8 @@ def test_core_equals_numpy_where_the_clamps_act(family: str) -> None:
     core, numpy = _pair(m, 1, beta)
     p = np.r_[0.5, beta]
     st = core.evaluate(p).state
-    assert (st.mu.min() <= glmm.families.family.EPS if family == "poisson"
-            else st.mu.max() >= 1.0 - glmm.families.family.EPS)   # a clamp acted
+    assert (st.mu.min() <= glmm.families.EPS if family == "poisson"
+            else st.mu.max() >= 1.0 - glmm.families.EPS)   # a clamp acted
     _assert_same(core, numpy, p)
 
 
@@ -152,43 +153,75 @@ def test_core_failures_are_pirls_errors() -> None:
     assert messages[0] == messages[1]
 
 
+def _model_args(m: GlmerModel) -> list:
+    """Valid arguments of the core's scalar_model for a simulated scalar-term model."""
+    kind, binary, y, w, ylogy = m.response.core_args
+    return [kind, binary, y, w, ylogy, m.terms[0].codes, None, m.q, m.p, np.ascontiguousarray(m.X),
+            m.offset]
+
+
+def _pirls_args(model: object, m: GlmerModel, joint: bool) -> list:
+    """Valid arguments of the core's scalar_pirls for a scalar_model of ``m``."""
+    n, nl, p = m.n, m.q, m.p
+    return [model, 0.5, joint, m.offset + m.X @ np.zeros(p), np.zeros(nl),
+            np.zeros(p) if joint else None, *(np.empty(n) for _ in range(5)), np.empty(nl),
+            *((np.empty((nl, p)), np.empty((nl, p)), np.empty((p, p))) if joint
+              else (None, None, None))]
+
+
 def test_core_rejects_bad_arrays() -> None:
     m = _model("binomial")
     n, nl = m.n, m.q
-    y, w, f = m.response.y, m.response.weights, m.terms[0].codes
+    f = m.terms[0].codes
     x = np.ones(n)
-    out = [np.empty(n) for _ in range(5)]
 
-    def call(f=f, u=None, x=x, kind=0):
-        u = np.zeros(nl) if u is None else u
-        return compiled.core.pirls(kind, True, y, w, None, f, x, 0.5, None, nl, 0,
-                                       np.zeros(n), u, None, *out, np.empty(nl),
-                                       None, None, None)
+    def model(**change: object) -> object:
+        args = _model_args(m)
+        for k, v in change.items():
+            args[{"kind": 0, "f": 5, "x": 6}[k]] = v
+        return compiled.core.scalar_model(*args)
 
-    assert call()[0] == 0
+    def pirls(u: np.ndarray | None = None) -> tuple:
+        args = _pirls_args(model(x=x), m, False)
+        if u is not None:
+            args[4] = u
+        return compiled.core.scalar_pirls(*args)
+
+    assert pirls()[0] == 0
     with pytest.raises(ValueError, match=r"^u: expected 15 float64"):
-        call(u=np.zeros(nl + 1))
+        pirls(u=np.zeros(nl + 1))
     with pytest.raises(ValueError, match=r"^f: expected .* int64"):
-        call(f=f.astype(np.int32))
+        model(f=f.astype(np.int32))
     with pytest.raises(ValueError, match=r"^x: expected .* float64"):
-        call(x=x.astype(np.float32))
+        model(x=x.astype(np.float32))
     with pytest.raises(ValueError, match="level codes outside"):
-        call(f=np.where(f == 0, nl, f))
+        model(f=np.where(f == 0, nl, f))
     with pytest.raises(ValueError, match="unknown response kind 7"):
-        call(kind=7)
+        model(kind=7)
     with pytest.raises(ValueError, match="not C-contiguous"):   # a strided view
-        call(x=np.ones(2 * n)[::2])
+        model(x=np.ones(2 * n)[::2])
+    with pytest.raises(ValueError, match=r'^model: expected the PyCapsule "glmm._core.'
+                                         r'ScalarModel" of scalar_model, got PyCapsule$'):
+        compiled.core.scalar_pirls(*[compiled.core.crossed_model(*_tiny_crossed()),
+                                     *_pirls_args(None, m, False)[1:]])
+
+
+def _tiny_crossed() -> tuple:
+    """A valid crossed_model's arguments (4 observations): another kind of capsule."""
+    codes = (np.array([0, 0, 1, 1]), np.array([0, 1, 0, 1]))
+    cells = tuple((c, np.arange(2), np.zeros(2, dtype=np.int64)) for c in codes)
+    return (0, True, np.array([0.0, 1, 1, 0]), np.ones(4), None, codes, (None, None), (2, 2), 1,
+            np.zeros(4, dtype=np.int64), np.ones((1, 1)), cells)
 
 
 def test_core_names_a_missing_x() -> None:
-    # the gradient needs X; the message names the argument as the caller passes it
+    # the model needs X (the gradient and joint PIRLS read it); the message names the argument
+    # as the caller passes it
     m = _model("binomial")
-    n, nl = m.n, m.q
-    r = m.response
+    args = _model_args(m)
+    args[9] = None
     with pytest.raises(TypeError, match=r"^X is required$"):
-        compiled.core.gradient(0, True, r.y, r.weights, None, m.terms[0].codes, None, 0.5, None,
-                               nl, 2, np.ones(nl), np.zeros(nl), np.full(n, 0.5),
-                               np.full(n, 0.25), np.zeros(n), None, None, None, np.empty(3))
+        compiled.core.scalar_model(*args)
 
 
 def test_core_constants_are_pirls_constants() -> None:
@@ -198,17 +231,6 @@ def test_core_constants_are_pirls_constants() -> None:
         == (pirls.MAX_ITER, pirls.MAX_HALVINGS, pirls.DECREMENT_TOL)
 
 
-def _pirls_args(m: GlmerModel, joint: bool) -> list:
-    """Valid arguments of the core's pirls for a simulated scalar-term model."""
-    n, nl, p = m.n, m.q, m.p
-    kind, binary, y, w, ylogy = m.response.core_args
-    return [kind, binary, y, w, ylogy, m.terms[0].codes, None, 0.5,
-            np.ascontiguousarray(m.X) if joint else None, nl, p, m.offset + m.X @ np.zeros(p),
-            np.zeros(nl), np.zeros(p) if joint else None, *(np.empty(n) for _ in range(5)),
-            np.empty(nl), *((np.empty((nl, p)), np.empty((nl, p)), np.empty((p, p))) if joint
-                            else (None, None, None))]
-
-
 def test_core_refuses_what_crashed_it() -> None:
     """Arguments that made the core read or write outside its arrays before it checked them
     (found by test_core_fuzz; each call in a forked child, so that a crash fails this test
@@ -216,58 +238,76 @@ def test_core_refuses_what_crashed_it() -> None:
     from test_core_fuzz import in_child
     m = _model("binomial")
     nl, p = m.q, m.p
-    f = m.terms[0].codes
 
-    def pirls(joint: bool = True, **change: object) -> str:
-        args = _pirls_args(m, joint)
-        names = {"nlevels": 9, "p": 10, "beta": 13, "eta": 14}
-        for k, v in change.items():
-            args[names[k]] = v
-        return in_child(lambda: compiled.core.pirls(*args))
+    def pirls(joint: bool = True, model: dict[str, int] | None = None, **change: object) -> str:
+        margs = _model_args(m)
+        for k, v in (model or {}).items():
+            margs[{"nlevels": 7, "p": 8}[k]] = v
+
+        def call() -> None:
+            args = _pirls_args(compiled.core.scalar_model(*margs), m, joint)
+            for k, v in change.items():
+                args[{"beta": 5, "eta": 6}[k]] = v
+            compiled.core.scalar_pirls(*args)
+        return in_child(call)
 
     assert pirls() == "returned" and pirls(joint=False) == "returned"
-    # X given, beta None: TAKE(beta, …) let it through as optional
+    # joint, beta None: TAKE(beta, …) let it through as optional
     assert pirls(beta=None) == "TypeError: beta is required"
     # sizes whose byte counts wrap modulo 2⁶⁴ (8·2⁶¹ = 2⁶⁴) matched the arrays' lengths
-    assert pirls(joint=False, nlevels=nl + 2**61).startswith(
+    assert pirls(joint=False, model={"nlevels": nl + 2**61}).startswith(
         "ValueError: nlevels: expected a size in [0, ")
-    assert pirls(p=p + 2**61).startswith("ValueError: p: expected a size in [0, ")
-    # an array the call writes over the level codes' memory: PIRLS wrote doubles into f
-    assert pirls(eta=f.view(np.float64)) == \
-        "ValueError: eta and f share memory, and the call writes eta"
+    assert pirls(model={"p": p + 2**61}).startswith("ValueError: p: expected a size in [0, ")
+    # an array the call writes over one the model holds: PIRLS wrote doubles into the offset
+    assert pirls(eta=m.offset) == \
+        "ValueError: eta shares memory with the model's o, and the call writes eta"
+
+
+def test_core_model_copies_the_level_codes() -> None:
+    # the model's level codes are a copy, checked once: a later change to the caller's array
+    # (a code out of range) cannot reach it
+    m = _model("binomial")
+    args = _model_args(m)
+    args[5] = args[5].copy()
+    model = compiled.core.scalar_model(*args)
+    before = compiled.core.scalar_pirls(*_pirls_args(model, m, True))
+    args[5][:] = 10**9
+    after = compiled.core.scalar_pirls(*_pirls_args(model, m, True))
+    assert before[0] == 0 and after == before
 
 
 def test_core_checks_shapes_not_only_lengths() -> None:
     # a (p, nlev) C or a flat X has the right number of values and the wrong layout: each
     # was read as if it had the right one
     m = _model("binomial")
-    args = _pirls_args(m, True)
-    args[20] = np.empty((m.p, m.q))
+    model = compiled.core.scalar_model(*_model_args(m))
+    args = _pirls_args(model, m, True)
+    args[12] = np.empty((m.p, m.q))
     with pytest.raises(ValueError, match=r"^C: expected a 15 × 2 float64 array, got shape \(2, 15"):
-        compiled.core.pirls(*args)
-    args = _pirls_args(m, True)
-    args[8] = args[8].ravel()
+        compiled.core.scalar_pirls(*args)
+    margs = _model_args(m)
+    margs[9] = margs[9].ravel()
     with pytest.raises(ValueError, match=r"^X: expected a 300 × 2 float64 array, got shape \(600,"):
-        compiled.core.pirls(*args)
-    args = _pirls_args(m, True)
-    args[14] = np.empty(m.n).astype(">f8")   # big-endian
+        compiled.core.scalar_model(*margs)
+    args = _pirls_args(model, m, True)
+    args[6] = np.empty(m.n).astype(">f8")   # big-endian
     with pytest.raises(ValueError, match=r"^eta: expected 300 float64 values"):
-        compiled.core.pirls(*args)
-    args = _pirls_args(m, True)
-    args[12] = np.zeros(m.q)
-    args[12].setflags(write=False)   # u is written
+        compiled.core.scalar_pirls(*args)
+    args = _pirls_args(model, m, True)
+    args[4] = np.zeros(m.q)
+    args[4].setflags(write=False)   # u is written
     with pytest.raises(ValueError, match=r"^u: expected a C-contiguous, writable float64 array"):
-        compiled.core.pirls(*args)
-    with pytest.raises(TypeError, match=r"^pirls: expected 23 arguments, got 22$"):
-        compiled.core.pirls(*args[:-1])
-    args = _pirls_args(m, True)
-    args[7] = "0.5"
+        compiled.core.scalar_pirls(*args)
+    with pytest.raises(TypeError, match=r"^scalar_pirls: expected 15 arguments, got 14$"):
+        compiled.core.scalar_pirls(*args[:-1])
+    args = _pirls_args(model, m, True)
+    args[1] = "0.5"
     with pytest.raises(TypeError, match=r"^theta: expected a float, got str$"):
-        compiled.core.pirls(*args)
+        compiled.core.scalar_pirls(*args)
 
 
 def test_every_core_status_has_its_message() -> None:
-    # the statuses the core returns (glmm/_core.c's STATUS) map to the PIRLS messages of the
+    # the statuses the core returns (glmm/csrc/core.h's STATUS) map to the PIRLS messages of the
     # same names, in one place (glmm.objectives.pirls.CORE_ERRORS); NO_MEMORY is raised as
     # MemoryError
     from glmm.objectives import pirls

@@ -20,6 +20,9 @@ term its cells, the (level, row) pairs.
 
 from __future__ import annotations
 
+from functools import cached_property
+from typing import Any
+
 import numpy as np
 
 from ..compiled import core as _core
@@ -32,20 +35,33 @@ class CrossedTerms:
     """A model's crossed scalar terms as the compiled core holds them (checked there once)."""
 
     def __init__(self, model: GlmerModel) -> None:
+        assert model.response.core_args is not None and _core is not None
+        self.model = model
+
+    @cached_property
+    def _capsule(self) -> object:
+        """The model in the compiled core (its crossed_model capsule), made on first use."""
+        model = self.model
         args, terms = model.response.core_args, model.terms
         assert args is not None and _core is not None
-        self.model = model
         rows = distinct_rows(model.X)
         groups, first = _groups(rows, int(rows.max(initial=-1)) + 1)
         cells = []
         for t in terms:
             cell, one = _groups(t.codes * len(first) + groups, t.nlevels * len(first))
             cells.append((cell, t.codes[one], groups[one]))
-        self._core = _core.crossed_model(
+        return _core.crossed_model(
             *args, tuple(t.codes for t in terms),
             tuple(None if t.intercept else np.ascontiguousarray(t.Xi[:, 0]) for t in terms),
             tuple(t.nlevels for t in terms), model.p, groups,
             np.ascontiguousarray(model.X[first]), tuple(cells))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state without the core's capsule (which does not pickle; it is made again on
+        first use)."""
+        state = self.__dict__.copy()
+        state.pop("_capsule", None)
+        return state
 
     @classmethod
     def of(cls, model: GlmerModel) -> CrossedTerms | None:
@@ -76,7 +92,7 @@ class CrossedTerms:
         eta, mu, dev, W, s = (np.empty(m.n) for _ in range(5))
         D, Bt, R = np.empty(q1), np.empty((q1, k)), np.empty((k, k))
         status, iterations = _core.crossed_pirls(
-            self._core, self._theta(theta), joint, m.offset + m.X @ b, u,
+            self._capsule, self._theta(theta), joint, m.offset + m.X @ b, u,
             b if joint else None, eta, mu, dev, W, s, D, Bt, R)
         if status:
             raise PirlsError(CORE_ERRORS[status])
@@ -90,7 +106,7 @@ class CrossedTerms:
         assert st.core is not None
         u = np.empty(len(st.u))
         db = None if beta is not None else np.empty(len(beta_old))
-        _core.crossed_predict(self._core, self._theta(theta_old),
+        _core.crossed_predict(self._capsule, self._theta(theta_old),
                               self._theta(theta - theta_old), beta is None, st.u, st.s, st.W,
                               *st.core, None if beta is None else beta - beta_old, u, db)
         return (u, beta) if db is None else (u, beta_old + db)
@@ -98,7 +114,7 @@ class CrossedTerms:
     def rx(self, theta: np.ndarray, W: np.ndarray) -> np.ndarray:
         """lme4's R_X at θ and weights W (the fixed effects' block of the joint factor)."""
         RX = np.empty((self.model.p, self.model.p))
-        status = _core.crossed_rx(self._core, self._theta(theta), W, RX)
+        status = _core.crossed_rx(self._capsule, self._theta(theta), W, RX)
         if status:
             raise PirlsError(CORE_ERRORS[status])
         return RX
@@ -111,7 +127,7 @@ class CrossedTerms:
         assert st.core is not None
         m = self.model
         g = np.empty(m.ntheta + (0 if profiled else m.p))
-        _core.crossed_gradient(self._core, self._theta(theta), profiled, *st.core, st.u, st.mu,
+        _core.crossed_gradient(self._capsule, self._theta(theta), profiled, *st.core, st.u, st.mu,
                                st.W, st.s, g)
         return g
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compiled import core as _core
 from ..errors import PirlsError
 from ..families.response import Response, Working
 from ..linalg.blocked import BlockedCholesky
@@ -62,10 +63,14 @@ NOT_CONVERGED = f"PIRLS did not converge in {MAX_ITER} iterations"
 SCHUR_NOT_PD = "the Schur complement of G is not positive definite"
 RX_NOT_PD = "XᵀWX − XᵀWZΛG⁻¹ΛᵀZᵀWX is not positive definite"   # one scalar term's
 
-#: the compiled core's failures, by status (glmm/_core.c, whose STATUS names them as above;
-#: its NO_MEMORY is raised as MemoryError): the one map from its statuses to messages
-CORE_ERRORS = {1: START_NOT_FINITE, 2: SYSTEM_NOT_FINITE, 3: HALVING_FAILED, 4: NOT_CONVERGED,
-               5: RX_NOT_PD, 7: SCHUR_NOT_PD}
+#: the compiled core's failures, by status: its STATUS (glmm/csrc/core.h) gives each of these
+#: names its code (NO_MEMORY is raised as MemoryError).  The one map from its statuses to
+#: messages.
+CORE_ERRORS: dict[int, str] = {} if _core is None else {
+    _core.STATUS[name]: message for name, message in (
+        ("START_NOT_FINITE", START_NOT_FINITE), ("SYSTEM_NOT_FINITE", SYSTEM_NOT_FINITE),
+        ("HALVING_FAILED", HALVING_FAILED), ("NOT_CONVERGED", NOT_CONVERGED),
+        ("RX_NOT_PD", RX_NOT_PD), ("SCHUR_NOT_PD", SCHUR_NOT_PD))}
 
 
 @dataclass

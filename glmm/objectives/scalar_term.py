@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
@@ -99,13 +101,26 @@ class ScalarTermObjective(ObjectiveFunction):
         self._x2 = self._x * self._x
         self._X, self._o, self._resp = model.X, model.offset, model.response
         self._sum = term.level_sums   # Σ_{i∈j} aᵢ for every level j, of a vector or matrix
-        args = self._resp.core_args   # None: no compiled core, or not a canonical pair
-        self.compiled = compiled and args is not None
-        if self.compiled:
-            assert args is not None
-            self._core_head = (*args, self._f,
-                               None if self._intercept else np.ascontiguousarray(self._x))
-            self._Xc = np.ascontiguousarray(self._X)
+        # None: no compiled core, or not a canonical pair
+        self.compiled = compiled and self._resp.core_args is not None
+
+    @cached_property
+    def _capsule(self) -> object:
+        """The model in the compiled core (its scalar_model: the response, the term, X and
+        the offset, checked there once), made on first use."""
+        args = self._resp.core_args
+        assert _core is not None and args is not None
+        return _core.scalar_model(*args, self._f,
+                                  None if self._intercept else np.ascontiguousarray(self._x),
+                                  self.model.q, self._X.shape[1], np.ascontiguousarray(self._X),
+                                  np.ascontiguousarray(self._o, dtype=float))
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state without the core's capsule (which does not pickle; it is made again on
+        first use)."""
+        state = self.__dict__.copy()
+        state.pop("_capsule", None)
+        return state
 
     def _schur(self, th: float, W: np.ndarray, D: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -198,9 +213,9 @@ class ScalarTermObjective(ObjectiveFunction):
         C = GiC = RX = None
         if joint:
             C, GiC, RX = np.empty((nlev, p)), np.empty((nlev, p)), np.empty((p, p))
-        status, iterations, _ = _core.pirls(
-            *self._core_head, th, self._Xc if joint else None, nlev, p,
-            self._o + self._X @ b, u, b if joint else None, eta, mu, dev, W, s, D, C, GiC, RX)
+        status, iterations, _ = _core.scalar_pirls(
+            self._capsule, th, joint, self._o + self._X @ b, u, b if joint else None, eta, mu,
+            dev, W, s, D, C, GiC, RX)
         if status:
             raise PirlsError(CORE_ERRORS[status])
         return ScalarMode(u, b, eta, mu, dev, W, s, D, iterations, RX, C, GiC)
@@ -254,10 +269,10 @@ class ScalarTermObjective(ObjectiveFunction):
             g = np.zeros(len(x)) if start is None else np.array(start[1], dtype=float)
             xl = np.empty(len(x))
             (code, converged, f, nfev, gmax, decrement, dmax), which, iterations = \
-                _core.minimize(*self._core_head, 0.0, self._Xc, nlev, p, self._o,
-                               np.ascontiguousarray(self.beta_start), Rc, b0, offset, last,
-                               *sets, x, g, xl, None if start is None else float(start[0]),
-                               GTOL, DTOL, XTOL, BFGS_MAX_ITER)
+                _core.scalar_minimize(self._capsule, np.ascontiguousarray(self.beta_start), Rc,
+                                      b0, offset, last, *sets, x, g, xl,
+                                      None if start is None else float(start[0]),
+                                      GTOL, DTOL, XTOL, BFGS_MAX_ITER)
             self.evaluations += nfev
             params = None
             if which >= 0:   # the last mode the core reached becomes this objective's last
@@ -285,12 +300,12 @@ class ScalarTermObjective(ObjectiveFunction):
         if self.compiled:
             u = np.empty(len(st.u))
             if beta is not None:
-                _core.predict(*self._core_head, th_old, self._Xc, len(u), len(beta), dth, st.u,
-                              st.s, st.W, st.D, beta - last.beta, None, None, None, u, None)
+                _core.scalar_predict(self._capsule, th_old, dth, st.u, st.s, st.W, st.D,
+                                     beta - last.beta, None, None, None, u, None)
                 return u, beta
             db = np.empty(len(last.beta))
-            _core.predict(*self._core_head, th_old, self._Xc, len(u), len(db), dth, st.u, st.s,
-                          st.W, st.D, None, st.C, st.GiC, st.RX, u, db)
+            _core.scalar_predict(self._capsule, th_old, dth, st.u, st.s, st.W, st.D, None, st.C,
+                                 st.GiC, st.RX, u, db)
             return u, last.beta + db
         deta = dth * self._x * st.u[self._f]
         if beta is not None:
@@ -317,9 +332,9 @@ class ScalarTermObjective(ObjectiveFunction):
         """∂F/∂(θ, β) (nAGQ = 1) or ∂F₀/∂θ (nAGQ = 0) at the mode ``st``; None where D° ≤ 0."""
         if self.compiled:   # a canonical pair: O = W, κ = 1, D° = D ≥ 1
             g = np.empty(1 if self.nAGQ == 0 else 1 + self._X.shape[1])
-            _core.gradient(*self._core_head, th, self._Xc, len(st.u), self._X.shape[1],
-                           st.D, st.u, st.mu, st.W, st.s,
-                           *((st.C, st.GiC, st.RX) if self.nAGQ == 0 else (None, None, None)), g)
+            _core.scalar_gradient(self._capsule, th, st.D, st.u, st.mu, st.W, st.s,
+                                  *((st.C, st.GiC, st.RX) if self.nAGQ == 0
+                                    else (None, None, None)), g)
             return g
         resp, f, x = self._resp, self._f, self._x
         W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
@@ -365,10 +380,9 @@ class ScalarTermObjective(ObjectiveFunction):
         if st.RX is not None:
             return st.RX
         if self.compiled:
-            nlev, p = len(st.u), self._X.shape[1]
-            C, GiC, RX = np.empty((nlev, p)), np.empty((nlev, p)), np.empty((p, p))
-            status = _core.schur(*self._core_head, float(ev.theta[0]), self._Xc, nlev, p, st.W,
-                                 st.D, C, GiC, RX)
+            p = self._X.shape[1]
+            RX = np.empty((p, p))
+            status = _core.scalar_rx(self._capsule, float(ev.theta[0]), st.W, st.D, RX)
             if status:
                 raise PirlsError(CORE_ERRORS[status])
             return RX
