@@ -1,24 +1,22 @@
-"""``glmer()``: formula and data in, a fitted GLMM out — the data flow of the engine.
+"""``glmer()``: formula and data in, a fitted GLMM out — the data flow of the engine
+(docs/architecture.md).
 
-    formula ─ parse_formula ─┬─ model_frame ─ family.initialize ─┐
-                             ├─ fixed_effects (X) ───────────────┼─ GlmerModel ─ Objective
-                             └─ random_effects (Z, θ, order) ────┘        │
-                  GLM start β₀ ─ BFGS on θ (nAGQ = 0) or on (θ, β) (nAGQ ≥ 1) ─ GlmerFit
+    formula, data ─ build_design ─ Design (X, the terms, offset, weights)
+                                      │  + family.initialize (y, trials, μ_start)
+                                      └─ GlmerModel ─ objective F(θ[, β])
+    GLM start β₀ ─ BFGS on θ (nAGQ = 0) or on (θ, β) (nAGQ ≥ 1) ─ Optimum ─ GlmerFit
 """
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from .design.fixed import FixedEffects, fixed_effects
-from .design.formula import parse_formula
-from .design.frame import model_frame
-from .design.random import RandomEffects, random_effects
+from .design.design import Design, build_design
+from .design.fixed import FixedEffects
 from .errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -28,34 +26,25 @@ from .errors import (
     SeparationWarning,
     SingularFitWarning,
 )
-from .families import Family, make_family
+from .families import Family, Initialized, make_family
 from .families.response import check_response
 from .objectives.base import AGQNotAvailableError, Objective, ObjectiveFunction
-from .objectives.model import GlmerModel, term_spec
+from .objectives.model import GlmerModel
 from .objectives.pirls import initial_lp
 from .objectives.scalar_term import ScalarTermObjective
 from .optimize import separation
 from .optimize.driver import Optimum, optimize_theta, optimize_theta_beta
 from .optimize.start import glm_start
-from .results.glmer import GlmerFit, RanefLayout
+from .results.glmer import GlmerFit
 
 
-def _model(re: RandomEffects, y: np.ndarray, n: np.ndarray, w: np.ndarray, o: np.ndarray,
-           X: np.ndarray, family: Family, mustart: np.ndarray) -> GlmerModel:
-    terms = [term_spec(t.codes, t.nlevels, t.Xi, re.theta_slice(i))
-             for i, t in enumerate(re.terms)]
-    return GlmerModel(np.asarray(y, dtype=float), np.asarray(n, dtype=float),
-                      np.asarray(w, dtype=float), np.asarray(o, dtype=float),
-                      np.ascontiguousarray(X, dtype=float), tuple(terms), family,
-                      np.asarray(mustart, dtype=float))
-
-
-def _layout(re: RandomEffects) -> RanefLayout:
-    groups: dict[str, tuple[str, ...]] = {}
-    for t in re.terms:
-        groups.setdefault(t.group, tuple(t.levels))
-    return RanefLayout(tuple(groups.items()), tuple(t.group for t in re.terms),
-                       tuple(tuple(t.columns) for t in re.terms))
+def _model(design: Design, family: Family, init: Initialized) -> GlmerModel:
+    """The design with a family's response: the numerical problem the objectives solve."""
+    return GlmerModel(np.asarray(init.y, dtype=float), np.asarray(init.n, dtype=float),
+                      np.asarray(init.weights, dtype=float),
+                      np.asarray(design.offset, dtype=float),
+                      np.ascontiguousarray(design.X, dtype=float), design.random.terms, family,
+                      np.asarray(init.mustart, dtype=float))
 
 
 def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", nAGQ: int = 1,
@@ -79,21 +68,15 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
     # 5.4 s with 1), and its threads spin on after a call; one thread also makes the
     # summation order, and so the optimiser's path, independent of the machine's core count.
     with _threads().limit(limits=1, user_api="blas"):
-        parsed = parse_formula(formula)
-        frame = model_frame(parsed, data, weights=weights, offset=offset)
-        init = fam.initialize(frame.response, frame.weights)
+        design = build_design(formula, data, weights=weights, offset=offset)
+        init = fam.initialize(design.response, design.weights)
         check_response(init.y)
-        fixed = fixed_effects(parsed, frame)
-        re = random_effects(parsed, frame)
+        re = design.random
         if nAGQ > 1 and (len(re.terms) != 1 or re.terms[0].ncols != 1):
             raise AGQNotAvailableError(
                 "nAGQ > 1 is only available for models with a single, scalar random-effects "
                 "term")
-        model = _model(re, init.y, init.n, init.weights, frame.offset, fixed.X, fam,
-                       init.mustart)
-        fit = _fit(formula, fam, nAGQ, model, re, fixed)
-    # the rows na.omit dropped (lme4's na.action)
-    return dataclasses.replace(fit, na_action=tuple(frame.omitted.tolist()))
+        return _fit(design, fam, nAGQ, _model(design, fam, init))
 
 
 _controller: ThreadpoolController | None = None
@@ -114,8 +97,8 @@ def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> ObjectiveFunc
     return Objective(model, nAGQ, beta0)
 
 
-def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffects,
-         fixed: FixedEffects) -> GlmerFit:
+def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel) -> GlmerFit:
+    re, fixed = design.random, design.fixed
     lower = np.asarray(re.lower, dtype=float)
     theta0 = np.asarray(re.theta0, dtype=float)
     try:
@@ -145,16 +128,9 @@ def _fit(formula: str, fam: Family, nAGQ: int, model: GlmerModel, re: RandomEffe
         separated = _refuse_separated(model, fixed)
         if separated is not None:
             converged, message = False, separated.describe()
-    fit = GlmerFit(
-        formula=formula, family=fam, nAGQ=nAGQ,
-        fixef_names=tuple(fixed.names),
-        theta=ev.theta.copy(), theta_names=tuple(re.theta_names), lower=lower,
-        evaluation=ev, model=model,
-        objective_fn=obj,
-        layout=_layout(re), converged=converged, message=message,
-        feval=opt.nfev,
-        dropped=tuple(fixed.dropped),
-    )
+    fit = GlmerFit(design=design, model=model, family=fam, nAGQ=nAGQ, evaluation=ev,
+                   objective_fn=obj, optsummary=opt.summary(), converged=converged,
+                   message=message)
     if separated is not None:
         warnings.warn(f"{message}; the estimates are where the optimizer stopped, not an "
                       "optimum", SeparationWarning, stacklevel=3)

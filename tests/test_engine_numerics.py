@@ -12,12 +12,13 @@ import scipy.integrate
 import scipy.optimize
 
 import glmm
+from glmm.design.random import numeric_term
 from glmm.linalg import blocked as linalg
 from glmm.linalg.blocked import BlockedCholesky
 from glmm.linalg.coupling import CouplingPattern, TermLayout, run_starts
 from glmm.objectives.base import Objective
 from glmm.objectives.ghrule import ghrule
-from glmm.objectives.model import GlmerModel, distinct_rows, term_spec
+from glmm.objectives.model import GlmerModel, distinct_rows
 from glmm.objectives.scalar_term import ScalarTermObjective
 from parity import fixtures
 
@@ -200,7 +201,7 @@ def cbpp_model() -> GlmerModel:
     X = np.column_stack([np.ones(len(df))] + [(df["period"] == k).to_numpy(dtype=float)
                                               for k in ("2", "3", "4")])
     fam = glmm.binomial()
-    term = term_spec(df["herd"].cat.codes.to_numpy(), 15, np.ones((len(df), 1)), slice(0, 1))
+    term = numeric_term(df["herd"].cat.codes.to_numpy(), 15, np.ones((len(df), 1)), slice(0, 1))
     return GlmerModel(s / trials, trials, trials, np.zeros(len(df)), X, (term,), fam,
                       (s + 0.5) / (trials + 1))
 
@@ -314,7 +315,7 @@ def _slope_term_model(family: str) -> GlmerModel:
         w = rng.integers(1, 6, n).astype(float)   # trials, as prior weights
         y = rng.binomial(w.astype(int), 1.0 / (1.0 + np.exp(-eta))) / w
     mustart = (w * y + 0.5) / (w + 1.0) if family != "poisson" else y + 0.1
-    return GlmerModel(y, np.ones(n), w, o, X, (term_spec(g, nl, x[:, None], slice(0, 1)),),
+    return GlmerModel(y, np.ones(n), w, o, X, (numeric_term(g, nl, x[:, None], slice(0, 1)),),
                       fam, mustart)
 
 
@@ -350,8 +351,8 @@ def _two_term_model() -> GlmerModel:
     y = rng.poisson(np.exp(0.2 + 0.3 * x + rng.normal(0, 0.5, 20)[g]
                            + rng.normal(0, 0.3, 6)[h] * (1 + x))).astype(float)
     X = np.column_stack([np.ones(n), x])
-    terms = (term_spec(g, 20, np.ones((n, 1)), slice(0, 1)),
-             term_spec(h, 6, X, slice(1, 4)))
+    terms = (numeric_term(g, 20, np.ones((n, 1)), slice(0, 1)),
+             numeric_term(h, 6, X, slice(1, 4)))
     return GlmerModel(y, np.ones(n), np.ones(n), np.zeros(n), X, terms, glmm.poisson(), y + 0.1)
 
 
@@ -395,7 +396,7 @@ def test_fixed_blocks_over_cells_match_dense(repeated: bool) -> None:
     x = rng.integers(0, 3, n).astype(float) if repeated else rng.normal(size=n)
     X = np.column_stack([np.ones(n), x, rng.integers(0, 2, n)])
     Xh = np.column_stack([np.ones(n), x])
-    terms = (term_spec(g, 25, np.ones((n, 1)), slice(0, 1)), term_spec(h, 5, Xh, slice(1, 4)))
+    terms = (numeric_term(g, 25, np.ones((n, 1)), slice(0, 1)), numeric_term(h, 5, Xh, slice(1, 4)))
     m = GlmerModel(np.ones(n), np.ones(n), np.ones(n), np.zeros(n), X, terms, glmm.poisson(),
                    np.ones(n))
     layouts = m.layouts(np.array([0.8, 1.2, -0.4, 0.6]))

@@ -217,12 +217,23 @@ def _longdouble_sum(v: np.ndarray) -> np.longdouble:
     return np.cumsum(v.astype(np.longdouble))[-1]
 
 
-def _scale(x: np.ndarray, center: bool, scale: bool) -> np.ndarray:
+@dataclass(frozen=True)
+class Scaling:
+    """What ``scale(x)`` subtracted and divided by, per column (R's ``attr(, "scaled:center")``
+    and ``"scaled:scale"``; None where it did not): what rebuilds the same variable on new
+    data (R's ``predvars``)."""
+
+    center: tuple[float, ...] | None
+    scale: tuple[float, ...] | None
+
+
+def _scale(x: np.ndarray, center: bool, scale: bool) -> tuple[np.ndarray, Scaling]:
     """R's ``scale.default``: subtract ``colMeans(x, na.rm = TRUE)``, then divide by
     ``sqrt(sum(v^2) / max(1, length(v) - 1))`` over the non-missing entries of each column."""
     m = np.array(x, dtype=float, copy=True)
     if m.ndim == 1:
         m = m[:, None]
+    centers, scales = [], []
     for j in range(m.shape[1]):
         col = m[:, j]
         ok = ~np.isnan(col)
@@ -230,13 +241,16 @@ def _scale(x: np.ndarray, center: bool, scale: bool) -> np.ndarray:
             cnt = int(ok.sum())
             mean = float(_longdouble_sum(col[ok]) / np.longdouble(cnt)) if cnt else math.nan
             col = col - mean
+            centers.append(mean)
         if scale:
             v = col[~np.isnan(col)]
             with np.errstate(all="ignore"):   # a constant column is NaN in R too (0/0)
                 ss = float(_longdouble_sum(v * v))
-                col = col / math.sqrt(ss / max(1, len(v) - 1))
+                sd = math.sqrt(ss / max(1, len(v) - 1))
+                col = col / sd
+            scales.append(sd)
         m[:, j] = col
-    return m
+    return m, Scaling(tuple(centers) if center else None, tuple(scales) if scale else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,6 +286,8 @@ class Evaluator:
         self.data = data
         self.n = len(data)
         self.cache: dict[str, RVector] = {}
+        #: each scale() call's centres and scales, by R's text of the call
+        self.scalings: dict[str, Scaling] = {}
 
     def column(self, name: str) -> RVector:
         if name not in self.cache:
@@ -439,7 +455,9 @@ class Evaluator:
                         raise FormulaError(f"scale(): only {k} = TRUE or FALSE is supported")
                     flags[k] = bool(v.values[0])
             x = self.eval(pos[0]).numeric("scale")
-            return RVector("double", _scale(x, flags.get("center", True), flags.get("scale", True)))
+            m, self.scalings[deparse(node)] = _scale(x, flags.get("center", True),
+                                                      flags.get("scale", True))
+            return RVector("double", m)
         if len(node.args) != 1 or kw:
             raise FormulaError(f"{fn}() takes one unnamed argument here: {deparse(node)}")
         v = self.eval(pos[0])

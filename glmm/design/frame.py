@@ -37,6 +37,7 @@ from .evaluate import (
     Evaluator,
     NumericMatrix,
     RVector,
+    Scaling,
     Variable,
     c_sorted,
     drop_unused_levels,
@@ -64,6 +65,15 @@ class ModelFrame:
     offset: np.ndarray
     rows: np.ndarray
     variables: Mapping[str, Variable] = field(default_factory=dict)
+    #: each scale() call's centres and scales over the whole data (R's predvars)
+    scalings: Mapping[str, Scaling] = field(default_factory=dict)
+
+    @property
+    def levels(self) -> dict[str, tuple[str, ...]]:
+        """The levels of every factor variable of the frame, by R's name for it (R's
+        ``xlev``, which rebuilds the contrasts and the grouping factors on new data)."""
+        return {name: tuple(map(str, v.categories)) for name, v in self.variables.items()
+                if isinstance(v, pd.Categorical)}
 
     @cached_property
     def data(self) -> pd.DataFrame:
@@ -219,7 +229,7 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
                 raise ModelFrameError(f"'offset' must be numeric: {name}")
             total = total + np.asarray(x, dtype=float)
     off = np.zeros(n) + total
-    return ModelFrame(data, response, w, off, rows, variables)
+    return ModelFrame(data, response, w, off, rows, variables, dict(ev.scalings))
 
 
 def _refuse_infinite(what: str, x: np.ndarray, rows: np.ndarray, data: pd.DataFrame) -> None:

@@ -20,7 +20,8 @@ lists T_i's lower triangle **column by column** (T11, T21, T31, T22, T32, T33). 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 import numpy as np
@@ -28,14 +29,15 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ..errors import FormulaError, RandomEffectsError
+from ..linalg.coupling import level_indicator, run_starts
 from .evaluate import r_factor
 from .expression import Call, Name, Node, deparse, parse_expr
 from .fixed import model_matrix, refuse_infinite_columns
 from .formula import Bar, ParsedFormula
 from .frame import ModelFrame
 
-__all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "random_effects",
-           "theta_pattern"]
+__all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "numeric_term",
+           "random_effects", "theta_pattern"]
 
 
 @lru_cache(maxsize=64)
@@ -50,10 +52,16 @@ def theta_pattern(p: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RandomTerm:
     """One random-effects term: its grouping factor (name, levels, 0-based code per row), its
-    columns (lme4's ``cnms``) and the n × p model matrix X_i of its left-hand side."""
+    columns (lme4's ``cnms``), the n × p model matrix X_i of its left-hand side and its slice
+    of θ.  The objectives read its numbers: for observation i at level codes[i], the row of
+    ZΛ holds X_i[i, :] T(θ) in that level's p columns, and T(θ) is filled from θ's slice.
+
+    Terms of a fitted model come from :func:`random_effects`; :func:`numeric_term` makes one
+    from its numbers alone, for a model built without a formula.
+    """
 
     group: str
     levels: tuple[str, ...]
@@ -61,6 +69,7 @@ class RandomTerm:
     columns: tuple[str, ...]
     Xi: np.ndarray
     name: str = ""  # lme4's term name, "1 + x | g"
+    theta_slice: slice = field(default_factory=lambda: slice(0, 0))  # θ entries (random_effects)
 
     @property
     def nlevels(self) -> int:
@@ -69,6 +78,10 @@ class RandomTerm:
     @property
     def ncols(self) -> int:
         return len(self.columns)
+
+    @property
+    def p(self) -> int:
+        return self.ncols
 
     @property
     def nranef(self) -> int:
@@ -85,6 +98,58 @@ class RandomTerm:
         p, c = self.ncols, self.columns
         return tuple(f"{self.group}.{c[i]}" if i == j else f"{self.group}.{c[i]}.{c[j]}"
                      for j in range(p) for i in range(j, p))
+
+    # -- the numbers the objectives read ---------------------------------------------------
+    @property
+    def tril(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of T filled, in order, from the term's θ (:func:`theta_pattern`)."""
+        return theta_pattern(self.ncols)
+
+    def T(self, theta: np.ndarray) -> np.ndarray:
+        """T(θ): lower triangular, filled column by column (T₁₁, T₂₁, …, T₂₂, …)."""
+        T = np.zeros((self.p, self.p))
+        T[self.tril] = theta[self.theta_slice]
+        return T
+
+    @cached_property
+    def intercept(self) -> bool:
+        """A (1 | g) term: one column, all ones (ZΛ holds θ in every row)."""
+        return self.p == 1 and bool(np.all(self.Xi == 1.0))
+
+    @cached_property
+    def indicator(self) -> sp.csr_matrix:
+        """J, ℓ × n: J r sums r over the observations of each level."""
+        return level_indicator(self.codes, self.nlevels)
+
+    @cached_property
+    def starts(self) -> np.ndarray | None:
+        """Each level's first observation if the codes are sorted (:func:`run_starts`)."""
+        return run_starts(self.codes, self.nlevels)
+
+    @cached_property
+    def _flat_codes(self) -> dict[int, np.ndarray]:
+        return {}
+
+    def level_sums(self, a: np.ndarray) -> np.ndarray:
+        """Σ over the observations of each level: (ℓ,) for a of shape (n,), (ℓ, k) for (n, k)
+        (one bincount over the flattened (level, column) index, kept per k)."""
+        if a.ndim == 1:
+            return np.bincount(self.codes, a, minlength=self.nlevels)
+        k = a.shape[1]
+        idx = self._flat_codes.get(k)
+        if idx is None:
+            idx = self._flat_codes[k] = (self.codes[:, None] * k + np.arange(k)).ravel()
+        return np.bincount(idx, a.ravel(), minlength=self.nlevels * k).reshape(self.nlevels, k)
+
+
+def numeric_term(codes: np.ndarray, nlevels: int, Xi: np.ndarray, theta_slice: slice
+                 ) -> RandomTerm:
+    """A term from its numbers alone: levels named "1", …, "ℓ", columns "x1", …, group "g"."""
+    Xi = np.asarray(Xi, dtype=float)
+    return RandomTerm("g", tuple(str(k + 1) for k in range(int(nlevels))),
+                      np.asarray(codes, dtype=np.int64),
+                      tuple(f"x{j + 1}" for j in range(Xi.shape[1])), Xi,
+                      theta_slice=theta_slice)
 
 
 @dataclass(frozen=True)
@@ -145,12 +210,7 @@ class RandomEffects:
         theta = np.asarray(theta, dtype=float)
         if theta.shape != (self.ntheta,):
             raise ValueError(f"theta has shape {theta.shape}; expected ({self.ntheta},)")
-        out = []
-        for i, t in enumerate(self.terms):
-            Ti = np.zeros((t.ncols, t.ncols))
-            Ti[theta_pattern(t.ncols)] = theta[self.theta_slice(i)]
-            out.append(Ti)
-        return out
+        return [t.T(theta) for t in self.terms]
 
     @cached_property
     def _lambda_pattern(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -289,5 +349,8 @@ def random_effects(parsed: ParsedFormula, frame: ModelFrame) -> RandomEffects:
                 theta0.append(1.0 if i == j else 0.0)
                 lower.append(0.0 if i == j else -np.inf)
         names.extend(t.theta_names())
+    start = np.concatenate([[0], np.cumsum([t.ntheta for t in built])]).astype(int)
+    built = [dataclasses.replace(t, theta_slice=slice(int(a), int(b)))
+             for t, a, b in zip(built, start[:-1], start[1:], strict=True)]
     return RandomEffects(terms=tuple(built), n=n, theta0=np.array(theta0),
                          lower=np.array(lower), theta_names=tuple(names), offsets=gp)

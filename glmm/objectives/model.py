@@ -17,66 +17,10 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse
 
-from ..design.random import theta_pattern
+from ..design.random import RandomTerm
 from ..families import Family
 from ..families.response import Response
-from ..linalg.coupling import CouplingPattern, TermLayout, level_indicator, run_starts
-
-
-@dataclass(frozen=True)
-class TermSpec:
-    """One random-effects term as the numerics see it."""
-
-    codes: np.ndarray          # level of each observation, 0-based
-    nlevels: int
-    Xi: np.ndarray             # n × p, the term's model-matrix columns
-    theta_slice: slice         # its entries of θ
-    tril: tuple[np.ndarray, np.ndarray]  # (rows, cols) of T filled column-major from θ
-
-    @property
-    def p(self) -> int:
-        return self.Xi.shape[1]
-
-    @cached_property
-    def intercept(self) -> bool:
-        """A (1 | g) term: one column, all ones (ZΛ holds θ in every row)."""
-        return self.p == 1 and bool(np.all(self.Xi == 1.0))
-
-    @cached_property
-    def indicator(self) -> scipy.sparse.csr_matrix:
-        """J, ℓ × n: J r sums r over the observations of each level."""
-        return level_indicator(self.codes, self.nlevels)
-
-    @cached_property
-    def starts(self) -> np.ndarray | None:
-        """Each level's first observation if the codes are sorted (:func:`run_starts`)."""
-        return run_starts(self.codes, self.nlevels)
-
-    @cached_property
-    def _flat_codes(self) -> dict[int, np.ndarray]:
-        return {}
-
-    def level_sums(self, a: np.ndarray) -> np.ndarray:
-        """Σ over the observations of each level: (ℓ,) for a of shape (n,), (ℓ, k) for (n, k)
-        (one bincount over the flattened (level, column) index, kept per k)."""
-        if a.ndim == 1:
-            return np.bincount(self.codes, a, minlength=self.nlevels)
-        k = a.shape[1]
-        idx = self._flat_codes.get(k)
-        if idx is None:
-            idx = self._flat_codes[k] = (self.codes[:, None] * k + np.arange(k)).ravel()
-        return np.bincount(idx, a.ravel(), minlength=self.nlevels * k).reshape(self.nlevels, k)
-
-    def T(self, theta: np.ndarray) -> np.ndarray:
-        """Tₜ(θ): lower triangular, filled column by column (T₁₁, T₂₁, …, T₂₂, …)."""
-        T = np.zeros((self.p, self.p))
-        T[self.tril] = theta[self.theta_slice]
-        return T
-
-
-def term_spec(codes: np.ndarray, nlevels: int, Xi: np.ndarray, theta_slice: slice) -> TermSpec:
-    return TermSpec(np.asarray(codes, dtype=np.int64), int(nlevels),
-                    np.asarray(Xi, dtype=float), theta_slice, theta_pattern(Xi.shape[1]))
+from ..linalg.coupling import CouplingPattern, TermLayout, level_indicator
 
 
 def distinct_rows(M: np.ndarray) -> np.ndarray:
@@ -137,7 +81,7 @@ class GlmerModel:
     weights: np.ndarray        # prior weights (for cbind: weights × trials)
     offset: np.ndarray
     X: np.ndarray
-    terms: tuple[TermSpec, ...]
+    terms: tuple[RandomTerm, ...]
     family: Family
     mustart: np.ndarray
 

@@ -34,6 +34,7 @@ from ..linalg.lapack import triangular_solve
 from ..objectives.base import Evaluation, ObjectiveFunction
 from ..objectives.model import GlmerModel
 from .bfgs import BfgsResult, Minimizer, finite_start, minimize_bfgs
+from .optsummary import OptSummary
 
 #: lme4's check.boundary tolerance and singularity tolerance (isSingular).
 BOUNDARY_TOL = 1e-5
@@ -47,6 +48,13 @@ class Optimum:
     nfev: int
     converged: bool
     message: str
+    start: np.ndarray
+    gradient_norm: float     # max |∇F| at the search's last point, in its coordinates
+    optimizer: str
+
+    def summary(self) -> OptSummary:
+        return OptSummary(self.optimizer, self.start, self.params, self.evaluation.objective,
+                          self.nfev, self.gradient_norm, self.converged, self.message)
 
 
 #: Where a diagonal θ entry ends at 0, F is probed with the entry at these values, in turn
@@ -129,12 +137,14 @@ def _to_boundary(obj: ObjectiveFunction, params: np.ndarray, lower: np.ndarray,
 
 def optimize_theta(obj: ObjectiveFunction, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
+    compiled = obj.compiled_bfgs(None, None)
     res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model),
-                    compiled=obj.compiled_bfgs(None, None))
+                    compiled=compiled)
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluation_at(params)
     params, ev = _to_boundary(obj, params, lower, ev)
-    return Optimum(params, ev, obj.evaluations, res.converged, res.message)
+    return Optimum(params, ev, obj.evaluations, res.converged, res.message,
+                   np.array(theta0, dtype=float), _max_abs(res.g), _name(compiled))
 
 
 def optimize_theta_beta(obj: ObjectiveFunction, theta0: np.ndarray, beta0: np.ndarray,
@@ -158,13 +168,24 @@ def optimize_theta_beta(obj: ObjectiveFunction, theta0: np.ndarray, beta0: np.nd
 
     x0 = np.concatenate([theta0, np.zeros(len(beta0))])
     start = (f0, np.concatenate([g0[:k], triangular_solve(R, g0[k:], lower=False, trans=True)]))
+    compiled = obj.compiled_bfgs(R, beta0)
     res = _minimize(lambda x: obj(to_params(x)), value_and_gradient, x0,
                     diagonal_theta(obj.model), unit=np.arange(len(x0)) >= k, start=start,
-                    compiled=obj.compiled_bfgs(R, beta0))
+                    compiled=compiled)
     # the minimiser's own β at x when it computed it (then the evaluation there is reused)
     params = to_params(np.asarray(res.x, dtype=float)) if res.params is None else res.params
     params[:k] = canonical_theta(obj.model, params[:k])
     ev = obj.evaluation_at(params)
     full_lower = np.concatenate([lower, np.full(len(beta0), -np.inf)])
     params, ev = _to_boundary(obj, params, full_lower, ev)
-    return Optimum(params, ev, obj.evaluations, res.converged, res.message)
+    return Optimum(params, ev, obj.evaluations, res.converged, res.message, p0,
+                   _max_abs(res.g), _name(compiled))
+
+
+def _max_abs(g: np.ndarray) -> float:
+    return float(np.max(np.abs(g))) if len(g) else 0.0
+
+
+def _name(compiled: Minimizer | None) -> str:
+    """The optimiser's name in an :class:`OptSummary`."""
+    return "BFGS (glmm.optimize.bfgs" + (", compiled)" if compiled is not None else ")")
