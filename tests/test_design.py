@@ -22,18 +22,14 @@ import pytest
 import scipy.sparse as sp
 
 from glmm.design.expression import deparse, format_number, parse_expr
-from glmm.design.fixed import (
-    FixedEffectsError,
-    clearly_full_rank,
-    contr_poly,
-    dqrdc2,
-    fixed_effects,
-)
+from glmm.design.fixed import clearly_full_rank, fixed_effects
 from glmm.design.formula import parse_formula
 from glmm.design.frame import ModelFrameError, model_frame
+from glmm.design.model_matrix import contr_poly
 from glmm.design.random import RandomEffectsError, random_effects
 from glmm.design.terms import terms
-from glmm.errors import FormulaError
+from glmm.errors import FixedEffectsError, FormulaError
+from glmm.linalg.linpack import dqrdc2
 from parity import fixtures
 from parity.dataset import Dataset
 

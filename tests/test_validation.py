@@ -394,7 +394,7 @@ def test_extreme_values_raise_no_numpy_warnings() -> None:
     column and from the rank check of a column near 1e200.  R: scale() of a constant is NaN
     (so model.frame keeps 0 rows); qr(cbind(1, c(1e200, 1, ...), c(2e200, 2, ...)), LAPACK =
     FALSE)$rank is 2."""
-    from glmm.design.fixed import dqrdc2
+    from glmm.linalg.linpack import dqrdc2
 
     df = _toy().assign(c=2.0)
     X = np.column_stack([np.ones(40), np.r_[1e200, np.ones(39)], np.r_[2e200, np.full(39, 2.0)]])

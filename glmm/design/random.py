@@ -32,9 +32,9 @@ from ..errors import FormulaError, RandomEffectsError
 from ..linalg.coupling import level_indicator, run_starts
 from .evaluate import r_factor
 from .expression import Call, Name, Node, deparse, parse_expr
-from .fixed import model_matrix, refuse_infinite_columns
 from .formula import Bar, ParsedFormula
 from .frame import ModelFrame
+from .model_matrix import model_matrix, refuse_infinite_columns
 
 __all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "numeric_term",
            "random_effects", "theta_pattern"]

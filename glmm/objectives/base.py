@@ -7,7 +7,7 @@ With (ũ, β̃) the conditional mode from PIRLS and L the Cholesky factor of G a
 
 A is the family's aic (−2 log-likelihood, normalising constants included; for Gamma and
 inverse Gaussian with the dispersion φ = Σdev/Σw re-estimated at μ̃).  No R_X term and no
-2π constant appear: lme4-internals.md §4.1–4.2.
+2π constant appear: docs/objectives.md §6–7 (A: §9).
 
     nAGQ = k > 1 (one scalar term): adaptive Gauss–Hermite quadrature, :mod:`glmm.objectives.agq`.
 

@@ -4,7 +4,7 @@ With M = ZΛ, at the mode: the score s, the Fisher weights W (those of G = MᵀW
 factor) and W' = dW/dη, the observed weights O = −ds/dη (``Wobs``; H = MᵀOM + I is the
 Hessian of ½P, and O = W for canonical links) and κ = dA/dD (1 where the aic is the deviance
 plus a constant, binomial and Poisson; Gamma and the inverse Gaussian re-estimate φ from D);
-speed-design.md §2:
+docs/gradients.md §1–5:
 
     hᵢ = mᵢᵀ G⁻¹ mᵢ                           leverages (a selected inverse of G)
     a  = W' ∘ h,   z = H⁻¹ (Mᵀa + 2(1 − κ)ũ)   one extra solve (with G itself when O = W)
@@ -39,7 +39,7 @@ def profiled_gradient(model: GlmerModel, theta: np.ndarray, st: PirlsState) -> n
     The mode moves in β as well (and Xᵀs = 0 there), so z solves the joint system
     [H, MᵀOX; XᵀOM, XᵀOX] [z_u; z_β] = [Mᵀa + 2(1 − κ)ũ; Xᵀa], and
     r = a − O∘(M z_u + X z_β) − 2κs; the θ formula is otherwise the one above
-    (speed-design.md §3).
+    (docs/gradients.md §6).
     """
     return _gradient(model, theta, st, profiled=True)
 

@@ -19,7 +19,7 @@ R_XᵀR_X = XᵀWX − XᵀWZΛ G⁻¹ ΛᵀZᵀWX is lme4's R_X: :class:`~glmm.
 A step that raises P is halved (up to 20 times, as lme4).  Unlike lme4, the loop runs until
 the Newton decrement δᵀ(gradient) is at rounding level, and the loop ends without a step,
 so its factor L (LLᵀ = G) is built from the weights at the mode itself: the result is a pure
-function of the parameters, with no lagged L (lme4-internals.md §3.4–3.5), and, where P has
+function of the parameters, with no lagged L (docs/objectives.md §3), and, where P has
 one mode (:attr:`glmm.families.family.Family.unique_mode`), no dependence on the starting point.
 Where it may have several, the start picks the mode: :func:`first_step` takes lme4's.
 For a non-canonical link, Fisher scoring converges only linearly, so the last steps are
@@ -184,7 +184,7 @@ def first_step(model: GlmerModel, theta: np.ndarray, beta: np.ndarray | None,
         u and β:  [ G      ΛᵀZᵀWX ] [u]   [ΛᵀZᵀ(W lp + s)]
                   [ XᵀWZΛ  XᵀWX   ] [β] = [Xᵀ(W lp + s)  ]
 
-    Returns (u, β); PIRLS continues from there (lme4-internals: the devfun's lp0).  Where the
+    Returns (u, β); PIRLS continues from there (docs/objectives.md §4).  Where the
     mode is not unique, this step, and not the last evaluation's mode, decides which mode
     PIRLS reaches, as in lme4.
     """

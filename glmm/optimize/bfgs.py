@@ -1,4 +1,4 @@
-"""A small dense BFGS for smooth objectives with a gradient (speed-design.md §6–7).
+"""A small dense BFGS for smooth objectives with a gradient (docs/optimizer.md).
 
 The problems here have a handful of parameters (θ and a whitened β) and an objective that
 costs from tens of microseconds to seconds; scipy's wrappers cost more per iteration than a

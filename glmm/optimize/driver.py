@@ -7,7 +7,7 @@ nAGQ = 0: minimise F₀(θ), β profiled by joint PIRLS.
 nAGQ ≥ 1: minimise F(θ, β) from (θ₀, β₀) directly.  lme4 first runs an nAGQ = 0 stage
 (``nAGQ0initStep``); with the exact gradient (:mod:`glmm.objectives.gradient`,
 :mod:`glmm.objectives.agq`, every family and link) that stage costs more joint-PIRLS evaluations
-than it saves (speed-design.md §7).
+than it saves (docs/lme4-conventions.md §6; the whitening of β: docs/gradients.md §9).
 
 Both run :func:`glmm.optimize.bfgs.minimize_bfgs` with no bounds on θ: F is unchanged when a
 column of a factor Tₜ changes sign (u's matching entries change sign with it), so F is even
