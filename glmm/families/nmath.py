@@ -28,8 +28,8 @@ def _stirlerr_series(x: np.ndarray) -> np.ndarray:
     return (1 / 12 - z * (1 / 360 - z * (1 / 1260 - z * (1 / 1680 - z / 1188)))) / x
 
 
-#: Counts up to this use a table of δ: binomial and Poisson counts are whole, and a lookup
-#: is an order of magnitude faster than log Γ or the series (each of which it holds).
+#: Counts up to this use a table of δ (binomial and Poisson counts are whole): a lookup in
+#: place of log Γ or the series, whose values it holds.
 _STIRLERR_TABLE_SIZE = 1024
 
 #: δ(k) for the whole numbers k = 0..1023 (δ(0) = +inf): the definition up to 15, the series

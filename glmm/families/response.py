@@ -84,8 +84,7 @@ class Response:
         self.aic_constant = self._constant_aic_part()
         #: the compiled core's response arguments (kind: 0 binomial–logit, 1 Poisson–log;
         #: binary y; y; w; y log y − y or None), or None: another pair, or no compiled core.
-        #: (The core's own response pass serves its PIRLS only: on its own, numpy's SIMD exp
-        #: and log make this module's pass as fast from 2,000 rows and faster above.)
+        #: The core's response pass serves its own PIRLS only; this module's serves the rest.
         self.core_args = None if _core is None or self._kind is None else (
             0 if self._kind[0] == "binomial" else 1, self._binary, np.ascontiguousarray(y),
             np.ascontiguousarray(weights), self._ylogy)
@@ -107,7 +106,7 @@ class Response:
             m = e / (f * f)
             if m.min() < 2.0 * EPS:
                 m = np.maximum(m, EPS)
-                mu = np.maximum(np.minimum(mu, 1.0 - EPS), EPS)   # np.clip: 3× slower
+                mu = np.maximum(np.minimum(mu, 1.0 - EPS), EPS)
             dev = self._binomial_deviance(y, w, mu, ())
             r = y - mu
             return Working(mu, dev, m if self._unit else w * m, r if self._unit else w * r)

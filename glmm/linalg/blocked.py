@@ -65,8 +65,7 @@ def _cross(ta: TermLayout, tb: TermLayout, W: np.ndarray,
     """Σᵢ Wᵢ (row of ta)ᵀ (row of tb): the dense q_a × q_b block of ΛᵀZᵀWZΛ.
 
     One bincount per column pair over the flattened :func:`cross_index` (``index``, or built
-    here); building a sparse matrix instead costs more than the block (profiled on
-    grouseticks: 40% of a fit went to scipy.sparse construction).
+    here), not a sparse matrix: constructing one costs more than the block it gives.
     """
     if index is None:
         index = cross_index(ta, tb)

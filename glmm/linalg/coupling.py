@@ -57,9 +57,9 @@ class TermLayout:
     def level_sums(self, r: np.ndarray) -> np.ndarray:
         """J r, the sums of r over the observations of each level: (ℓ,) for r of shape (n,),
         (ℓ, k) for (n, k).  Where the codes are sorted (``starts``), a sum over each level's
-        run of rows; else a bincount for a vector (a sparse product costs 3 µs more a call)
-        and the sparse product for a matrix.  A bincount on sorted codes adds a level's
-        observations one after another into the same slot, 3× slower (VerbAgg's items)."""
+        run of rows (a bincount on sorted codes adds one level's observations into the same
+        slot one after another, which stalls); else a bincount for a vector and the sparse
+        product for a matrix."""
         if self.starts is not None:
             return np.add.reduceat(r, self.starts, axis=0)
         if r.ndim == 1:
@@ -94,8 +94,7 @@ class CouplingPattern:
     #: Below this fraction of nonzero entries G₂₁ is kept sparse.
     MAX_DENSITY = 0.25
     #: Up to this many same-column pairs of nonzeros, S is accumulated pair by pair (a
-    #: gather per pair); beyond, a compiled sparse product is faster (profiled: 2e6 pairs on
-    #: 5,000 × 200 crossed levels took 21 ms by pairs, about 10 ms as a product).
+    #: gather per pair); beyond, by a compiled sparse product, which then costs less.
     MAX_PAIRS = 20_000
 
     def __init__(self, terms: Sequence[TermLayout]) -> None:

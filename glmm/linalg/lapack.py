@@ -12,8 +12,6 @@ class FactorizationError(ArithmeticError):
     """G (or its Schur complement) is not numerically positive definite."""
 
 
-# LAPACK directly: scipy.linalg's wrappers cost ~10 µs a call in validation, more than the
-# small factorisations of a small model take.
 def cholesky(a: np.ndarray, lower: bool, what: str = "the matrix") -> np.ndarray:
     """The Cholesky factor of a symmetric positive definite ``a`` (dpotrf)."""
     c, info = dpotrf(a, lower=lower, clean=1)
