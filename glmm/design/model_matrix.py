@@ -30,7 +30,7 @@ from ..errors import FixedEffectsError
 from ..linalg.linpack import dqrdc2, dqrsl_qy
 from .evaluate import NumericMatrix, Variable
 from .frame import ModelFrame
-from .terms import Terms, terms
+from .terms import ModelTerms, terms
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _coding(name: str, v: Variable, n: int) -> _Coding:
 
 def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
     """R's ``model.matrix(~ rhs, frame)`` with the default contrasts."""
-    t: Terms = terms(rhs)
+    t: ModelTerms = terms(rhs)
     names = t.variable_names
     n = frame.n
     used = sorted({i for term in t.terms for i in t.term_variables(term)})

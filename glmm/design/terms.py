@@ -18,7 +18,7 @@ from .expression import CACHE_SIZE, Call, Name, Node, Num, deparse, excerpt, par
 # terms(): R's expansion of a model formula into terms
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Terms:
+class ModelTerms:
     """R's ``terms`` object for a right-hand side.
 
     ``variables`` are the variables in order of first appearance (R's ``attr(, "variables")``,
@@ -217,7 +217,7 @@ def _union(terms_: list[int]) -> int:
     return acc
 
 
-def terms(rhs: Node | str) -> Terms:
+def terms(rhs: Node | str) -> ModelTerms:
     """R's ``terms()`` of a right-hand side (no response): variables, sorted terms, intercept,
     offsets and the factor-coding pattern (cached for text).
 
@@ -233,11 +233,11 @@ def terms(rhs: Node | str) -> Terms:
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _terms_of_text(rhs: str) -> Terms:
+def _terms_of_text(rhs: str) -> ModelTerms:
     return _terms_of(parse_expr(rhs))
 
 
-def _terms_of(node: Node) -> Terms:
+def _terms_of(node: Node) -> ModelTerms:
     b = _TermsBuilder()
     b.extract(node)
     encoded = b.encode(node)
@@ -254,7 +254,7 @@ def _terms_of(node: Node) -> Terms:
             margin = rest == 0 or any(rest & ~prev == 0 for prev in ordered[:k])
             row[i] = 1 if margin else 2
         codes.append(tuple(row))
-    return Terms(tuple(b.variables), tuple(ordered), b.intercept, offsets, tuple(codes))
+    return ModelTerms(tuple(b.variables), tuple(ordered), b.intercept, offsets, tuple(codes))
 
 
 def variables(response: Node, *rhs: Node) -> tuple[Node, ...]:
