@@ -18,6 +18,7 @@ from threadpoolctl import ThreadpoolController
 from .design.design import Design, build_design
 from .design.fixed import FixedEffects
 from .errors import (
+    AGQNotAvailableError,
     ArgumentError,
     ArgumentTypeError,
     ConvergenceWarning,
@@ -28,7 +29,8 @@ from .errors import (
 )
 from .families import Family, Initialized, make_family
 from .families.response import check_response
-from .objectives.base import AGQNotAvailableError, Objective, ObjectiveFunction
+from .objectives.base import Objective
+from .objectives.blocked import BlockedObjective
 from .objectives.model import GlmerModel
 from .objectives.pirls import initial_lp
 from .objectives.scalar_term import ScalarTermObjective
@@ -90,11 +92,11 @@ def _threads() -> ThreadpoolController:
     return _controller
 
 
-def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> ObjectiveFunction:
+def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> Objective:
     """The objective's implementation for this model: one scalar term has a diagonal G."""
     if len(model.terms) == 1 and model.terms[0].p == 1:
         return ScalarTermObjective(model, nAGQ, beta0)
-    return Objective(model, nAGQ, beta0)
+    return BlockedObjective(model, nAGQ, beta0)
 
 
 def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel) -> GlmerFit:
@@ -144,7 +146,7 @@ def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel) -> GlmerFit:
 
 
 def _optimize(model: GlmerModel, nAGQ: int, theta0: np.ndarray, lower: np.ndarray
-              ) -> tuple[ObjectiveFunction, Optimum]:
+              ) -> tuple[Objective, Optimum]:
     """The objective and its optimum from lme4's θ₀ and the GLM's β."""
     # nAGQ = 0 profiles β by joint PIRLS, whose mode does not depend on where it starts: one
     # IRLS step of the GLM is start enough (the converged GLM took as many joint PIRLS steps

@@ -14,7 +14,7 @@ import glmm
 from glmm import compiled
 from glmm.design.random import numeric_term
 from glmm.linalg.blocked import BlockedCholesky
-from glmm.objectives.base import Objective
+from glmm.objectives.blocked import BlockedObjective
 from glmm.objectives.crossed import CrossedTerms
 from glmm.objectives.model import GlmerModel
 from glmm.objectives.pirls import PirlsError, PirlsState, pirls, predict
@@ -152,8 +152,8 @@ def test_core_gradient_equals_numpy_gradient(name: str, nagq: int) -> None:
     beta = np.array([0.1, 0.2, -0.1])
     for theta in (np.array([0.9, 0.5, 0.3]), np.array([0.2, 1.4, -0.6])):
         p = np.r_[theta[:m.ntheta], beta] if nagq else theta[:m.ntheta]
-        core = Objective(m, nagq, beta)
-        numpy = Objective(m, nagq, beta, compiled=False)
+        core = BlockedObjective(m, nagq, beta)
+        numpy = BlockedObjective(m, nagq, beta, compiled=False)
         ev_c, g_c = core._evaluate(p, gradient=True)
         ev_n, g_n = numpy._evaluate(p, gradient=True)
         assert ev_c.state.core is not None and ev_n.state.core is None
@@ -174,7 +174,8 @@ def test_core_objective_equals_numpy_on_verbagg(nagq: int) -> None:
     for label in ("tight", "away"):
         p = np.asarray(ref.results[nagq].probes.by_label(label).params)
         beta = p[m.ntheta:] if nagq else np.zeros(m.p)
-        core, numpy = Objective(m, nagq, beta), Objective(m, nagq, beta, compiled=False)
+        core = BlockedObjective(m, nagq, beta)
+        numpy = BlockedObjective(m, nagq, beta, compiled=False)
         ev_c, g_c = core._evaluate(p, gradient=True)
         ev_n, g_n = numpy._evaluate(p, gradient=True)
         assert g_c is not None and g_n is not None

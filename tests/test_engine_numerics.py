@@ -16,7 +16,7 @@ from glmm.design.random import numeric_term
 from glmm.linalg import blocked as linalg
 from glmm.linalg.blocked import BlockedCholesky
 from glmm.linalg.coupling import CouplingPattern, TermLayout, run_starts
-from glmm.objectives.base import Objective
+from glmm.objectives.blocked import BlockedObjective
 from glmm.objectives.ghrule import ghrule
 from glmm.objectives.model import GlmerModel, distinct_rows
 from glmm.objectives.scalar_term import ScalarTermObjective
@@ -238,7 +238,7 @@ def test_agq_against_brute_force_integration(cbpp_model) -> None:
     assert err[2] > 1e-4  # the comparison can tell rules apart
 
 
-@pytest.mark.parametrize(("impl", "nagq"), [(Objective, 0), (Objective, 1),
+@pytest.mark.parametrize(("impl", "nagq"), [(BlockedObjective, 0), (BlockedObjective, 1),
                                             (ScalarTermObjective, 0), (ScalarTermObjective, 1),
                                             (ScalarTermObjective, 25)])
 def test_devfun_is_a_pure_function(cbpp_model, impl, nagq: int) -> None:
@@ -287,7 +287,7 @@ def test_exact_gradient_against_central_differences(case: str, nagq: int | str,
     one_scalar = len(fit.model.terms) == 1 and fit.model.terms[0].p == 1
     if impl == "scalar" and not one_scalar:
         pytest.skip("ScalarTermObjective is for one scalar term")
-    obj = (ScalarTermObjective if impl == "scalar" else Objective)(fit.model, nagq, fit.beta)
+    obj = (ScalarTermObjective if impl == "scalar" else BlockedObjective)(fit.model, nagq, fit.beta)
     p = ref.results[nagq].probes.by_label("away").params
     _, g = obj._evaluate(p, gradient=True)
     assert g is not None  # the exact gradient itself, not the central-difference fallback
@@ -326,7 +326,7 @@ def test_scalar_objective_on_a_slope_term(family: str, nagq: int) -> None:
     general one, F is even in θ, and its exact gradient matches central differences."""
     m = _slope_term_model(family.split("-")[0])
     beta = np.array([0.2, 0.5])
-    scalar, general = ScalarTermObjective(m, nagq, beta), Objective(m, nagq, beta)
+    scalar, general = ScalarTermObjective(m, nagq, beta), BlockedObjective(m, nagq, beta)
     for theta in (0.6, 1.3, 0.0, -0.6):
         p = np.r_[theta, beta][:scalar.nparams]
         # two computations of the same converged PIRLS mode: rounding only

@@ -1,7 +1,7 @@
 """The numpy scalar-term path (:class:`~glmm.objectives.scalar_term.ScalarTermObjective` with
 ``compiled=False``: PIRLS, gradient and warm start for G = diag(D)) against the general path
-(:class:`~glmm.objectives.base.Objective` with ``compiled=False``: the blocked factor and the
-general gradients) on every corpus case with one scalar term, at nAGQ 0 and 1.  The scalar
+(:class:`~glmm.objectives.blocked.BlockedObjective` with ``compiled=False``: the blocked factor
+and the general gradients) on every corpus case with one scalar term, at nAGQ 0 and 1.  The scalar
 path serves the models the compiled core does not (non-canonical pairs such as probit and
 cloglog, non-integer counts, no compiler) and nAGQ > 1, which the general path does not
 compute; these two independent computations of F, ∇F and the mode must agree."""
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import glmm
-from glmm.objectives.base import Objective
+from glmm.objectives.blocked import BlockedObjective
 from glmm.objectives.model import GlmerModel
 from glmm.objectives.scalar_term import ScalarTermObjective
 from parity import fixtures
@@ -49,7 +49,7 @@ def test_scalar_path_equals_general_path(case: str, nagq: int) -> None:
     m: GlmerModel = fit.model
     assert len(m.terms) == 1 and m.terms[0].p == 1
     scalar = ScalarTermObjective(m, nagq, fit.beta, compiled=False)
-    general = Objective(m, nagq, fit.beta, compiled=False)
+    general = BlockedObjective(m, nagq, fit.beta, compiled=False)
     assert not scalar.compiled
     for p in _points(fit, nagq):   # in turn: each evaluation warm-starts from the last
         ev_s, g_s = scalar._evaluate(p, gradient=True)

@@ -45,7 +45,7 @@ from ..linalg.lapack import FactorizationError, cho_solve, cholesky
 from ..optimize.bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
 from ..optimize.bfgs import MAX_ITER as BFGS_MAX_ITER
 from .agq import agq_objective
-from .base import Evaluation, ObjectiveFunction
+from .base import Evaluation, Objective
 from .ghrule import ghrule
 from .model import GlmerModel
 from .pirls import (
@@ -79,10 +79,11 @@ class ScalarMode(ConditionalMode):
         return float(np.log(self.D).sum())
 
 
-class ScalarTermObjective(ObjectiveFunction):
-    """F for a model with one scalar random-effects term, as :class:`glmm.objectives.base.Objective`
-    computes it for any model, and also for nAGQ > 1 (adaptive Gauss–Hermite), with the
-    same warm start (:meth:`glmm.objectives.base.ObjectiveFunction._warm_start`).
+class ScalarTermObjective(Objective):
+    """F for a model with one scalar random-effects term, as
+    :class:`glmm.objectives.blocked.BlockedObjective` computes it for any model, and also for
+    nAGQ > 1 (adaptive Gauss–Hermite), with the same warm start
+    (:meth:`glmm.objectives.base.Objective._warm_start`).
 
     ``compiled=False`` keeps PIRLS and the gradient in numpy even where the compiled core
     applies (:attr:`compiled` tells which path is in use).

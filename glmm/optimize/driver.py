@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..linalg.lapack import triangular_solve
-from ..objectives.base import Evaluation, ObjectiveFunction
+from ..objectives.base import Evaluation, Objective
 from ..objectives.model import GlmerModel
 from .bfgs import BfgsResult, Minimizer, finite_start, minimize_bfgs
 from .optsummary import OptSummary
@@ -71,7 +71,7 @@ def _minimize(value: Callable[[np.ndarray], float],
     """BFGS (:mod:`glmm.optimize.bfgs`) on the exact gradient, from x0; ``unit`` marks the
     coordinates already scaled to unit curvature (the whitened β); ``start`` is (F, ∇F) at
     x0 when already known; ``compiled`` is the same search run in compiled code
-    (:meth:`glmm.objectives.base.ObjectiveFunction.compiled_bfgs`), used instead when given.
+    (:meth:`glmm.objectives.base.Objective.compiled_bfgs`), used instead when given.
 
     A diagonal θ entry (indices ``diagonal`` of x) that ends at 0 may sit on a maximum: F is
     even in it there, so its gradient is 0 either way.  F is then probed with the entry at
@@ -121,7 +121,7 @@ def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
     return out
 
 
-def _to_boundary(obj: ObjectiveFunction, params: np.ndarray, lower: np.ndarray,
+def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
                  best: Evaluation) -> tuple[np.ndarray, Evaluation]:
     """lme4's check.boundary: θ within BOUNDARY_TOL of its bound goes to it if F does not rise."""
     k = len(lower)
@@ -135,7 +135,7 @@ def _to_boundary(obj: ObjectiveFunction, params: np.ndarray, lower: np.ndarray,
     return params, best
 
 
-def optimize_theta(obj: ObjectiveFunction, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
+def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
     """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
     compiled = obj.compiled_bfgs(None, None)
     res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model),
@@ -147,7 +147,7 @@ def optimize_theta(obj: ObjectiveFunction, theta0: np.ndarray, lower: np.ndarray
                    np.array(theta0, dtype=float), _max_abs(res.g), _name(compiled))
 
 
-def optimize_theta_beta(obj: ObjectiveFunction, theta0: np.ndarray, beta0: np.ndarray,
+def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
                         lower: np.ndarray) -> Optimum:
     """(θ̂, β̂) minimising F(θ, β) (nAGQ ≥ 1), β whitened by √2·R_X, R_X at the u-only
     mode of the start (θ₀, β₀), whose evaluation is also BFGS's first."""

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ..design.design import Design
 from ..errors import ArgumentError, ArgumentTypeError
-from ..objectives.base import Evaluation, ObjectiveFunction
+from ..objectives.base import Evaluation, Objective
 from ..optimize.driver import SINGULAR_TOL
 from ..optimize.optsummary import OptSummary
 
@@ -35,7 +35,7 @@ class MixedModelFit(ABC):
 
     design: Design
     evaluation: Evaluation
-    objective_fn: ObjectiveFunction
+    objective_fn: Objective
     optsummary: OptSummary
     converged: bool = True
     message: str = ""
