@@ -96,11 +96,11 @@ class ScalarTermObjective(Objective):
         super().__init__(model, nAGQ, beta_start)
         self.rule = ghrule(nAGQ) if nAGQ > 1 else None
         term = model.terms[0]
-        self._f = term.codes
-        self._x = term.Xi[:, 0]
+        self._level = term.codes        # fᵢ, each observation's level
+        self._column = term.Xi[:, 0]    # xᵢ, the term's column
         self._intercept = term.intercept   # x = 1: (1 | g)
-        self._x2 = self._x * self._x
-        self._X, self._o, self._resp = model.X, model.offset, model.response
+        self._column2 = self._column * self._column
+        self._X, self._offset, self._resp = model.X, model.offset, model.response
         self._sum = term.level_sums   # Σ_{i∈j} aᵢ for every level j, of a vector or matrix
         # None: no compiled core, or not a canonical pair
         self.compiled = compiled and self._resp.core_args is not None
@@ -111,10 +111,10 @@ class ScalarTermObjective(Objective):
         the offset, checked there once), made on first use."""
         args = self._resp.core_args
         assert _core is not None and args is not None
-        return _core.scalar_model(*args, self._f,
-                                  None if self._intercept else np.ascontiguousarray(self._x),
+        return _core.scalar_model(*args, self._level,
+                                  None if self._intercept else np.ascontiguousarray(self._column),
                                   self.model.q, self._X.shape[1], np.ascontiguousarray(self._X),
-                                  np.ascontiguousarray(self._o, dtype=float))
+                                  np.ascontiguousarray(self._offset, dtype=float))
 
     def __getstate__(self) -> dict[str, Any]:
         """The state without the core's capsule (which does not pickle; it is made again on
@@ -128,7 +128,7 @@ class ScalarTermObjective(Objective):
         """C = ΛᵀZᵀWX, D⁻¹C and R_X (upper, R_XᵀR_X = XᵀWX − CᵀD⁻¹C) for weights W."""
         X = self._X
         WX = W[:, None] * X
-        C = th * self._sum(WX if self._intercept else self._x[:, None] * WX)
+        C = th * self._sum(WX if self._intercept else self._column[:, None] * WX)
         GiC = C / D[:, None]
         try:
             RX = cholesky(X.T @ WX - C.T @ GiC, lower=False)
@@ -143,12 +143,12 @@ class ScalarTermObjective(Objective):
         ``joint``."""
         if self.compiled:
             return self._pirls_compiled(float(theta[0]), beta, u0, joint)
-        resp, X, f = self._resp, self._X, self._f
+        resp, X, f = self._resp, self._X, self._level
         th = float(theta[0])
-        tx = th * self._x
-        tx2 = th * th * self._x2
+        tx = th * self._column
+        tx2 = th * th * self._column2
         u, b = u0.copy(), beta.copy()
-        eta = self._o + X @ b + tx * u[f]
+        eta = self._offset + X @ b + tx * u[f]
         wk = resp.update(eta)
         canonical = self.model.family.canonical
         db = None
@@ -193,7 +193,7 @@ class ScalarTermObjective(Objective):
         Wobs = self._resp.observed_weights(eta, wk.mu, wk.W)
         if not (Wobs >= 0).all():
             return du, db
-        D = 1.0 + self._sum(Wobs * (th * th * self._x2))
+        D = 1.0 + self._sum(Wobs * (th * th * self._column2))
         if Xs is None:
             return grad_u / D, None
         C, GiC, RX = self._schur(th, Wobs, D)
@@ -204,7 +204,7 @@ class ScalarTermObjective(Objective):
     def _pirls_compiled(self, th: float, beta: np.ndarray, u0: np.ndarray, joint: bool
                         ) -> ScalarMode:
         """:meth:`_pirls` in the compiled core."""
-        n, nlev = len(self._f), len(u0)
+        n, nlev = len(self._level), len(u0)
         p = self._X.shape[1] if joint else 0
         u, b = u0.copy(), beta.copy()
         # one array each: a single (5, n) block is above glibc's mmap threshold at n = 1e6
@@ -215,7 +215,7 @@ class ScalarTermObjective(Objective):
         if joint:
             C, GiC, RX = np.empty((nlev, p)), np.empty((nlev, p)), np.empty((p, p))
         status, iterations, _ = _core.scalar_pirls(
-            self._capsule, th, joint, self._o + self._X @ b, u, b if joint else None, eta, mu,
+            self._capsule, th, joint, self._offset + self._X @ b, u, b if joint else None, eta, mu,
             dev, W, s, D, C, GiC, RX)
         if status:
             raise PirlsError(CORE_ERRORS[status])
@@ -247,7 +247,7 @@ class ScalarTermObjective(Objective):
         if not self.compiled or self.nAGQ > 1 or offset is None:
             return None
         joint = self.nAGQ == 0
-        n, nlev, p = len(self._f), self.model.q, self._X.shape[1]
+        n, nlev, p = len(self._level), self.model.q, self._X.shape[1]
         Rc = None if joint else np.ascontiguousarray(R)
         b0 = None if joint else np.ascontiguousarray(beta0, dtype=float)
 
@@ -308,11 +308,11 @@ class ScalarTermObjective(Objective):
             _core.scalar_predict(self._capsule, th_old, dth, st.u, st.s, st.W, st.D, None, st.C,
                                  st.GiC, st.RX, u, db)
             return u, last.beta + db
-        deta = dth * self._x * st.u[self._f]
+        deta = dth * self._column * st.u[self._level]
         if beta is not None:
             deta = deta + self._X @ (beta - last.beta)
         Wd = st.W * deta
-        ru = self._sum(self._x * (dth * st.s - th_old * Wd))
+        ru = self._sum(self._column * (dth * st.s - th_old * Wd))
         Giru = ru / st.D
         if beta is not None:
             return st.u + Giru, beta
@@ -337,7 +337,7 @@ class ScalarTermObjective(Objective):
                                   *((st.C, st.GiC, st.RX) if self.nAGQ == 0
                                     else (None, None, None)), g)
             return g
-        resp, f, x = self._resp, self._f, self._x
+        resp, f, x = self._resp, self._level, self._column
         W, Wp = resp.weight_derivatives(st.eta, st.mu, st.W)
         Wobs = resp.observed_weights(st.eta, st.mu, W)
         kappa = resp.aic_slope(st.drsum)
@@ -369,7 +369,7 @@ class ScalarTermObjective(Objective):
             z = rhs / Do
             r = a - Wobs * (tx * z[f]) - 2.0 * kappa * s
         g_theta = r @ (x * u[f]) + s @ (x * z[f]) + 2.0 * th * float(
-            np.sum(self._sum(W * self._x2) / D))
+            np.sum(self._sum(W * self._column2) / D))
         if self.nAGQ == 0:
             return np.array([g_theta])
         return np.concatenate([[g_theta], self._X.T @ r])
