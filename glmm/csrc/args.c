@@ -9,8 +9,8 @@
  * from them is checked (muladd).  Index arrays (level codes, X's rows, cells, a pattern's
  * offsets and entries) are checked to lie within their bounds, in one branch-free pass; the
  * model constructors (scalar_model, crossed_model) copy their index arrays, so that a later
- * change to the caller's arrays cannot take them out of bounds.  A call runs without the GIL: no other thread may write its arrays
- * meanwhile (as for numpy's own functions). */
+ * change to the caller's arrays cannot take them out of bounds.  A call runs without the GIL:
+ * no other thread may write its arrays meanwhile (as for numpy's own functions). */
 
 #include "core.h"
 
@@ -247,6 +247,26 @@ int in_range(const int64_t *v, Py_ssize_t len, Py_ssize_t bound, const char *nam
         PyErr_Format(PyExc_ValueError, "%s: %s outside [0, %zd): %s[%zd] is %lld", name, what,
                      bound, name, i, (long long)v[i]);
     return 0;
+}
+
+void held_free(PyObject *capsule)
+{
+    Held *h = PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule));
+    if (h) {
+        release(&h->bs);
+        PyMem_Free(h->index);
+        PyMem_Free(h);
+    }
+}
+
+void *model_of(PyObject *capsule, const char *name, const char *maker)
+{
+    if (!PyCapsule_IsValid(capsule, name)) {
+        PyErr_Format(PyExc_ValueError, "model: expected the PyCapsule \"%s\" of %s, got %s",
+                     name, maker, Py_TYPE(capsule)->tp_name);
+        return NULL;
+    }
+    return PyCapsule_GetPointer(capsule, name);
 }
 
 /* A bytes-like argument of `len` bytes (as the call's next buffer). */

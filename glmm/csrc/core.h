@@ -197,6 +197,19 @@ HIDDEN int in_range(const int64_t *v, Py_ssize_t len, Py_ssize_t bound, const ch
 HIDDEN const unsigned char *bytes_arg(Buffers *bs, PyObject *obj, const char *name,
                                       Py_ssize_t len);
 
+/* What a model capsule (scalar_model, crossed_model) holds besides its problem, first in its
+ * struct: the buffers of its float64 arrays, which stay exported (so their arrays alive and
+ * unresizable) for the capsule's life, and its index arrays, copied into one block. */
+typedef struct {
+    Buffers bs;
+    int64_t *index;
+} Held;
+
+/* A model capsule's destructor (of any capsule whose struct starts with its Held). */
+HIDDEN void held_free(PyObject *capsule);
+/* The struct of a capsule named `name`, which `maker` makes, or NULL with ValueError. */
+HIDDEN void *model_of(PyObject *capsule, const char *name, const char *maker);
+
 /* optional() into `var` within an entry point whose buffers are `bs`, going to `fail` on
  * error. */
 #define TAKE(var, obj, name, rows, cols, written, required)                                  \
@@ -225,13 +238,11 @@ typedef struct {
 
 /* One scalar term's model as the compiled core holds it (a capsule made once per model by
  * scalar_model): the Problem without θ, with X (n × p) always, and the offset o; its level
- * codes, copied and checked there; and the buffers of its float64 arrays, which stay
- * exported (so their arrays alive and unresizable) for the capsule's life. */
+ * codes are its Held's index block, copied and checked there. */
 typedef struct {
+    Held held;
     Problem pb;
     const double *o;
-    Buffers bs;
-    int64_t *f;
 } ScalarModel;
 
 /* The model of a scalar_model capsule, or NULL with ValueError. */

@@ -24,13 +24,13 @@ typedef struct {
     Resp resp;
 } Crossed;
 
-/* The blocked factor of the PIRLS matrix at weights W (glmm.linalg.blocked.BlockedCholesky, dense
- * coupling): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ (q₁ × m, m = q₂ + p) and R (m × m, upper,
+/* The blocked factor of the PIRLS matrix at weights W (glmm.linalg.blocked.BlockedCholesky,
+ * dense coupling): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ (q₁ × m, m = q₂ + p) and R (m × m, upper,
  * RᵀR = S̄ = [G₂₂ C₂; C₂ᵀ XᵀWX] − BtᵀD⁻¹Bt), with the right-hand side of the Newton step,
  * r = [ΛᵀZᵀs − u; Xᵀs], accumulated in the same pass.  The fixed effects' blocks are summed
  * per observation into the cells and X's distinct rows, then over those (as
- * glmm.objectives.model.TermCells): C = ΛᵀZᵀWX from Σ_{i∈c} Wᵢaᵢ per cell, XᵀWX and Xᵀs from ΣWᵢ and
- * Σsᵢ per distinct row.  `scratch` holds 2G + Σ cells.  Returns 0 if S̄ is not positive
+ * glmm.objectives.model.TermCells): C = ΛᵀZᵀWX from Σ_{i∈c} Wᵢaᵢ per cell, XᵀWX and Xᵀs
+ * from ΣWᵢ and Σsᵢ per distinct row.  `scratch` holds 2G + Σ cells.  Returns 0 if S̄ is not positive
  * definite. */
 static int crossed_factor(const Crossed *cr, const double *W, const double *s, const double *u,
                           double *D, double *Bt, double *R, double *r, double *scratch)
@@ -349,8 +349,8 @@ static int crossed_gradient(const Crossed *cr, int profiled, const double *D, co
     return OK;
 }
 
-/* The first-order prediction of the mode at θ_old + Δθ (glmm.objectives.pirls.predict) from the mode
- * (u, s, W) at θ_old, whose factor is (D, Bt, R): with δη = ZΛ_Δũ (+ XΔβ unless joint),
+/* The first-order prediction of the mode at θ_old + Δθ (glmm.objectives.pirls.predict) from
+ * the mode (u, s, W) at θ_old, whose factor is (D, Bt, R): with δη = ZΛ_Δũ (+ XΔβ unless joint),
  *   r_u = Λ_ΔᵀZᵀs − ΛᵀZᵀWδη,   δ = A⁻¹[r_u; −XᵀWδη] (joint) or G⁻¹r_u;
  * un = u + δ_u and (joint) db = δ_β.  cr holds θ_old; dbeta is NULL when joint. */
 static int crossed_predict(const Crossed *cr, const double *dth, const double *u,
@@ -400,26 +400,14 @@ static int crossed_predict(const Crossed *cr, const double *dth, const double *u
 
 /* A crossed-terms model as the compiled core holds it (a capsule made once per model by
  * crossed_model): the Crossed problem without θ; its index arrays (the terms' level codes,
- * X's row of each observation, the cells), copied into one block and checked there; and the
- * buffers of its float64 arrays, which stay exported (so their arrays alive and unresizable)
- * for the capsule's life. */
+ * X's row of each observation, the cells) are its Held's index block, copied and checked
+ * there. */
 typedef struct {
+    Held held;
     Crossed cr;
-    Buffers bs;
-    int64_t *index;
 } CrossedModel;
 
 static const char *const CROSSED_MODEL = "glmm._core.CrossedModel";
-
-static void crossed_model_free(PyObject *capsule)
-{
-    CrossedModel *cm = PyCapsule_GetPointer(capsule, CROSSED_MODEL);
-    if (cm) {
-        release(&cm->bs);
-        PyMem_Free(cm->index);
-        PyMem_Free(cm);
-    }
-}
 
 PyDoc_STRVAR(crossed_model_doc,
 "crossed_model(kind, binary, y, w, ylogy, codes, xs, nlevels, p, groups, Xg, cells)\n"
@@ -472,7 +460,8 @@ static PyObject *py_crossed_model(PyObject *self, PyObject *args)
     if (!cm)
         return PyErr_NoMemory();
     Crossed *cr = &cm->cr;
-    Buffers *bs = &cm->bs, callers, *ix = &callers;   /* the caller's index arrays, until copied */
+    /* ix: the caller's index arrays, until copied */
+    Buffers *bs = &cm->held.bs, callers, *ix = &callers;
     ix->used = 0;
     const int64_t *src[MAX_INDEX];
     const int64_t **dst[MAX_INDEX];
@@ -515,12 +504,12 @@ static PyObject *py_crossed_model(PyObject *self, PyObject *args)
     Py_ssize_t total = 0;
     for (int j = 0; j < k; j++)
         total = muladd(1, len[j], total);
-    if (total < 0 || !(cm->index = PyMem_Malloc(sizeof(int64_t) * (total + 1)))) {
+    if (total < 0 || !(cm->held.index = PyMem_Malloc(sizeof(int64_t) * (total + 1)))) {
         PyErr_NoMemory();
         goto fail;
     }
     for (int j = 0, at = 0; j < k; at += len[j++]) {   /* copy, then check the copies */
-        int64_t *v = cm->index + at;
+        int64_t *v = cm->held.index + at;
         memcpy(v, src[j], sizeof(int64_t) * len[j]);
         *dst[j] = v;
     }
@@ -555,13 +544,13 @@ static PyObject *py_crossed_model(PyObject *self, PyObject *args)
     cr->p = p;
     cr->q1 = nl[0];
     cr->q2 = q - nl[0];
-    PyObject *capsule = PyCapsule_New(cm, CROSSED_MODEL, crossed_model_free);
+    PyObject *capsule = PyCapsule_New(cm, CROSSED_MODEL, held_free);
     if (capsule)
         return capsule;
 fail:
     release(ix);
     release(bs);
-    PyMem_Free(cm->index);
+    PyMem_Free(cm->held.index);
     PyMem_Free(cm);
     return NULL;
 }
@@ -572,12 +561,9 @@ fail:
 static const CrossedModel *crossed_at(PyObject *capsule, PyObject *theta, const char *name,
                                       int joint, Crossed *cr)
 {
-    if (!PyCapsule_IsValid(capsule, CROSSED_MODEL)) {
-        PyErr_Format(PyExc_ValueError, "model: expected the PyCapsule \"%s\" of crossed_model, "
-                     "got %s", CROSSED_MODEL, Py_TYPE(capsule)->tp_name);
+    const CrossedModel *cm = model_of(capsule, CROSSED_MODEL, "crossed_model");
+    if (!cm)
         return NULL;
-    }
-    const CrossedModel *cm = PyCapsule_GetPointer(capsule, CROSSED_MODEL);
     *cr = cm->cr;
     if (!PyTuple_Check(theta) || PyTuple_GET_SIZE(theta) != cr->T) {
         PyErr_Format(PyExc_TypeError, "%s: a tuple of %zd floats", name, cr->T);
@@ -628,7 +614,7 @@ static PyObject *py_crossed_pirls(PyObject *self, PyObject *args)
     TAKE(D, r[8], "D", q1, VECTOR, 1, 1);
     TAKE(Bt, r[9], "Bt", q1, m, 1, 1);
     TAKE(R, r[10], "R", m, m, 1, 1);
-    if (!disjoint(bs, &cm->bs))
+    if (!disjoint(bs, &cm->held.bs))
         goto fail;
     long iterations = 0;
     int status;
@@ -673,7 +659,7 @@ static PyObject *py_crossed_gradient(PyObject *self, PyObject *args)
     TAKE(W, r[5], "W", n, VECTOR, 0, 1);
     TAKE(s, r[6], "s", n, VECTOR, 0, 1);
     TAKE(g, r[7], "g", cr.T + (profiled ? 0 : cr.p), VECTOR, 1, 1);
-    if (!disjoint(bs, &cm->bs))
+    if (!disjoint(bs, &cm->held.bs))
         goto fail;
     int status;
     Py_BEGIN_ALLOW_THREADS
@@ -731,7 +717,7 @@ static PyObject *py_crossed_predict(PyObject *self, PyObject *args)
     TAKE(dbeta, r[6], "dbeta", cr.p, VECTOR, 0, !joint);
     TAKE(un, r[7], "u_new", q, VECTOR, 1, 1);
     TAKE(db, r[8], "dbeta_new", p, VECTOR, 1, joint && p > 0);
-    if (!disjoint(bs, &cm->bs))
+    if (!disjoint(bs, &cm->held.bs))
         goto fail;
     int status;
     Py_BEGIN_ALLOW_THREADS
@@ -765,7 +751,7 @@ static PyObject *py_crossed_rx(PyObject *self, PyObject *args)
     double *W, *RX;
     TAKE(W, a[2], "W", n, VECTOR, 0, 1);
     TAKE(RX, a[3], "RX", p, p, 1, 1);
-    if (!disjoint(bs, &cm->bs))
+    if (!disjoint(bs, &cm->held.bs))
         goto fail;
     /* the joint factor at W (its right-hand side, at s = 0 and u = 0, is not used) */
     const Py_ssize_t size =

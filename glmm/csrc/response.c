@@ -30,7 +30,8 @@ int response_arg(Buffers *bs, int kind, int binary, PyObject *y, PyObject *w, Py
                  Py_ssize_t n, Resp *r)
 {
     double *yv, *wv, *lv;
-    if (!optional(bs, y, "y", n, VECTOR, 0, 1, &yv) || !optional(bs, w, "w", n, VECTOR, 0, 1, &wv) ||
+    if (!optional(bs, y, "y", n, VECTOR, 0, 1, &yv) ||
+        !optional(bs, w, "w", n, VECTOR, 0, 1, &wv) ||
         !optional(bs, ylogy, "ylogy", n, VECTOR, 0, 0, &lv))
         return 0;
     *r = (Resp){.kind = kind, .binary = binary, .y = yv, .w = wv, .ylogy = lv, .n = n};

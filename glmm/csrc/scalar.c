@@ -287,16 +287,6 @@ int predict(const Problem *pb, double dth, const double *u, const double *s,
 
 static const char *const SCALAR_MODEL = "glmm._core.ScalarModel";
 
-static void scalar_model_free(PyObject *capsule)
-{
-    ScalarModel *sm = PyCapsule_GetPointer(capsule, SCALAR_MODEL);
-    if (sm) {
-        release(&sm->bs);
-        PyMem_Free(sm->f);
-        PyMem_Free(sm);
-    }
-}
-
 PyDoc_STRVAR(scalar_model_doc,
 "scalar_model(kind, binary, y, w, ylogy, f, x, nlevels, p, X, o) -> capsule\n\n"
 "One scalar term for scalar_pirls, scalar_gradient, scalar_predict, scalar_rx and\n"
@@ -315,19 +305,19 @@ static PyObject *py_scalar_model(PyObject *self, PyObject *args)
     ScalarModel *sm = PyMem_Calloc(1, sizeof(ScalarModel));
     if (!sm)
         return PyErr_NoMemory();
-    Buffers *bs = &sm->bs, callers, *ix = &callers;   /* the caller's f, until copied */
+    Buffers *bs = &sm->held.bs, callers, *ix = &callers;   /* the caller's f, until copied */
     ix->used = 0;
     const int64_t *f = array(ix, a[5], "f", ANY, VECTOR, 0, 1);
     if (!f)
         goto fail;
     const Py_ssize_t n = last_rows(ix);
-    if (!(sm->f = PyMem_Malloc(sizeof(int64_t) * (n + 1)))) {
+    if (!(sm->held.index = PyMem_Malloc(sizeof(int64_t) * (n + 1)))) {
         PyErr_NoMemory();
         goto fail;
     }
-    memcpy(sm->f, f, sizeof(int64_t) * n);   /* copy, then check the copy */
+    memcpy(sm->held.index, f, sizeof(int64_t) * n);   /* copy, then check the copy */
     release(ix);
-    if (!in_range(sm->f, n, nlev, "f", "level codes", -1))
+    if (!in_range(sm->held.index, n, nlev, "f", "level codes", -1))
         goto fail;
     Resp resp;
     double *x, *X, *o;
@@ -335,28 +325,23 @@ static PyObject *py_scalar_model(PyObject *self, PyObject *args)
         !optional(bs, a[6], "x", n, VECTOR, 0, 0, &x) ||
         !optional(bs, a[9], "X", n, p, 0, 1, &X) || !optional(bs, a[10], "o", n, VECTOR, 0, 1, &o))
         goto fail;
-    sm->pb = (Problem){.n = n, .nlev = nlev, .p = p, .f = sm->f, .x = x, .th = 0.0, .X = X,
+    sm->pb = (Problem){.n = n, .nlev = nlev, .p = p, .f = sm->held.index, .x = x, .th = 0.0, .X = X,
                        .resp = resp};
     sm->o = o;
-    PyObject *capsule = PyCapsule_New(sm, SCALAR_MODEL, scalar_model_free);
+    PyObject *capsule = PyCapsule_New(sm, SCALAR_MODEL, held_free);
     if (capsule)
         return capsule;
 fail:
     release(ix);
     release(bs);
-    PyMem_Free(sm->f);
+    PyMem_Free(sm->held.index);
     PyMem_Free(sm);
     return NULL;
 }
 
 const ScalarModel *scalar_model_of(PyObject *capsule)
 {
-    if (!PyCapsule_IsValid(capsule, SCALAR_MODEL)) {
-        PyErr_Format(PyExc_ValueError, "model: expected the PyCapsule \"%s\" of scalar_model, "
-                     "got %s", SCALAR_MODEL, Py_TYPE(capsule)->tp_name);
-        return NULL;
-    }
-    return PyCapsule_GetPointer(capsule, SCALAR_MODEL);
+    return model_of(capsule, SCALAR_MODEL, "scalar_model");
 }
 
 /* The problem of a scalar_model capsule at θ (the argument `name`, a float), with X unless
@@ -413,7 +398,7 @@ static PyObject *py_scalar_pirls(PyObject *self, PyObject *args)
     TAKE(C, r[9], "C", nlev, p, 1, joint);
     TAKE(GiC, r[10], "GiC", nlev, p, 1, joint);
     TAKE(RX, r[11], "RX", p, p, 1, joint);
-    if (!disjoint(bs, &sm->bs))
+    if (!disjoint(bs, &sm->held.bs))
         goto fail;
     long iterations = 0;
     double P = NAN;
@@ -460,7 +445,7 @@ static PyObject *py_scalar_gradient(PyObject *self, PyObject *args)
         goto fail;
     }
     TAKE(g, r[8], "g", RX ? 1 : 1 + p, VECTOR, 1, 1);
-    if (!disjoint(bs, &sm->bs))
+    if (!disjoint(bs, &sm->held.bs))
         goto fail;
     int status;
     Py_BEGIN_ALLOW_THREADS
@@ -495,7 +480,7 @@ static PyObject *py_scalar_rx(PyObject *self, PyObject *args)
     TAKE(W, a[2], "W", n, VECTOR, 0, 1);
     TAKE(D, a[3], "D", nlev, VECTOR, 0, 1);
     TAKE(RX, a[4], "RX", p, p, 1, 1);
-    if (!disjoint(bs, &sm->bs))
+    if (!disjoint(bs, &sm->held.bs))
         goto fail;
     const Py_ssize_t size = muladd(2, muladd(nlev, p, 0), 1);   /* C and D⁻¹C */
     double *buf = size < 0 ? NULL : malloc(sizeof(double) * size);
@@ -543,7 +528,7 @@ static PyObject *py_scalar_predict(PyObject *self, PyObject *args)
     TAKE(RX, r[8], "RX", p, p, 0, !dbeta);
     TAKE(un, r[9], "u_new", nlev, VECTOR, 1, 1);
     TAKE(db, r[10], "dbeta_new", p, VECTOR, 1, !dbeta);
-    if (!disjoint(bs, &sm->bs))
+    if (!disjoint(bs, &sm->held.bs))
         goto fail;
     predict(&pb, dth, u, s, W, D, dbeta, C, GiC, RX, un, db);
     release(bs);

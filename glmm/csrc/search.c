@@ -249,7 +249,7 @@ static PyObject *py_scalar_minimize(PyObject *self, PyObject *args)
         if (!float_arg(a[12 + k], TOL[k], 1, &tol[k]))
             goto fail;
     Py_ssize_t max_iter;
-    if (!size_arg(a[15], "max_iter", &max_iter) || !disjoint(bs, &sm->bs))
+    if (!size_arg(a[15], "max_iter", &max_iter) || !disjoint(bs, &sm->held.bs))
         goto fail;
     eta0 = malloc(sizeof(double) * (n > 0 ? n : 1));
     gfull = malloc(sizeof(double) * (1 + p));
