@@ -12,17 +12,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from .choices import CANDIDATES
 from .deadline import DEFAULT_R_TIMEOUT, check_timeout
 from .errors import ParityError
 from .results import CaseReference, FitResult, ProbeResult, RanefTable
-
-CANDIDATES: tuple[str, ...] = ("glmm", "r", "fixture")
+from .variants import Variant
 
 
 class CandidateUnavailableError(ParityError):
@@ -38,13 +38,19 @@ class Candidate(ABC):
     description: str
     #: why the tight tier is skipped for this candidate, or None
     skip_tight: str | None = None
+    #: the arguments of :func:`make_candidate` that make this candidate again (in a worker)
+    recipe: tuple[Any, ...] = ()
+
+    def unavailable(self, method: str) -> str | None:
+        """Why this candidate cannot fit a case of ``method``, or None if it can."""
+        return None
 
     @abstractmethod
-    def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
-        """The candidate's optimum for the case at this nAGQ."""
+    def fit(self, ref: CaseReference, variant: Variant) -> FitResult:
+        """The candidate's optimum for the case at this variant."""
 
     @abstractmethod
-    def devfun(self, ref: CaseReference, nAGQ: int,
+    def devfun(self, ref: CaseReference, variant: Variant,
                points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
         """The candidate's converged objective and modes at each parameter vector, or None
         where it has no value."""
@@ -52,16 +58,17 @@ class Candidate(ABC):
 
 class FixtureCandidate(Candidate):
     name = "fixture"
+    recipe = ("fixture",)
     description = "the fixture's own lme4 tight fit (self-consistency; needs no R, no engine)"
     skip_tight = "the candidate is the reference's own tight fit"
 
-    def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
-        return ref.results[nAGQ].tight
+    def fit(self, ref: CaseReference, variant: Variant) -> FitResult:
+        return ref.variant(variant).tight
 
-    def devfun(self, ref: CaseReference, nAGQ: int,
+    def devfun(self, ref: CaseReference, variant: Variant,
                points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
-        tight = ref.results[nAGQ].tight
-        at = tight.params(nAGQ)
+        tight = ref.variant(variant).tight
+        at = tight.params(variant)
         raw = tight.raw
         out: list[ProbeResult | None] = []
         for p in points:
@@ -84,57 +91,66 @@ class LiveRCandidate(Candidate):
         from .r_bridge import session
 
         self.timeout = check_timeout(timeout)
+        self.recipe = ("r", self.timeout)
         self.session = session()  # raises RUnavailableError
         v = self.session.versions
         self.description = f"live lme4 {v['lme4_version']} on R {v['r_version']} (tight fit)"
 
-    def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
+    def fit(self, ref: CaseReference, variant: Variant) -> FitResult:
         """lme4's tight fit, with its objective replaced by the converged devfun at its
         optimum (and logLik, AIC, BIC shifted alike), as the engine reports it.
 
         R sees the reference's data as vectors and its spec once checked
         (:mod:`parity.trust`); nothing of a fixture file is evaluated as code."""
-        fit = FitResult.from_json(self.session.fit(ref.data, ref.case.spec(), nAGQ, "tight",
-                                                   timeout=self.timeout))
-        exact = self.devfun(ref, nAGQ, [fit.params(nAGQ)])[0]
-        shift = exact.objective - fit.objective
-        return dataclasses.replace(fit, objective=exact.objective, loglik=fit.loglik - shift / 2,
-                                   aic=fit.aic + shift, bic=fit.bic + shift)
+        fit = FitResult.from_json(self.session.fit(ref.data, ref.case.spec(), variant.value,
+                                                   "tight", timeout=self.timeout))
+        exact = self.devfun(ref, variant, [fit.params(variant)])[0]
+        assert exact is not None  # the live devfun answers at every point
+        return fit.at_objective(exact.objective)
 
-    def devfun(self, ref: CaseReference, nAGQ: int,
+    def devfun(self, ref: CaseReference, variant: Variant,
                points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
-        res = self.session.probe(ref.data, ref.case.spec(), nAGQ,
+        res = self.session.probe(ref.data, ref.case.spec(), variant.value,
                                  [list(map(float, p)) for p in points],
-                                 tols=(ref.results[nAGQ].probes.tolPwrss,),
+                                 tols=(ref.variant(variant).probes.tolPwrss,),
                                  timeout=self.timeout)
         return [ProbeResult.from_json(p) for p in res["points"]]
 
 
 class GlmmCandidate(Candidate):
     name = "glmm"
+    recipe = ("glmm",)
 
     def __init__(self) -> None:
         import glmm
 
         self.glmm = glmm
         self.description = f"glmm {glmm.__version__} (this project's engine)"
-        self._fits: dict[tuple[str, int], object] = {}
+        self._fits: dict[tuple[str, str], object] = {}
 
-    def _fit(self, ref: CaseReference, nAGQ: int):
-        key = (ref.case.name, nAGQ)
+    def unavailable(self, method: str) -> str | None:
+        if method != "glmer":
+            return f"glmm has no {method}() yet: not available"
+        return None
+
+    def _fit(self, ref: CaseReference, variant: Variant):
+        key = (ref.case.name, variant.label)
         if key not in self._fits:
             c = ref.case
+            why = self.unavailable(c.method)
+            if why:
+                raise CandidateUnavailableError(why)
             try:
                 self._fits[key] = self.glmm.glmer(
                     c.formula, ref.data.to_pandas(), family=self.glmm.make_family(c.family, c.link),
-                    nAGQ=nAGQ, weights=c.weights, offset=c.offset)
+                    nAGQ=variant.nAGQ, weights=c.weights, offset=c.offset)
             except Exception as exc:  # any failure of the engine is a row
                 raise CandidateFitError(f"glmm.glmer failed: {type(exc).__name__}: {exc}") \
                     from exc
         return self._fits[key]
 
-    def fit(self, ref: CaseReference, nAGQ: int) -> FitResult:
-        f = self._fit(ref, nAGQ)
+    def fit(self, ref: CaseReference, variant: Variant) -> FitResult:
+        f = self._fit(ref, variant)
         ranef = {g: RanefTable(tuple(map(str, df.index)), tuple(map(str, df.columns)),
                                df.to_numpy(dtype=float))
                  for g, df in f.ranef.items()}
@@ -142,11 +158,11 @@ class GlmmCandidate(Candidate):
             fixef_names=tuple(f.fixef.index), fixef=f.fixef.to_numpy(dtype=float),
             theta_names=tuple(f.theta_names), theta=np.asarray(f.theta, dtype=float),
             ranef=ranef, objective=f.objective, deviance=f.deviance, loglik=f.loglik,
-            aic=f.aic, bic=f.bic, df=f.df, nobs=f.nobs, sigma=f.sigma, u=f.u)
+            aic=f.aic, bic=f.bic, df=f.df, nobs=f.nobs, sigma=f.sigma, u=f.u, native=f)
 
-    def devfun(self, ref: CaseReference, nAGQ: int,
+    def devfun(self, ref: CaseReference, variant: Variant,
                points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
-        f = self._fit(ref, nAGQ)
+        f = self._fit(ref, variant)
         out: list[ProbeResult | None] = []
         for p in points:
             try:

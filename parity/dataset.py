@@ -8,6 +8,7 @@ round-trip exactly through JSON (Python writes the shortest repr that reads back
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -111,3 +112,72 @@ class Dataset:
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Dataset:
         return cls(tuple(Column.from_json(c) for c in obj["columns"]))
+
+
+#: R's integer range (its NA is -2^31)
+_R_INT_MAX = 2**31 - 1
+
+
+def dataset_from_pandas(df: pd.DataFrame, factors: Sequence[str] = ()) -> Dataset:
+    """The table R would fit from ``df``: a lossless :class:`Dataset`.
+
+    Numbers become ``double`` columns (``integer`` for integer dtypes within R's range),
+    booleans ``logical``, a Categorical a factor with its categories in order, and strings a
+    factor whose levels are sorted as R sorts them in the C locale (by bytes).  Columns named
+    in ``factors`` become factors too: integers with their levels in numeric order (labelled
+    as R's ``as.character``), strings as above.  Missing values are NA.  Anything else (dates,
+    mixed objects, non-integer numbers named as factors) is a TypeError naming the column.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"the data must be a pandas DataFrame, not {type(df).__name__}")
+    names = list(df.columns)
+    bad = next((n for n in names if not isinstance(n, str) or not n), None)
+    if bad is not None or len(set(names)) != len(names):
+        raise ValueError(f"column names must be unique, non-empty strings: {names}")
+    missing = [f for f in factors if f not in names]
+    if missing:
+        raise ValueError(f"factors names {missing[0]!r}, which is not a column of the data "
+                         f"(the columns are {', '.join(names)})")
+    return Dataset(tuple(_column(n, df[n], n in factors) for n in names))
+
+
+def _column(name: str, s: pd.Series, as_factor: bool) -> Column:
+    na = s.isna().to_numpy()
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        levels = tuple(str(c) for c in s.cat.categories)
+        codes = tuple(None if c < 0 else int(c) for c in s.cat.codes)
+        return Column(name, "factor", codes, levels, bool(s.cat.ordered))
+    if pd.api.types.is_bool_dtype(s.dtype):
+        vals = tuple(None if m else bool(v) for v, m in zip(s.to_numpy(object), na, strict=True))
+        return Column(name, "logical", vals)
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        arr = s.to_numpy(dtype=float, na_value=math.nan)
+        if as_factor:
+            return _numeric_factor(name, arr)
+        finite = arr[~na]
+        if not np.all(np.isfinite(finite)):
+            raise ValueError(f"column {name!r} holds an infinite value")
+        if pd.api.types.is_integer_dtype(s.dtype) and np.all(np.abs(finite) <= _R_INT_MAX):
+            return Column(name, "integer", tuple(None if m else int(v)
+                                                 for v, m in zip(arr, na, strict=True)))
+        return Column(name, "double", tuple(None if m else float(v)
+                                            for v, m in zip(arr, na, strict=True)))
+    values = s.to_numpy(object)
+    if not all(m or isinstance(v, str) for v, m in zip(values, na, strict=True)):
+        raise TypeError(f"column {name!r} of dtype {s.dtype} is neither numbers, booleans, "
+                        "strings nor a Categorical")
+    strs = [None if m else str(v) for v, m in zip(values, na, strict=True)]
+    levels = tuple(sorted({v for v in strs if v is not None}, key=lambda v: v.encode("utf-8")))
+    index = {lev: i for i, lev in enumerate(levels)}
+    return Column(name, "factor", tuple(None if v is None else index[v] for v in strs), levels)
+
+
+def _numeric_factor(name: str, arr: np.ndarray) -> Column:
+    present = arr[~np.isnan(arr)]
+    if not np.all(np.isfinite(present)) or not np.all(present == np.round(present)):
+        raise TypeError(f"column {name!r} is named in factors but holds non-integer numbers; "
+                        "give its values as strings")
+    uniq = sorted({int(v) for v in present})
+    index = {v: i for i, v in enumerate(uniq)}
+    codes = tuple(None if math.isnan(v) else index[int(v)] for v in arr)
+    return Column(name, "factor", codes, tuple(str(v) for v in uniq))

@@ -48,7 +48,8 @@ class FixtureError(ParityError):
     """
 
     #: what to do about it, appended to the message
-    HINT = "fixtures are written only by scripts/generate_fixtures.py: regenerate this one"
+    HINT = ("fixtures are written only by `python -m parity generate`: regenerate this one "
+            "(`parity generate --case NAME`, with --cases FILE for your own cases)")
 
     def __init__(self, path: object, field: str, problem: str) -> None:
         self.path = str(path)
@@ -60,8 +61,24 @@ class FixtureError(ParityError):
         return (type(self), (self.path, self.field, self.problem))
 
 
+class CaseError(ParityError, ValueError):
+    """A case that cannot be fitted as given: ``case`` names it and ``field`` the field at
+    fault (``formula``, ``offset``, ``nAGQ``, ...); ``where`` is the case file, if any."""
+
+    def __init__(self, case: str, field: str, problem: str, where: str = "") -> None:
+        self.case = case
+        self.field = field
+        self.problem = problem
+        self.where = where
+        at = f"{where}: " if where else ""
+        super().__init__(f"{at}case {case!r}: field {field}: {problem}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, str]]:
+        return (type(self), (self.case, self.field, self.problem, self.where))
+
+
 class UnknownCaseError(ParityError, KeyError):
-    """A case name that is not in the corpus."""
+    """A case name (or a --case pattern) that matches no case."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

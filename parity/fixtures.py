@@ -1,50 +1,112 @@
-"""Fixture files: one JSON document per corpus case, validated on load, written atomically.
+"""Fixture files: one JSON document per case, validated on load, written atomically.
 
 The schema is ``fixture.schema.json`` beside this module and is described for people in
-``fixtures/README.md``.  Loading checks, in order: the file exists and is UTF-8 JSON; its
+``parity/corpus/README.md``.  Loading checks, in order: the file exists and is UTF-8 JSON; its
 ``schema_version`` is one this code reads; every number is finite and no key repeats; the
 document matches the schema (which also types each data column's values); and the parts agree
-with each other (one result per nAGQ of the case, names and values of equal length, factor
-codes within their levels, unique column names, weights and offset naming numeric columns,
-a formula that glmm's parser and function whitelist accept).  Each failure raises
-:class:`~parity.errors.FixtureError` naming the file and the field; nothing in a fixture is
-ever evaluated as code (see :mod:`parity.trust`).
+with each other (the case is a valid case on the stored data, one result per variant of the
+case, names and values of equal length, factor codes within their levels, unique column names).
+Each failure raises :class:`~parity.errors.FixtureError` naming the file and the field;
+nothing in a fixture is ever evaluated as code (see :mod:`parity.trust`).
+
+Where fixtures are found (:func:`search_path`): in the folder given (``--fixtures-dir``), and
+only there; otherwise, case by case, in ``$PARITY_FIXTURES``, then ``./fixtures``, then the
+corpus shipped inside this package (``parity/corpus``), the first that holds ``<name>.json``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from .atomic import write_text_atomic
-from .cases import FAMILY_LINKS
-from .errors import FixtureError, UnsafeInputError
+from .errors import CaseError, FixtureError, ParityError
 from .results import CaseReference
-from .trust import check_column_argument, check_formula
+from .variants import VARIANT_ARGUMENT, parse_label
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    import jsonschema
 
-#: The committed fixtures: ``fixtures/`` at the repository root.
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+    from .cases import Case
+
+SCHEMA_VERSION = 2
+
+#: The corpus fixtures, shipped inside the package (package data).
+CORPUS_DIR = Path(__file__).resolve().parent / "corpus"
+#: Where fixtures are looked for before ./fixtures and the corpus.
+FIXTURES_ENV = "PARITY_FIXTURES"
+#: The folder in the working directory looked in after $PARITY_FIXTURES.
+LOCAL_DIR = "fixtures"
+
+
+def search_path(directory: Path | str | None = None) -> list[Path]:
+    """The folders a fixture is looked for in, in order: ``directory`` alone if given, else
+    ``$PARITY_FIXTURES`` (if set), ``./fixtures`` and the package's corpus."""
+    if directory is not None:
+        return [Path(directory)]
+    env = os.environ.get(FIXTURES_ENV)
+    return [*([Path(env)] if env else []), Path.cwd() / LOCAL_DIR, CORPUS_DIR]
+
+
+def output_dir(corpus: bool) -> Path:
+    """Where ``parity generate`` writes without ``--out``: ``$PARITY_FIXTURES`` if set, else
+    the package's corpus for the corpus and ``./fixtures`` for cases of a case file."""
+    env = os.environ.get(FIXTURES_ENV)
+    if env:
+        return Path(env)
+    return CORPUS_DIR if corpus else Path.cwd() / LOCAL_DIR
 
 
 def fixture_path(name: str, directory: Path | str | None = None) -> Path:
-    return Path(directory or DEFAULT_DIR) / f"{name}.json"
+    """The fixture file of case ``name``: ``<directory>/<name>.json`` if a folder is given,
+    else the first that exists along :func:`search_path` (the corpus's path if none does)."""
+    folders = search_path(directory)
+    for folder in folders:
+        p = folder / f"{name}.json"
+        if p.is_file():
+            return p
+    return folders[-1] / f"{name}.json"
+
+
+def fixture_names(directory: Path | str) -> list[str]:
+    """The case names of the fixtures in a folder (its ``*.json`` files), sorted."""
+    return sorted(p.stem for p in Path(directory).glob("*.json") if p.is_file())
+
+
+def cases_in(directory: Path | str) -> tuple[list[Case], list[FixtureError]]:
+    """The cases stored in a folder of fixtures (a folder of fixtures is a corpus by itself),
+    each with its data, and the fixtures that could not be read."""
+    cases, errors = [], []
+    for name in fixture_names(directory):
+        try:
+            cases.append(load(name, directory).case)
+        except FixtureError as exc:
+            errors.append(exc)
+    return cases, errors
 
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
+    jsonschema = _jsonschema()
     schema = json.loads(resources.files("parity").joinpath("fixture.schema.json").read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
+
+
+def _jsonschema() -> Any:
+    try:
+        import jsonschema
+    except ImportError:
+        raise ParityError("reading fixtures needs jsonschema, which comes with the harness's "
+                          "extra: pip install 'glmm-lme4[parity]'") from None
+    return jsonschema
 
 
 def validate(doc: Any, path: Path | str) -> None:
@@ -58,11 +120,16 @@ def validate(doc: Any, path: Path | str) -> None:
     if "schema_version" not in doc:
         raise FixtureError(path, "$.schema_version", "missing required field")
     version = doc["schema_version"]
+    if type(version) is int and version == 1:
+        raise FixtureError(path, "$.schema_version",
+                           f"schema_version 1 is the old glmer-only format; this code reads "
+                           f"{SCHEMA_VERSION} (a method, and results keyed by variant): "
+                           "regenerate the fixture with live R")
     if type(version) is not int or version != SCHEMA_VERSION:
         raise FixtureError(path, "$.schema_version",
                            f"unknown schema_version {version!r}; this code reads {SCHEMA_VERSION}")
     _check_values(doc, path)
-    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    error = _jsonschema().exceptions.best_match(_validator().iter_errors(doc))
     if error is not None:
         field = error.json_path
         problem = error.message
@@ -144,35 +211,31 @@ def _check_values(doc: Any, path: Path | str) -> None:
 
 # -- consistency between the parts ------------------------------------------------------------
 def _check_consistency(doc: dict[str, Any], path: Path | str) -> None:
-    _check_case(doc, path)
-    want = sorted(doc["case"]["nAGQ"])
-    have = sorted(int(k) for k in doc["results"])
+    case = _check_case(doc, path)
+    want = sorted(v.label for v in case.variants)
+    have = sorted(doc["results"])
     if want != have:
+        arg = VARIANT_ARGUMENT[case.method]
         raise FixtureError(path, "$.results",
-                           f"results for nAGQ {have}, but the case lists nAGQ {want}")
+                           f"results for {have}, but the case lists {arg} "
+                           f"{list(getattr(case, arg))} ({want})")
     for key, res in doc["results"].items():
-        where = f"$.results['{key}']"
+        where = f"$.results.{key}"
         for kind in ("default", "tight"):
             _check_fit(res[kind], kind, f"{where}.{kind}", path)
-        _check_probes(res, int(key), where, path)
+        _check_probes(res, parse_label(case.method, key).theta_only, where, path)
 
 
-def _check_case(doc: dict[str, Any], path: Path | str) -> None:
-    case = doc["case"]
-    links = FAMILY_LINKS[case["family"]]
-    if case["link"] not in links:
-        raise FixtureError(path, "$.case.link", f"{case['link']!r} is not a link of "
-                                                f"{case['family']}; its links are {list(links)}")
+def _check_case(doc: dict[str, Any], path: Path | str) -> Case:
+    """The document's case, checked as every case is, on the stored data."""
+    from .cases import Case
+    from .dataset import Dataset
+
+    _check_data(doc["data"], path)
     try:
-        check_formula(case["formula"])
-    except UnsafeInputError as exc:
-        raise FixtureError(path, "$.case.formula", exc.problem) from None
-    kinds = _check_data(doc["data"], path)
-    for arg in ("weights", "offset"):
-        try:
-            check_column_argument(case[arg], arg, kinds)
-        except UnsafeInputError as exc:
-            raise FixtureError(path, f"$.case.{arg}", exc.problem) from None
+        return Case.from_spec(doc["case"], str(path), Dataset.from_json(doc["data"]))
+    except CaseError as exc:
+        raise FixtureError(path, f"$.case.{exc.field}", exc.problem) from None
 
 
 def _check_data(data: dict[str, Any], path: Path | str) -> dict[str, str]:
@@ -242,11 +305,11 @@ def _check_fit(fit: dict[str, Any], kind: str, where: str, path: Path | str) -> 
             raise FixtureError(path, f"{where}.vcov.values", f"not a {n} x {n} matrix")
 
 
-def _check_probes(res: dict[str, Any], nAGQ: int, where: str, path: Path | str) -> None:
+def _check_probes(res: dict[str, Any], theta_only: bool, where: str, path: Path | str) -> None:
     tight = res["tight"]
     n_theta, n_beta, n_u = (len(tight["theta"]["values"]), len(tight["fixef"]["values"]),
                             len(tight["u"]))
-    n_params = n_theta if nAGQ == 0 else n_theta + n_beta
+    n_params = n_theta if theta_only else n_theta + n_beta
     points = res["probes"]["points"]
     labels = [p["label"] for p in points]
     for needed in ("tight", "default", "away"):
@@ -256,7 +319,7 @@ def _check_probes(res: dict[str, Any], nAGQ: int, where: str, path: Path | str) 
         w = f"{where}.probes.points[{i}]"
         if labels.index(p["label"]) != i:
             raise FixtureError(path, f"{w}.label", f"a second probe labelled {p['label']!r}")
-        for part, n, what in (("params", n_params, "θ" if nAGQ == 0 else "θ and β"),
+        for part, n, what in (("params", n_params, "θ" if theta_only else "θ and β"),
                               ("u", n_u, "u"), ("b", n_u, "u"), ("beta", n_beta, "β")):
             if len(p[part]) != n:
                 raise FixtureError(path, f"{w}.{part}", f"{len(p[part])} values, but the "
@@ -302,7 +365,7 @@ def load_document(path: Path | str) -> dict[str, Any]:
 
 
 def load(name: str, directory: Path | str | None = None) -> CaseReference:
-    """The reference of one case, from ``<directory>/<name>.json``."""
+    """The reference of one case, from its fixture (see :func:`fixture_path`)."""
     path = fixture_path(name, directory)
     doc = load_document(path)
     if doc["case"]["name"] != name:

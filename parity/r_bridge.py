@@ -30,6 +30,7 @@ from .trust import (
     check_spec,
     column_kinds,
 )
+from .variants import METHODS
 
 #: tolPwrss values tried in order for the probe devfun.  lme4's PIRLS can fail at 1e-14 on
 #: large data (the step-halving test then sees summation noise), so the generator takes the
@@ -44,6 +45,12 @@ _failure: RUnavailableError | None = None
 #: Set this environment variable to a non-empty value to behave as if R were absent.
 DISABLE_ENV = "PARITY_DISABLE_R"
 
+#: The environment variables R's start-up sets in this process (from R's ldpaths), with their
+#: values before it did: a worker process (parity.workers) must start without R's library
+#: path, or its Python may load another libpython found there.
+R_ENVIRONMENT = ("LD_LIBRARY_PATH", "R_HOME")
+ENV_BEFORE_R: dict[str, str | None] = {}
+
 
 class RSession:
     """An embedded R with lme4 loaded and the bridge functions sourced."""
@@ -51,6 +58,8 @@ class RSession:
     def __init__(self) -> None:
         if os.environ.get(DISABLE_ENV):
             raise RUnavailableError(f"live R is disabled by {DISABLE_ENV}")
+        if not ENV_BEFORE_R:
+            ENV_BEFORE_R.update((k, os.environ.get(k)) for k in R_ENVIRONMENT)
         try:
             import rpy2.rinterface as ri
             import rpy2.robjects as ro
@@ -96,26 +105,30 @@ class RSession:
 
         return call_with_deadline(run, timeout, f"R's data expression {_short(expr)}")
 
-    def fit(self, data: Dataset, spec: dict[str, Any], nAGQ: int, kind: str,
+    def fit(self, data: Dataset, spec: dict[str, Any], setting: int | bool, kind: str,
             timeout: float | None = DEFAULT_R_TIMEOUT) -> dict[str, Any]:
-        """glmer() on ``data`` with the ``default`` or ``tight`` control; a plain dict.
+        """The spec's method (glmer, or lmer) on ``data`` with the ``default`` or ``tight``
+        control; a plain dict.  ``setting`` is the variant: the nAGQ for glmer, the REML flag
+        for lmer.
 
         The spec's strings are checked first (:func:`parity.trust.check_spec`); the data go
         to R as vectors.
         """
         checked = check_spec(spec, column_kinds(data.columns))
-        k, control = check_nagq(nAGQ), check_control(kind)
+        method, k = _check_setting(spec, setting)
+        control = check_control(kind)
         return call_with_deadline(
-            lambda: self.call("parity_fit", self.dataframe(data), self._r_spec(checked), k,
-                              control),
-            timeout, f"lme4's glmer() ({_what(spec, k)}, {control} control)")
+            lambda: self.call("parity_fit", self.dataframe(data),
+                              self._r_spec({**checked, "method": method}), k, control),
+            timeout, f"lme4's {method}() ({_what(spec, k)}, {control} control)")
 
-    def probe(self, data: Dataset, spec: dict[str, Any], nAGQ: int,
+    def probe(self, data: Dataset, spec: dict[str, Any], setting: int | bool,
               points: list[list[float]], tols: tuple[float, ...] = PROBE_TOLS,
               timeout: float | None = DEFAULT_R_TIMEOUT) -> dict[str, Any]:
-        """lme4's converged devfun at each parameter vector (θ for nAGQ=0, (θ, β) otherwise)."""
-        checked = check_spec(spec, column_kinds(data.columns))
-        k = check_nagq(nAGQ)
+        """lme4's converged devfun at each parameter vector (θ for nAGQ = 0 and lmer, (θ, β)
+        otherwise)."""
+        checked = {**check_spec(spec, column_kinds(data.columns))}
+        checked["method"], k = _check_setting(spec, setting)
         pts = [[float(x) for x in p] for p in points]
         tol_values = [float(t) for t in tols]
         if not tol_values or not all(0 < t < 1 for t in tol_values):
@@ -146,6 +159,8 @@ class RSession:
     def _r_spec(self, spec: dict[str, Any]) -> Any:
         ro = self.ro
         items = {k: ro.StrVector([spec[k]]) for k in ("formula", "family", "link")}
+        if spec.get("method") is not None:
+            items["method"] = ro.StrVector([_check_method(spec["method"])])
         for k in ("weights", "offset"):
             if spec.get(k) is not None:
                 items[k] = ro.StrVector([spec[k]])
@@ -171,13 +186,30 @@ class RSession:
         return ro.r["parity_data_frame"](ro.ListVector(cols))
 
 
+def _check_method(method: object) -> str:
+    if method not in METHODS:
+        raise UnsafeInputError("case.method", f"{method!r} is not one of {', '.join(METHODS)}")
+    return str(method)
+
+
+def _check_setting(spec: dict[str, Any], setting: object) -> tuple[str, Any]:
+    """(method, setting) once checked: the nAGQ of glmer and glmer.nb, lmer's REML flag."""
+    method = _check_method(spec.get("method", "glmer"))
+    if method == "lmer":
+        if not isinstance(setting, bool):
+            raise UnsafeInputError("REML", f"{setting!r} is not true or false")
+        return method, setting
+    return method, check_nagq(setting)
+
+
 def _short(text: str, n: int = 60) -> str:
     return repr(text if len(text) <= n else text[: n - 3] + "...")
 
 
-def _what(spec: dict[str, Any], nAGQ: int) -> str:
+def _what(spec: dict[str, Any], setting: object) -> str:
     name = spec.get("name")
-    return f"case {name!r}, nAGQ={nAGQ}" if name else f"{spec.get('formula')!r}, nAGQ={nAGQ}"
+    what = f"REML={setting}" if isinstance(setting, bool) else f"nAGQ={setting}"
+    return f"case {name!r}, {what}" if name else f"{spec.get('formula')!r}, {what}"
 
 
 def session() -> RSession:

@@ -3,7 +3,7 @@
 :func:`compare_problem` fits a :class:`~parity.random_problems.Problem` in lme4 (default and
 tight control) and in glmm, probes lme4's converged devfun at lme4's tight and default optima,
 at a point away from both (``parity.generate.probe_points``) and at glmm's own optimum, and
-compares in the harness's tiers (``parity.runner.compare_nagq``, with parity.compare's
+compares in the harness's tiers (``parity.runner.compare_variant``, with parity.compare's
 tolerances).  The verdict:
 
 - ``fail``: a probe is outside the probe tier (glmm's objective differs from lme4's at the
@@ -48,13 +48,15 @@ from typing import Any
 import numpy as np
 
 from .candidates import CandidateFitError, GlmmCandidate
-from .compare import TIGHT_OBJECTIVE, Row, compare_default
+from .compare import TIGHT_OBJECTIVE, Row
 from .errors import RFitError
 from .generate import probe_points
+from .quantities import CandidateOutput, quantities
 from .r_bridge import RSession
 from .random_problems import Problem, python_script, r_script
-from .results import CaseReference, FitResult, NAGQReference, ProbeResult, ProbeSet
-from .runner import compare_nagq
+from .results import CaseReference, FitResult, ProbeResult, ProbeSet, VariantReference
+from .runner import compare_variant
+from .variants import Variant
 
 #: The time limit of each R call, in seconds.  lme4 fits and probes each of these problems in
 #: well under a second; a call still running after a minute is stuck, and is stopped.
@@ -155,6 +157,7 @@ def compare_problem(problem: Problem, session: RSession) -> Outcome:
 
 def _compare(problem: Problem, session: RSession) -> Outcome:
     data, case, k = problem.dataset(), problem.case(), problem.nAGQ
+    variant = Variant("glmer", k)
     spec = case.spec()
     out = Outcome(problem, "pass")
     fits: dict[str, dict[str, Any]] = {}
@@ -177,7 +180,7 @@ def _compare(problem: Problem, session: RSession) -> Outcome:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            glmm_fit = candidate.fit(bare, k)
+            glmm_fit = candidate.fit(bare, variant)
     except CandidateFitError as exc:
         cause = exc.__cause__
         import glmm
@@ -193,16 +196,17 @@ def _compare(problem: Problem, session: RSession) -> Outcome:
     out.glmm_warnings = [f"{w.category.__name__}: {w.message}" for w in caught]
     out.glmm_objective = glmm_fit.objective
 
-    labelled = [*probe_points(default, tight, k), ("glmm", list(map(float, glmm_fit.params(k))))]
+    labelled = [*probe_points(default, tight, variant),
+                ("glmm", list(map(float, glmm_fit.params(k))))]
     probes = _probe(session, data, spec, k, labelled)
     if probes is None:
         out.verdict, out.why = "fail", "lme4's devfun failed at its own tight and default optima"
         return out
-    nref = NAGQReference(k, FitResult.from_json(default), tight_fit, probes)
+    nref = VariantReference(variant, FitResult.from_json(default), tight_fit, probes)
     ref = CaseReference(case, {}, data, {k: nref})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out.rows = compare_nagq(ref, k, candidate)
+        out.rows = compare_variant(ref, k, candidate)
     at_tight = probes.by_label("tight")
     assert at_tight is not None  # probe_points' first label
     out.lme4_tight_objective = at_tight.objective
@@ -211,8 +215,9 @@ def _compare(problem: Problem, session: RSession) -> Outcome:
     out.lme4_at_glmm = None if at_glmm is None else at_glmm.objective
     # lme4's own tight optimum, on the converged objective, as a candidate of the default tier
     own = dataclasses.replace(tight_fit, objective=at_tight.objective)
-    out.lme4_default_rows = [r for r in compare_default(case.name, nref, own)
-                             if r.status == "fail"]
+    own_out = CandidateOutput(fit=own)
+    out.lme4_default_rows = [row for q in quantities(("default",))
+                             if (row := q.compare(case.name, nref, own_out)).status == "fail"]
     _judge(out)
     return out
 

@@ -7,6 +7,7 @@ knows where a number came from.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from .cases import Case
 from .dataset import Dataset
+from .variants import Variant, parse_label
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -53,7 +55,17 @@ class FitResult:
     nobs: int
     sigma: float
     u: np.ndarray
+    #: lme4's fit as a fixture stores it (empty for the engine's fits)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: the candidate's own fit object (glmm's GlmerFit), for quantities this class lacks
+    native: Any = field(default=None, repr=False, compare=False)
+
+    def at_objective(self, objective: float) -> FitResult:
+        """This fit with its objective replaced (by lme4's converged devfun at its optimum),
+        and logLik, AIC and BIC shifted alike."""
+        shift = objective - self.objective
+        return dataclasses.replace(self, objective=objective, loglik=self.loglik - shift / 2,
+                                   aic=self.aic + shift, bic=self.bic + shift)
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> FitResult:
@@ -80,9 +92,11 @@ class FitResult:
             raw=obj,
         )
 
-    def params(self, nAGQ: int) -> np.ndarray:
-        """The devfun's argument at this fit: θ for nAGQ=0, (θ, β) otherwise (lme4's order)."""
-        return self.theta.copy() if nAGQ == 0 else np.concatenate([self.theta, self.fixef])
+    def params(self, variant: Variant | int) -> np.ndarray:
+        """The devfun's argument at this fit: θ where the objective takes θ alone (nAGQ = 0,
+        lmer), (θ, β) otherwise (lme4's order).  An int is a glmer nAGQ."""
+        theta_only = variant == 0 if isinstance(variant, int) else variant.theta_only
+        return self.theta.copy() if theta_only else np.concatenate([self.theta, self.fixef])
 
 
 @dataclass(frozen=True)
@@ -124,22 +138,31 @@ class ProbeSet:
 
 
 @dataclass(frozen=True)
-class NAGQReference:
-    nAGQ: int
+class VariantReference:
+    """lme4's answers for one variant of a case: its default fit, its tight fit (the true
+    optimum) and its converged objective at fixed parameters (the probes)."""
+
+    variant: Variant
     default: FitResult
     tight: FitResult
     probes: ProbeSet
 
+    @property
+    def label(self) -> str:
+        return self.variant.label
+
 
 @dataclass(frozen=True)
 class CaseReference:
-    """Everything lme4 says about one case: provenance, the data it fitted, and per nAGQ the
-    default fit, the tight fit and the probes.  ``raw`` is the fixture document."""
+    """Everything lme4 says about one case: provenance, the data it fitted, and per variant
+    the default fit, the tight fit and the probes.  ``results`` is keyed by the variant's key
+    (the nAGQ for glmer and glmer.nb, ``"REML"`` or ``"ML"`` for lmer); ``raw`` is the fixture
+    document."""
 
     case: Case
     provenance: dict[str, Any]
     data: Dataset
-    results: dict[int, NAGQReference]
+    results: dict[int | str, VariantReference]
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -147,20 +170,21 @@ class CaseReference:
                   ) -> CaseReference:
         """The reference of a fixture document (validated by :mod:`parity.fixtures`); its
         case is marked as read from ``read_from``, so its ``data_r`` is never evaluated."""
-        results = {}
-        for key, r in doc["results"].items():
-            k = int(key)
-            results[k] = NAGQReference(
-                nAGQ=k,
+        data = Dataset.from_json(doc["data"])
+        case = Case.from_spec(doc["case"], read_from, data)
+        refs = []
+        for label, r in doc["results"].items():
+            refs.append(VariantReference(
+                variant=parse_label(case.method, label),
                 default=FitResult.from_json(r["default"]),
                 tight=FitResult.from_json(r["tight"]),
                 probes=ProbeSet(float(r["probes"]["tolPwrss"]),
                                 tuple(ProbeResult.from_json(p) for p in r["probes"]["points"])),
-            )
-        return cls(
-            case=Case.from_spec(doc["case"], read_from),
-            provenance=dict(doc["provenance"]),
-            data=Dataset.from_json(doc["data"]),
-            results=dict(sorted(results.items())),
-            raw=doc,
-        )
+            ))
+        return cls(case=case, provenance=dict(doc["provenance"]), data=data,
+                   results={r.variant.key: r for r in sorted(refs, key=lambda r: r.variant)},
+                   raw=doc)
+
+    def variant(self, key: int | str | Variant) -> VariantReference:
+        """The results of one variant (its key, label, or the Variant)."""
+        return self.results[self.case.variant(key).key]

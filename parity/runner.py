@@ -1,16 +1,23 @@
-"""Run cases through a reference source and a candidate, and collect comparison rows."""
+"""Run cases through a reference source and a candidate, and collect comparison rows.
+
+With ``jobs > 1`` the cases are spread over that many worker processes (started fresh, so
+each has its own R session and its own engine); the rows come back in case order, the same
+as with one job.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .candidates import Candidate
 from .cases import Case
-from .compare import QUANTITIES, TIERS, Row, compare_default, compare_probes, compare_tight
+from .compare import TIERS, Row
 from .errors import FixtureError, ParityError
+from .quantities import REGISTRY, CandidateOutput, Quantity, quantities
 from .results import CaseReference
 from .sources import ReferenceSource
+from .workers import in_workers
 
 
 @dataclass
@@ -27,61 +34,127 @@ class RunResult:
     def failed(self) -> list[Row]:
         return [r for r in self.rows if r.status == "fail"]
 
+    @property
+    def compared(self) -> int:
+        """How many rows compared something (passed or failed)."""
+        return sum(1 for r in self.rows if r.status != "skip")
 
-def compare_nagq(ref: CaseReference, nAGQ: int, candidate: Candidate,
-                 tiers: Iterable[str] = TIERS) -> list[Row]:
-    """All rows of one case at one nAGQ.  An error of the candidate becomes failing rows."""
+
+def compare_variant(ref: CaseReference, key: object, candidate: Candidate,
+                    tiers: Iterable[str] = TIERS,
+                    registry: Sequence[Quantity] = REGISTRY) -> list[Row]:
+    """Every row of one case at one variant (its key, label or Variant).  An error of the
+    candidate becomes failing rows; a method the candidate cannot fit, one skipped row."""
     name = ref.case.name
-    r = ref.results[nAGQ]
-    tiers = tuple(tiers)
-    rows: list[Row] = []
-    if "probe" in tiers:
+    r = ref.variant(key)
+    label = r.variant.label
+    wanted = quantities(tuple(tiers), ref.case.method, registry)
+    why = candidate.unavailable(ref.case.method)
+    if why:
+        return [Row(name, label, "candidate", "available", "skip", note=why)]
+    out = CandidateOutput()
+    errors: dict[str, str] = {}
+    if any(q.tier == "probe" for q in wanted):
         try:
-            probes = candidate.devfun(ref, nAGQ, [p.params for p in r.probes.points])
-            rows += compare_probes(name, r, probes)
+            out.probes = candidate.devfun(ref, r.variant, [p.params for p in r.probes.points])
         except ParityError as exc:
-            rows += [Row(name, nAGQ, "probe", q, "fail", note=str(exc))
-                     for q in QUANTITIES["probe"]]
-    if "tight" in tiers or "default" in tiers:
+            errors["probe"] = str(exc)
+    if any(q.tier != "probe" for q in wanted):
         try:
-            fit = candidate.fit(ref, nAGQ)
+            out.fit = candidate.fit(ref, r.variant)
         except ParityError as exc:
-            rows += [Row(name, nAGQ, tier, q, "fail", note=f"the candidate's fit failed: {exc}")
-                     for tier in ("tight", "default") if tier in tiers for q in QUANTITIES[tier]]
-            return rows
-        if "tight" in tiers:
-            if candidate.skip_tight:
-                rows += [Row(name, nAGQ, "tight", q, "skip", note=candidate.skip_tight)
-                         for q in QUANTITIES["tight"]]
-            else:
-                rows += compare_tight(name, r, fit)
-        if "default" in tiers:
-            rows += compare_default(name, r, fit)
+            errors["fit"] = f"the candidate's fit failed: {exc}"
+    rows = []
+    for q in wanted:
+        error = errors.get("probe" if q.tier == "probe" else "fit")
+        if error:
+            rows.append(Row(name, label, q.tier, q.name, "fail", note=error))
+        elif q.tier == "tight" and candidate.skip_tight:
+            rows.append(Row(name, label, q.tier, q.name, "skip", note=candidate.skip_tight))
+        else:
+            rows.append(q.compare(name, r, out))
     return rows
 
 
-def run(cases: Iterable[Case], source: ReferenceSource, candidate: Candidate,
-        tiers: Iterable[str] = TIERS, nagq: Iterable[int] | None = None,
-        on_step: Callable[[str, bool], None] | None = None) -> RunResult:
-    """Compare every case and nAGQ.  ``on_step(label, done)`` is told when a unit of work
-    (one case at one nAGQ) starts (done=False) and ends (done=True)."""
+def selected_variants(case: Case, variants: Iterable[str] | None) -> list[str]:
+    """The labels of the case's variants that ``variants`` (labels) selects; all of them
+    without a selection."""
+    wanted = None if variants is None else set(variants)
+    return [v.label for v in case.variants if wanted is None or v.label in wanted]
+
+
+def run_case(case: Case, source: ReferenceSource, candidate: Candidate,
+             tiers: Sequence[str] = TIERS, variants: Iterable[str] | None = None,
+             on_step: Callable[[str, bool], None] | None = None) -> RunResult:
+    """The rows of one case (see :func:`run`)."""
     step = on_step or (lambda _m, _d: None)
-    wanted = None if nagq is None else set(nagq)
-    tiers = tuple(tiers)
     result = RunResult(source.description, candidate.description)
-    for case in cases:
-        step(f"{case.name}: reference", False)
-        try:
-            ref = source.reference(case)
-        except ParityError as exc:
-            if isinstance(exc, FixtureError):
-                result.fixture_errors.append(exc)
-            result.rows.append(Row(case.name, -1, "reference", "reference", "fail", note=str(exc)))
-            continue
-        for k in ref.results:
-            if wanted is not None and k not in wanted:
-                continue
-            step(f"{case.name} nAGQ={k}", False)
-            result.rows += compare_nagq(ref, k, candidate, tiers)
-            step(f"{case.name} nAGQ={k}", True)
+    labels = selected_variants(case, variants)
+    if not labels:
+        return result
+    step(f"{case.name}: reference", False)
+    try:
+        ref = source.reference(case)
+    except ParityError as exc:
+        if isinstance(exc, FixtureError):
+            result.fixture_errors.append(exc)
+        result.rows.append(Row(case.name, "", "reference", "reference", "fail", note=str(exc)))
+        return result
+    for label in labels:
+        step(f"{case.name} {label}", False)
+        result.rows += compare_variant(ref, label, candidate, tiers)
+        step(f"{case.name} {label}", True)
     return result
+
+
+def run(cases: Iterable[Case], source: ReferenceSource, candidate: Candidate,
+        tiers: Sequence[str] = TIERS, variants: Iterable[str] | None = None,
+        on_step: Callable[[str, bool], None] | None = None, jobs: int = 1) -> RunResult:
+    """Compare every case and selected variant (labels; all without a selection).
+
+    ``on_step(label, done)`` is told when a unit of work starts (done=False) and ends
+    (done=True): one case at one variant, or with ``jobs > 1`` one whole case.
+    """
+    cases = list(cases)
+    wanted = None if variants is None else tuple(variants)
+    result = RunResult(source.description, candidate.description)
+    if jobs <= 1 or len(cases) <= 1:
+        parts = [run_case(c, source, candidate, tiers, wanted, on_step) for c in cases]
+    else:
+        parts = _parallel(cases, source, candidate, tuple(tiers), wanted, on_step, jobs)
+    for part in parts:
+        result.rows += part.rows
+        result.fixture_errors += part.fixture_errors
+    return result
+
+
+# -- worker processes -----------------------------------------------------------------------
+_worker: dict[str, object] = {}
+
+
+def _start_worker(source_recipe: tuple, candidate_recipe: tuple) -> None:
+    from .candidates import make_candidate
+    from .sources import make_source
+
+    _worker["source"] = make_source(*source_recipe)
+    _worker["candidate"] = make_candidate(*candidate_recipe)
+
+
+def _run_in_worker(case: Case, tiers: tuple[str, ...],
+                   variants: tuple[str, ...] | None) -> RunResult:
+    source, candidate = _worker["source"], _worker["candidate"]
+    assert isinstance(source, ReferenceSource) and isinstance(candidate, Candidate)
+    return run_case(case, source, candidate, tiers, variants)
+
+
+def _parallel(cases: list[Case], source: ReferenceSource, candidate: Candidate,
+              tiers: tuple[str, ...], variants: tuple[str, ...] | None,
+              on_step: Callable[[str, bool], None] | None, jobs: int) -> list[RunResult]:
+    step = on_step or (lambda _m, _d: None)
+    parts: dict[int, RunResult] = {}
+    for i, part in in_workers(_run_in_worker, cases, jobs, tiers, variants,
+                              initializer=_start_worker,
+                              initargs=(source.recipe, candidate.recipe)):
+        parts[i] = part
+        step(cases[i].name, True)
+    return [parts[i] for i in range(len(cases))]

@@ -1,7 +1,9 @@
-"""Where the reference comes from: committed fixtures, or lme4 run live through rpy2.
+"""Where the reference comes from: fixtures, or lme4 run live through rpy2.
 
-Both give the same :class:`~parity.results.CaseReference`.  ``auto`` picks live R when R,
-lme4 and rpy2 all load, and the fixtures otherwise.
+Both give the same :class:`~parity.results.CaseReference`.  ``fixtures`` (the default of the
+CLI and of the pytest plugin) reads them as :mod:`parity.fixtures` finds them; ``r`` fits
+each case now; ``auto`` picks live R when R, lme4 and rpy2 all load, and the fixtures
+otherwise.
 """
 
 from __future__ import annotations
@@ -9,19 +11,21 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from pathlib import Path
+from typing import Any
 
 from . import fixtures
 from .cases import Case
+from .choices import SOURCES
 from .deadline import DEFAULT_R_TIMEOUT, check_timeout
 from .errors import FixtureError, ParityError
 from .results import CaseReference
-
-SOURCES: tuple[str, ...] = ("auto", "r", "fixtures")
 
 
 class ReferenceSource(ABC):
     name: str
     description: str
+    #: the arguments of :func:`make_source` that make this source again (in a worker)
+    recipe: tuple[Any, ...]
 
     @abstractmethod
     def reference(self, case: Case) -> CaseReference:
@@ -32,18 +36,29 @@ class FixtureSource(ReferenceSource):
     name = "fixtures"
 
     def __init__(self, directory: Path | str | None = None) -> None:
-        self.directory = Path(directory or fixtures.DEFAULT_DIR)
-        self.description = f"fixtures in {self.directory}"
+        """``directory``: the only folder to read; None: each case's fixture is looked for
+        along :func:`parity.fixtures.search_path`."""
+        self.directory = None if directory is None else Path(directory)
+        self.recipe = ("fixtures", self.directory)
+        self.description = (f"fixtures in {self.directory}" if self.directory is not None else
+                            f"fixtures (${fixtures.FIXTURES_ENV}, ./{fixtures.LOCAL_DIR}, then "
+                            f"{fixtures.CORPUS_DIR})")
 
     def reference(self, case: Case) -> CaseReference:
+        """The stored reference of the case; FixtureError if the fixture's case (or, when the
+        case has its data at hand, its data) differs from the case asked for."""
         path = fixtures.fixture_path(case.name, self.directory)
         ref = fixtures.load(case.name, self.directory)
         if ref.case != case:
             mine, theirs = ref.case.spec(), case.spec()
-            field = next((k for k in mine if mine[k] != theirs[k]), "name")
+            field = next((k for k in {**mine, **theirs} if mine.get(k) != theirs.get(k)),
+                         "name")
             raise FixtureError(path, f"$.case.{field}",
                                f"the stored case differs from the case asked for "
-                               f"({mine[field]!r}, not {theirs[field]!r})")
+                               f"({mine.get(field)!r}, not {theirs.get(field)!r})")
+        if case.data is not None and case.data != ref.data:
+            raise FixtureError(path, "$.data", "the stored data differ from the case's data "
+                                               "(was the data file changed?)")
         return ref
 
 
@@ -55,13 +70,15 @@ class LiveRSource(ReferenceSource):
         from .r_bridge import session
 
         self.timeout = check_timeout(timeout)
+        self.recipe = ("r", None, self.timeout)
         self.session = session()  # raises RUnavailableError
         v = self.session.versions
         self.description = f"live lme4 {v['lme4_version']} on R {v['r_version']}"
 
     def reference(self, case: Case) -> CaseReference:
-        """lme4's reference, fitted now.  The case's ``data_r`` is evaluated only if the case
-        is code; one read from a fixture file must be its corpus entry (UnsafeInputError)."""
+        """lme4's reference, fitted now, on the case's data if it has them, else on what its
+        ``data_r`` makes (evaluated only if the case is code, or the corpus entry of its
+        name: UnsafeInputError otherwise)."""
         from .generate import generate_document
 
         label = f"<live R: {case.name}>"

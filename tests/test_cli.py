@@ -1,4 +1,5 @@
-"""The CLI runs on fixtures alone, prints the table, writes reports and sets its exit code."""
+"""The CLI runs on fixtures alone, prints one line per case × variant, writes reports, puts
+errors on stderr and sets its exit code."""
 
 from __future__ import annotations
 
@@ -10,82 +11,165 @@ from pathlib import Path
 
 import pytest
 
+from parity import fixtures
 from parity.cli import main
 
 pytest_plugins = ["pytester"]
 
+ENV = {**os.environ, "PARITY_DISABLE_R": "1", "COLUMNS": "200"}
 
-def test_run_on_fixtures_without_r_prints_table(tmp_path: Path) -> None:
-    env = {**os.environ, "PARITY_DISABLE_R": "1", "COLUMNS": "200"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "parity", "run", "--source", "fixtures", "--no-progress",
-         "--json", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "r.md")],
-        capture_output=True, text=True, env=env, timeout=600, check=False)
+
+def _run(*args: str, env: dict | None = None, cwd: Path | None = None
+         ) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parity", *args], capture_output=True,
+                          text=True, env=env or ENV, cwd=cwd, timeout=600, check=False)
+
+
+def test_default_report_of_the_corpus_fits_one_screen(tmp_path: Path) -> None:
+    proc = _run("run", "--no-progress", "--json", str(tmp_path / "r.json"),
+                "--markdown", str(tmp_path / "r.md"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = proc.stdout
-    assert "candidate: glmm" in out  # auto: the engine, which needs no R
+    lines = proc.stdout.splitlines()
+    assert len(lines) < 60  # one screen: one line per case × variant, not one per quantity
+    assert max(len(line.rstrip()) for line in lines) <= 120
+    assert lines[0].startswith("parity: glmm")  # candidate auto: the engine, which needs no R
     for case in ("seed", "cbpp", "verbagg", "sleepstudy-gamma"):
-        assert case in out
-    assert "probe-objective" in out and "default-m2loglik" in out
-    assert " 0 failed" in out
+        assert any(line.split()[:1] == [case] for line in lines), case
+    assert "probe-objective" not in proc.stdout  # quantities only with --detail or failing
+    assert lines[-1].startswith("476 passed, 0 failed, 0 skipped (34 case × variant")
+    assert proc.stderr == ""
     rep = json.loads((tmp_path / "r.json").read_text())
-    assert rep["summary"]["fail"] == 0 and rep["summary"]["skip"] == 0
-    assert rep["summary"]["pass"] == 476  # 34 case × nAGQ pairs × 14 quantities
+    assert rep["summary"] == {"pass": 476, "fail": 0, "skip": 0}  # 34 × 14 quantities
+    assert len(rep["variants"]) == 34 and all(v["status"] == "pass" for v in rep["variants"])
     assert (tmp_path / "r.md").read_text().startswith("# Parity report")
 
 
-def test_failures_give_exit_1(tmp_path: Path, capsys) -> None:
-    src = Path(__file__).resolve().parent.parent / "fixtures" / "cbpp.json"
-    doc = json.loads(src.read_text())
+def test_detail_quiet_and_reports_on_stdout(capsys) -> None:
+    args = ["run", "--case", "seed", "--no-progress"]
+    assert main([*args, "--detail"]) == 0
+    out = capsys.readouterr().out
+    assert "probe-objective" in out and "default-m2loglik" in out and "seed" in out
+    assert main([*args, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == ["42 passed, 0 failed, 0 skipped (3 case × variant of 1 cases; "
+                                "0 failing)"]
+    assert main([*args, "--quiet", "--json", "-"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["summary"]["pass"] == 42  # stdout holds the JSON alone
+    assert "42 passed" in cap.err  # and the human report went to stderr
+    assert main([*args, "--quiet", "--markdown", "-"]) == 0
+    assert capsys.readouterr().out.startswith("# Parity report")
+    assert main([*args, "--json", "-", "--markdown", "-"]) == 2
+    assert "cannot both write to stdout" in capsys.readouterr().err
+    assert not Path("-").exists()
+
+
+def test_failures_give_exit_1_and_are_expanded(tmp_path: Path, capsys) -> None:
+    doc = json.loads(fixtures.fixture_path("cbpp").read_text())
     # the stored tight optimum made worse than lme4's default point: the default tier fails
-    doc["results"]["1"]["tight"]["dev"] += 0.01
+    doc["results"]["nAGQ1"]["tight"]["dev"] += 0.01
     (tmp_path / "cbpp.json").write_text(json.dumps(doc))
-    rc = main(["run", "--source", "fixtures", "--candidate", "fixture", "--case", "cbpp",
-               "--fixtures-dir", str(tmp_path), "--no-progress"])
+    rc = main(["run", "--candidate", "fixture", "--fixtures-dir", str(tmp_path),
+               "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 1
-    assert "fail" in out and "default-m2loglik" in out
+    lines = out.splitlines()
+    assert any(line.split()[:2] == ["cbpp", "nAGQ1"] and line.split()[-1] == "fail"
+               for line in lines)
+    assert "failing quantities" in out and "default-m2loglik" in out  # expanded by default
+    # the default tier, and the probe at the tight optimum (its reported objective moved too)
+    assert lines[-1].startswith("16 passed, 2 failed, 24 skipped")
 
 
-def test_broken_fixture_is_reported(tmp_path: Path, capsys) -> None:
+def test_broken_fixture_is_reported_on_stderr(tmp_path: Path, capsys) -> None:
     (tmp_path / "seed.json").write_text("{not json")
-    rc = main(["run", "--source", "fixtures", "--candidate", "fixture", "--case", "seed",
-               "--fixtures-dir", str(tmp_path), "--no-progress"])
+    rc = main(["run", "--candidate", "fixture", "--fixtures-dir", str(tmp_path),
+               "--no-progress"])
+    cap = capsys.readouterr()
     assert rc == 2  # a malformed input, not a failed comparison
-    assert "seed.json" in capsys.readouterr().out
+    assert "seed.json" in cap.err and "corrupt JSON" in cap.err
+    assert "0 passed, 1 failed" in cap.out  # its case is a failing row
 
 
-def test_unknown_case_exit_2(capsys) -> None:
-    assert main(["run", "--source", "fixtures", "--case", "nope", "--no-progress"]) == 2
-    assert "unknown case 'nope'" in capsys.readouterr().out
+@pytest.mark.parametrize("args", [["--case", "nope"], ["--case", "cbpp*", "--case", "nope*"]])
+def test_a_case_that_matches_nothing_exits_2(args: list[str], capsys) -> None:
+    assert main(["run", *args, "--no-progress"]) == 2
+    cap = capsys.readouterr()
+    assert "matches no case of the corpus" in cap.err and "nope" in cap.err
+    assert cap.out == ""
+
+
+def test_case_patterns_select_by_shell_pattern(capsys) -> None:
+    assert main(["run", "--case", "cbpp-*", "--quiet", "--no-progress"]) == 0
+    assert "(9 case × variant of 3 cases" in capsys.readouterr().out
+
+
+def test_an_empty_variant_selection_exits_2(capsys) -> None:
+    # the hole in a CI guard: this printed "0 passed, 0 failed" and exited 0
+    assert main(["run", "--case", "cbpp", "--nagq", "3", "--no-progress"]) == 2
+    assert "the selection is empty" in capsys.readouterr().err
+    assert main(["run", "--case", "cbpp", "--variant", "REML", "--no-progress"]) == 2
+
+
+def test_a_run_that_compares_nothing_exits_2(capsys) -> None:
+    # the self-check has nothing to compare in the tight tier: every row is skipped
+    rc = main(["run", "--candidate", "fixture", "--case", "seed", "--tier", "tight",
+               "--no-progress"])
+    assert rc == 2
+    assert "nothing was compared" in capsys.readouterr().err
 
 
 def test_fixture_self_check_without_r(capsys) -> None:
-    rc = main(["run", "--source", "fixtures", "--candidate", "fixture", "--case", "cbpp",
-               "--no-progress"])
+    rc = main(["run", "--candidate", "fixture", "--case", "cbpp", "--detail", "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0 and "fixture's own lme4 tight fit" in out
-    assert "the candidate is the reference's own tight fit" in out
+    assert "the candidate is the reference's own tight fit" in " ".join(out.split())
+
+
+def test_help_gives_the_exit_codes(capsys) -> None:
+    for cmd in ([], ["run"], ["generate"]):
+        with pytest.raises(SystemExit):
+            main([*cmd, "--help"])
+        out = " ".join(capsys.readouterr().out.split())
+        assert "exit codes: 0 every comparison passed" in out
+        assert "2 the run could not start or compared nothing" in out
 
 
 def test_list(capsys) -> None:
     assert main(["list"]) == 0
-    assert "cbind(incidence, size - incidence)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "cbind(incidence, size - incidence)" in out and "nAGQ0 nAGQ1 nAGQ25" in out
 
 
 def test_disabled_r_is_reported_not_crashed() -> None:
     code = ("from parity.r_bridge import r_available; ok, why = r_available(); "
             "print(ok, why)")
-    env = {**os.environ, "PARITY_DISABLE_R": "1"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV,
                          check=True).stdout
     assert out.startswith("False live R is disabled by PARITY_DISABLE_R")
 
 
+def test_two_jobs_give_the_rows_of_one(tmp_path: Path) -> None:
+    reports = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"j{jobs}.json"
+        rc = main(["run", "--case", "cbpp*", "--case", "seed", "-j", jobs, "--quiet",
+                   "--no-progress", "--json", str(out)])
+        assert rc == 0
+        reports.append(json.loads(out.read_text()))
+    assert reports[0]["rows"] == reports[1]["rows"] and len(reports[0]["rows"]) == 15 * 14
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two"])
+def test_bad_jobs_exit_2(bad: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "-j", bad, "--no-progress"])
+    assert exc.value.code == 2 and "number of jobs" in capsys.readouterr().err
+
+
 # -- malformed fixtures: exit 2, the file and the field named, no traceback ---------------------
 def _seed_doc() -> dict:
-    return json.loads((Path(__file__).resolve().parent.parent / "fixtures" / "seed.json")
-                      .read_text())
+    return json.loads(fixtures.fixture_path("seed").read_text())
 
 
 def _dup_column(d: dict) -> None:
@@ -109,8 +193,8 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("what", sorted(BROKEN))
-def test_malformed_fixture_exit_2_names_file_and_field(what: str, tmp_path: Path,
-                                                       capsys) -> None:
+def test_malformed_fixture_exit_2_names_file_and_field(what: str, tmp_path: Path, capsys,
+                                                       monkeypatch) -> None:
     edit, field = BROKEN[what]
     path = tmp_path / "seed.json"
     if what == "non-UTF-8":
@@ -119,27 +203,28 @@ def test_malformed_fixture_exit_2_names_file_and_field(what: str, tmp_path: Path
         doc = _seed_doc()
         edit(doc)
         path.write_text(json.dumps(doc))
-    rc = main(["run", "--source", "fixtures", "--candidate", "fixture", "--case", "seed",
-               "--case", "cbpp", "--fixtures-dir", str(tmp_path), "--no-progress"])
-    out = capsys.readouterr().out
+    # the corpus, its fixtures looked for in $PARITY_FIXTURES first: seed found there, broken;
+    # cbpp is not there, and comes from the corpus shipped in the package
+    monkeypatch.setenv("PARITY_FIXTURES", str(tmp_path))
+    rc = main(["run", "--candidate", "fixture", "--case", "seed", "--case", "cbpp",
+               "--no-progress"])
+    cap = capsys.readouterr()
     assert rc == 2
-    assert f"malformed fixture: {path}: {field}" in " ".join(out.split())
-    assert "reference" in out and "fail" in out  # its case is a failing row, the run goes on
-    assert "no such fixture file" in out  # cbpp, absent from the folder: also reported
+    assert f"malformed fixture: {path}: {field}" in " ".join(cap.err.split())
+    lines = cap.out.splitlines()
+    assert any(line.split()[:2] == ["seed", "-"] and "fail" in line for line in lines)
+    assert sum(1 for line in lines if line.split()[:1] == ["cbpp"] and "pass" in line) == 3
 
 
 def test_malformed_fixture_gives_no_traceback_in_a_subprocess(tmp_path: Path) -> None:
     doc = _seed_doc()
     doc["case"]["extra"] = 1
     (tmp_path / "seed.json").write_text(json.dumps(doc))
-    env = {**os.environ, "PARITY_DISABLE_R": "1", "COLUMNS": "200"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "parity", "run", "--source", "fixtures", "--candidate",
-         "fixture", "--case", "seed", "--fixtures-dir", str(tmp_path), "--no-progress"],
-        capture_output=True, text=True, env=env, timeout=600, check=False)
+    proc = _run("run", "--candidate", "fixture", "--fixtures-dir", str(tmp_path),
+                "--no-progress")
     assert proc.returncode == 2
     assert "Traceback" not in proc.stdout + proc.stderr
-    assert "$.case.extra" in proc.stdout
+    assert "$.case.extra" in proc.stderr
 
 
 # -- --r-timeout ------------------------------------------------------------------------------
@@ -163,9 +248,32 @@ def test_json_report_with_a_nan_difference() -> None:
     from parity.compare import Row
     from parity.report import to_json
 
-    rows = [Row("seed", 1, "tight", "m2loglik", "fail", float("nan"), float("inf"))]
+    rows = [Row("seed", "nAGQ1", "tight", "m2loglik", "fail", float("nan"), float("inf"))]
     rep = json.loads(to_json(rows, {}))
     assert rep["rows"][0]["max_abs"] == "nan" and rep["rows"][0]["max_rel"] == "inf"
+    assert rep["variants"][0]["worst"]["tight"] == "inf"
+
+
+# -- the plugin: the CLI's default source, and nothing heavy on load ------------------------------
+def test_plugin_and_cli_default_to_the_same_source(pytester) -> None:
+    from parity.cli import _parser
+
+    cli_default = _parser().parse_args(["run"]).source
+    pytester.makepyfile(f"""
+        def test_source(request):
+            assert request.config.getoption("--parity-source") == {cli_default!r}
+    """)
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert cli_default == "fixtures"
+
+
+def test_loading_the_plugin_imports_neither_r_nor_the_engine() -> None:
+    code = ("import sys, parity.plugin; "
+            "print(sorted(m for m in ('glmm', 'rpy2', 'numpy', 'pandas', 'rich', 'jsonschema') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=ENV, check=True).stdout
+    assert out.strip() == "[]"
 
 
 @pytest.mark.live_r

@@ -43,11 +43,11 @@ def _edit(path: Path, fn) -> None:
 
 def test_deleted_field_names_file_and_field(fixture_copy) -> None:
     path = fixture_copy("cbpp")
-    _edit(path, lambda d: d["results"]["1"]["tight"].pop("fixef"))
+    _edit(path, lambda d: d["results"]["nAGQ1"]["tight"].pop("fixef"))
     with pytest.raises(FixtureError) as err:
         fixtures.load("cbpp", path.parent)
     assert err.value.path == str(path)
-    assert err.value.field == "$.results['1'].tight.fixef"
+    assert err.value.field == "$.results.nAGQ1.tight.fixef"
     assert str(path) in str(err.value) and "fixef" in str(err.value)
 
 
@@ -60,10 +60,10 @@ def test_deleted_top_level_field(fixture_copy) -> None:
 
 def test_wrong_type_names_field(fixture_copy) -> None:
     path = fixture_copy("seed")
-    _edit(path, lambda d: d["results"]["0"]["probes"]["points"][1].update(objective="big"))
+    _edit(path, lambda d: d["results"]["nAGQ0"]["probes"]["points"][1].update(objective="big"))
     with pytest.raises(FixtureError) as err:
         fixtures.load("seed", path.parent)
-    assert err.value.field == "$.results['0'].probes.points[1].objective"
+    assert err.value.field == "$.results.nAGQ0.probes.points[1].objective"
 
 
 def test_corrupt_json_names_file(fixture_copy) -> None:
@@ -75,8 +75,16 @@ def test_corrupt_json_names_file(fixture_copy) -> None:
 
 def test_unknown_schema_version(fixture_copy) -> None:
     path = fixture_copy("cbpp")
-    _edit(path, lambda d: d.update(schema_version=2))
-    with pytest.raises(FixtureError, match=r"field \$\.schema_version: unknown schema_version 2"):
+    _edit(path, lambda d: d.update(schema_version=3))
+    with pytest.raises(FixtureError, match=r"field \$\.schema_version: unknown schema_version 3"):
+        fixtures.load("cbpp", path.parent)
+
+
+def test_version_1_is_refused_with_how_to_regenerate(fixture_copy) -> None:
+    path = fixture_copy("cbpp")
+    _edit(path, lambda d: d.update(schema_version=1))
+    with pytest.raises(FixtureError, match=r"schema_version 1 is the old glmer-only format.*"
+                                           r"regenerate.*parity generate --case NAME"):
         fixtures.load("cbpp", path.parent)
 
 
@@ -89,14 +97,15 @@ def test_missing_schema_version(fixture_copy) -> None:
 
 def test_results_must_match_case_nagq(fixture_copy) -> None:
     path = fixture_copy("cbpp")
-    _edit(path, lambda d: d["results"].pop("25"))
-    with pytest.raises(FixtureError, match=r"\$\.results: results for nAGQ \[0, 1\]"):
+    _edit(path, lambda d: d["results"].pop("nAGQ25"))
+    with pytest.raises(FixtureError, match=r"\$\.results: results for \['nAGQ0', 'nAGQ1'\], "
+                                           r"but the case lists nAGQ \[0, 1, 25\]"):
         fixtures.load("cbpp", path.parent)
 
 
 def test_missing_probe_label(fixture_copy) -> None:
     path = fixture_copy("cbpp")
-    _edit(path, lambda d: d["results"]["1"]["probes"]["points"][2].update(label="elsewhere"))
+    _edit(path, lambda d: d["results"]["nAGQ1"]["probes"]["points"][2].update(label="elsewhere"))
     with pytest.raises(FixtureError, match="no probe labelled 'away'"):
         fixtures.load("cbpp", path.parent)
 
@@ -111,14 +120,14 @@ def test_write_round_trips_exactly(tmp_path: Path) -> None:
     out = fixtures.write(doc, tmp_path / "cbpp.json")
     assert json.loads(out.read_text()) == doc
     assert fixtures.load("cbpp", tmp_path).results[1].tight.objective == \
-        doc["results"]["1"]["tight"]["dev"]
+        doc["results"]["nAGQ1"]["tight"]["dev"]
 
 
 def test_invalid_document_is_not_written(fixture_copy) -> None:
     path = fixture_copy("cbpp")
     before = path.read_bytes()
     doc = json.loads(before)
-    del doc["results"]["0"]["default"]["theta"]
+    del doc["results"]["nAGQ0"]["default"]["theta"]
     with pytest.raises(FixtureError, match="theta"):
         fixtures.write(doc, path)
     assert path.read_bytes() == before
@@ -197,10 +206,10 @@ MALFORMED = {
                        "$.data.columns[2].values", ("14 values, but nrow is 15",)),
     "unknown column type": (lambda d: _column(d, "y").update(type="complex"),
                             "$.data.columns[2].type", ("complex",)),
-    "tolPwrss out of range": (lambda d: d["results"]["1"]["probes"].update(tolPwrss=0.5),
-                              "$.results['1'].probes.tolPwrss", ("maximum",)),
-    "tolPwrss zero": (lambda d: d["results"]["1"]["probes"].update(tolPwrss=0),
-                      "$.results['1'].probes.tolPwrss", ("minimum",)),
+    "tolPwrss out of range": (lambda d: d["results"]["nAGQ1"]["probes"].update(tolPwrss=0.5),
+                              "$.results.nAGQ1.probes.tolPwrss", ("maximum",)),
+    "tolPwrss zero": (lambda d: d["results"]["nAGQ1"]["probes"].update(tolPwrss=0),
+                      "$.results.nAGQ1.probes.tolPwrss", ("minimum",)),
     "nAGQ repeated": (lambda d: d["case"].update(nAGQ=[0, 1, 1]), "$.case.nAGQ",
                       ("non-unique",)),
     "unknown family": (lambda d: d["case"].update(family="gaussian"), "$.case.family",
@@ -223,35 +232,35 @@ MALFORMED = {
     "provenance value not a string": (lambda d: d["provenance"].update(python=3.11),
                                       "$.provenance.python", ("not of type 'string'",)),
     "fit under the wrong control": (
-        lambda d: d["results"]["0"]["default"].update(control="tight"),
-        "$.results['0'].default.control", ("swapped",)),
+        lambda d: d["results"]["nAGQ0"]["default"].update(control="tight"),
+        "$.results.nAGQ0.default.control", ("swapped",)),
     "theta lower of another length": (
-        lambda d: d["results"]["0"]["tight"]["theta"]["lower"].append(0),
-        "$.results['0'].tight.theta.lower", ("2 entries, but values has 1",)),
-    "u and b of different lengths": (lambda d: d["results"]["1"]["tight"]["b"].pop(),
-                                     "$.results['1'].tight.b", ("2 entries, but u has 3",)),
+        lambda d: d["results"]["nAGQ0"]["tight"]["theta"]["lower"].append(0),
+        "$.results.nAGQ0.tight.theta.lower", ("2 entries, but values has 1",)),
+    "u and b of different lengths": (lambda d: d["results"]["nAGQ1"]["tight"]["b"].pop(),
+                                     "$.results.nAGQ1.tight.b", ("2 entries, but u has 3",)),
     "ranef rows not one per level": (
-        lambda d: d["results"]["1"]["tight"]["ranef"]["subject"]["values"].pop(),
-        "$.results['1'].tight.ranef.subject.values", ("2 rows, but 3 levels",)),
+        lambda d: d["results"]["nAGQ1"]["tight"]["ranef"]["subject"]["values"].pop(),
+        "$.results.nAGQ1.tight.ranef.subject.values", ("2 rows, but 3 levels",)),
     "ranef row of the wrong width": (
-        lambda d: d["results"]["1"]["tight"]["ranef"]["subject"]["values"][1].append(0.5),
-        "$.results['1'].tight.ranef.subject.values[1]", ("2 values, but 1 columns",)),
-    "vcov not square": (lambda d: d["results"]["1"]["default"]["vcov"]["values"].pop(),
-                        "$.results['1'].default.vcov.values", ("not a 2 x 2 matrix",)),
+        lambda d: d["results"]["nAGQ1"]["tight"]["ranef"]["subject"]["values"][1].append(0.5),
+        "$.results.nAGQ1.tight.ranef.subject.values[1]", ("2 values, but 1 columns",)),
+    "vcov not square": (lambda d: d["results"]["nAGQ1"]["default"]["vcov"]["values"].pop(),
+                        "$.results.nAGQ1.default.vcov.values", ("not a 2 x 2 matrix",)),
     "probe params of the wrong length": (
-        lambda d: d["results"]["1"]["probes"]["points"][2]["params"].pop(),
-        "$.results['1'].probes.points[2].params", ("2 values, but the tight fit has 3",)),
+        lambda d: d["results"]["nAGQ1"]["probes"]["points"][2]["params"].pop(),
+        "$.results.nAGQ1.probes.points[2].params", ("2 values, but the tight fit has 3",)),
     "probe modes of the wrong length": (
-        lambda d: d["results"]["0"]["probes"]["points"][0]["u"].append(0.0),
-        "$.results['0'].probes.points[0].u", ("4 values, but the tight fit has 3",)),
+        lambda d: d["results"]["nAGQ0"]["probes"]["points"][0]["u"].append(0.0),
+        "$.results.nAGQ0.probes.points[0].u", ("4 values, but the tight fit has 3",)),
     "probe label twice": (
-        lambda d: d["results"]["0"]["probes"]["points"].append(
-            dict(d["results"]["0"]["probes"]["points"][0])),
-        "$.results['0'].probes.points[3].label", ("a second probe labelled 'tight'",)),
-    "objective null": (lambda d: d["results"]["25"]["tight"].update(dev=None),
-                       "$.results['25'].tight.dev", ("not of type 'number'",)),
-    "nobs a boolean": (lambda d: d["results"]["25"]["tight"].update(nobs=True),
-                       "$.results['25'].tight.nobs", ("not of type 'integer'",)),
+        lambda d: d["results"]["nAGQ0"]["probes"]["points"].append(
+            dict(d["results"]["nAGQ0"]["probes"]["points"][0])),
+        "$.results.nAGQ0.probes.points[3].label", ("a second probe labelled 'tight'",)),
+    "objective null": (lambda d: d["results"]["nAGQ25"]["tight"].update(dev=None),
+                       "$.results.nAGQ25.tight.dev", ("not of type 'number'",)),
+    "nobs a boolean": (lambda d: d["results"]["nAGQ25"]["tight"].update(nobs=True),
+                       "$.results.nAGQ25.tight.nobs", ("not of type 'integer'",)),
     "results not an object": (lambda d: d.update(results=[]), "$.results", ("not of type",)),
     "case not an object": (lambda d: d.update(case="seed"), "$.case", ("not of type",)),
     "schema_version true": (lambda d: d.update(schema_version=True), "$.schema_version",
@@ -274,9 +283,9 @@ RAW = {
     "not UTF-8": (lambda t: t.encode().replace(b"toy", b"to\xff"), "$",
                   ("not UTF-8: byte 0xff at line 1",)),
     "tolPwrss Infinity": (lambda t: t.replace('"tolPwrss": 1e-14', '"tolPwrss": Infinity', 1),
-                          "$.results['0'].probes.tolPwrss", ("non-finite number Infinity",)),
+                          "$.results.nAGQ0.probes.tolPwrss", ("non-finite number Infinity",)),
     "NaN objective": (lambda t: t.replace('"dev": ', '"dev": NaN, "was": ', 1),
-                      "$.results['0'].default.dev", ("non-finite number NaN",)),
+                      "$.results.nAGQ0.default.dev", ("non-finite number NaN",)),
     "-Infinity in data": (lambda t: t.replace('"values": [1.0,', '"values": [-Infinity,', 1),
                           "$.data.columns[2].values[0]", ("non-finite number -Infinity",)),
     "overflowing double": (lambda t: t.replace('"values": [1.0,', '"values": [1e400,', 1),
@@ -367,7 +376,7 @@ def test_mutated_fixture_is_refused_by_field_or_runs_cleanly(doc: dict) -> None:
     or the fixture compares, reports and runs without an exception."""
     from parity import report
     from parity.candidates import FixtureCandidate
-    from parity.runner import compare_nagq, run
+    from parity.runner import compare_variant, run
     from parity.sources import FixtureSource
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -379,7 +388,7 @@ def test_mutated_fixture_is_refused_by_field_or_runs_cleanly(doc: dict) -> None:
             assert exc.path == str(path)
             assert exc.field.startswith("$.") or exc.field.startswith("$["), str(exc)
             return
-        rows = [row for k in ref.results for row in compare_nagq(ref, k, FixtureCandidate())]
+        rows = [row for k in ref.results for row in compare_variant(ref, k, FixtureCandidate())]
         report.to_json(rows, {})
         report.to_markdown(rows, {})
         result = run([CORPUS[0]], FixtureSource(tmp), FixtureCandidate())

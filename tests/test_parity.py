@@ -1,9 +1,10 @@
-"""The parity suite: every corpus case × nAGQ × quantity, against lme4's reference.
+"""The parity suite: every corpus case × variant × quantity, against lme4's reference.
 
 The candidate is chosen as by ``python -m parity run``: the glmm engine when it exists, else
 live lme4 against the fixtures when R loads (the same-version check), else the fixtures'
 self-consistency.  A quantity a candidate cannot give (the self-check has no devfun away
-from its own optimum) is skipped with the reason.
+from its own optimum) is skipped with the reason.  The quantities are the registry's
+(parity.quantities), so a quantity added there is a test here too.
 """
 
 from __future__ import annotations
@@ -11,24 +12,17 @@ from __future__ import annotations
 import pytest
 
 from parity.cases import CORPUS
-from parity.compare import QUANTITIES, TIERS
+from parity.plugin import check_row
+from parity.quantities import quantities
 
 PARAMS = [
-    pytest.param(case.name, k, q, id=f"{case.name}-nAGQ{k}-{q}")
+    pytest.param(case.name, v.label, q.name, id=f"{case.name}-{v.label}-{q.name}")
     for case in CORPUS
-    for k in case.nAGQ
-    for tier in TIERS
-    for q in QUANTITIES[tier]
+    for v in case.variants
+    for q in quantities(method=case.method)
 ]
 
 
-@pytest.mark.parametrize(("case", "nAGQ", "quantity"), PARAMS)
-def test_parity(parity_rows, case: str, nAGQ: int, quantity: str) -> None:
-    rows = [r for r in parity_rows(case, nAGQ) if r.quantity == quantity]
-    assert len(rows) == 1, f"expected one row for {quantity}, got {rows}"
-    row = rows[0]
-    if row.status == "skip":
-        pytest.skip(row.note)
-    assert row.status == "pass", (
-        f"{row.test_id}: max |Δ| {row.max_abs}, max rel {row.max_rel}, bound {row.bound}; "
-        f"{row.note}")
+@pytest.mark.parametrize(("case", "variant", "quantity"), PARAMS)
+def test_parity(parity_rows, case: str, variant: str, quantity: str) -> None:
+    check_row(parity_rows(case, variant), quantity)

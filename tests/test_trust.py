@@ -10,6 +10,7 @@ as code, does create its marker.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -59,8 +60,8 @@ FIELD_PLANTS = {
     "factor-level": lambda d, code: _column(d, "subject")["levels"].__setitem__(0, code),
     # the strings of the provenance and the results that the schema constrains
     "provenance-locale": lambda d, code: d["provenance"].update(locale=code),
-    "fit-control": lambda d, code: d["results"]["1"]["tight"].update(control=code),
-    "probe-label": lambda d, code: d["results"]["1"]["probes"]["points"][0].update(label=code),
+    "fit-control": lambda d, code: d["results"]["nAGQ1"]["tight"].update(control=code),
+    "probe-label": lambda d, code: d["results"]["nAGQ1"]["probes"]["points"][0].update(label=code),
 }
 #: constrained strings, planted one at a time above
 CONSTRAINED = {"locale", "control", "label"}
@@ -105,12 +106,14 @@ def _drive(doc: dict, folder: Path) -> list[str]:
     candidate, source = LiveRCandidate(), LiveRSource()
     for ref in refs:
         points = [p.params for p in ref.results[1].probes.points]
-        calls = [lambda r=ref: candidate.fit(r, 1),
-                 lambda r=ref, p=points: candidate.devfun(r, 1, p)]
+        v = ref.case.variant(1)
+        calls = [lambda r=ref, v=v: candidate.fit(r, v),
+                 lambda r=ref, p=points, v=v: candidate.devfun(r, v, p)]
         if ref.case != get_case("seed"):
             # a case equal to the corpus entry makes LiveRSource evaluate the corpus's own
-            # code only, which needs no test here (and costs a full regeneration)
-            calls.append(lambda r=ref: source.reference(r.case))
+            # code only, which needs no test here (and costs a full regeneration); without
+            # its inline data, the case's data_r is what LiveRSource would evaluate
+            calls.append(lambda r=ref: source.reference(dataclasses.replace(r.case, data=None)))
         for call in calls:
             try:
                 call()
@@ -155,10 +158,22 @@ def test_file_case_data_r_is_refused_with_the_field(tmp_path: Path) -> None:
     doc = _seed()
     FIELD_PLANTS["data_r"](doc, _plant(marker))
     ref = CaseReference.from_json(doc)
-    with pytest.raises(UnsafeInputError) as err:
-        LiveRSource().reference(ref.case)
+    with pytest.raises(UnsafeInputError) as err:  # a file case without its inline data
+        LiveRSource().reference(dataclasses.replace(ref.case, data=None))
     assert err.value.field == "case.data_r"
     assert "never evaluates" in str(err.value)
+    assert not marker.exists()
+
+
+def test_file_case_refits_on_its_inline_data_never_its_data_r(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    doc = _seed()
+    doc["case"]["description"] = "a copy of seed under another name"
+    doc["case"]["name"] = "seed-copy"
+    FIELD_PLANTS["data_r"](doc, _plant(marker))
+    ref = CaseReference.from_json(doc)
+    again = LiveRSource().reference(ref.case)  # a fixture is a case by itself, data and all
+    assert again.data == ref.data and sorted(again.results) == [0, 1, 25]
     assert not marker.exists()
 
 

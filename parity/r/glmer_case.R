@@ -1,4 +1,8 @@
-## R side of the parity bridge: fit one case in lme4::glmer and return plain lists.
+## R side of the parity bridge: fit one case in lme4 (glmer, or lmer) and return plain lists.
+##
+## A spec names its method (spec$method: "glmer" or "lmer"; "glmer.nb" is refused until the
+## bridge computes its probes at a fixed negative-binomial theta).  The variant argument
+## (`setting` below) is the nAGQ for glmer and the REML flag for lmer.
 ##
 ## Every function here returns a named list whose leaves are atomic vectors or matrices.
 ## Scalars are tagged with the attribute "parity_scalar" so that the Python converter can
@@ -67,9 +71,18 @@ parity_family <- function(family, link) {
     poisson = stats::poisson,
     Gamma = stats::Gamma,
     inverse.gaussian = stats::inverse.gaussian,
+    gaussian = stats::gaussian,
     stop("unsupported family: ", family)
   )
   fam(link = link)
+}
+
+## The method of a spec; glmer when none is named.
+parity_method <- function(spec) {
+  m <- if (is.null(spec$method)) "glmer" else spec$method
+  if (!(m %in% c("glmer", "lmer")))
+    stop("method ", m, " is not fitted by this bridge yet (glmer and lmer are)")
+  m
 }
 
 ## The formula of a spec, from its text, without evaluating anything the text calls.  The
@@ -102,17 +115,17 @@ parity_formula <- function(text, functions) {
   f
 }
 
-## Build a glmer()/glFormula() call on `data` for the case spec.  Weights and offset are
-## column names, so they are looked up in `data` exactly as a user would write them.
-parity_call <- function(fun, spec, nAGQ, control) {
-  cl <- call(fun, formula = parity_formula(spec$formula, spec$functions), data = quote(data),
-             family = quote(fam))
+## Build a glmer()/glFormula() or lmer()/lFormula() call on `data` for the case spec.
+## Weights and offset are column names, so they are looked up in `data` exactly as a user
+## would write them.  `setting` is the nAGQ (glmer) or the REML flag (lmer).
+parity_call <- function(fun, spec, setting, control) {
+  cl <- call(fun, formula = parity_formula(spec$formula, spec$functions), data = quote(data))
+  if (fun %in% c("glmer", "glFormula")) cl$family <- quote(fam)
   if (!is.null(spec$weights)) cl$weights <- as.name(spec$weights)
   if (!is.null(spec$offset)) cl$offset <- as.name(spec$offset)
-  if (fun == "glmer") {
-    cl$nAGQ <- as.integer(nAGQ)
-    cl$control <- control
-  }
+  if (fun == "glmer") cl$nAGQ <- as.integer(setting)
+  if (fun %in% c("lmer", "lFormula")) cl$REML <- isTRUE(setting)
+  if (fun %in% c("glmer", "lmer")) cl$control <- control
   cl
 }
 
@@ -176,11 +189,15 @@ parity_call <- function(fun, spec, nAGQ, control) {
   })
 }
 
-## Everything the harness keeps from a fitted glmerMod.
+## Everything the harness keeps from a fitted glmerMod or lmerMod.  `dev` is the optimised
+## criterion (the REML criterion of a REML fit); `deviance` is deviance() (for an lmer fit,
+## the ML deviance at its estimates, deviance(fit, REML = FALSE)).
 parity_summarize_fit <- function(fit, captured, kind) {
   ext <- parity_capture({
     ll <- logLik(fit)
     cmp <- fit@devcomp$cmp
+    is_lmm <- isLMM(fit)
+    reml <- is_lmm && isREML(fit)
     theta <- getME(fit, "theta")
     X <- getME(fit, "X")
     dropped <- attr(X, "col.dropped")
@@ -192,8 +209,8 @@ parity_summarize_fit <- function(fit, captured, kind) {
       u = as.numeric(getME(fit, "u")),
       b = as.numeric(getME(fit, "b")),
       ranef = .ranef_list(fit),
-      deviance = .S(deviance(fit)),
-      dev = .S(unname(cmp[["dev"]])),
+      deviance = .S(if (is_lmm) deviance(fit, REML = FALSE) else deviance(fit)),
+      dev = .S(unname(cmp[[if (reml) "REML" else "dev"]])),
       minus2loglik = .S(-2 * as.numeric(ll)),
       loglik = .S(as.numeric(ll)),
       aic = .S(AIC(fit)),
@@ -225,7 +242,15 @@ parity_summarize_fit <- function(fit, captured, kind) {
 }
 
 ## Control settings for the two fits the fixtures keep.
-parity_control <- function(kind) {
+parity_control <- function(kind, method = "glmer") {
+  if (method == "lmer") {
+    return(switch(kind,
+      default = lmerControl(),
+      ## lme4's true optimum: bobyqa with a trust region shrunk far below the default.
+      tight = lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-10, maxfun = 100000L)),
+      stop("unknown control kind: ", kind)
+    ))
+  }
   switch(kind,
     default = glmerControl(),
     ## lme4's true optimum: PIRLS converged far below the default 1e-7, bobyqa for both
@@ -236,10 +261,11 @@ parity_control <- function(kind) {
   )
 }
 
-parity_fit <- function(data, spec, nAGQ, kind) {
+parity_fit <- function(data, spec, setting, kind) {
   parity_in_c_locale({
+    method <- parity_method(spec)
     fam <- parity_family(spec$family, spec$link)
-    cl <- parity_call("glmer", spec, nAGQ, parity_control(kind))
+    cl <- parity_call(method, spec, setting, parity_control(kind, method))
     captured <- parity_capture(eval(cl))
     parity_summarize_fit(captured$value, captured, kind)
   })
@@ -255,9 +281,37 @@ parity_devfun <- function(data, spec, nAGQ, tol) {
   if (nAGQ == 0) d0 else updateGlmerDevfun(d0, gl$reTrms, nAGQ = nAGQ)
 }
 
+## lmer's devfun (the REML criterion, or the ML deviance) at each theta.  It has no PIRLS and
+## no lagged factor: one evaluation is exact, so `objective_lagged` is the same value.
+parity_probe_lmer <- function(data, spec, reml, points) {
+  lf <- eval(parity_call("lFormula", spec, reml, NULL))
+  d <- do.call(mkLmerDevfun, lf)
+  env <- environment(d)
+  res <- lapply(points, function(p) {
+    val <- d(as.numeric(p))
+    list(
+      params = as.numeric(p),
+      objective = .S(as.numeric(val)),
+      objective_lagged = .S(as.numeric(val)),
+      u = as.numeric(env$pp$u(1)),
+      b = as.numeric(env$pp$b(1)),
+      beta = as.numeric(env$pp$beta(1)),
+      ldL2 = .S(as.numeric(env$pp$ldL2())),
+      ussq = .S(as.numeric(env$pp$sqrL(1))),
+      drsum = .S(as.numeric(env$resp$wrss()))
+    )
+  })
+  list(tolPwrss = .S(1e-14), points = res, failed = character(0))
+}
+
 ## Evaluate the converged devfun at each parameter vector.  Tries tolPwrss from `tols` in
-## order, and keeps the first at which every point converges.
+## order, and keeps the first at which every point converges.  (lmer: parity_probe_lmer,
+## whose objective has no PIRLS; its tolPwrss is recorded as the smallest, 1e-14.)
 parity_probe <- function(data, spec, nAGQ, points, tols) {
+  if (parity_method(spec) == "lmer") {
+    return(parity_in_c_locale(suppressWarnings(suppressMessages(
+      parity_probe_lmer(data, spec, nAGQ, points)))))
+  }
   parity_in_c_locale({
     errors <- character(0)
     for (tol in tols) {
