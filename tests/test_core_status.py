@@ -130,19 +130,21 @@ def test_schur_not_pd() -> None:
 
 
 def test_no_memory() -> None:
-    # PIRLS's scratch (five arrays of n) refused by an address-space limit below its size, in
-    # a forked child: the core returns NO_MEMORY, raised as MemoryError
-    n, nl = 1_000_000, 10
+    # PIRLS's scratch refused by an address-space limit, in a forked child: the core returns
+    # NO_MEMORY, raised as MemoryError.  Its per-level scratch (7 doubles a level, 280 MB for
+    # 5e6 levels, most of them without observations) is above glibc's largest mmap threshold
+    # (32 MB), so it always needs new address space, which the limit refuses
+    n, nl = 12, 5_000_000
     y = (np.arange(n) % 2).astype(float)
-    f = np.arange(n, dtype=np.int64) // (n // nl)
-    X = np.ones((n, 1))
-    model = core.scalar_model(0, True, y, np.ones(n), None, f, None, nl, 1, X, np.zeros(n))
+    f = np.arange(n, dtype=np.int64) % 3
+    model = core.scalar_model(0, True, y, np.ones(n), None, f, None, nl, 1, np.ones((n, 1)),
+                              np.zeros(n))
     args = (model, 0.5, False, np.zeros(n), np.zeros(nl), None,
             *(np.empty(n) for _ in range(5)), np.empty(nl), None, None, None)
     assert core.scalar_pirls(*args)[0] == core.STATUS["OK"]
 
     def limited() -> None:
-        _limit_memory(extra=4 * n)   # half of one array of n doubles
+        _limit_memory(extra=32 << 20)
         core.scalar_pirls(*args)
 
     assert in_child(limited) == "MemoryError: "
