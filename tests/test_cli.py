@@ -286,3 +286,26 @@ def test_plugin_passes_its_r_timeout(pytester) -> None:
                                           "--parity-candidate", "r", "--parity-r-timeout",
                                           "7.5")
     result.assert_outcomes(passed=1)
+
+
+# -- the corpus ships inside the package ---------------------------------------------------------
+def test_the_corpus_is_package_data() -> None:
+    """Every corpus fixture is matched by the wheel's package-data patterns (a non-editable
+    install carries them: `pip install .` then `python -m parity run` from any folder)."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parent.parent
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["parity"]
+    shipped = [p.relative_to(root / "parity").as_posix()
+               for p in (root / "parity" / "corpus").iterdir()]
+    assert len(shipped) == 15  # 14 cases and the schema's README
+    assert all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in shipped)
+    assert fixtures.CORPUS_DIR == root / "parity" / "corpus"
+
+
+def test_the_corpus_runs_from_an_empty_folder(tmp_path: Path) -> None:
+    proc = _run("run", "--case", "seed", "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("42 passed, 0 failed")
