@@ -207,7 +207,7 @@ class BlockedCholesky:
     def from_core(cls, D: np.ndarray, Bt: np.ndarray, R: np.ndarray, pattern: CouplingPattern
                   ) -> BlockedCholesky:
         """The factor of scalar terms with a dense coupling block as the compiled core's
-        PIRLS built it (glmm/_core.c): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ (q₁ × m) and R
+        PIRLS built it (glmm/csrc/crossed.c): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ (q₁ × m) and R
         (upper, RᵀR = S̄), m = q₂ + p with p = 0 unless the fixed effects are included."""
         self = cls.__new__(cls)
         q1, q2 = len(D), pattern.q2
