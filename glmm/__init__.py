@@ -15,6 +15,8 @@ from .errors import (
     FormulaError,
     GlmmError,
     GlmmWarning,
+    GradientWarning,
+    HessianWarning,
     ModelFrameError,
     NonIntegerResponseWarning,
     OptimizationError,
@@ -26,9 +28,11 @@ from .errors import (
     SeparationError,
     SeparationWarning,
     SingularFitWarning,
+    VcovWarning,
 )
 from .families import Family, Gamma, binomial, inverse_gaussian, make_family, poisson
 from .glmer import glmer
+from .results.anova import anova
 from .results.glmer import GlmerFit
 
 __version__ = "0.1.0"
@@ -46,6 +50,8 @@ __all__ = [
     "GlmerFit",
     "GlmmError",
     "GlmmWarning",
+    "GradientWarning",
+    "HessianWarning",
     "ModelFrameError",
     "NonIntegerResponseWarning",
     "OptimizationError",
@@ -57,6 +63,8 @@ __all__ = [
     "SeparationError",
     "SeparationWarning",
     "SingularFitWarning",
+    "VcovWarning",
+    "anova",
     "binomial",
     "glmer",
     "inverse_gaussian",

@@ -22,6 +22,11 @@ a ``RecursionError``) is a bug.  Every warning derives from :class:`GlmmWarning`
 
     GlmmWarning
     ├── ConvergenceWarning      the optimiser stopped without meeting its test
+    │   ├── GradientWarning     lme4's checkConv: the scaled gradient at the optimum is large
+    │   └── HessianWarning      lme4's checkConv: the Hessian is not positive definite, or
+    │                           is ill-conditioned (nearly unidentifiable)
+    ├── VcovWarning             lme4's vcov messages: the Hessian's and R_X's matrices
+    │                           differ by more than 1e-4, or the Hessian's is unusable
     ├── SingularFitWarning      a variance component on its boundary (lme4's isSingular)
     ├── RankDeficiencyWarning   columns of X dropped as linearly dependent
     ├── NonIntegerResponseWarning  non-integer counts for binomial
@@ -92,6 +97,22 @@ class GlmmWarning(UserWarning):
 
 class ConvergenceWarning(GlmmWarning):
     """The optimizer stopped without meeting its convergence test."""
+
+
+class GradientWarning(ConvergenceWarning):
+    """lme4's ``checkConv`` gradient test: max(min(|R⁻ᵀg|, |g|)) above its tolerance (2e-3)
+    at the optimum ("Model failed to converge with max|grad| = …")."""
+
+
+class HessianWarning(ConvergenceWarning):
+    """lme4's ``checkConv`` Hessian tests: negative or zero eigenvalues ("degenerate",
+    "numerically singular"), a very large eigenvalue or eigenvalue ratio ("nearly
+    unidentifiable")."""
+
+
+class VcovWarning(GlmmWarning):
+    """lme4's ``vcov.merMod`` messages: the matrices from the Hessian and from R_X differ by
+    more than 1e-4 (relative), or the Hessian's is not positive definite and R_X's is used."""
 
 
 class SingularFitWarning(GlmmWarning):

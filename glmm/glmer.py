@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -22,6 +23,8 @@ from .errors import (
     ArgumentError,
     ArgumentTypeError,
     ConvergenceWarning,
+    GradientWarning,
+    HessianWarning,
     OptimizationError,
     SeparationError,
     SeparationWarning,
@@ -81,6 +84,15 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
         return _fit(design, fam, nAGQ, _model(design, fam, init))
 
 
+def refit_design(design: Design, fam: Family, nAGQ: int, response: object) -> GlmerFit:
+    """The fit of ``design`` and ``fam`` to a new raw ``response`` (lme4's ``refit``)."""
+    design = dataclasses.replace(design, response=response)
+    with _threads().limit(limits=1, user_api="blas"):
+        init = fam.initialize(design.response, design.weights)
+        check_response(init.y)
+        return _fit(design, fam, nAGQ, _model(design, fam, init))
+
+
 _controller: ThreadpoolController | None = None
 
 
@@ -133,6 +145,13 @@ def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel) -> GlmerFit:
     fit = GlmerFit(design=design, model=model, family=fam, nAGQ=nAGQ, evaluation=ev,
                    objective_fn=obj, optsummary=opt.summary(), converged=converged,
                    message=message)
+    # lme4's checkConv at the optimum (the Hessian it computes is kept for vcov)
+    checks = fit.convergence_checks()
+    fit = dataclasses.replace(fit, optsummary=dataclasses.replace(fit.optsummary,
+                                                                  checks=checks))
+    for msg, kind in zip(checks.messages, checks.kinds, strict=True):
+        warnings.warn(msg, GradientWarning if kind == "gradient" else HessianWarning,
+                      stacklevel=3)
     if separated is not None:
         warnings.warn(f"{message}; the estimates are where the optimizer stopped, not an "
                       "optimum", SeparationWarning, stacklevel=3)

@@ -253,6 +253,23 @@ def _scale(x: np.ndarray, center: bool, scale: bool) -> tuple[np.ndarray, Scalin
     return m, Scaling(tuple(centers) if center else None, tuple(scales) if scale else None)
 
 
+def _rescale(x: np.ndarray, s: Scaling) -> np.ndarray:
+    """``scale(x, center = s.center, scale = s.scale)``: the recorded centres and scales
+    applied to new values (R's ``predvars``)."""
+    m = np.array(x, dtype=float, copy=True)
+    if m.ndim == 1:
+        m = m[:, None]
+    if m.shape[1] != len(s.center or s.scale or ()):
+        raise ModelFrameError(f"scale(): the new data has {m.shape[1]} columns where the fit "
+                              f"had {len(s.center or s.scale or ())}")
+    if s.center is not None:
+        m = m - np.asarray(s.center)
+    if s.scale is not None:
+        with np.errstate(all="ignore"):
+            m = m / np.asarray(s.scale)
+    return m
+
+
 # ---------------------------------------------------------------------------------------------
 # The evaluator
 # ---------------------------------------------------------------------------------------------
@@ -282,12 +299,18 @@ _CONSTANTS: dict[str, tuple[Kind, float]] = {
 
 
 class Evaluator:
-    def __init__(self, data: pd.DataFrame) -> None:
+    """Evaluates formula expressions over ``data``.  ``scalings`` (each ``scale()`` call's
+    centres and scales by R's text of the call, as a fit recorded them) makes those calls
+    reuse them instead of computing them from ``data``: R's ``predvars`` on new data."""
+
+    def __init__(self, data: pd.DataFrame,
+                 scalings: dict[str, Scaling] | None = None) -> None:
         self.data = data
         self.n = len(data)
         self.cache: dict[str, RVector] = {}
         #: each scale() call's centres and scales, by R's text of the call
         self.scalings: dict[str, Scaling] = {}
+        self.recorded: dict[str, Scaling] = dict(scalings or {})
 
     def column(self, name: str) -> RVector:
         if name not in self.cache:
@@ -455,8 +478,12 @@ class Evaluator:
                         raise FormulaError(f"scale(): only {k} = TRUE or FALSE is supported")
                     flags[k] = bool(v.values[0])
             x = self.eval(pos[0]).numeric("scale")
-            m, self.scalings[deparse(node)] = _scale(x, flags.get("center", True),
-                                                      flags.get("scale", True))
+            key = deparse(node)
+            if key in self.recorded:
+                m, self.scalings[key] = _rescale(x, self.recorded[key]), self.recorded[key]
+            else:
+                m, self.scalings[key] = _scale(x, flags.get("center", True),
+                                               flags.get("scale", True))
             return RVector("double", m)
         if len(node.args) != 1 or kw:
             raise FormulaError(f"{fn}() takes one unnamed argument here: {deparse(node)}")

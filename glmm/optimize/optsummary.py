@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checkconv import ConvergenceChecks
+
 
 @dataclass(frozen=True, eq=False)
 class OptSummary:
@@ -17,7 +19,9 @@ class OptSummary:
     number of evaluations of the objective (each one PIRLS); ``gradient_norm`` the largest
     entry of the gradient at the search's last point, in its own coordinates (β whitened by
     √2·R_X for nAGQ ≥ 1: docs/gradients.md §9); ``converged`` and ``message`` the
-    optimiser's own verdict (the fit's may be stricter: :attr:`glmm.GlmerFit.converged`).
+    optimiser's own verdict (the fit's may be stricter: :attr:`glmm.GlmerFit.converged`);
+    ``checks`` lme4's ``checkConv`` at the optimum
+    (:class:`~glmm.optimize.checkconv.ConvergenceChecks`; None when not run).
     """
 
     optimizer: str
@@ -28,6 +32,7 @@ class OptSummary:
     gradient_norm: float
     converged: bool
     message: str
+    checks: ConvergenceChecks | None = None
 
     def __str__(self) -> str:
         def vec(x: np.ndarray) -> str:
@@ -41,4 +46,6 @@ class OptSummary:
             f"evaluations:   {self.feval}",
             f"max |gradient| {self.gradient_norm:.3g}",
             f"converged:     {self.converged} ({self.message})",
+            *([] if self.checks is None else
+              [f"checkConv:     {'; '.join(self.checks.messages) or 'OK'}"]),
         ])

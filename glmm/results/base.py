@@ -7,6 +7,11 @@ kind of model (:class:`glmm.results.glmer.GlmerFit`) adds its objective's scale 
 family; everything here is shared.
 
     logLik = −objective/2,  AIC = objective + 2·df,  BIC = objective + log(nobs)·df
+
+The inference surface is built in one module per concept (docs/results.md): vcov
+(:mod:`.vcov`), VarCorr (:mod:`.varcorr`), condVar (:mod:`.condvar`), predict
+(:mod:`.predict`), the summary (:mod:`.summary`), getME (:mod:`.getme`); these methods are
+thin.
 """
 
 from __future__ import annotations
@@ -19,12 +24,18 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..design.design import Design
 from ..errors import ArgumentError, ArgumentTypeError
 from ..objectives.base import Evaluation, Objective
 from ..optimize.driver import SINGULAR_TOL
 from ..optimize.optsummary import OptSummary
+from . import condvar as _condvar
+from . import predict as _predict
+from . import varcorr as _varcorr
+from . import vcov as _vcov
+from .getme import getme
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, repr=False)
@@ -187,6 +198,119 @@ class MixedModelFit(ABC):
             raise ArgumentError(f"params must be finite, got {x.tolist()}")
         return x
 
+    # -- inference -------------------------------------------------------------------------------
+    @property
+    def _has_scale(self) -> bool:
+        """Whether σ is estimated (lme4's useSc): the coef table shows "t value" then."""
+        return self._has_residual
+
+    @property
+    def _has_pvalues(self) -> bool:
+        """Whether coef(summary()) has Pr(>|z|) (lme4: every GLMM, no LMM)."""
+        return True
+
+    def _inverse_link(self, eta: np.ndarray) -> np.ndarray:
+        return eta
+
+    @property
+    def hessian_available(self) -> bool:
+        """Whether β is a parameter of the objective, so that a Hessian over (θ, β) exists
+        (nAGQ ≥ 1; lme4's ``nrow(H) > length(θ)``)."""
+        return self.objective_fn.nparams > len(self.theta_names)
+
+    @cached_property
+    def hessian(self) -> np.ndarray:
+        """H = ∂²F/∂x² at the optimum over the objective's parameters x (θ, or (θ, β)), by
+        central differences of the exact gradient (:func:`glmm.results.vcov.hessian`); the
+        one lme4's convergence checks used where they ran."""
+        checks = self.optsummary.checks
+        if checks is not None and checks.hessian is not None:
+            return checks.hessian
+        return _vcov.hessian(self.objective_fn, self.optsummary.final)
+
+    def vcov(self, use_hessian: bool | None = None) -> pd.DataFrame:
+        """Var(β̂), p × p, named by the fixed effects: lme4's rule (docs/results.md §1) —
+        2·(H⁻¹)_ββ where a Hessian over (θ, β) exists, else σ²(R_XᵀR_X)⁻¹;
+        ``use_hessian=False`` asks for σ²(R_XᵀR_X)⁻¹ (with lme4's warning where the two
+        differ), True for the Hessian's (an error for nAGQ = 0)."""
+        avail = self.hessian_available
+        V_H = None
+        if avail:
+            V_H = _vcov.vcov_from_hessian(self.hessian, len(self.theta_names))
+        V_RX = _vcov.vcov_from_rx(self.objective_fn.rx(self.evaluation), self.sigma)
+        V = _vcov.choose(V_H, avail, V_RX, use_hessian)
+        names = list(self.fixef_names)
+        return pd.DataFrame(V, index=names, columns=names)
+
+    def coef_table(self) -> pd.DataFrame:
+        """lme4's ``coef(summary(fit))``: Estimate, Std. Error = √diag(vcov), z value (t value
+        where σ is estimated) = Estimate / Std. Error, and Pr(>|z|) = 2Φ(−|z|)."""
+        se = np.sqrt(np.diag(self.vcov().to_numpy()))
+        est = self.evaluation.beta
+        stat = est / se
+        cols = {"Estimate": est, "Std. Error": se,
+                ("t value" if self._has_scale else "z value"): stat}
+        if self._has_pvalues:
+            cols["Pr(>|z|)"] = 2.0 * stats.norm.sf(np.abs(stat))
+        return pd.DataFrame(cols, index=list(self.fixef_names))
+
+    def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
+        """Wald intervals for β: β̂ ± z_{(1+level)/2}·√diag(vcov) (lme4's
+        ``confint(fit, method = "Wald")``, its fixed-effect rows)."""
+        if method != "Wald":
+            raise ArgumentError(f"confint: method must be 'Wald' (profile and bootstrap "
+                                f"intervals are not implemented), got {method!r}")
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or \
+                not 0.0 < float(level) < 1.0:
+            raise ArgumentError(f"confint: level must be a number in (0, 1), got {level!r}")
+        a = (1.0 - float(level)) / 2.0
+        z = stats.norm.ppf(1.0 - a)
+        se = np.sqrt(np.diag(self.vcov().to_numpy()))
+        est = self.evaluation.beta
+        return pd.DataFrame({_pct(a): est - z * se, _pct(1.0 - a): est + z * se},
+                            index=list(self.fixef_names))
+
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor
+        (:func:`glmm.results.varcorr.varcorr_frame`)."""
+        return _varcorr.varcorr_frame(self.design.random.terms, self.evaluation.theta,
+                                      self.sigma, self._has_residual)
+
+    def condvar(self) -> dict[str, np.ndarray]:
+        """The conditional covariances of b given y at the mode, per grouping factor an
+        array (levels, p, p): σ²·(ΛG⁻¹Λᵀ)'s diagonal blocks (lme4's ``postVar``;
+        :mod:`glmm.results.condvar`)."""
+        return _condvar.conditional_variances(self.design.random, self.evaluation.theta,
+                                              self.evaluation.state.W, self.sigma)
+
+    def predict(self, newdata: pd.DataFrame | None = None, re_form: str | None = None,
+                type: str = "link", allow_new_levels: bool = False) -> np.ndarray:
+        """lme4's ``predict``: η = Xβ̂ + o + Σ Zₜb̃ₜ over the terms of ``re_form`` (None: all,
+        "NA" or "~0": none, or a formula with some of the fit's bars), on the fit's rows or
+        on ``newdata``; ``type="response"`` gives g⁻¹(η) (:mod:`glmm.results.predict`)."""
+        kind = _predict.check_type(type)
+        terms = _predict.term_subset(self.design, re_form)
+        if newdata is None:
+            if re_form is None:
+                eta = self.evaluation.state.eta.copy()
+            else:
+                eta = _predict.fitted_linear_predictor(self.design, self.evaluation.beta,
+                                                       self.b, terms)
+        else:
+            eta = _predict.linear_predictor(self.design, self.evaluation.beta, self.b,
+                                            newdata, terms, bool(allow_new_levels))
+        return eta if kind == "link" else self._inverse_link(eta)
+
+    def getME(self, name: str) -> object:
+        """lme4's ``getME(fit, name)`` (:mod:`glmm.results.getme` lists the names)."""
+        return getme(self, name)
+
+    def summary(self) -> object:
+        """lme4's ``summary(fit)``: ``str()`` is laid out as ``print(summary(fit))``;
+        ``.to_dict()`` gives the numbers (:class:`glmm.results.summary.Summary`)."""
+        from .summary import Summary
+        return Summary.of(self)
+
     # -- the printout ------------------------------------------------------------------------------
     def _random_effects_lines(self) -> list[str]:
         """The standard deviations (and correlations) of the random effects, per term:
@@ -249,3 +373,8 @@ class MixedModelFit(ABC):
         return "\n".join(lines)
 
     __str__ = __repr__
+
+
+def _pct(p: float) -> str:
+    """R's interval column names: format(100·p, digits = 3) followed by " %"."""
+    return f"{float(f'{100 * p:.3g}'):g} %"
