@@ -23,8 +23,6 @@ from .errors import (
     ArgumentError,
     ArgumentTypeError,
     ConvergenceWarning,
-    GradientWarning,
-    HessianWarning,
     OptimizationError,
     SeparationError,
     SeparationWarning,
@@ -145,13 +143,9 @@ def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel) -> GlmerFit:
     fit = GlmerFit(design=design, model=model, family=fam, nAGQ=nAGQ, evaluation=ev,
                    objective_fn=obj, optsummary=opt.summary(), converged=converged,
                    message=message)
-    # lme4's checkConv at the optimum (the Hessian it computes is kept for vcov)
-    checks = fit.convergence_checks()
-    fit = dataclasses.replace(fit, optsummary=dataclasses.replace(fit.optsummary,
-                                                                  checks=checks))
-    for msg, kind in zip(checks.messages, checks.kinds, strict=True):
-        warnings.warn(msg, GradientWarning if kind == "gradient" else HessianWarning,
-                      stacklevel=3)
+    # lme4's checkConv needs the Hessian (2k gradient evaluations, as many as the fit took):
+    # it runs when first asked for (fit.optsummary.checks, summary(), vcov())
+    fit.optsummary.attach_checks(fit.convergence_checks)
     if separated is not None:
         warnings.warn(f"{message}; the estimates are where the optimizer stopped, not an "
                       "optimum", SeparationWarning, stacklevel=3)

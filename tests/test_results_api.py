@@ -286,9 +286,12 @@ def test_badly_scaled_covariate_warns_hessian(cbpp) -> None:
         warnings.simplefilter("always")
         fit = glmm.glmer("cbind(incidence, size - incidence) ~ period + big + (1 | herd)",
                          data, family="binomial")
+        # the checks run when first asked for (they need the Hessian), and warn then
+        assert not any(isinstance(w.message, glmm.HessianWarning) for w in seen)
+        checks = fit.optsummary.checks
     kinds = {type(w.message) for w in seen}
     assert glmm.HessianWarning in kinds
-    assert 2 in fit.optsummary.checks.codes
+    assert 2 in checks.codes and fit.convergence_checks() is checks
 
 
 # -- getME, refit, summary ---------------------------------------------------------------------

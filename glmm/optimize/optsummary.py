@@ -3,6 +3,7 @@ its ``OptSummary``, for the search glmm runs (:mod:`glmm.optimize.driver`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,8 +21,7 @@ class OptSummary:
     entry of the gradient at the search's last point, in its own coordinates (β whitened by
     √2·R_X for nAGQ ≥ 1: docs/gradients.md §9); ``converged`` and ``message`` the
     optimiser's own verdict (the fit's may be stricter: :attr:`glmm.GlmerFit.converged`);
-    ``checks`` lme4's ``checkConv`` at the optimum
-    (:class:`~glmm.optimize.checkconv.ConvergenceChecks`; None when not run).
+    :attr:`checks` is lme4's ``checkConv`` at the optimum, run on first use.
     """
 
     optimizer: str
@@ -32,7 +32,21 @@ class OptSummary:
     gradient_norm: float
     converged: bool
     message: str
-    checks: ConvergenceChecks | None = None
+
+    def attach_checks(self, run: Callable[[], ConvergenceChecks]) -> None:
+        """Let :attr:`checks` be computed by ``run`` when first asked for (the fit attaches
+        its own: they need the Hessian at the optimum)."""
+        object.__setattr__(self, "_run_checks", run)
+
+    @property
+    def checks(self) -> ConvergenceChecks | None:
+        """lme4's ``checkConv`` at the optimum
+        (:class:`~glmm.optimize.checkconv.ConvergenceChecks`), computed on first use and kept;
+        None where none is attached."""
+        if "_checks" not in self.__dict__:
+            run = self.__dict__.get("_run_checks")
+            object.__setattr__(self, "_checks", None if run is None else run())
+        return self.__dict__["_checks"]
 
     def __str__(self) -> str:
         def vec(x: np.ndarray) -> str:

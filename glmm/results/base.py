@@ -223,9 +223,6 @@ class MixedModelFit(ABC):
         """H = ∂²F/∂x² at the optimum over the objective's parameters x (θ, or (θ, β)), by
         central differences of the exact gradient (:func:`glmm.results.vcov.hessian`); the
         one lme4's convergence checks used where they ran."""
-        checks = self.optsummary.checks
-        if checks is not None and checks.hessian is not None:
-            return checks.hessian
         return _vcov.hessian(self.objective_fn, self.optsummary.final)
 
     def vcov(self, use_hessian: bool | None = None) -> pd.DataFrame:

@@ -18,12 +18,13 @@ answers is on :class:`~glmm.results.base.MixedModelFit` (docs/results.md).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, GradientWarning, HessianWarning
 from ..families import Family
 from ..objectives.model import GlmerModel
 from ..optimize.checkconv import ConvergenceChecks, check_convergence
@@ -103,7 +104,18 @@ class GlmerFit(MixedModelFit):
     def convergence_checks(self) -> ConvergenceChecks:
         """lme4's ``checkConv`` at the optimum: the singular check always; for nAGQ ≥ 1 the
         scaled gradient and the Hessian's checks, on the exact gradient and on
-        :attr:`hessian` (glmer passes no derivatives at nAGQ = 0, so lme4 runs none there)."""
+        :attr:`hessian` (glmer passes no derivatives at nAGQ = 0, so lme4 runs none there).
+        Computed once, on first use (``fit.optsummary.checks`` is the same), with lme4's
+        warnings as :class:`~glmm.GradientWarning` and :class:`~glmm.HessianWarning`."""
+        if "_convergence_checks" not in self.__dict__:
+            checks = self._check_convergence()
+            object.__setattr__(self, "_convergence_checks", checks)
+            for msg, kind in zip(checks.messages, checks.kinds, strict=True):
+                warnings.warn(msg, GradientWarning if kind == "gradient" else HessianWarning,
+                              stacklevel=3)
+        return self.__dict__["_convergence_checks"]
+
+    def _check_convergence(self) -> ConvergenceChecks:
         x = np.asarray(self.optsummary.final, dtype=float)
         k = len(self.theta_names)
         lower = np.concatenate([self.lower, np.full(len(x) - k, -np.inf)])
