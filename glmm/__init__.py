@@ -1,8 +1,11 @@
-"""glmm: generalized linear mixed models at numerical parity with R's lme4::glmer.
+"""glmm: mixed models at numerical parity with R's lme4: glmer and lmer.
 
     fit = glmm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", data=df,
                      family=glmm.binomial(link="logit"), nAGQ=1)
     fit.fixef, fit.theta, fit.ranef, fit.objective, fit.deviance, fit.devfun(params)
+
+    fit = glmm.lmer("Reaction ~ Days + (Days | Subject)", data=df, REML=True)
+    fit.fixef, fit.theta, fit.sigma, fit.objective (REMLcrit or deviance), fit.refit_ml()
 """
 
 from .errors import (
@@ -13,6 +16,7 @@ from .errors import (
     FamilyError,
     FixedEffectsError,
     FormulaError,
+    GaussianShortcutWarning,
     GlmmError,
     GlmmWarning,
     GradientWarning,
@@ -23,6 +27,7 @@ from .errors import (
     PirlsError,
     RandomEffectsError,
     RankDeficiencyWarning,
+    RefitMLWarning,
     ResponseError,
     ScaleWarning,
     SeparationError,
@@ -30,7 +35,7 @@ from .errors import (
     SingularFitWarning,
     VcovWarning,
 )
-from .families import Family, Gamma, binomial, inverse_gaussian, make_family, poisson
+from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, make_family, poisson
 from .glmer import glmer
 from .results.anova import anova
 from .results.glmer import GlmerFit
@@ -47,9 +52,11 @@ __all__ = [
     "FixedEffectsError",
     "FormulaError",
     "Gamma",
+    "GaussianShortcutWarning",
     "GlmerFit",
     "GlmmError",
     "GlmmWarning",
+    "LmerFit",
     "GradientWarning",
     "HessianWarning",
     "ModelFrameError",
@@ -58,6 +65,7 @@ __all__ = [
     "PirlsError",
     "RandomEffectsError",
     "RankDeficiencyWarning",
+    "RefitMLWarning",
     "ResponseError",
     "ScaleWarning",
     "SeparationError",
@@ -66,8 +74,10 @@ __all__ = [
     "VcovWarning",
     "anova",
     "binomial",
+    "gaussian",
     "glmer",
     "inverse_gaussian",
+    "lmer",
     "make_family",
     "poisson",
 ]

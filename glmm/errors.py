@@ -31,7 +31,10 @@ a ``RecursionError``) is a bug.  Every warning derives from :class:`GlmmWarning`
     ├── RankDeficiencyWarning   columns of X dropped as linearly dependent
     ├── NonIntegerResponseWarning  non-integer counts for binomial
     ├── SeparationWarning       quasi-complete separation: some β diverge
-    └── ScaleWarning            predictors on very different scales (lme4's checkScaleX)
+    ├── ScaleWarning            predictors on very different scales (lme4's checkScaleX)
+    ├── GaussianShortcutWarning glmer with the gaussian family and identity link: fitted
+    │                           by lmer, as lme4 does
+    └── RefitMLWarning          anova refits REML fits by ML (lme4's message)
 """
 
 from __future__ import annotations
@@ -134,3 +137,13 @@ class SeparationWarning(GlmmWarning):
 
 class ScaleWarning(GlmmWarning):
     """Predictors on very different scales (lme4's checkScaleX "rescale variables?")."""
+
+
+class GaussianShortcutWarning(GlmmWarning):
+    """glmer() with the gaussian family and the identity link, handed over to lmer() as lme4
+    does (its deprecation warning)."""
+
+
+class RefitMLWarning(GlmmWarning):
+    """anova() of linear mixed models refits REML fits by maximum likelihood first (lme4's
+    message "refitting model(s) with ML (instead of REML)")."""

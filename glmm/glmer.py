@@ -23,6 +23,7 @@ from .errors import (
     ArgumentError,
     ArgumentTypeError,
     ConvergenceWarning,
+    GaussianShortcutWarning,
     OptimizationError,
     SeparationError,
     SeparationWarning,
@@ -39,6 +40,7 @@ from .optimize import separation
 from .optimize.driver import Optimum, optimize_theta, optimize_theta_beta
 from .optimize.start import glm_start
 from .results.glmer import GlmerFit
+from .results.lmer import LmerFit
 
 
 def _model(design: Design, family: Family, init: Initialized) -> GlmerModel:
@@ -52,13 +54,14 @@ def _model(design: Design, family: Family, init: Initialized) -> GlmerModel:
 
 def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", nAGQ: int = 1,
           weights: str | np.ndarray | None = None,
-          offset: str | np.ndarray | None = None) -> GlmerFit:
+          offset: str | np.ndarray | None = None) -> GlmerFit | LmerFit:
     """Fit a GLMM as lme4's ``glmer`` does, and return its optimum.
 
     ``family`` is a family object (``glmm.binomial(link="probit")``) or an R family name.
     ``nAGQ`` = 0 optimises θ with β profiled by joint PIRLS; 1 is the Laplace approximation;
     2–100 is adaptive Gauss–Hermite quadrature, for one scalar random-effects term only.
-    ``weights`` and ``offset`` are column names of ``data`` or arrays.
+    ``weights`` and ``offset`` are column names of ``data`` or arrays.  The gaussian family
+    with the identity link is an LMM: handed over to :func:`glmm.lmer` (REML, as lme4 does).
     """
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)):
         raise ArgumentTypeError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
@@ -66,6 +69,8 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
         raise ArgumentError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
     nAGQ = int(nAGQ)
     fam = make_family(family)
+    if fam.name == "gaussian" and fam.link.name == "identity":
+        return _to_lmer(formula, data, nAGQ, weights, offset)
     # The dense blocks here are small (q₂ ≤ a few hundred): a multi-threaded BLAS spends
     # more waking its threads than computing (grouseticks: 45 s with 2 OpenBLAS threads,
     # 5.4 s with 1), and its threads spin on after a call; one thread also makes the
@@ -89,6 +94,21 @@ def refit_design(design: Design, fam: Family, nAGQ: int, response: object) -> Gl
         init = fam.initialize(design.response, design.weights)
         check_response(init.y)
         return _fit(design, fam, nAGQ, _model(design, fam, init))
+
+
+def _to_lmer(formula: str, data: pd.DataFrame, nAGQ: int, weights: str | np.ndarray | None,
+             offset: str | np.ndarray | None) -> LmerFit:
+    """lme4's hand-over: glmer(family = gaussian) is lmer() with lmer's defaults (REML), with
+    its warning; lmer has no nAGQ (lme4: "unused argument")."""
+    from .lmer import lmer
+
+    warnings.warn("calling glmer() with family=gaussian (identity link) as a shortcut to "
+                  "lmer() is deprecated; please call lmer() directly",
+                  GaussianShortcutWarning, stacklevel=3)
+    if nAGQ != 1:
+        raise ArgumentError(f"nAGQ is not an argument of lmer (got nAGQ = {nAGQ}): a "
+                            "gaussian model with the identity link is fitted exactly")
+    return lmer(formula, data, weights=weights, offset=offset)
 
 
 _controller: ThreadpoolController | None = None

@@ -341,7 +341,7 @@ def test_link_not_allowed(family, bad, allowed):
         F.make_family(family, bad)
 
 
-@pytest.mark.parametrize("name", ["gaussian", "quasipoisson", "Binomial", "inverse gaussian"])
+@pytest.mark.parametrize("name", ["quasipoisson", "Binomial", "inverse gaussian", "Gaussian"])
 def test_unknown_family(name):
     with pytest.raises(FamilyError, match=f"unknown family '{name}'"):
         F.make_family(name)

@@ -107,7 +107,11 @@ def test_bad_nagq(cbpp, bad, error) -> None:
 
 
 def test_bad_family(cbpp) -> None:
-    with pytest.raises(ValueError, match="gaussian"):
+    with pytest.raises(ValueError, match="quasibinomial"):
+        glmm.glmer(CBIND, cbpp, family="quasibinomial")
+    # gaussian is lmer's (tests/test_lmer.py), which refuses a two-column response
+    with pytest.warns(glmm.GaussianShortcutWarning), \
+            pytest.raises(glmm.ResponseError, match="must be a vector"):
         glmm.glmer(CBIND, cbpp, family="gaussian")
 
 

@@ -2,8 +2,17 @@
 log-densities in :mod:`.nmath`), and the response they give the objectives
 (:mod:`.response`)."""
 
-from .family import Family, Gamma, Initialized, binomial, inverse_gaussian, make_family, poisson
+from .family import (
+    Family,
+    Gamma,
+    Initialized,
+    binomial,
+    gaussian,
+    inverse_gaussian,
+    make_family,
+    poisson,
+)
 from .links import EPS, Link, make_link
 
-__all__ = ["EPS", "Family", "Gamma", "Initialized", "Link", "binomial", "inverse_gaussian",
-           "make_family", "make_link", "poisson"]
+__all__ = ["EPS", "Family", "Gamma", "Initialized", "Link", "binomial", "gaussian",
+           "inverse_gaussian", "make_family", "make_link", "poisson"]

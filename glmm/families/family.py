@@ -1,6 +1,6 @@
 """GLM families as lme4 1.1-31 computes them: variance, unit deviance, aic, the response
 checks and ``family$initialize`` (R's own code, ``stats::family``), for binomial, poisson,
-Gamma and inverse.gaussian with their links (:mod:`glmm.families.links`).
+gaussian, Gamma and inverse.gaussian with their links (:mod:`glmm.families.links`).
 
 Notation: η is the linear predictor, μ = g⁻¹(η) the mean, w the prior weights,
 ε = DBL_EPSILON.  For the exact gradient of the Laplace objective each family also gives dV/dμ.
@@ -339,6 +339,51 @@ class _PositiveFamily(Family):
         return Initialized(y, w, np.ones_like(y), y.copy())
 
 
+class _Gaussian(Family):
+    """The gaussian family as lme4's C++ evaluates it (``GaussianDist``), σ estimated.  With
+    the identity link :func:`glmm.glmer` hands the model to :func:`glmm.lmer`, as lme4 does;
+    with another link it is a GLMM with the Laplace objective."""
+
+    name = "gaussian"
+    links = ("identity", "log", "inverse")
+    log_concave_links = ("identity",)
+    scaled = True
+
+    def variance(self, mu: npt.ArrayLike) -> np.ndarray:
+        """V(μ) = 1."""
+        return np.ones_like(as_float(mu))
+
+    def variance_deriv(self, mu: npt.ArrayLike) -> np.ndarray:
+        """dV/dμ = 0."""
+        return np.zeros_like(as_float(mu))
+
+    def dev_resids(self, y: npt.ArrayLike, mu: npt.ArrayLike,
+                   wt: npt.ArrayLike) -> np.ndarray:
+        """d = w(y − μ)²."""
+        r = as_float(y) - as_float(mu)
+        return as_float(wt) * (r * r)
+
+    def aic(self, y: npt.ArrayLike, n: npt.ArrayLike, mu: npt.ArrayLike, wt: npt.ArrayLike,
+            dev: float) -> float:
+        """A = N(log(2π·dev/N) + 1) + 2 − Σ log w, N the number of observations (not Σw, as
+        lme4's ``GaussianDist::aic``).  ``n`` is not used; μ enters through ``dev``."""
+        wt = as_float(wt)
+        nn = float(wt.size)
+        with np.errstate(divide="ignore"):  # dev = 0 (a perfect fit) gives −inf, as in R
+            return float(nn * (np.log(2.0 * math.pi * dev / nn) + 1.0) + 2.0
+                         - np.sum(np.log(wt)))
+
+    def _start(self, y: np.ndarray, w: np.ndarray) -> Initialized:
+        # R's gaussian()$initialize: μ_start = y, which the log and inverse links must map
+        if self.link.name == "log" and (y <= 0).any():
+            raise FamilyError("cannot find valid starting values: please specify some "
+                              "(the log link needs y > 0)")
+        if self.link.name == "inverse" and (y == 0).any():
+            raise FamilyError("cannot find valid starting values: please specify some "
+                              "(the inverse link needs y != 0)")
+        return Initialized(y, w, np.ones_like(y), y.copy())
+
+
 class _Gamma(_PositiveFamily):
     name = "Gamma"
     links = ("inverse", "log", "identity")
@@ -408,7 +453,7 @@ class _InverseGaussian(_PositiveFamily):
 
 
 _FAMILIES: dict[str, type[Family]] = {
-    cls.name: cls for cls in (_Binomial, _Poisson, _Gamma, _InverseGaussian)
+    cls.name: cls for cls in (_Binomial, _Poisson, _Gaussian, _Gamma, _InverseGaussian)
 }
 #: Other spellings that can only mean one family.
 _ALIASES = {"gamma": "Gamma", "inverse_gaussian": "inverse.gaussian"}
@@ -433,6 +478,11 @@ def poisson(link: str = "log") -> Family:
     return _build(_Poisson, link)
 
 
+def gaussian(link: str = "identity") -> Family:
+    """The gaussian family; links identity (canonical), log, inverse."""
+    return _build(_Gaussian, link)
+
+
 def Gamma(link: str = "inverse") -> Family:
     """The Gamma family; links inverse (canonical), log, identity."""
     return _build(_Gamma, link)
@@ -444,7 +494,7 @@ def inverse_gaussian(link: str = "1/mu^2") -> Family:
 
 
 def make_family(family: str | Family, link: str | None = None) -> Family:
-    """A family from R's name (``"binomial"``, ``"poisson"``, ``"Gamma"``,
+    """A family from R's name (``"binomial"``, ``"poisson"``, ``"gaussian"``, ``"Gamma"``,
     ``"inverse.gaussian"``; also ``"gamma"`` and ``"inverse_gaussian"``) or a
     :class:`Family`, with ``link`` or else the family's own (for a name: canonical) link."""
     if isinstance(family, Family):
@@ -453,5 +503,5 @@ def make_family(family: str | Family, link: str | None = None) -> Family:
     if cls is None:
         known = ", ".join(repr(k) for k in _FAMILIES)
         raise FamilyError(f"unknown family {family!r}; supported families are {known} "
-                          "(gaussian and the quasi families are not supported)")
+                          "(the quasi families are not supported)")
     return _build(cls, link)

@@ -186,10 +186,12 @@ class Response:
         """κ = dA/dD at D = ``drsum``: 1 where A = D + const (binomial, Poisson); for Gamma,
         A = 2n(log Γ(a) − a log a + a) + n + 2Σw log y + 2 with a = n/D and n = Σw, so
         κ = (2n²/D²)(log a − ψ(a)); for the inverse Gaussian, A = n(log(2πD/n) + 1) + …,
-        so κ = n/D."""
+        so κ = n/D; for the gaussian, κ = N/D with N the number of observations."""
         name = self.family.name
         if name in ("binomial", "poisson"):
             return 1.0
+        if name == "gaussian":   # A = N(log(2πD/N) + 1) + …, N the number of observations
+            return len(self.y) / drsum
         n = float(self.weights.sum())
         if name == "Gamma":
             a = n / drsum

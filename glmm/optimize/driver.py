@@ -25,7 +25,7 @@ does not raise F.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,11 +67,14 @@ def _minimize(value: Callable[[np.ndarray], float],
               value_and_gradient: Callable[[np.ndarray], tuple[float, np.ndarray]],
               x0: np.ndarray, diagonal: Sequence[int], unit: np.ndarray | None = None,
               start: tuple[float, np.ndarray] | None = None,
-              compiled: Minimizer | None = None) -> BfgsResult:
+              compiled: Minimizer | None = None,
+              tolerances: Mapping[str, float] | None = None) -> BfgsResult:
     """BFGS (:mod:`glmm.optimize.bfgs`) on the exact gradient, from x0; ``unit`` marks the
     coordinates already scaled to unit curvature (the whitened β); ``start`` is (F, ∇F) at
     x0 when already known; ``compiled`` is the same search run in compiled code
-    (:meth:`glmm.objectives.base.Objective.compiled_bfgs`), used instead when given.
+    (:meth:`glmm.objectives.base.Objective.compiled_bfgs`), used instead when given;
+    ``tolerances`` are :func:`minimize_bfgs`'s stopping rules (gtol, dtol, xtol) where an
+    objective asks for others than the defaults.
 
     A diagonal θ entry (indices ``diagonal`` of x) that ends at 0 may sit on a maximum: F is
     even in it there, so its gradient is 0 either way.  F is then probed with the entry at
@@ -83,7 +86,8 @@ def _minimize(value: Callable[[np.ndarray], float],
     def run(x: np.ndarray, start: tuple[float, np.ndarray] | None = None) -> BfgsResult:
         if compiled is not None:
             return compiled(x, start)
-        return minimize_bfgs(value_and_gradient, x, unit=unit, start=start)
+        return minimize_bfgs(value_and_gradient, x, unit=unit, start=start,
+                             **dict(tolerances or {}))
 
     def escape(res: BfgsResult) -> np.ndarray | None:
         """A point with one diagonal entry moved off 0 where F is lower, or None."""
@@ -135,11 +139,13 @@ def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
     return params, best
 
 
-def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray) -> Optimum:
-    """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0)."""
+def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray,
+                   tolerances: Mapping[str, float] | None = None) -> Optimum:
+    """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0), or an LMM's profiled criterion (with its
+    ``tolerances``)."""
     compiled = obj.compiled_bfgs(None, None)
     res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model),
-                    compiled=compiled)
+                    compiled=compiled, tolerances=tolerances)
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluation_at(params)
     params, ev = _to_boundary(obj, params, lower, ev)

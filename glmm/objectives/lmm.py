@@ -1,0 +1,242 @@
+"""lme4's profiled criteria of a linear mixed model, and their exact gradient in θ.
+
+    y = o + Xβ + ZΛ(θ)u + ε,   u ~ N(0, σ²I_q),   ε ~ N(0, σ²W⁻¹),   W = diag(w) (prior weights)
+
+At θ, one blocked factor (:class:`~glmm.linalg.blocked.BlockedCholesky`, W = w, no PIRLS) of
+
+    A = [ ΛᵀZᵀWZΛ + I   ΛᵀZᵀWX ] = [ L_θ L_θᵀ   ·       ]
+        [ XᵀWZΛ         XᵀWX   ]   [ ·         R_XᵀR_X ]      (L_θ: lme4's L)
+
+gives log|L_θ|² (ldL2), R_X (ldRX2 = log|R_X|²) and, solving A[û; β̂] = [ΛᵀZᵀW(y − o); XᵀW(y − o)],
+the penalised weighted residual sum of squares
+
+    r²(θ) = Σᵢ wᵢ(yᵢ − oᵢ − xᵢᵀβ̂ − mᵢᵀû)² + ‖û‖²        (lme4's pwrss; mᵢᵀ: row i of ZΛ)
+
+from which β and σ are profiled out (docs/lmm.md §1–§2, Bates et al. 2015 eqs. 34 and 41):
+
+    ML:    d(θ)   = ldL2 − Σlog w + n·(1 + log(2π r²/n)),                σ̂² = r²/n
+    REML:  d_R(θ) = ldL2 + ldRX2 − Σlog w + (n − p)·(1 + log(2π r²/(n − p))),  σ̂² = r²/(n − p)
+
+The gradient (docs/lmm.md §3), for θₖ = Tₜ[a, b] and ν = n or n − p:
+
+    ∂d/∂θₖ = 2 Σᵢ wᵢ Xₜ[i, a] [(G⁻¹mᵢ)ₜ,b − REML·(Y x̃ᵢ)ₜ,b] − (2ν/r²) Σᵢ wᵢ eᵢ Xₜ[i, a] û_{ℓₜ(i), b}
+
+with G = L_θL_θᵀ, e the residuals, Y = G⁻¹C(R_XᵀR_X)⁻¹ (C = ΛᵀZᵀWX) and x̃ᵢ = xᵢ − CᵀG⁻¹mᵢ;
+(G⁻¹mᵢ)ₜ is the selected inverse of :meth:`BlockedCholesky.inverse_times_rows`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ArgumentError
+from ..linalg.blocked import BlockedCholesky
+from .base import Evaluation, Objective
+from .model import GlmerModel
+from .pirls import PirlsState
+
+LOG_2PI = math.log(2.0 * math.pi)
+#: BFGS's stopping rules for the LMM (:func:`glmm.optimize.bfgs.minimize_bfgs`), tighter than
+#: the GLMM's: an evaluation is one factor (no PIRLS), d(θ) and its gradient are exact to
+#: rounding, and near θ̂ BFGS converges superlinearly, so a few more evaluations take θ from
+#: ~1e-6 to ~1e-9 of the optimum (the GLMM's xtol = 1e-6 left sleepstudy's weighted fit's
+#: ranef 2.7e-5 from lme4's tight ones).
+TOLERANCES = {"gtol": 1e-7, "dtol": 1e-14, "xtol": 1e-9}
+
+
+@dataclass(frozen=True)
+class LmmEvaluation(Evaluation):
+    """The profiled criterion at θ with its pieces (lme4's ``devcomp$cmp``): ``ldL2``,
+    ``ldRX2``, ``wrss`` = Σw e², ``ussq`` = ‖û‖², ``pwrss`` = wrss + ussq, σ̂ and R_X (upper).
+    ``drsum`` is wrss and ``aic`` is NaN (there is no family aic); ``state`` holds û, β̂,
+    μ = η = o + Xβ̂ + ZΛû, W = w and the blocked factor."""
+
+    REML: bool
+    wrss: float
+    pwrss: float
+    ldRX2: float
+    sigma: float
+    RX: np.ndarray
+
+    @property
+    def remlcrit(self) -> float:
+        """lme4's REMLcrit from the same pieces (ν = n − p), whichever criterion was fitted."""
+        return _criterion(self.ldL2, self.ldRX2, self.pwrss, self.model, True)
+
+    @property
+    def deviance(self) -> float:
+        """lme4's deviance(fit, REML = FALSE): the ML criterion from the same pieces."""
+        return _criterion(self.ldL2, self.ldRX2, self.pwrss, self.model, False)
+
+    @property
+    def vcov(self) -> np.ndarray:
+        """σ̂²(R_XᵀR_X)⁻¹, lme4's vcov of an LMM."""
+        eye = np.eye(len(self.RX))
+        Rinv = np.linalg.solve(self.RX, eye)   # R_X is p × p, upper, well conditioned
+        return self.sigma ** 2 * (Rinv @ Rinv.T)
+
+
+def log_weights(model: GlmerModel) -> float:
+    """Σ log wᵢ (lme4's ldW)."""
+    return float(np.log(model.weights).sum())
+
+
+def _criterion(ldL2: float, ldRX2: float, pwrss: float, model: GlmerModel, REML: bool
+               ) -> float:
+    n, p = model.n, model.p
+    nu = n - p if REML else n
+    value = ldL2 - log_weights(model) + nu * (1.0 + LOG_2PI + math.log(pwrss / nu))
+    return value + ldRX2 if REML else value
+
+
+def reml_effective(REML: bool, p: int) -> bool:
+    """lme4 stores REML as p (the number of fixed effects) and tests it as a flag, so a REML
+    request for a model without fixed effects (p = 0) is an ML fit."""
+    return bool(REML) and p > 0
+
+
+class LmmObjective(Objective):
+    """lme4's profiled criterion d_R(θ) (``REML``) or d(θ) as a function of θ alone, with its
+    exact gradient; every evaluation is one blocked factor with W = w (no PIRLS, so no warm
+    start and no dependence on the evaluation history)."""
+
+    def __init__(self, model: GlmerModel, REML: bool) -> None:
+        super().__init__(model, 0, np.zeros(model.p))
+        self.REML = reml_effective(REML, model.p)
+        w, X = model.weights, model.X
+        self._ry = w * (model.y - model.offset)    # W(y − o)
+        self._Xry = X.T @ self._ry
+        self._F = X.T @ (w[:, None] * X)           # XᵀWX
+        # per term and level, Σ wᵢ Xₜ[i]ᵀ [xᵢᵀ, yᵢ − oᵢ]  (ℓ × pₜ × (p + 1)), so that
+        # ΛᵀZᵀW[X, y − o] at level l is Tₜᵀ of it: θ-free sums, formed once
+        Xy = np.column_stack([X, model.y - model.offset])
+        self._Q = []
+        for t in model.terms:
+            if t.intercept:
+                self._Q.append(t.level_sums(w[:, None] * Xy)[:, None, :])
+            else:
+                wXy = w[:, None] * Xy
+                self._Q.append(np.stack([t.level_sums(t.Xi[:, c:c + 1] * wXy)
+                                         for c in range(t.p)], axis=1))
+
+    def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
+        return self._solve(theta)
+
+    def _solve(self, theta: np.ndarray) -> PirlsState:
+        """û and β̂ at θ with the factor of A; the 'mode' of an LMM is a linear solve."""
+        m = self.model
+        w = m.weights
+        layouts = m.layouts(theta)
+        # [C, ΛᵀZᵀW(y − o)] per term: Tₜᵀ Q at every level (level-major rows, as u)
+        CR = np.concatenate([np.einsum("ca,lcj->laj", t.T(theta), Q).reshape(t.nranef, -1)
+                             for t, Q in zip(m.terms, self._Q, strict=True)])
+        factor = BlockedCholesky(layouts, w, m.coupling, (CR[:, :-1], self._F))
+        sol = factor.solve(np.concatenate([CR[:, -1], self._Xry]))
+        u, beta = sol[:m.q], sol[m.q:]
+        eta = m.offset + m.X @ beta + m.zlam(layouts, u)
+        res = m.y - eta
+        wres = w * res
+        return PirlsState(u, beta, eta, eta, wres * res, w, wres, factor, layouts, 0)
+
+    def _evaluate(self, params: np.ndarray, gradient: bool
+                  ) -> tuple[Evaluation, np.ndarray | None]:
+        theta, _ = self.split(params)
+        self.evaluations += 1
+        st = self._solve(theta)   # FactorizationError (an ArithmeticError) where A is not PD
+        RX = st.factor.RX
+        if RX is None:   # no fixed effects with a single scalar term: nothing after G₁₁
+            RX = np.zeros((0, 0))
+        wrss, ussq = st.drsum, st.ussq
+        pwrss = wrss + ussq
+        ldL2 = st.factor.logdet
+        ldRX2 = 2.0 * float(np.log(np.diagonal(RX)).sum()) if len(RX) else 0.0
+        m = self.model
+        if not pwrss > 0.0:
+            raise ArithmeticError("the penalised residual sum of squares is 0")
+        nu = m.n - m.p if self.REML else m.n
+        value = _criterion(ldL2, ldRX2, pwrss, m, self.REML)
+        ev = LmmEvaluation(value, theta, st.beta, st.u, ldL2, ussq, wrss, math.nan, st, m,
+                           self.REML, wrss, pwrss, ldRX2, math.sqrt(pwrss / nu), RX)
+        self.last = (np.array(params, dtype=float), ev)
+        return ev, (self._gradient(theta, st, pwrss, nu) if gradient else None)
+
+    def _gradient(self, theta: np.ndarray, st: PirlsState, pwrss: float, nu: int
+                  ) -> np.ndarray:
+        m = self.model
+        w, layouts, factor = m.weights, st.layouts, st.factor
+        v = factor.inverse_times_rows(layouts)   # (G⁻¹mᵢ) per term at i's level
+        if self.REML:
+            # Y = G⁻¹C(R_XᵀR_X)⁻¹ = −(A⁻¹[0; I_p])ᵤ; x̃ = X − ZΛ G⁻¹C, G⁻¹C = Y R_XᵀR_X
+            p, q = m.p, m.q
+            Y = -factor.solve(np.vstack([np.zeros((q, p)), np.eye(p)]))[:q]
+            RX = factor.RX
+            assert RX is not None   # p > 0 for REML
+            K = Y @ (RX.T @ RX)
+            Xt = m.X - np.column_stack([m.zlam(layouts, K[:, j]) for j in range(p)])
+            for vt, t, Yt in zip(v, m.terms, _term_rows(m, Y), strict=True):
+                vt -= np.einsum("ibj,ij->ib", Yt[t.codes], Xt)
+        scale = 2.0 * nu / pwrss
+        e = st.s   # W e
+        out = np.empty(m.ntheta)
+        for t, lay, ub, vt in zip(m.terms, layouts, m.u_blocks(st.u), v, strict=True):
+            rows, cols = t.tril
+            for k, (ra, cb) in enumerate(zip(rows, cols, strict=True)):
+                if t.intercept:
+                    wx, ex = w, e
+                else:
+                    x = t.Xi[:, ra]
+                    wx, ex = w * x, e * x
+                out[t.theta_slice.start + k] = (2.0 * wx @ vt[:, cb]
+                                                - scale * (ub[:, cb] @ lay.level_sums(ex)))
+        return out
+
+    def rx(self, ev: Evaluation) -> np.ndarray:
+        assert isinstance(ev, LmmEvaluation)
+        return ev.RX
+
+
+def _term_rows(model: GlmerModel, Y: np.ndarray) -> list[np.ndarray]:
+    """Y (q × k) split per term as (ℓₜ, pₜ, k) arrays (u's layout: level-major)."""
+    out, start = [], 0
+    for t in model.terms:
+        stop = start + t.nlevels * t.p
+        out.append(Y[start:stop].reshape(t.nlevels, t.p, Y.shape[1]))
+        start = stop
+    return out
+
+
+def lme4_start(model: GlmerModel) -> np.ndarray | None:
+    """lme4's start for models whose terms are all ``(1 | f)`` on distinct factors
+    (``mkLmerDevfun``): θᵢ = √(vᵢ/v_e), vᵢ = var(ave(y, fᵢ)) (the variance of the group
+    means spread over the rows), v_e = var(y) − Σvᵢ, when v_e > 0; else None (θ₀ = 1)."""
+    terms = model.terms
+    if not all(t.intercept for t in terms):
+        return None
+    if len({t.group for t in terms}) != len(terms):
+        return None
+    y = model.y   # lme4 uses model.response: the raw y, without offset or weights
+    v = []
+    for t in terms:
+        counts = np.bincount(t.codes, minlength=t.nlevels)
+        means = np.bincount(t.codes, y, minlength=t.nlevels) / np.maximum(counts, 1)
+        v.append(float(np.var(means[t.codes], ddof=1)))
+    ve = float(np.var(y, ddof=1)) - sum(v)
+    if not (math.isfinite(ve) and ve > 0.0):
+        return None
+    return np.sqrt(np.asarray(v) / ve)
+
+
+def check_theta(theta: object, ntheta: int, what: str = "start") -> np.ndarray:
+    """θ as a float vector of length ``ntheta``, or an ArgumentError naming ``what``."""
+    try:
+        x = np.atleast_1d(np.asarray(theta, dtype=float))
+    except (TypeError, ValueError):
+        raise ArgumentError(f"{what} must be a vector of {ntheta} numbers θ, got "
+                            f"{theta!r:.80}") from None
+    if x.ndim != 1 or len(x) != ntheta or not np.isfinite(x).all():
+        raise ArgumentError(f"{what} must be a vector of {ntheta} finite numbers θ, got "
+                            f"{x.tolist()!r:.80}")
+    return x
