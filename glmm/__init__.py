@@ -37,8 +37,10 @@ from .errors import (
 )
 from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, make_family, poisson
 from .glmer import glmer
+from .lmer import lmer
 from .results.anova import anova
 from .results.glmer import GlmerFit
+from .results.lmer import LmerFit
 
 __version__ = "0.1.0"
 
@@ -56,9 +58,9 @@ __all__ = [
     "GlmerFit",
     "GlmmError",
     "GlmmWarning",
-    "LmerFit",
     "GradientWarning",
     "HessianWarning",
+    "LmerFit",
     "ModelFrameError",
     "NonIntegerResponseWarning",
     "OptimizationError",
