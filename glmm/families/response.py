@@ -67,8 +67,8 @@ class Response:
         # would lose digits to c − 2w y log μ)
         self._binary = family.name == "binomial" and bool(np.all((y == 0.0) | (y == 1.0)))
         if self._binary:   # μ where y = 1 and 1 − μ where y = 0, as (1 − y) + (2y − 1)μ
-            self._m2w, self._c0, self._c1 = -2.0 * weights, 1.0 - y, 2.0 * y - 1.0
-        self._1my, self._2w = 1.0 - y, 2.0 * weights
+            self._minus_two_w, self._two_y_minus_1 = -2.0 * weights, 2.0 * y - 1.0
+        self._one_minus_y, self._two_w = 1.0 - y, 2.0 * weights
         self._unit = bool(np.all(weights == 1.0))
         # Poisson–log: y log(y/μ) − (y − μ) = (y log y − y) − yη + μ where μ = e^η is not
         # clamped, with no logarithm per step.  The terms cancel where the deviance is small
@@ -151,9 +151,10 @@ class Response:
                            col: tuple) -> np.ndarray:
         """2w[y log(y/μ) + (1 − y) log((1 − y)/(1 − μ))] (y log(y/μ) = 0 at y = 0)."""
         if self._binary:   # −2w log μ where y = 1, −2w log(1 − μ) where y = 0
-            return self._m2w[col] * np.log(self._c0[col] + self._c1[col] * mu)
-        c = self._1my[col]
-        return self._2w[col] * (xlogy(y, y / mu) + xlogy(c, c / (1.0 - mu)))
+            return self._minus_two_w[col] * np.log(self._one_minus_y[col]
+                                                   + self._two_y_minus_1[col] * mu)
+        c = self._one_minus_y[col]
+        return self._two_w[col] * (xlogy(y, y / mu) + xlogy(c, c / (1.0 - mu)))
 
     def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray, W: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:
