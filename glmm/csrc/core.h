@@ -5,10 +5,10 @@
  * gradient, the first-order prediction of the mode (PIRLS's warm start) and R_X: for one
  * scalar random-effects term (scalar.c; glmm/objectives/scalar_term.py), with the whole BFGS
  * search over F₀ or F₁ built from them (search.c, bfgs.c; glmm/optimize/bfgs.py), and for two
- * or more crossed scalar terms with a dense coupling block (crossed.c;
- * glmm/objectives/crossed.py); and the sparse coupling block's pair sums (coupling.c;
- * glmm/linalg/blocked.py).  The formulas, the convergence rule and the step-halving are
- * those of glmm/objectives/pirls.py (pirls.c), the search's rules those of
+ * or more crossed scalar terms with a dense coupling block (crossed.c, crossed_gradient.c,
+ * sharing crossed.h; glmm/objectives/crossed.py); and the sparse coupling block's pair sums
+ * (coupling.c; glmm/linalg/blocked.py).  The formulas, the convergence rule and the
+ * step-halving are those of glmm/objectives/pirls.py (pirls.c), the search's rules those of
  * glmm/optimize/bfgs.py; the response is glmm/families/response.py's Response.update for the
  * two pairs (response.h), its clamps applied per observation.  module.c registers the entry
  * points and exports the constants below, and the tests hold them equal to glmm's.
@@ -263,6 +263,7 @@ HIDDEN int predict(const Problem *pb, double dth, const double *u, const double 
 HIDDEN extern PyMethodDef SCALAR_METHODS[];
 HIDDEN extern PyMethodDef SEARCH_METHODS[];
 HIDDEN extern PyMethodDef CROSSED_METHODS[];
+HIDDEN extern PyMethodDef CROSSED_GRADIENT_METHODS[];
 HIDDEN extern PyMethodDef COUPLING_METHODS[];
 HIDDEN extern PyMethodDef BFGS_METHODS[];
 

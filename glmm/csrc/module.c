@@ -1,6 +1,7 @@
 /* The module glmm._core: each concept's entry points (scalar.c, search.c, crossed.c,
- * coupling.c, bfgs.c), and the constants and status codes of core.h, exported so that the
- * tests hold them equal to glmm's and glmm.objectives.pirls.CORE_ERRORS maps the statuses. */
+ * crossed_gradient.c, coupling.c, bfgs.c), and the constants and status codes of core.h,
+ * exported so that the tests hold them equal to glmm's and glmm.objectives.pirls.CORE_ERRORS
+ * maps the statuses. */
 
 #include "core.h"
 
@@ -16,7 +17,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     PyMethodDef *const tables[] = {SCALAR_METHODS, SEARCH_METHODS, CROSSED_METHODS,
-                                   COUPLING_METHODS, BFGS_METHODS};
+                                   CROSSED_GRADIENT_METHODS, COUPLING_METHODS, BFGS_METHODS};
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;
