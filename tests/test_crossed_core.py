@@ -1,8 +1,8 @@
-"""The compiled core's crossed scalar terms (glmm.objectives.crossed.CrossedTerms,
-glmm/csrc/crossed.c: PIRLS, its warm start, R_X and the exact gradient) against
-glmm.objectives.pirls and
-glmm.objectives.gradient, the numpy forms of the same computations, which test_engine_numerics
-checks against dense algebra and central differences and the parity suite against lme4."""
+"""The compiled core's crossed scalar terms (glmm.objectives.crossed.CrossedTerms;
+glmm/csrc/crossed.c: PIRLS and R_X, crossed_gradient.c: the exact gradient and the warm start)
+against glmm.objectives.pirls and glmm.objectives.gradient, the numpy forms of the same
+computations, which test_engine_numerics checks against dense algebra and central differences
+and the parity suite against lme4."""
 
 from __future__ import annotations
 
