@@ -254,3 +254,51 @@ def test_bad_responses() -> None:
         glmm.lmer("c ~ Days + (1 | Subject)", d)
     with pytest.raises(ResponseError, match="positive prior weights"):
         glmm.lmer("Reaction ~ Days + (1 | Subject)", d, weights="z")
+
+
+def test_anova_refits_reml_fits_by_ml() -> None:
+    """lme4: anova(lmer(Reaction ~ Days + (1 | Subject), sleepstudy), lmer(Reaction ~ Days +
+    (Days | Subject), sleepstudy)) messages "refitting model(s) with ML (instead of REML)"
+    and compares the ML refits (tight tier on AIC, BIC, logLik, deviance and Chisq)."""
+    d = frame("sleepstudy.csv")
+    small = glmm.lmer("Reaction ~ Days + (1 | Subject)", d)
+    big = fit("sleepstudy", "REML")
+    ref = REF["extra"]["anova"]
+    with pytest.warns(glmm.RefitMLWarning, match=r"refitting model\(s\) with ML"):
+        tab = glmm.anova(small, big)
+    assert tab["npar"].tolist() == ref["npar"]
+    for col, key in (("AIC", "AIC"), ("BIC", "BIC"), ("logLik", "logLik"),
+                     ("deviance", "deviance")):
+        for got, want in zip(tab[col], ref[key], strict=True):
+            assert abs(got - want) <= 1e-6 + 1e-10 * abs(want), (col, got, want)
+    assert abs(tab["Chisq"].iloc[1] - ref["Chisq"][1]) <= 1e-6
+    assert tab["Df"].iloc[1] == ref["Df"][1]
+    assert math.isclose(tab["Pr(>Chisq)"].iloc[1], ref["p"][1], rel_tol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", glmm.RefitMLWarning)
+        glmm.anova(small.refit_ml(), big.refit_ml())   # ML fits: no refit, no message
+
+
+def test_results_surface_uses_lme4s_lmm_definitions() -> None:
+    """vcov = σ²(R_XᵀR_X)⁻¹; t values without p-values; VarCorr's Residual row; residuals
+    y − μ̂ (√w(y − μ̂) for pearson); lme4's summary layout; predict = fitted."""
+    f = fit("sleepstudy-weights", "REML")
+    t = REF["sleepstudy-weights"]["REML"]["tight"]
+    ct = f.coef_table()
+    assert list(ct.columns) == ["Estimate", "Std. Error", "t value"]
+    np.testing.assert_allclose(ct["Std. Error"] ** 2, np.asarray(t["vcov"])[[0, 3]], rtol=1e-4)
+    vc = f.varcorr()
+    assert vc["grp"].iloc[-1] == "Residual" and math.isclose(vc["sdcor"].iloc[-1], f.sigma)
+    y = frame("sleepstudy.csv")["Reaction"].to_numpy()
+    w = frame("sleepstudy.csv")["w"].to_numpy()
+    np.testing.assert_allclose(f.residuals(), y - f.fitted(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(f.residuals("pearson"), np.sqrt(w) * (y - f.fitted()),
+                               rtol=0, atol=1e-9)
+    np.testing.assert_allclose(f.predict(), f.fitted())
+    text = str(f.summary())
+    assert text.startswith("Linear mixed model fit by REML ['lmerMod']")
+    assert "REML criterion at convergence: 1732.6" in text and "Pr(>" not in text
+    sims = f.simulate(3, seed=1)
+    assert sims.shape == (f.nobs, 3)
+    r = f.refit(y)
+    assert abs(r.objective - f.objective) <= 1e-8 * abs(f.objective)

@@ -17,6 +17,7 @@ lme4 does).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -24,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import ArgumentError, ArgumentTypeError
+from ..errors import ArgumentError, ArgumentTypeError, RefitMLWarning
 from .base import MixedModelFit
 
 
@@ -56,14 +57,22 @@ def _nested_problem(small: MixedModelFit, big: MixedModelFit, ns: str, nb: str) 
 
 
 def anova(*fits: MixedModelFit, names: Sequence[str] | None = None,
-          nested: bool = True) -> pd.DataFrame:
+          nested: bool = True, refit: bool = True) -> pd.DataFrame:
     """lme4's ``anova(fit0, fit1, …)`` table: npar, AIC, BIC, logLik, deviance, Chisq, Df,
-    Pr(>Chisq), one row per fit named by ``names`` (default "fit0", "fit1", …)."""
+    Pr(>Chisq), one row per fit named by ``names`` (default "fit0", "fit1", …).  LMMs fitted
+    by REML are refitted by ML first (``refit``, lme4's default), with lme4's message as a
+    :class:`~glmm.RefitMLWarning`."""
     if len(fits) < 2:
         raise ArgumentError("anova needs at least two fits to compare")
     for f in fits:
         if not isinstance(f, MixedModelFit):
             raise ArgumentTypeError(f"anova compares fitted models, got {type(f).__name__}")
+    if refit:
+        ml = tuple(f._for_anova() for f in fits)
+        if any(a is not b for a, b in zip(ml, fits, strict=True)):
+            warnings.warn("refitting model(s) with ML (instead of REML)", RefitMLWarning,
+                          stacklevel=2)
+        fits = ml
     labels = list(names) if names is not None else [f"fit{i}" for i in range(len(fits))]
     if len(labels) != len(fits):
         raise ArgumentError(f"names has {len(labels)} entries for {len(fits)} fits")

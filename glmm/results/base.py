@@ -298,6 +298,10 @@ class MixedModelFit(ABC):
                                             newdata, terms, bool(allow_new_levels))
         return eta if kind == "link" else self._inverse_link(eta)
 
+    def _for_anova(self) -> MixedModelFit:
+        """The fit anova compares: this one (an LMM fitted by REML gives its ML refit)."""
+        return self
+
     def getME(self, name: str) -> object:
         """lme4's ``getME(fit, name)`` (:mod:`glmm.results.getme` lists the names)."""
         return getme(self, name)
