@@ -398,3 +398,32 @@ def test_unique_mode_is_midpoint_convexity_of_the_deviance(family: str, link: st
         worst = max(worst, float(np.nanmax(excess / scale)))
     # rounding of the deviances is ~1e-15 of their size; the violations found are ≥ 0.1
     assert (worst <= 1e-9) == fam.unique_mode, worst
+
+
+def test_stirlerr_table_is_the_definition_at_whole_numbers() -> None:
+    """The table of δ(k) for k ≤ 15, built from constants so that importing glmm does not
+    import scipy.special, equals the definition log Γ(k + 1) − (k + ½) log k + k − ½ log 2π
+    evaluated with scipy's gammaln, bit for bit."""
+    from scipy.special import gammaln
+
+    from glmm.families import nmath
+
+    k = np.arange(1.0, 16.0)
+    want = gammaln(k + 1.0) - (k + 0.5) * np.log(k) + k - 0.5 * np.log(2.0 * np.pi)
+    np.testing.assert_array_equal(nmath.stirlerr(k), want)
+
+
+def test_importing_glmm_does_not_import_scipy_special() -> None:
+    """scipy.special (with scipy.stats, the slowest import below glmm) loads only when a fit
+    needs it: not for import glmm, nor for a binomial–logit fit on the compiled path."""
+    import subprocess
+    import sys
+
+    code = ("import sys, glmm, pandas as pd\n"
+            "assert 'scipy.special' not in sys.modules, 'import'\n"
+            "df = pd.DataFrame({'y': [0, 1, 1, 0, 1, 0, 0, 1] * 3,"
+            " 'x': [0.1 * i for i in range(24)], 'g': pd.Categorical(['a', 'b', 'c'] * 8)})\n"
+            "glmm.glmer('y ~ x + (1 | g)', df, family='binomial')\n"
+            "assert glmm.compiled.core is None or 'scipy.special' not in sys.modules, 'fit'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr, ndtri
 
 from ..errors import FamilyError
 
@@ -75,11 +74,15 @@ def _logit_mu_eta2(eta: np.ndarray) -> np.ndarray:
 
 def _probit_fun(mu: np.ndarray) -> np.ndarray:
     """g(μ) = Φ⁻¹(μ)."""
+    from scipy.special import ndtri  # scipy.special on first use: a slow import
+
     return ndtri(mu)
 
 
 def _probit_inv(eta: np.ndarray) -> np.ndarray:
     """μ = min(Φ(η), 1 − ε); no lower clamp in lme4, and Φ(η) = 0 for η ≤ −37.5193 as in R."""
+    from scipy.special import ndtr
+
     p = np.where(eta > _PNORM_ZERO_BELOW, ndtr(eta), 0.0)
     return np.minimum(p, 1.0 - EPS)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import gammaln, xlog1py, xlogy
 
 # ---------------------------------------------------------------------------------------
 # Log-densities for the aic, in the saddle-point form of Loader (2000), "Fast and accurate
@@ -19,6 +18,8 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def _stirlerr_direct(x: np.ndarray) -> np.ndarray:
+    from scipy.special import gammaln  # scipy.special on first use: a slow import
+
     return gammaln(x + 1.0) - (x + 0.5) * np.log(x) + x - _HALF_LOG_2PI
 
 
@@ -32,12 +33,22 @@ def _stirlerr_series(x: np.ndarray) -> np.ndarray:
 #: place of log Γ or the series, whose values it holds.
 _STIRLERR_TABLE_SIZE = 1024
 
+#: log k! = log Γ(k + 1) for k = 0..15, the values scipy's gammaln gives, so that the table
+#: below is built without importing scipy.special
+_LOG_FACTORIAL = np.array([
+    0.0, 0.0, 0.6931471805599453, 1.791759469228055, 3.1780538303479458, 4.787491742782046,
+    6.579251212010101, 8.525161361065415, 10.60460290274525, 12.801827480081469,
+    15.104412573075516, 17.502307845873887, 19.987214495661885, 22.55216385312342,
+    25.191221182738683, 27.899271383840894])
+
 #: δ(k) for the whole numbers k = 0..1023 (δ(0) = +inf): the definition up to 15, the series
 #: above, exactly the values :func:`stirlerr` computes for them.
-with np.errstate(divide="ignore"):
+with np.errstate(divide="ignore", invalid="ignore"):
+    _k = np.arange(16.0)
     _STIRLERR_WHOLE = np.concatenate([
-        _stirlerr_direct(np.arange(16.0)),
+        _LOG_FACTORIAL - (_k + 0.5) * np.log(_k) + _k - _HALF_LOG_2PI,
         _stirlerr_series(np.arange(16.0, _STIRLERR_TABLE_SIZE))])
+    del _k
 _STIRLERR_WHOLE.setflags(write=False)
 
 
@@ -96,6 +107,8 @@ def log_dbinom(k: np.ndarray, m: np.ndarray, p: np.ndarray) -> np.ndarray:
         mid = (k > 0) & (k < m)
         if mid.all():  # no count at 0 or m
             return _log_dbinom_inner(k, m, p)
+        from scipy.special import xlog1py, xlogy
+
         out = np.where(k == 0, xlog1py(m, -p), xlogy(m, p))
         if mid.any():  # none for 0/1 data
             out[mid] = _log_dbinom_inner(k[mid], m[mid], p[mid])

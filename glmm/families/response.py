@@ -27,7 +27,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import digamma, expit, xlogy
 
 from ..compiled import core as _core
 from ..errors import ResponseError
@@ -42,6 +41,7 @@ def check_response(y: np.ndarray) -> None:
     if len(y) and bool(np.all(y == y[0])):
         raise ResponseError(f"Response is constant: every value is {y[0]:g}; glmer (as lme4) "
                             "needs at least two distinct response values")
+
 
 
 class Working(NamedTuple):
@@ -77,6 +77,8 @@ class Response:
         # its relative rounding at ε either way)
         self._ylogy = None
         if self._kind == ("poisson", "log"):
+            from scipy.special import xlogy  # scipy.special on first use: a slow import
+
             ylogy = xlogy(y, y)
             if float(np.max(weights * (np.abs(ylogy) + y), initial=0.0)) <= 1e4:
                 self._ylogy = ylogy - y
@@ -116,6 +118,8 @@ class Response:
             if self._ylogy is not None and mu.min() >= EPS:
                 dev = 2.0 * w * (self._ylogy - y * eta + mu)
             else:
+                from scipy.special import xlogy
+
                 mu = np.maximum(mu, EPS)
                 dev = 2.0 * w * (xlogy(y, y / mu) - (y - mu))
             r = y - mu
@@ -133,6 +137,8 @@ class Response:
         col = (slice(None), None) if eta.ndim == 2 else (slice(None),)
         y, w = self.y[col], self.weights[col]
         if self._kind is not None:
+            from scipy.special import expit, xlogy
+
             if self._kind == ("binomial", "logit"):
                 mu = np.maximum(np.minimum(expit(eta), 1.0 - EPS), EPS)
                 dev = self._binomial_deviance(y, w, mu, col)
@@ -153,6 +159,8 @@ class Response:
         if self._binary:   # −2w log μ where y = 1, −2w log(1 − μ) where y = 0
             return self._minus_two_w[col] * np.log(self._one_minus_y[col]
                                                    + self._two_y_minus_1[col] * mu)
+        from scipy.special import xlogy
+
         c = self._one_minus_y[col]
         return self._two_w[col] * (xlogy(y, y / mu) + xlogy(c, c / (1.0 - mu)))
 
@@ -196,6 +204,8 @@ class Response:
         n = float(self.weights.sum())
         if name == "Gamma":
             a = n / drsum
+            from scipy.special import digamma
+
             return 2.0 * n * n / (drsum * drsum) * (math.log(a) - float(digamma(a)))
         return n / drsum
 

@@ -23,7 +23,6 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..errors import ArgumentError, ArgumentTypeError, RefitMLWarning
 from .base import MixedModelFit
@@ -91,6 +90,8 @@ def anova(*fits: MixedModelFit, names: Sequence[str] | None = None,
             if why is not None:
                 raise ArgumentError(f"models are not nested: {why} (lme4 compares them "
                                     f"anyway; pass nested=False to do so)")
+    from scipy.special import chdtrc  # scipy.special on first use: a slow import
+
     rows = []
     prev = None
     for i in order:
@@ -100,7 +101,7 @@ def anova(*fits: MixedModelFit, names: Sequence[str] | None = None,
         if prev is not None:
             chisq = max(0.0, 2.0 * (ll - prev.loglik))
             df = f.df - prev.df
-            p = float(stats.chi2.sf(chisq, df)) if df > 0 else math.nan
+            p = float(chdtrc(df, chisq)) if df > 0 else math.nan   # scipy's chi2.sf
         rows.append((labels[i], f.df, f.aic, f.bic, ll, -2.0 * ll, chisq, df, p))
         prev = f
     out = pd.DataFrame(rows, columns=["model", "npar", "AIC", "BIC", "logLik", "deviance",

@@ -24,7 +24,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..design.design import Design
 from ..errors import ArgumentError, ArgumentTypeError
@@ -248,7 +247,9 @@ class MixedModelFit(ABC):
         cols = {"Estimate": est, "Std. Error": se,
                 ("t value" if self._has_scale else "z value"): stat}
         if self._has_pvalues:
-            cols["Pr(>|z|)"] = 2.0 * stats.norm.sf(np.abs(stat))
+            from scipy.special import ndtr  # scipy.special on first use: a slow import
+
+            cols["Pr(>|z|)"] = 2.0 * ndtr(-np.abs(stat))   # 2·(1 − Φ(|z|)), scipy's norm.sf
         return pd.DataFrame(cols, index=list(self.fixef_names))
 
     def confint(self, method: str = "Wald", level: float = 0.95) -> pd.DataFrame:
@@ -261,7 +262,9 @@ class MixedModelFit(ABC):
                 not 0.0 < float(level) < 1.0:
             raise ArgumentError(f"confint: level must be a number in (0, 1), got {level!r}")
         a = (1.0 - float(level)) / 2.0
-        z = stats.norm.ppf(1.0 - a)
+        from scipy.special import ndtri
+
+        z = float(ndtri(1.0 - a))   # Φ⁻¹, scipy's norm.ppf
         se = np.sqrt(np.diag(self.vcov().to_numpy()))
         est = self.evaluation.beta
         return pd.DataFrame({_pct(a): est - z * se, _pct(1.0 - a): est + z * se},
