@@ -29,6 +29,22 @@ class BenchModel:
     repeat: int = 5  # timed fits per engine (after one warm-up)
     #: the formula for the peer, where its syntax differs (its cbind() takes two columns)
     peer_formula: str | None = None
+    #: "glmer", or "lmer" (then ``family``/``link`` are gaussian/identity, nAGQ unused, and
+    #: ``REML`` says which criterion)
+    method: str = "glmer"
+    REML: bool = True
+
+    @property
+    def variant(self) -> str:
+        """The column the table shows: nAGQ for glmer, REML or ML for lmer."""
+        if self.method == "lmer":
+            return "REML" if self.REML else "ML"
+        return str(self.nAGQ)
+
+
+def _lmm(name: str, data: str, formula: str, REML: bool, repeat: int) -> BenchModel:
+    return BenchModel(name, data, formula, "gaussian", "identity", 0, repeat, method="lmer",
+                      REML=REML)
 
 
 _CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
@@ -55,6 +71,13 @@ MODELS: tuple[BenchModel, ...] = (
     BenchModel("bernoulli-crossed-1e5", "sim:bernoulli-crossed-1e5", "y ~ x + (1 | g) + (1 | h)",
                "binomial", "logit", 1, 1),
     BenchModel("poisson-1e6", "sim:poisson-1e6", "y ~ x + (1 | g)", "poisson", "log", 1, 1),
+    _lmm("lmer-sleepstudy-REML", "csv:sleepstudy.csv", "Reaction ~ Days + (Days | Subject)",
+         True, 20),
+    _lmm("lmer-penicillin-REML", "csv:Penicillin.csv",
+         "diameter ~ 1 + (1 | plate) + (1 | sample)", True, 20),
+    _lmm("lmer-insteval-ML", "csv:InstEval.csv.gz",
+         "y ~ service + (1 | s) + (1 | d) + (1 | dept)", False, 1),
+    _lmm("lmer-crossed-1e6-REML", "sim:lmm-crossed-1e6", "y ~ x + (1 | g) + (1 | h)", True, 1),
 )
 BY_NAME = {m.name: m for m in MODELS}
 
@@ -79,7 +102,22 @@ def simulate(kind: str) -> dict[str, np.ndarray]:
         x = rng.normal(size=n)
         eta = 0.3 + 0.4 * x + rng.normal(0, 0.5, ng)[g]
         return {"y": rng.poisson(np.exp(eta)).astype(float), "x": x, "g": g}
+    if kind == "lmm-crossed-1e6":   # two crossed factors of 1e4 and 100 levels
+        n, ng, nh = 1_000_000, 10_000, 100
+        g = rng.permutation(np.arange(n) % ng)
+        h = rng.integers(0, nh, n)
+        x = rng.normal(size=n)
+        y = (1.0 + 0.5 * x + rng.normal(0, 0.7, ng)[g] + rng.normal(0, 0.4, nh)[h]
+             + rng.normal(size=n))
+        return {"y": y, "x": x, "g": g, "h": h}
     raise ValueError(f"unknown simulation {kind!r}")
+
+
+#: where the "csv:" data live (lme4's data sets, written by tests/data/lmm/lme4_reference.R)
+LMM_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "lmm"
+#: their factors (R's factor columns; the level order does not change a criterion)
+LMM_FACTORS = {"sleepstudy.csv": ("Subject",), "Penicillin.csv": ("plate", "sample"),
+               "InstEval.csv.gz": ("s", "d", "service", "dept")}
 
 
 def write_data(model: BenchModel, path: Path) -> None:
@@ -102,6 +140,16 @@ def write_data(model: BenchModel, path: Path) -> None:
         for factor in ("r2", "use"):   # levels N, Y: success is Y
             if factor in arrays:
                 arrays[factor + "n"] = (arrays[factor] == 1).astype(float)
+    elif model.data.startswith("csv:"):
+        file = model.data.split(":", 1)[1]
+        df = pd.read_csv(LMM_DATA / file, dtype=str)
+        for c in df.columns:
+            if c in LMM_FACTORS.get(file, ()):
+                cat = pd.Categorical(df[c])
+                arrays[c] = np.asarray(cat.codes, dtype=np.int64)
+                arrays[c + "__levels"] = np.asarray(cat.categories, dtype=str)
+            else:
+                arrays[c] = df[c].astype(float).to_numpy()
     else:
         for name, v in simulate(model.data.split(":", 1)[1]).items():
             if v.dtype.kind in "iu":

@@ -44,17 +44,23 @@ def _peak_mb() -> float:
 
 def worker_glmm(model: BenchModel, path: str, repeat: int) -> dict:
     import time
+    import warnings
 
     import glmm
 
     df = load_frame(path)
     fam = glmm.make_family(model.family, model.link)
+    if model.method == "lmer":   # warnings (a singular fit) would only clutter the table
+        warnings.simplefilter("ignore", glmm.GlmmWarning)
     times = []
     fit = None
     warmup = 1 if repeat > 1 else 0  # a single timed fit (large models) gets no warm-up
     for i in range(repeat + warmup):
         t0 = time.perf_counter()
-        fit = glmm.glmer(model.formula, df, family=fam, nAGQ=model.nAGQ)
+        if model.method == "lmer":
+            fit = glmm.lmer(model.formula, df, REML=model.REML)
+        else:
+            fit = glmm.glmer(model.formula, df, family=fam, nAGQ=model.nAGQ)
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     assert fit is not None
@@ -81,7 +87,10 @@ def worker_lme4(model: BenchModel, path: str, repeat: int) -> dict:
     rdf = s.dataframe(Dataset(tuple(cols)))
     s.ro.r(BENCH_R)
     spec = s.spec({"formula": model.formula, "family": model.family, "link": model.link})
-    out = s.call("parity_bench", rdf, spec, model.nAGQ, repeat)
+    if model.method == "lmer":
+        out = s.call("parity_bench_lmer", rdf, model.formula, model.REML, repeat)
+    else:
+        out = s.call("parity_bench", rdf, spec, model.nAGQ, repeat)
     return {"times": out["times"], "m2loglik": out["m2loglik"], "feval": out["feval"],
             "peak_mb": _peak_mb()}
 
@@ -100,6 +109,23 @@ parity_bench <- function(data, spec, nAGQ, repeat_n) {
     }
     list(times = times, m2loglik = .S(unname(fit@devcomp$cmp[["dev"]])),
          feval = .S(as.integer(fit@optinfo$feval)))
+  })
+}
+"""
+
+BENCH_R += r"""
+parity_bench_lmer <- function(data, formula, REML, repeat_n) {
+  parity_in_c_locale({
+    f <- stats::as.formula(formula)
+    times <- numeric(0)
+    warmup <- if (repeat_n > 1) 1 else 0
+    for (i in seq_len(repeat_n + warmup)) {
+      t0 <- proc.time()[["elapsed"]]
+      fit <- suppressWarnings(suppressMessages(lme4::lmer(f, data, REML = REML)))
+      if (i > warmup) times <- c(times, proc.time()[["elapsed"]] - t0)
+    }
+    crit <- if (REML) fit@devcomp$cmp[["REML"]] else fit@devcomp$cmp[["dev"]]
+    list(times = times, m2loglik = .S(unname(crit)), feval = .S(as.integer(fit@optinfo$feval)))
   })
 }
 """
@@ -221,15 +247,15 @@ def main(argv: list[str] | None = None) -> int:
             rounds = max(1, args.rounds) if repeat > 1 else 1
             for k in range(rounds):
                 for engine in engines:
-                    if engine == "peer" and model.nAGQ == 0:
+                    if engine == "peer" and (model.nAGQ == 0 or model.method == "lmer"):
                         results[model.name][engine] = {"unsupported": "no nAGQ = 0"}
                         continue
                     console.print(f"[dim]{model.name}: {engine}, round {k + 1}/{rounds}…[/]")
                     r = run_worker(engine, model, path, repeat, args.peer_python)
                     results[model.name][engine] = _pool(results[model.name].get(engine), r)
     table = Table(title="median wall time per fit (ms), ratios to glmm; this machine, one run")
-    for col in ("model", "nAGQ", "glmm", "lme4", "lme4/glmm", "peer", "peer/glmm",
-                "−2logLik glmm", "−2logLik lme4", "−2logLik peer", "evals glmm", "evals lme4",
+    for col in ("model", "nAGQ/REML", "glmm", "lme4", "lme4/glmm", "peer", "peer/glmm",
+                "criterion glmm", "criterion lme4", "criterion peer", "evals glmm", "evals lme4",
                 "peak MB glmm", "peak MB lme4", "peak MB peer"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for model in models:
@@ -241,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 return ""
             return fmt.format(x[key])
 
-        table.add_row(model.name, str(model.nAGQ), _fmt_ms(g), _fmt_ms(lm), _ratio(lm, g),
+        table.add_row(model.name, model.variant, _fmt_ms(g), _fmt_ms(lm), _ratio(lm, g),
                       _fmt_ms(pe), _ratio(pe, g), val(g, "m2loglik"), val(lm, "m2loglik"),
                       val(pe, "m2loglik"), val(g, "feval", "{}"), val(lm, "feval", "{}"),
                       val(g, "peak_mb", "{:.0f}"), val(lm, "peak_mb", "{:.0f}"),

@@ -219,8 +219,8 @@ def _random_table(fit: MixedModelFit) -> list[str]:
         groups.append("Residual")
         cnames.append("")
         sds.append(sigma)
-    var_f = [s.strip() for s in format_real(np.square(sds), DIGITS)]
-    sd_f = [s.strip() for s in format_real(sds, DIGITS)]
+    var_f = format_real(np.square(sds), DIGITS)   # common width, as R's format()
+    sd_f = format_real(sds, DIGITS)
     header = ["Groups", "Name", "Variance", "Std.Dev."]
     cells = [[g, c, v, s] for g, c, v, s in zip(groups, cnames, var_f, sd_f, strict=True)]
     maxlen = max(p for _, p in corr_rows)
