@@ -334,3 +334,65 @@ def test_summary_object(g1) -> None:
     assert set(d["coefficients"]["period2"]) == {"Estimate", "Std. Error", "z value",
                                                  "Pr(>|z|)"}
     assert str(s).startswith("Generalized linear mixed model fit by maximum likelihood")
+
+
+# -- found in review -------------------------------------------------------------------------
+@pytest.mark.parametrize("prefix", ["S", "00"])
+def test_predict_with_string_grouping_factor(cbpp, prefix: str) -> None:
+    """A string column is a factor, in the fit's frame and in newdata alike: predicting on the
+    fit's own rows gives the fit's η, whatever the labels look like ("S3", "003")."""
+    labels = [f"{prefix}{int(h):02d}" if prefix == "00" else f"{prefix}{h}"
+              for h in cbpp["herd"]]
+    df = cbpp.assign(herd=pd.Series(labels, index=cbpp.index, dtype=object))
+    fit = _fit(CBPP, df, family="binomial")
+    np.testing.assert_allclose(fit.predict(df), fit.predict(), rtol=0, atol=1e-12)
+    assert set(fit.ranef["herd"].index) == set(df["herd"])
+
+
+def test_predict_factor_given_as_numbers_is_a_typed_error(g1, cbpp) -> None:
+    nd = cbpp.iloc[:4].copy()
+    nd["period"] = [1, 2, 3, 4]   # a factor in the fit
+    with pytest.raises(glmm.ArgumentError, match=r"period2.*a factor in the fit"):
+        g1.predict(nd)
+
+
+def test_accessors_return_copies(cbpp) -> None:
+    fit = _fit(CBPP, cbpp, family="binomial")
+    before = (fit.fixef.copy(), fit.u.copy(), fit.beta.copy())
+    shown = fit.fixef
+    shown.iloc[0] = 999.0
+    fit.u[:] = 0.0
+    fit.beta[:] = 0.0
+    assert fit.fixef.equals(before[0])
+    np.testing.assert_array_equal(fit.u, before[1])
+    np.testing.assert_array_equal(fit.beta, before[2])
+    with pytest.raises(ValueError):   # the Hessian behind vcov is read-only
+        fit.hessian[0, 0] = 0.0
+
+
+def test_getme_weights_are_the_prior_weights_with_trials(g1, cbpp) -> None:
+    # lme4: getME(fit, "weights") of a cbind response is the number of trials (size)
+    np.testing.assert_array_equal(g1.getME("weights"), cbpp["size"].to_numpy(dtype=float))
+
+
+def test_refit_of_a_scalar_is_a_typed_error(g1) -> None:
+    with pytest.raises(glmm.ArgumentTypeError, match="refit: y must be a vector"):
+        g1.refit("abc")
+
+
+def test_anova_refuses_a_glmm_beside_an_lmm(cbpp) -> None:
+    # the same response and rows: only the kind of model differs
+    df = cbpp.assign(y=(cbpp["incidence"] > 0).astype(float))
+    glm_fit = _fit("y ~ period + (1 | herd)", df, family="binomial")
+    lmm = glmm.lmer("y ~ 1 + (1 | herd)", df)
+    with pytest.raises(glmm.ArgumentError, match="not both GLMMs or both LMMs"):
+        glmm.anova(lmm, glm_fit)
+
+
+def test_printout_groups_as_lme4(contra) -> None:
+    text = repr(contra)
+    assert "groups:  district, 60" in text
+    verbagg = fixtures.load("verbagg")
+    c = verbagg.case
+    fit = _fit(c.formula, verbagg.data.to_pandas(), family="binomial", nAGQ=0)
+    assert "groups:  id, 316; item, 24" in repr(fit)   # lme4 separates the factors by "; "

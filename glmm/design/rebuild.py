@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..errors import ArgumentError, ModelFrameError
 from .design import Design
-from .evaluate import Evaluator, NumericMatrix, RVector, Variable
+from .evaluate import Evaluator, NumericMatrix, RVector, Variable, factor
 from .expression import Node, deparse, parse_expr
 from .frame import ModelFrame
 from .model_matrix import model_matrix
@@ -91,9 +91,13 @@ def _relevel(name: str, v: RVector, levels: Sequence[str]) -> RVector:
 
 
 def _as_variable(v: RVector) -> Variable:
-    """An evaluated vector as a model-frame variable, without dropping levels or rows."""
+    """An evaluated vector as a model-frame variable, without dropping levels or rows: a
+    character vector becomes a factor, as in the fit's frame
+    (:func:`glmm.design.evaluate.factor`)."""
     if v.kind == "factor":
         return v.values
+    if v.kind == "character":
+        return factor(v)
     x = v.values
     if x.ndim == 2:
         return NumericMatrix(x, v.colnames)
@@ -152,6 +156,11 @@ def rebuild(design: Design, newdata: pd.DataFrame, terms: Sequence[int]) -> NewD
                        _na_free(values, missing, coded), dict(ev.scalings))
     mm = model_matrix(design.parsed.fixed, frame)
     where = {nm: j for j, nm in enumerate(mm.names)}
+    absent = [nm for nm in design.fixed.names if nm not in where]
+    if absent:
+        raise ArgumentError(f"newdata does not give the fixed-effects columns {absent} of the "
+                            f"fit (it gives {list(mm.names)}): a variable that was a factor "
+                            f"in the fit must be one, with the same levels, in newdata")
     X = mm.X[:, [where[nm] for nm in design.fixed.names]].astype(float)
     X[missing] = np.nan
     offset = np.zeros(n)

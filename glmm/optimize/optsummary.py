@@ -60,6 +60,6 @@ class OptSummary:
             f"evaluations:   {self.feval}",
             f"max |gradient| {self.gradient_norm:.3g}",
             f"converged:     {self.converged} ({self.message})",
-            *([] if self.checks is None else
-              [f"checkConv:     {'; '.join(self.checks.messages) or 'OK'}"]),
+            *([f"checkConv:     {'; '.join(c.messages) or 'OK'}"]
+              if (c := self.__dict__.get("_checks")) is not None else []),
         ])

@@ -41,6 +41,8 @@ def _terms(fit: MixedModelFit) -> set[tuple[str, str]]:
 
 def _nested_problem(small: MixedModelFit, big: MixedModelFit, ns: str, nb: str) -> str | None:
     fs, fb = getattr(small, "family", None), getattr(big, "family", None)
+    if (fs is None) != (fb is None):
+        return f"{ns} and {nb} are not both GLMMs or both LMMs"
     if fs is not None and fb is not None and (fs.name, fs.link.name) != (fb.name,
                                                                          fb.link.name):
         return (f"{ns} ({fs.name}, {fs.link.name}) and {nb} ({fb.name}, {fb.link.name}) have "

@@ -118,10 +118,12 @@ class MixedModelFit(ABC):
     def theta(self) -> np.ndarray:
         return self.evaluation.theta.copy()
 
-    @cached_property
+    @property
     def fixef(self) -> pd.Series:
-        """β̂, named as R's model.matrix columns."""
-        return pd.Series(self.evaluation.beta, index=list(self.fixef_names), name="fixef")
+        """β̂, named as R's model.matrix columns (a new Series at each call: changing it
+        changes nothing in the fit)."""
+        return pd.Series(self.evaluation.beta.copy(), index=list(self.fixef_names),
+                         name="fixef")
 
     @property
     def beta(self) -> np.ndarray:
@@ -129,7 +131,7 @@ class MixedModelFit(ABC):
 
     @property
     def u(self) -> np.ndarray:
-        return self.evaluation.u
+        return self.evaluation.u.copy()
 
     @property
     def b(self) -> np.ndarray:
@@ -221,8 +223,10 @@ class MixedModelFit(ABC):
     def hessian(self) -> np.ndarray:
         """H = ∂²F/∂x² at the optimum over the objective's parameters x (θ, or (θ, β)), by
         central differences of the exact gradient (:func:`glmm.results.vcov.hessian`); the
-        one lme4's convergence checks used where they ran."""
-        return _vcov.hessian(self.objective_fn, self.optsummary.final)
+        one lme4's convergence checks used where they ran (read-only: vcov depends on it)."""
+        H = _vcov.hessian(self.objective_fn, self.optsummary.final)
+        H.setflags(write=False)
+        return H
 
     def vcov(self, use_hessian: bool | None = None) -> pd.DataFrame:
         """Var(β̂), p × p, named by the fixed effects: lme4's rule (docs/results.md §1) —
@@ -322,7 +326,8 @@ class MixedModelFit(ABC):
         rows = [("Groups", "Name", "Std.Dev.", "Corr")]
         sigma = self.sigma
         theta = self.evaluation.theta
-        for t in self.design.random.terms:
+        terms = self.design.random.terms
+        for t, label in zip(terms, _varcorr.group_names(terms), strict=True):
             T = t.T(theta)
             cov = sigma * sigma * (T @ T.T)
             sd = np.sqrt(np.diag(cov))
@@ -332,7 +337,7 @@ class MixedModelFit(ABC):
                     with np.errstate(invalid="ignore", divide="ignore"):
                         r = cov[j, :j] / (sd[j] * sd[:j])
                     corr = " ".join(f"{v:5.2f}" for v in r)
-                rows.append((t.group if j == 0 else "", col, f"{sd[j]:.4g}", corr))
+                rows.append((label if j == 0 else "", col, f"{sd[j]:.4g}", corr))
         if not self.design.random.terms:
             return []
         if self._has_residual:
@@ -344,12 +349,10 @@ class MixedModelFit(ABC):
         for r in rows:
             lines.append(" " + "  ".join(r[k].ljust(width[k]) for k in range(3))
                          + ("  " + r[3] if r[3] else "").rstrip())
-        groups = ", ".join(f"{g}, {n}" for g, n in self._group_sizes().items())
+        sizes = {t.group: t.nlevels for t in terms}
+        groups = "; ".join(f"{g}, {n}" for g, n in sizes.items())   # lme4's layout
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
         return [line.rstrip() for line in lines]
-
-    def _group_sizes(self) -> dict[str, int]:
-        return {t.group: t.nlevels for t in self.design.random.terms}
 
     def _fixef_lines(self, per_line: int = 6) -> list[str]:
         names, values = self.fixef_names, self.evaluation.beta

@@ -61,8 +61,8 @@ def getme(fit: MixedModelFit, name: str) -> Any:
         return fit.objective_fn.model.y.copy()
     if name == "offset":
         return d.offset.copy()
-    if name == "weights":
-        return d.weights.copy()
+    if name == "weights":   # lme4's resp$weights: the prior weights (× trials for cbind)
+        return fit.objective_fn.model.weights.copy()
     if name == "wrk_weights":
         return st.W.copy()
     if name == "flist":

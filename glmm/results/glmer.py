@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError, GradientWarning, HessianWarning
+from ..errors import ArgumentError, ArgumentTypeError, GradientWarning, HessianWarning
 from ..families import Family
 from ..objectives.model import GlmerModel
 from ..optimize.checkconv import ConvergenceChecks, check_convergence
@@ -161,6 +161,9 @@ class GlmerFit(MixedModelFit):
             resp: object = d.response
         else:
             arr = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
+            if arr.ndim == 0:
+                raise ArgumentTypeError(f"refit: y must be a vector with one value per row, "
+                                        f"got {y!r:.60}")
             raw = np.asarray(d.response) if not isinstance(d.response, pd.Categorical) else None
             if arr.shape[0] != d.n:
                 raise ArgumentError(f"refit: y has {arr.shape[0]} rows, the fit {d.n}")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import ArgumentError
+from ..errors import ArgumentError, ArgumentTypeError
 from ..objectives.lmm import LmmEvaluation
 from ..objectives.model import GlmerModel
 from . import predict as _predict
@@ -159,6 +159,9 @@ class LmerFit(MixedModelFit):
         d = self.design
         if y is not None:
             arr = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
+            if arr.ndim == 0:
+                raise ArgumentTypeError(f"refit: y must be a vector with one value per row, "
+                                        f"got {y!r:.60}")
             if arr.shape[0] != d.n:
                 raise ArgumentError(f"refit: y has {arr.shape[0]} rows, the fit {d.n}")
             d = dataclasses.replace(d, response=arr)

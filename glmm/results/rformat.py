@@ -34,6 +34,8 @@ def format_real(values: Sequence[float], digits: int = 7, nsmall: int = 0) -> li
     """R's ``format(x, digits = digits, nsmall = nsmall)`` of a numeric vector (common
     width, right-justified; NA as "NA")."""
     xs = [float(v) for v in values]
+    if not xs:
+        return []
     fin = [v for v in xs if math.isfinite(v)]
     if not fin:
         out = ["NA" if math.isnan(v) else ("Inf" if v > 0 else "-Inf") for v in xs]
