@@ -129,7 +129,7 @@ class GlmmCandidate(Candidate):
         self._fits: dict[tuple[str, str], object] = {}
 
     def unavailable(self, method: str) -> str | None:
-        if method != "glmer":
+        if method not in ("glmer", "lmer"):
             return f"glmm has no {method}() yet: not available"
         return None
 
@@ -141,12 +141,18 @@ class GlmmCandidate(Candidate):
             if why:
                 raise CandidateUnavailableError(why)
             try:
-                self._fits[key] = self.glmm.glmer(
-                    c.formula, ref.data.to_pandas(), family=self.glmm.make_family(c.family, c.link),
-                    nAGQ=variant.nAGQ, weights=c.weights, offset=c.offset)
+                if c.method == "lmer":
+                    self._fits[key] = self.glmm.lmer(
+                        c.formula, ref.data.to_pandas(), REML=bool(variant.value),
+                        weights=c.weights, offset=c.offset)
+                else:
+                    self._fits[key] = self.glmm.glmer(
+                        c.formula, ref.data.to_pandas(),
+                        family=self.glmm.make_family(c.family, c.link),
+                        nAGQ=variant.nAGQ, weights=c.weights, offset=c.offset)
             except Exception as exc:  # any failure of the engine is a row
-                raise CandidateFitError(f"glmm.glmer failed: {type(exc).__name__}: {exc}") \
-                    from exc
+                raise CandidateFitError(f"glmm.{c.method} failed: {type(exc).__name__}: "
+                                        f"{exc}") from exc
         return self._fits[key]
 
     def fit(self, ref: CaseReference, variant: Variant) -> FitResult:

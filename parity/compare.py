@@ -118,6 +118,28 @@ DEFAULT_THETA = Tolerance(
 )
 
 
+# -- the LMM's tiers (lmer) -------------------------------------------------------------------
+LMM_PROBE_OBJECTIVE = Tolerance(
+    rel=1e-10,
+    reason="an LMM's profiled criterion has no inner iteration: at fixed θ it is one "
+           "Cholesky factor and one solve, so lme4's value is exact up to rounding (sums of n "
+           "terms, a log-determinant: ~1e-13 relative); 1e-10 leaves room for the order of the "
+           "sums and still sees any change of definition (a constant, a divisor n − p).",
+)
+LMM_TIGHT_PARAMETER = Tolerance(
+    scaled=1e-5,
+    reason="with the criterion exact, both tight optimisers reach θ to ~1e-7 (lme4's bobyqa "
+           "at rhoend = 1e-10, glmm's BFGS with the exact gradient to ‖g‖∞ ≤ 1e-7); β̂, σ̂ "
+           "and b̃ are smooth functions of θ̂, hence 1e-5 of max(1, |value|).",
+)
+LMM_DEFAULT_OBJECTIVE = Tolerance(
+    rel=1e-10, one_sided=True,
+    reason="lme4's default fit (nloptwrap BOBYQA, xtol_rel = 1e-4) stops up to ~1e-9 above "
+           "the optimum; the candidate must be no worse than that point, 1e-10 relative "
+           "absorbing the criterion's rounding.",
+)
+
+
 DRIFT_DEFAULT_OBJECTIVE = Tolerance(
     abs=1e-5, rel=1e-10,
     reason="lme4's default fit stops early, and where its optimiser's path changes it stops "

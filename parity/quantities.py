@@ -21,6 +21,7 @@ Both return a :class:`Measure`; the two are compared element by element, after t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from .compare import (
     DEFAULT_FIXEF,
     DEFAULT_OBJECTIVE,
     DEFAULT_THETA,
+    LMM_DEFAULT_OBJECTIVE,
+    LMM_PROBE_OBJECTIVE,
+    LMM_TIGHT_PARAMETER,
     PROBE_BASE_TOL_PWRSS,
     PROBE_MODES,
     PROBE_OBJECTIVE,
@@ -92,12 +96,18 @@ class Quantity:
     candidate: CandidateReader
     scale: Callable[[VariantReference], float] | None = None
     methods: frozenset[str] = field(default=frozenset(METHODS))
+    #: a method's own tolerance where its tier is stricter (lmer: no inner iteration, so
+    #: lme4's criterion is exact), used unscaled
+    by_method: tuple[tuple[str, Tolerance], ...] = ()
 
     def __post_init__(self) -> None:
         if self.tier not in TIERS:
             raise ValueError(f"quantity {self.name}: unknown tier {self.tier!r}")
 
     def tolerance_for(self, ref: VariantReference) -> Tolerance:
+        own = dict(self.by_method).get(ref.variant.method)
+        if own is not None:
+            return own
         factor = 1.0 if self.scale is None else self.scale(ref)
         return self.tolerance if factor == 1.0 else self.tolerance.scaled_by(factor)
 
@@ -225,9 +235,14 @@ def _default_point(ref: VariantReference) -> float:
     return probe.objective
 
 
+def _lmm(q: Quantity, tol: Tolerance) -> Quantity:
+    """``q`` with lmer's stricter tolerance ``tol`` (docs/lmm.md; the LMM tiers)."""
+    return dataclasses.replace(q, by_method=(("lmer", tol),))
+
+
 REGISTRY: tuple[Quantity, ...] = (
     # probe tier: the objective and the modes at fixed parameters
-    _probe_quantity("probe-objective", "objective", PROBE_OBJECTIVE),
+    _lmm(_probe_quantity("probe-objective", "objective", PROBE_OBJECTIVE), LMM_PROBE_OBJECTIVE),
     _probe_quantity("probe-u", "u", PROBE_MODES),
     _probe_quantity("probe-b", "b", PROBE_MODES),
     # tight tier: the candidate's optimum against lme4's true optimum
@@ -240,13 +255,18 @@ REGISTRY: tuple[Quantity, ...] = (
             lambda f: f.bic),
     _scalar("deviance", "tight", TIGHT_DEVIANCE, lambda ref: ref.tight.deviance,
             lambda f: f.deviance),
-    named_vector("fixef", "tight", TIGHT_PARAMETER, "fixef", lambda ref: ref.tight),
-    named_vector("theta", "tight", TIGHT_PARAMETER, "theta", lambda ref: ref.tight),
-    Quantity("ranef", "tight", TIGHT_RANEF, lambda ref: _ranef(ref.tight),
-             lambda out, _ref: _ranef(candidate_fit(out))),
+    _lmm(named_vector("fixef", "tight", TIGHT_PARAMETER, "fixef", lambda ref: ref.tight),
+         LMM_TIGHT_PARAMETER),
+    _lmm(named_vector("theta", "tight", TIGHT_PARAMETER, "theta", lambda ref: ref.tight),
+         LMM_TIGHT_PARAMETER),
+    _lmm(Quantity("ranef", "tight", TIGHT_RANEF, lambda ref: _ranef(ref.tight),
+                  lambda out, _ref: _ranef(candidate_fit(out))), LMM_TIGHT_PARAMETER),
+    Quantity("sigma", "tight", LMM_TIGHT_PARAMETER, lambda ref: Measure.of(ref.tight.sigma),
+             lambda out, _ref: Measure.of(candidate_fit(out).sigma),
+             methods=frozenset({"lmer"})),
     # default tier: no worse than glmer() with default settings
-    _scalar("default-m2loglik", "default", DEFAULT_OBJECTIVE, _default_point,
-            lambda f: f.objective),
+    _lmm(_scalar("default-m2loglik", "default", DEFAULT_OBJECTIVE, _default_point,
+                 lambda f: f.objective), LMM_DEFAULT_OBJECTIVE),
     named_vector("default-fixef", "default", DEFAULT_FIXEF, "fixef", lambda ref: ref.default),
     named_vector("default-theta", "default", DEFAULT_THETA, "theta", lambda ref: ref.default),
 )

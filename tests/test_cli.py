@@ -36,11 +36,12 @@ def test_default_report_of_the_corpus_fits_one_screen(tmp_path: Path) -> None:
     for case in ("seed", "cbpp", "verbagg", "sleepstudy-gamma"):
         assert any(line.split()[:1] == [case] for line in lines), case
     assert "probe-objective" not in proc.stdout  # quantities only with --detail or failing
-    assert lines[-1].startswith("476 passed, 0 failed, 0 skipped (34 case × variant")
+    assert lines[-1].startswith("686 passed, 0 failed, 0 skipped (48 case × variant")
     assert proc.stderr == ""
     rep = json.loads((tmp_path / "r.json").read_text())
-    assert rep["summary"] == {"pass": 476, "fail": 0, "skip": 0}  # 34 × 14 quantities
-    assert len(rep["variants"]) == 34 and all(v["status"] == "pass" for v in rep["variants"])
+    # 34 glmer variants × 14 quantities, 14 lmer variants × 15 (σ too)
+    assert rep["summary"] == {"pass": 686, "fail": 0, "skip": 0}
+    assert len(rep["variants"]) == 48 and all(v["status"] == "pass" for v in rep["variants"])
     assert (tmp_path / "r.md").read_text().startswith("# Parity report")
 
 
@@ -300,7 +301,7 @@ def test_the_corpus_is_package_data() -> None:
         "package-data"]["parity"]
     shipped = [p.relative_to(root / "parity").as_posix()
                for p in (root / "parity" / "corpus").iterdir()]
-    assert len(shipped) == 15  # 14 cases and the schema's README
+    assert len(shipped) == 22  # 21 cases (14 glmer, 7 lmer) and the schema's README
     assert all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in shipped)
     assert fixtures.CORPUS_DIR == root / "parity" / "corpus"
 
