@@ -72,9 +72,9 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
     if fam.name == "gaussian" and fam.link.name == "identity":
         return _to_lmer(formula, data, nAGQ, weights, offset)
     # The dense blocks here are small (q₂ ≤ a few hundred): a multi-threaded BLAS spends
-    # more waking its threads than computing (grouseticks: 45 s with 2 OpenBLAS threads,
-    # 5.4 s with 1), and its threads spin on after a call; one thread also makes the
-    # summation order, and so the optimiser's path, independent of the machine's core count.
+    # more waking its threads than computing, and its threads spin on after a call; one
+    # thread also makes the summation order, and so the optimiser's path, independent of the
+    # machine's core count.
     with _threads().limit(limits=1, user_api="blas"):
         design = build_design(formula, data, weights=weights, offset=offset)
         init = fam.initialize(design.response, design.weights)
@@ -115,7 +115,7 @@ _controller: ThreadpoolController | None = None
 
 
 def _threads() -> ThreadpoolController:
-    """The process's thread pools, inspected once (inspecting them costs milliseconds)."""
+    """The process's thread pools, inspected once (inspecting them is slow)."""
     global _controller
     if _controller is None:
         _controller = ThreadpoolController()

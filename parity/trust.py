@@ -5,8 +5,8 @@ strings only these reach R, each checked here first:
 
 - the formula: parsed by the engine's own parser (:func:`glmm.design.formula.parse_expr`), and every
   function it calls must be an operator of the formula language or one of the functions the
-  engine's model frame evaluates (:data:`glmm.design.frame.FUNCTIONS`).  R checks its own parse of
-  the text against the same list before it evaluates anything (``parity_formula`` in
+  engine's model frame evaluates (:data:`glmm.design.evaluate.FUNCTIONS`).  R checks its own
+  parse of the text against the same list before it evaluates anything (``parity_formula`` in
   ``r/glmer_case.R``), so a text that the two parsers read differently is refused too;
 - family and link: one of :data:`parity.cases.FAMILY_LINKS`;
 - weights and offset: the name of a numeric column of the data, passed to R as a symbol;

@@ -145,7 +145,7 @@ def test_core_rx_equals_numpy_rx(name: str) -> None:
 @pytest.mark.parametrize("name", MODELS)
 @pytest.mark.parametrize("nagq", [0, 1])
 def test_core_gradient_equals_numpy_gradient(name: str, nagq: int) -> None:
-    """The exact gradient (glmm.objectives.gradient.core_gradient against
+    """The exact gradient (glmm.objectives.crossed.CrossedTerms.gradient against
     glmm.objectives.gradient's numpy form, each at its own PIRLS mode), off the optimum so that
     every part of it is far from 0."""
     m = MODELS[name]()

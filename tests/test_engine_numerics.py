@@ -248,7 +248,7 @@ def test_devfun_is_a_pure_function(cbpp_model, impl, nagq: int) -> None:
     first = obj(p)
     obj(far)  # move the warm start far away
     # PIRLS stops at a Newton decrement of 1e-20·P, which leaves ~1e-14 relative in F; lme4's
-    # dependence on its starting point is 1e-7 to 6e-4 (lme4-internals.md §3.5)
+    # dependence on its starting point is 1e-7 to 6e-4 (docs/objectives.md §3)
     assert obj(p) == pytest.approx(first, rel=1e-11)
 
 

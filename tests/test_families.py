@@ -130,8 +130,8 @@ def test_extreme_grid_exercises_the_r_lme4_differences():
 
 
 EPS = F.EPS
-# The clamp values of lme4's C++ links, from /work/shared/notes/lme4-internals.md §5 (table
-# "link | g⁻¹(η) in C++ | dμ/dη in C++"): logit/cloglog clamp μ to [ε, 1−ε] and dμ/dη at
+# The clamp values of lme4's C++ links (docs/lme4-conventions.md §8, the table of lme4's
+# src/glmFamily.cpp): logit/cloglog clamp μ to [ε, 1−ε] and dμ/dη at
 # ε; probit and cauchit clamp μ at 1−ε only (dμ/dη unclamped); log clamps both at ε.
 NOTES_TABLE = [
     ("logit", -40.0, EPS, EPS), ("logit", 40.0, 1 - EPS, EPS),

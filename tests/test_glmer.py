@@ -1,7 +1,7 @@
 """glmm.glmer as a user calls it: the API, response forms, errors and accessors.
 
-Numbers come from lme4 (the fixtures, or lme4-internals.md §10 where cited); the parity
-suite (test_parity.py) compares every corpus case quantity by quantity."""
+Numbers come from lme4 (the fixtures, or tests/data/lme4-reference-values.md where cited by
+number); the parity suite (test_parity.py) compares every corpus case quantity by quantity."""
 
 from __future__ import annotations
 
@@ -42,11 +42,11 @@ def test_accessor_types_and_names(cbpp_fit) -> None:
 
 
 def test_devfun_takes_lme4_parameter_vectors(cbpp_fit, cbpp) -> None:
-    # lme4-internals.md §10 #5: converged Laplace at θ=1, β=(-1.4,-1,-1.1,-1.6)
+    # tests/data/lme4-reference-values.md #5: converged Laplace at θ=1, β=(-1.4,-1,-1.1,-1.6)
     assert cbpp_fit.devfun([1, -1.4, -1, -1.1, -1.6]) == pytest.approx(186.726638820616,
                                                                       abs=1e-8)
     f0 = glmm.glmer(CBIND, cbpp, family="binomial", nAGQ=0)
-    # §10 #7: nAGQ=0 objective at θ=1 with β profiled, and its β̃
+    # #7: nAGQ=0 objective at θ=1 with β profiled, and its β̃
     ev = f0.evaluate([1.0])
     assert ev.objective == pytest.approx(186.723145113705, abs=1e-8)
     np.testing.assert_allclose(ev.beta, [-1.404588623004, -0.934934109789, -1.071227380689,
@@ -58,7 +58,7 @@ def test_devfun_takes_lme4_parameter_vectors(cbpp_fit, cbpp) -> None:
 def test_agq_loglik_mirrors_lme4_and_offers_absolute(cbpp) -> None:
     f = glmm.glmer(CBIND, cbpp, family="binomial", nAGQ=25)
     assert f.loglik == pytest.approx(-f.objective / 2)
-    # §10 #9: for cbpp, A(μ) − Σdev(μ) = 83.9567075379, the constants nAGQ > 1 leaves out
+    # #10: for cbpp, A(μ) − Σdev(μ) = 83.9567075379, the constants nAGQ > 1 leaves out
     assert -2 * f.loglik_absolute - f.objective == pytest.approx(83.9567075379, abs=1e-8)
 
 
@@ -67,7 +67,7 @@ def test_binomial_response_forms_agree(cbpp) -> None:
     prop = glmm.glmer("prop ~ period + (1 | herd)", cbpp, family="binomial", weights="size")
     arr = glmm.glmer("prop ~ period + (1 | herd)", cbpp, family="binomial",
                      weights=cbpp["size"].to_numpy(dtype=float))
-    # lme4-internals.md §5: the proportion + weights and cbind forms give identical fits
+    # lme4-reference-values.md: the proportion + weights and cbind forms give identical fits
     assert prop.objective == pytest.approx(cb.objective, abs=1e-9)
     assert arr.objective == pytest.approx(prop.objective, abs=1e-12)
 

@@ -1,7 +1,7 @@
 """The live R bridge (skipped with the reason when R, lme4 or rpy2 is missing).
 
-Expected values here are lme4's own, recorded in ../shared/notes/lme4-internals.md §10 from
-separate Rscript runs, never computed by this project's code."""
+Expected values here are lme4's own, recorded in tests/data/lme4-reference-values.md from separate
+Rscript runs, never computed by this project's code."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_cbpp_default_fit_matches_recorded_lme4(r_session) -> None:
     case = get_case("cbpp")
     data = r_session.make_data(case.data_r)
     fit = r_session.fit(data, case.spec(), 1, "default")
-    # lme4-internals.md §10 #1, #2: cbpp nAGQ=1 with default control
+    # tests/data/lme4-reference-values.md #1, #2: cbpp nAGQ=1 with default control
     assert fit["dev"] == pytest.approx(184.053132779061, abs=1e-9)
     assert fit["deviance"] == pytest.approx(73.4742835743, abs=1e-9)
     assert fit["aic"] == pytest.approx(194.05313278, abs=1e-8)
@@ -61,7 +61,7 @@ def test_probe_at_fixed_parameters_matches_recorded_lme4(r_session) -> None:
     case = get_case("cbpp")
     data = r_session.make_data(case.data_r)
     res = r_session.probe(data, case.spec(), 1, [[1, -1.4, -1, -1.1, -1.6]])
-    # §10 #5: at θ=1, β=(-1.4,-1,-1.1,-1.6) a fresh lme4 devfun gives 186.7266391122 (its L
+    # #5: at θ=1, β=(-1.4,-1,-1.1,-1.6) a fresh lme4 devfun gives 186.7266391122 (its L
     # lags one PIRLS iteration); independent converged R code gives 186.726638820616, which
     # lme4 reproduces once PIRLS restarts from its own mode
     pt = res["points"][0]
@@ -117,7 +117,7 @@ def test_long_fit_times_out_and_the_session_survives(r_session) -> None:
     with pytest.raises(RTimeoutError, match=r"glmer\(\) \(case 'verbagg-x4', nAGQ=1, tight "
                                             r"control\) did not finish within 1 s"):
         LiveRCandidate(timeout=1).fit(big, case.variant(1))
-    # the parent's R was not touched: the recorded cbpp fit still comes out (§10 #1)
+    # the parent's R was not touched: the recorded cbpp fit still comes out (#1)
     cbpp = get_case("cbpp")
     fit = r_session.fit(r_session.make_data(cbpp.data_r), cbpp.spec(), 1, "default")
     assert fit["dev"] == pytest.approx(184.053132779061, abs=1e-9)

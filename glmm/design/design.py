@@ -7,7 +7,7 @@ frame: parse (:mod:`.formula`), the model frame with NA rows dropped (:mod:`.fra
 lme4's rank check (:mod:`.fixed`) and the random-effects terms in lme4's order with θ's
 start, bounds and names (:mod:`.random`).  The :class:`Design` keeps the raw response
 variable and the prior weights as the frame read them; a GLMM adds a family to it
-(``family$initialize``, :func:`glmm.glmer`), and an LMM will use the same design.
+(``family$initialize``, :func:`glmm.glmer`); an LMM (:func:`glmm.lmer`) uses the same design.
 
 It also keeps what rebuilds X and Z for new data, as R's ``predvars`` and ``xlev`` do: the
 levels of every factor variable and the centres and scales of every ``scale()`` call, each as

@@ -11,9 +11,10 @@ inverse Gaussian with the dispersion φ = Σdev/Σw re-estimated at μ̃).  No R
 
     nAGQ = k > 1 (one scalar term): adaptive Gauss–Hermite quadrature, :mod:`glmm.objectives.agq`.
 
-:class:`Objective` computes F₀ and F₁ for any model;
+:class:`Objective` is what every implementation shares:
+:class:`glmm.objectives.blocked.BlockedObjective` computes F₀ and F₁ for any model;
 :class:`glmm.objectives.scalar_term.ScalarTermObjective` computes the same functions, and F_k, for
-a model with one scalar term, where G is diagonal.  Both are an :class:`Objective`.
+a model with one scalar term, where G is diagonal.
 """
 
 from __future__ import annotations
@@ -33,8 +34,6 @@ from .pirls import ConditionalMode, PirlsError, first_step
 #: when θ moves by at most this fraction of its size; after a longer move (a long
 #: line-search step) from the old mode rescaled to keep b = Λu.
 PREDICT_RANGE = 0.5
-
-
 
 
 @dataclass(frozen=True)

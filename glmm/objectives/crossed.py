@@ -3,7 +3,7 @@ exact gradient of :mod:`glmm.objectives.pirls` and :mod:`glmm.objectives.gradien
 VerbAgg's ``(1 | id) + (1 | item)``.
 
 The numpy forms of these spend a crossed model's PIRLS step in a few dozen numpy and scipy
-calls on small blocks (VerbAgg: 316 subjects × 24 items, ~0.8 ms a step).  The core does each
+calls on small blocks (VerbAgg: 316 subjects × 24 items).  The core does each
 step in one pass over the observations that assembles the blocked factor's dense blocks
 (:class:`~glmm.linalg.blocked.BlockedCholesky`: D = diag(G₁₁), [G₂₁; C₁ᵀ] and the Schur complement
 S̄), and hands the factor back as a BlockedCholesky (:meth:`~glmm.linalg.blocked.BlockedCholesky.
@@ -12,7 +12,7 @@ the tests hold the two equal.
 
 It applies to scalar terms whose coupling block G₂₁ is dense (crossed factors whose levels
 mostly meet; a sparse one, as grouseticks' nested factors or rarely meeting 5,000 × 200
-levels, keeps numpy's sparse path, which is faster there), for binomial–logit and
+levels, keeps numpy's sparse path), for binomial–logit and
 Poisson–log.  The fixed effects' sums go through X's distinct rows (as
 :class:`~glmm.objectives.model.TermCells`): each observation's row of X's distinct rows, and per
 term its cells, the (level, row) pairs.

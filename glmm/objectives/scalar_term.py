@@ -207,8 +207,8 @@ class ScalarTermObjective(Objective):
         n, nlev = len(self._level), len(u0)
         p = self._X.shape[1] if joint else 0
         u, b = u0.copy(), beta.copy()
-        # one array each: a single (5, n) block is above glibc's mmap threshold at n = 1e6
-        # and its fresh pages cost ~8 ms per evaluation to touch
+        # one array each, not one (5, n) block: a block that large is mapped fresh (and its
+        # pages touched) at every evaluation
         eta, mu, dev, W, s = (np.empty(n) for _ in range(5))
         D = np.empty(nlev)
         C = GiC = RX = None
@@ -236,8 +236,8 @@ class ScalarTermObjective(Objective):
 
     def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None) -> Minimizer | None:
         """BFGS run in the compiled core, evaluations and all, for F₀ and F₁ of a canonical
-        pair whose aic is Σdev plus a constant: on a small model each evaluation then costs
-        the core's ~10 µs instead of ~50 µs of Python around it.  The core evaluates F as
+        pair whose aic is Σdev plus a constant, so that on a small model no Python runs between
+        evaluations.  The core evaluates F as
         :meth:`_evaluate` does (the same warm start and cold-start fallback, PIRLS, F and
         the exact gradient, in (θ, ζ) with β = β₀ + R⁻¹ζ for nAGQ = 1), and BFGS follows
         :func:`glmm.optimize.bfgs.minimize_bfgs`'s rules.  Afterwards :attr:`last` and

@@ -1,7 +1,7 @@
 """A small dense BFGS for smooth objectives with a gradient (docs/optimizer.md).
 
 The problems here have a handful of parameters (θ and a whitened β) and an objective that
-costs from tens of microseconds to seconds; scipy's wrappers cost more per iteration than a
+can be as cheap as a few array passes; scipy's minimisers spend more per iteration than a
 small model's whole evaluation.  The method, with H ≈ ∇²F⁻¹:
 
     d = −H g;   x⁺ = x + t d,  t = 1 first (the very first step: no coordinate moves by

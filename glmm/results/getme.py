@@ -1,5 +1,5 @@
 """lme4's ``getME(fit, name)``: the pieces of a fit by lme4's names (lme4 R/lmer.R
-``getME.merMod``; docs/results.md §12).
+``getME.merMod``).
 
     X, Z (n × q, sparse), Zt, Lambda, Lambdat (q × q, sparse), theta, beta, u, b = Λu,
     L (the lower Cholesky factor of G = ΛᵀZᵀWZΛ + I, sparse, without lme4's fill-reducing

@@ -1,6 +1,6 @@
 """R's number formatting, as ``print(summary(fit))`` uses it (R src/main/format.c
 ``formatReal``, R's ``format``, ``zapsmall``, ``format.pval``, ``abbreviate``;
-docs/results.md §11).
+docs/results.md §10).
 
 ``format(x, digits = d)`` of a vector shows every element with the fewest significant digits
 (≤ d) that represent it to d significant digits, all with the same number of decimals, in

@@ -1,5 +1,5 @@
 """lme4's ``summary(fit)`` and its printout (lme4 R/lmer.R ``summary.merMod``,
-``print.summary.merMod``, ``methTitle``, ``.prt.*``, ``formatVC``; docs/results.md §11).
+``print.summary.merMod``, ``methTitle``, ``.prt.*``, ``formatVC``; docs/results.md §10).
 
 Every block prints with digits = 4 (R's default ``max(3, getOption("digits") − 3)``):
 
