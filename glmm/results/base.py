@@ -367,11 +367,14 @@ class MixedModelFit(ABC):
             lines = [*lines[:11], f"... and {len(names) - 5 * per_line} more"]
         return lines
 
+    def _criterion_lines(self) -> list[str]:
+        """The printout's line of the criterion: lme4's AIC, BIC, logLik, deviance, df.resid."""
+        return ["      AIC       BIC    logLik  deviance  df.resid",
+                f"{self.aic:9.4f} {self.bic:9.4f} {self.loglik:9.4f} {self.objective:9.4f} "
+                f"{self.nobs - self.df:9d}"]
+
     def __repr__(self) -> str:
-        fit = (f"      AIC       BIC    logLik  deviance  df.resid\n"
-               f"{self.aic:9.4f} {self.bic:9.4f} {self.loglik:9.4f} {self.objective:9.4f} "
-               f"{self.nobs - self.df:9d}")
-        lines = [*self._title(), f"Formula: {self.formula}", fit,
+        lines = [*self._title(), f"Formula: {self.formula}", *self._criterion_lines(),
                  *self._random_effects_lines(), *self._fixef_lines()]
         if not self.converged:
             lines.append(f"optimizer: not converged ({self.message})")

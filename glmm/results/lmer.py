@@ -185,22 +185,10 @@ class LmerFit(MixedModelFit):
     def _for_anova(self) -> LmerFit:
         return self.refit_ml()
 
-    def __repr__(self) -> str:
+    def _criterion_lines(self) -> list[str]:
         if self.REML:
-            crit = f"REML criterion at convergence: {self.objective:.4f}"
-        else:
-            crit = (f"      AIC       BIC    logLik  deviance  df.resid\n"
-                    f"{self.aic:9.4f} {self.bic:9.4f} {self.loglik:9.4f} {self.objective:9.4f} "
-                    f"{self.nobs - self.df:9d}")
-        lines = [*self._title(), f"Formula: {self.formula}", crit,
-                 *self._random_effects_lines(), *self._fixef_lines()]
-        if not self.converged:
-            lines.append(f"optimizer: not converged ({self.message})")
-        if self.singular:
-            lines.append("boundary (singular) fit: see fit.singular")
-        return "\n".join(lines)
-
-    __str__ = __repr__
+            return [f"REML criterion at convergence: {self.objective:.4f}"]
+        return super()._criterion_lines()
 
 
 class LmerSummary(Summary):
