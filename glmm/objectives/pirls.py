@@ -158,8 +158,8 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
                     delta = BlockedCholesky(layouts, Wobs, model.coupling,
                                             model.fixed_blocks(layouts, Wobs) if joint else None
                                             ).solve(grad)
-                except FactorizationError as exc:
-                    raise PirlsError(str(exc)) from exc
+                except FactorizationError:   # β's block singular under O: Fisher's step
+                    pass
         du = delta[:q]
         if joint:
             db = delta[q:]

@@ -196,7 +196,10 @@ class ScalarTermObjective(Objective):
         D = 1.0 + self._sum(Wobs * (th * th * self._column2))
         if Xs is None:
             return grad_u / D, None
-        C, GiC, RX = self._schur(th, Wobs, D)
+        try:
+            C, GiC, RX = self._schur(th, Wobs, D)
+        except PirlsError:   # β's block singular under O: Fisher's step
+            return du, db
         Giru = grad_u / D
         db = cho_solve(RX, Xs - C.T @ Giru, lower=False)
         return Giru - GiC @ db, db
