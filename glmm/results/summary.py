@@ -81,8 +81,8 @@ class Summary:
         checks = fit.optsummary.checks
         if fit.singular:
             msgs.append("boundary (singular) fit: see help('isSingular')")
-        if checks is not None:
-            msgs.extend(checks.messages)
+        if checks is not None:   # lme4 prints a message once, also where H_ββ and H both trip
+            msgs.extend(m for m in dict.fromkeys(checks.messages) if m not in msgs)
         if not fit.converged:
             msgs.append(f"the optimizer did not converge: {fit.message}")
         groups: dict[str, int] = {}
