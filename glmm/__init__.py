@@ -12,6 +12,7 @@ from .errors import (
     AGQNotAvailableError,
     ArgumentError,
     ArgumentTypeError,
+    ConvergenceError,
     ConvergenceWarning,
     FamilyError,
     FixedEffectsError,
@@ -38,6 +39,7 @@ from .errors import (
 from .families import Family, Gamma, binomial, gaussian, inverse_gaussian, make_family, poisson
 from .glmer import glmer
 from .lmer import lmer
+from .optimize.control import GlmerControl
 from .results.anova import anova
 from .results.glmer import GlmerFit
 from .results.lmer import LmerFit
@@ -48,6 +50,7 @@ __all__ = [
     "AGQNotAvailableError",
     "ArgumentError",
     "ArgumentTypeError",
+    "ConvergenceError",
     "ConvergenceWarning",
     "Family",
     "FamilyError",
@@ -55,6 +58,7 @@ __all__ = [
     "FormulaError",
     "Gamma",
     "GaussianShortcutWarning",
+    "GlmerControl",
     "GlmerFit",
     "GlmmError",
     "GlmmWarning",

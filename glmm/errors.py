@@ -17,6 +17,7 @@ a ``RecursionError``) is a bug.  Every warning derives from :class:`GlmmWarning`
     ├── ArgumentTypeError       an argument of the wrong type (TypeError)
     ├── SeparationError         the fixed effects predict the response exactly: no optimum
     ├── OptimizationError       the optimiser found no point where the objective is finite
+    │   └── ConvergenceError    lme4's convergence checks failed, with check_conv = "stop"
     └── PirlsError              PIRLS failed (also an ArithmeticError: the optimiser backs
                                 off from a point where the objective cannot be evaluated)
 
@@ -88,6 +89,11 @@ class SeparationError(GlmmError, ValueError):
 class OptimizationError(GlmmError, ValueError):
     """The objective cannot be evaluated at the start, or the optimiser ended where it is not
     finite: there is no fit to report."""
+
+
+class ConvergenceError(OptimizationError):
+    """lme4's convergence checks failed where the control asks them to stop the fit
+    (``GlmerControl(check_conv="stop")``, lme4's ``action = "stop"``)."""
 
 
 class PirlsError(GlmmError, ArithmeticError, ValueError):

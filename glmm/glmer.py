@@ -22,6 +22,7 @@ from .errors import (
     AGQNotAvailableError,
     ArgumentError,
     ArgumentTypeError,
+    ConvergenceError,
     ConvergenceWarning,
     GaussianShortcutWarning,
     OptimizationError,
@@ -33,10 +34,12 @@ from .families import Family, Initialized, make_family
 from .families.response import check_response
 from .objectives.base import Objective
 from .objectives.blocked import BlockedObjective
+from .objectives.lmm import check_theta
 from .objectives.model import GlmerModel
 from .objectives.pirls import initial_lp
 from .objectives.scalar_term import ScalarTermObjective
 from .optimize import separation
+from .optimize.control import GlmerControl
 from .optimize.driver import Optimum, optimize_theta, optimize_theta_beta
 from .optimize.start import glm_start
 from .results.glmer import GlmerFit
@@ -54,14 +57,20 @@ def _model(design: Design, family: Family, init: Initialized) -> GlmerModel:
 
 def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", nAGQ: int = 1,
           weights: str | np.ndarray | None = None,
-          offset: str | np.ndarray | None = None) -> GlmerFit | LmerFit:
+          offset: str | np.ndarray | None = None,
+          control: GlmerControl | dict[str, object] | None = None,
+          start: Start = None) -> GlmerFit | LmerFit:
     """Fit a GLMM as lme4's ``glmer`` does, and return its optimum.
 
     ``family`` is a family object (``glmm.binomial(link="probit")``) or an R family name.
     ``nAGQ`` = 0 optimises θ with β profiled by joint PIRLS; 1 is the Laplace approximation;
     2–100 is adaptive Gauss–Hermite quadrature, for one scalar random-effects term only.
-    ``weights`` and ``offset`` are column names of ``data`` or arrays.  The gaussian family
-    with the identity link is an LMM: handed over to :func:`glmm.lmer` (REML, as lme4 does).
+    ``weights`` and ``offset`` are column names of ``data`` or arrays.  ``control`` is a
+    :class:`glmm.GlmerControl` (or a dict of its fields): the search's stopping rules and
+    lme4's convergence checks.  ``start`` is lme4's: θ's starting values as a vector, or a
+    dict with ``theta`` and/or ``fixef`` (β's starting values, used for nAGQ ≥ 1; for
+    nAGQ = 0 β is profiled and ``fixef`` is refused).  The gaussian family with the identity
+    link is an LMM: handed over to :func:`glmm.lmer` (REML, as lme4 does).
     """
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)):
         raise ArgumentTypeError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
@@ -69,8 +78,12 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
         raise ArgumentError(f"nAGQ must be an integer between 0 and 100, got {nAGQ!r}")
     nAGQ = int(nAGQ)
     fam = make_family(family)
+    ctrl = GlmerControl.of(control)
     if fam.name == "gaussian" and fam.link.name == "identity":
-        return _to_lmer(formula, data, nAGQ, weights, offset)
+        if control is not None:
+            raise ArgumentError("control: a gaussian model with the identity link is fitted "
+                                "by lmer(), whose settings are lmer's; call glmm.lmer()")
+        return _to_lmer(formula, data, nAGQ, weights, offset, start)
     # The dense blocks here are small (q₂ ≤ a few hundred): a multi-threaded BLAS spends
     # more waking its threads than computing, and its threads spin on after a call; one
     # thread also makes the summation order, and so the optimiser's path, independent of the
@@ -84,20 +97,64 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
             raise AGQNotAvailableError(
                 "nAGQ > 1 is only available for models with a single, scalar random-effects "
                 "term")
-        return _fit(design, fam, nAGQ, _model(design, fam, init))
+        theta0, beta0 = _start(start, design, nAGQ)
+        return _fit(design, fam, nAGQ, _model(design, fam, init), ctrl, theta0, beta0)
 
 
-def refit_design(design: Design, fam: Family, nAGQ: int, response: object) -> GlmerFit:
+def refit_design(design: Design, fam: Family, nAGQ: int, response: object,
+                 control: GlmerControl) -> GlmerFit:
     """The fit of ``design`` and ``fam`` to a new raw ``response`` (lme4's ``refit``)."""
     design = dataclasses.replace(design, response=response)
     with _threads().limit(limits=1, user_api="blas"):
         init = fam.initialize(design.response, design.weights)
         check_response(init.y)
-        return _fit(design, fam, nAGQ, _model(design, fam, init))
+        return _fit(design, fam, nAGQ, _model(design, fam, init), control)
+
+
+#: glmer's ``start``: θ as a vector, or a dict with "theta" and/or "fixef"
+Start = np.ndarray | list[float] | dict[str, object] | None
+
+
+def _start(start: Start, design: Design, nAGQ: int) -> tuple[np.ndarray | None,
+                                                             np.ndarray | None]:
+    """(θ₀, β₀) from lme4's ``start`` (None where not given), checked against the design:
+    θ of the model's length, finite, its diagonal entries ≥ 0 (lme4's lower bounds); β of
+    X's columns (after any rank drop)."""
+    if start is None:
+        return None, None
+    if isinstance(start, dict):
+        unknown = sorted(set(map(str, start)) - {"theta", "fixef"})
+        if unknown:
+            raise ArgumentError(f"start: unknown entries {unknown}; glmer takes 'theta' and "
+                                "'fixef'")
+        theta, beta = start.get("theta"), start.get("fixef")
+    elif isinstance(start, (str, bytes)):
+        raise ArgumentTypeError(f"start must be a vector θ or a dict with 'theta' and/or "
+                                f"'fixef', got {start!r:.80}")
+    else:
+        theta, beta = start, None
+    theta0 = None
+    if theta is not None:
+        what = "start['theta']" if isinstance(start, dict) else "start"
+        theta0 = check_theta(theta, design.random.ntheta, what)
+        below = np.flatnonzero(theta0 < np.asarray(design.random.lower))
+        if below.size:
+            raise ArgumentError(f"{what}: entries {below.tolist()} are below their "
+                                f"lower bound 0 (the diagonal of a relative covariance "
+                                f"factor): {theta0.tolist()!r:.80}")
+    beta0 = None
+    if beta is not None:
+        if nAGQ == 0:
+            raise ArgumentError("start['fixef']: at nAGQ = 0 β is profiled out by PIRLS and "
+                                "has no starting value; give it for nAGQ ≥ 1")
+        beta0 = check_theta(beta, len(design.fixed.names), "start['fixef']",
+                            "β (X's columns after any rank drop: "
+                            f"{list(design.fixed.names)!r:.60})")
+    return theta0, beta0
 
 
 def _to_lmer(formula: str, data: pd.DataFrame, nAGQ: int, weights: str | np.ndarray | None,
-             offset: str | np.ndarray | None) -> LmerFit:
+             offset: str | np.ndarray | None, start: Start) -> LmerFit:
     """lme4's hand-over: glmer(family = gaussian) is lmer() with lmer's defaults (REML), with
     its warning; lmer has no nAGQ (lme4: "unused argument")."""
     from .lmer import lmer
@@ -108,7 +165,10 @@ def _to_lmer(formula: str, data: pd.DataFrame, nAGQ: int, weights: str | np.ndar
     if nAGQ != 1:
         raise ArgumentError(f"nAGQ is not an argument of lmer (got nAGQ = {nAGQ}): a "
                             "gaussian model with the identity link is fitted exactly")
-    return lmer(formula, data, weights=weights, offset=offset)
+    if isinstance(start, dict):
+        raise ArgumentError("start: lmer() takes θ's starting values as a vector (β and σ "
+                            "are profiled out)")
+    return lmer(formula, data, weights=weights, offset=offset, start=start)
 
 
 _controller: ThreadpoolController | None = None
@@ -129,12 +189,14 @@ def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> Objective:
     return BlockedObjective(model, nAGQ, beta0)
 
 
-def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel) -> GlmerFit:
+def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel, control: GlmerControl,
+         theta0: np.ndarray | None = None, beta0: np.ndarray | None = None) -> GlmerFit:
     re, fixed = design.random, design.fixed
     lower = np.asarray(re.lower, dtype=float)
-    theta0 = np.asarray(re.theta0, dtype=float)
+    if theta0 is None:
+        theta0 = np.asarray(re.theta0, dtype=float)
     try:
-        obj, opt = _optimize(model, nAGQ, theta0, lower)
+        obj, opt = _optimize(model, nAGQ, theta0, lower, control, beta0)
     except ArithmeticError as exc:   # no start where F is finite (PirlsError is one too)
         found = _refuse_separated(model, fixed)
         if found is not None:   # quasi-complete: PIRLS follows those β off to ±∞
@@ -162,10 +224,15 @@ def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel) -> GlmerFit:
             converged, message = False, separated.describe()
     fit = GlmerFit(design=design, model=model, family=fam, nAGQ=nAGQ, evaluation=ev,
                    objective_fn=obj, optsummary=opt.summary(), converged=converged,
-                   message=message)
+                   message=message, control=control)
     # lme4's checkConv needs the Hessian (2k gradient evaluations, as many as the fit took):
-    # it runs when first asked for (fit.optsummary.checks, summary(), vcov())
+    # it runs when first asked for (fit.optsummary.checks, summary(), vcov()), or now where
+    # a failed check is to stop the fit
     fit.optsummary.attach_checks(fit.convergence_checks)
+    if control.check_conv == "stop" and (checks := fit.optsummary.checks) is not None \
+            and checks.messages:
+        raise ConvergenceError("lme4's convergence checks failed (control check_conv = "
+                               "'stop'): " + "; ".join(checks.messages))
     if separated is not None:
         warnings.warn(f"{message}; the estimates are where the optimizer stopped, not an "
                       "optimum", SeparationWarning, stacklevel=3)
@@ -178,9 +245,10 @@ def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel) -> GlmerFit:
     return fit
 
 
-def _optimize(model: GlmerModel, nAGQ: int, theta0: np.ndarray, lower: np.ndarray
+def _optimize(model: GlmerModel, nAGQ: int, theta0: np.ndarray, lower: np.ndarray,
+              control: GlmerControl, start_beta: np.ndarray | None = None
               ) -> tuple[Objective, Optimum]:
-    """The objective and its optimum from lme4's θ₀ and the GLM's β."""
+    """The objective and its optimum from θ₀ and the GLM's β (or the user's ``start_beta``)."""
     # nAGQ = 0 profiles β by joint PIRLS, whose mode does not depend on where it starts: one
     # IRLS step of the GLM is start enough (the converged GLM took as many joint PIRLS steps
     # after it); nAGQ ≥ 1 starts BFGS at β₀ and whitens by R_X there, so it takes the GLM fit,
@@ -189,10 +257,12 @@ def _optimize(model: GlmerModel, nAGQ: int, theta0: np.ndarray, lower: np.ndarra
     obj = _objective(model, nAGQ, beta0)
     if not model.family.unique_mode:
         obj.lp0 = _stored_lp(model, nAGQ, theta0, lower, beta0)
+    search = control.search
     if nAGQ == 0:
-        return obj, optimize_theta(obj, theta0, lower)
+        return obj, optimize_theta(obj, theta0, lower, search, control.boundary_tol)
     # with the exact gradient, no nAGQ = 0 stage first: (θ, β) from the GLM fit
-    return obj, optimize_theta_beta(obj, theta0, obj.glm_beta(beta0), lower)
+    b0 = obj.glm_beta(beta0) if start_beta is None else start_beta
+    return obj, optimize_theta_beta(obj, theta0, b0, lower, search, control.boundary_tol)
 
 
 def _stored_lp(model: GlmerModel, nAGQ: int, theta0: np.ndarray, lower: np.ndarray,

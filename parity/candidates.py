@@ -12,15 +12,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .choices import CANDIDATES
 from .deadline import DEFAULT_R_TIMEOUT, check_timeout
 from .errors import ParityError
+from .result_quantities import newdata_frames
 from .results import CaseReference, FitResult, ProbeResult, RanefTable
 from .variants import Variant
 
@@ -127,6 +131,7 @@ class GlmmCandidate(Candidate):
         self.glmm = glmm
         self.description = f"glmm {glmm.__version__} (this project's engine)"
         self._fits: dict[tuple[str, str], object] = {}
+        self._results: dict[tuple[str, str, tuple[float, ...] | None], dict[str, Any]] = {}
 
     def unavailable(self, method: str) -> str | None:
         if method not in ("glmer", "lmer"):
@@ -164,7 +169,25 @@ class GlmmCandidate(Candidate):
             fixef_names=tuple(f.fixef.index), fixef=f.fixef.to_numpy(dtype=float),
             theta_names=tuple(f.theta_names), theta=np.asarray(f.theta, dtype=float),
             ranef=ranef, objective=f.objective, deviance=f.deviance, loglik=f.loglik,
-            aic=f.aic, bic=f.bic, df=f.df, nobs=f.nobs, sigma=f.sigma, u=f.u, native=f)
+            aic=f.aic, bic=f.bic, df=f.df, nobs=f.nobs, sigma=f.sigma, u=f.u, native=f,
+            results=lambda at, reference: self.results(ref, variant, at, reference))
+
+    def results(self, ref: CaseReference, variant: Variant, at: np.ndarray | None,
+                reference: dict[str, Any]) -> dict[str, Any]:
+        """The fit's answers beyond its estimates in a fixture's ``results`` layout, with its
+        condVar (:func:`glmm_results`): at the parameters ``at`` (lme4's), or at the optimum
+        (None), on the new data and rows that lme4's ``reference`` results record; kept per
+        case, variant and point."""
+        key = (ref.case.name, variant.label, None if at is None else tuple(map(float, at)))
+        if key not in self._results:
+            f = self._fit(ref, variant)
+            try:
+                self._results[key] = glmm_results(f if at is None else glmm_at(f, at),
+                                                  ref.data.to_pandas(), reference)
+            except Exception as exc:  # any failure of the engine is a row
+                raise CandidateFitError(f"glmm's results failed: {type(exc).__name__}: "
+                                        f"{exc}") from exc
+        return self._results[key]
 
     def devfun(self, ref: CaseReference, variant: Variant,
                points: Sequence[np.ndarray]) -> list[ProbeResult | None]:
@@ -180,6 +203,69 @@ class GlmmCandidate(Candidate):
                                    u=ev.u, b=ev.b, beta=ev.beta, ldL2=ev.ldL2, ussq=ev.ussq,
                                    drsum=ev.drsum))
         return out
+
+
+# -- glmm's answers in the fixture's layout ------------------------------------------
+def _named(df: pd.DataFrame) -> dict[str, Any]:
+    return {"names": [str(c) for c in df.columns], "values": df.to_numpy(dtype=float).tolist()}
+
+
+def _table(df: pd.DataFrame) -> dict[str, Any]:
+    return {"rows": [str(r) for r in df.index], "columns": [str(c) for c in df.columns],
+            "values": df.to_numpy(dtype=float).tolist()}
+
+
+def glmm_results(fit: Any, data: pd.DataFrame, reference: dict[str, Any]) -> dict[str, Any]:
+    """A glmm fit's answers in the layout of a fixture's ``results`` (and its condVar per
+    grouping factor, levels × p × p): predictions on the new data of lme4's ``reference``
+    results, fitted values and residuals at its ``observed_rows`` (all rows where none)."""
+    known, every = newdata_frames(data, reference["newdata"])
+    rows = reference.get("observed_rows")
+    obs = slice(None) if rows is None else np.asarray(rows, dtype=int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vcov_default = fit.vcov()
+        vcov_rx = fit.vcov(use_hessian=False)
+        vc = fit.varcorr()
+        out = {
+            "vcov_default": _named(vcov_default), "vcov_rx": _named(vcov_rx),
+            "coef_table": _table(fit.coef_table()),
+            "varcorr": {
+                "grp": [str(g) for g in vc["grp"]],
+                "var1": [None if pd.isna(v) else str(v) for v in vc["var1"]],
+                "var2": [None if pd.isna(v) else str(v) for v in vc["var2"]],
+                "vcov": vc["vcov"].astype(float).tolist(),
+                "sdcor": vc["sdcor"].astype(float).tolist()},
+            "fitted": np.asarray(fit.fitted(), dtype=float)[obs].tolist(),
+            "residuals": {t: np.asarray(fit.residuals(t), dtype=float)[obs].tolist()
+                          for t in ("deviance", "pearson", "working", "response")},
+            "predict": {
+                "known": fit.predict(known).tolist(),
+                "new_levels": None if every is None else {
+                    "link": fit.predict(every, allow_new_levels=True).tolist(),
+                    "response": fit.predict(every, allow_new_levels=True,
+                                            type="response").tolist()},
+                "fixed_only": fit.predict(known if every is None else every,
+                                          re_form="NA").tolist()},
+            "confint": _table(fit.confint()),
+            # the lines R's capture.output() gives of print(): str() and print's newline
+            "summary": str(fit.summary()).split("\n"),
+            "condvar": fit.condvar(),
+        }
+    return out
+
+
+def glmm_at(fit: Any, params: np.ndarray) -> Any:
+    """The glmm fit with its evaluation moved to ``params`` (lme4's tight parameters): the
+    same design and objective, the mode and every result at those parameters, and the
+    Hessian (and lme4's checks) there too."""
+    ev = fit.evaluate(params)
+    final = np.asarray(params, dtype=float).copy()
+    opt = dataclasses.replace(fit.optsummary, final=final, fmin=float(ev.objective))
+    at = dataclasses.replace(fit, evaluation=ev, optsummary=opt)
+    if hasattr(at, "convergence_checks"):   # a GLMM's checkConv (an LMM has none here)
+        opt.attach_checks(at.convergence_checks)
+    return at
 
 
 def engine_available() -> tuple[bool, str]:

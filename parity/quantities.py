@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from . import result_quantities
 from .compare import (
     DEFAULT_FIXEF,
     DEFAULT_OBJECTIVE,
@@ -270,6 +271,41 @@ REGISTRY: tuple[Quantity, ...] = (
     named_vector("default-fixef", "default", DEFAULT_FIXEF, "fixef", lambda ref: ref.default),
     named_vector("default-theta", "default", DEFAULT_THETA, "theta", lambda ref: ref.default),
 )
+
+
+@dataclass(frozen=True)
+class ResultQuantity(Quantity):
+    """A result of a glmer fit beyond its estimates (:mod:`parity.result_quantities`), at
+    lme4's tight parameters (``at_reference``, the probe tier) or at the candidate's optimum;
+    it reads the candidate's fit also in the probe tier (``needs_fit``)."""
+
+    extract: Any = None
+    at_reference: bool = False
+    needs_fit: bool = True
+
+    def compare(self, case: str, ref: VariantReference, out: CandidateOutput) -> Row:
+        return result_quantities.compare_result(self.name, self.tier, self.tolerance_for(ref),
+                                                self.extract, self.at_reference, case, ref, out)
+
+
+def _unread(*_args: Any) -> Measure:  # pragma: no cover - ResultQuantity.compare reads both
+    raise NotImplementedError("a result quantity reads both sides in compare()")
+
+
+def _results(at_reference: bool) -> tuple[ResultQuantity, ...]:
+    tier = "probe" if at_reference else "tight"
+    return tuple(
+        ResultQuantity(f"probe-{name}" if at_reference else name, tier,
+                       at_params if at_reference else at_optimum, _unread, _unread,
+                       methods=frozenset({"glmer", "lmer"}), extract=extract,
+                       at_reference=at_reference,
+                       by_method=(("lmer", result_quantities.LMM_AT_PARAMS),)
+                       if at_reference and name != "summary" else ())
+        for name, extract, at_params, at_optimum in result_quantities.SPECS)
+
+
+#: the results of a glmer fit: at lme4's parameters (probe tier), then at the optimum
+REGISTRY = (*REGISTRY, *_results(True), *_results(False))
 
 _names = [q.name for q in REGISTRY]
 if len(set(_names)) != len(_names):  # pragma: no cover - a registry edit mistake

@@ -8,6 +8,7 @@ knows where a number came from.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +60,12 @@ class FitResult:
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     #: the candidate's own fit object (glmm's GlmerFit), for quantities this class lacks
     native: Any = field(default=None, repr=False, compare=False)
+    #: an engine's answers beyond its estimates, in the layout of a fixture's ``results``:
+    #: ``results(params, reference)`` at those parameters (None: at its optimum), on the new
+    #: data and rows that lme4's results ``reference`` record
+    #: (:mod:`parity.result_quantities`); None for lme4's fits, whose ``raw`` holds them
+    results: Callable[[np.ndarray | None, dict[str, Any]], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False)
 
     def at_objective(self, objective: float) -> FitResult:
         """This fit with its objective replaced (by lme4's converged devfun at its optimum),

@@ -63,14 +63,14 @@ def compare_variant(ref: CaseReference, key: object, candidate: Candidate,
                                               [p.params for p in r.probes.points])
             except ParityError as exc:
                 errors["probe"] = str(exc)
-        if any(q.tier != "probe" for q in wanted):
+        if any(_needs_fit(q) for q in wanted):
             try:
                 out.fit = candidate.fit(ref, r.variant)
             except ParityError as exc:
                 errors["fit"] = f"the candidate's fit failed: {exc}"
     rows = []
     for q in wanted:
-        error = errors.get("probe" if q.tier == "probe" else "fit")
+        error = errors.get("fit" if _needs_fit(q) else "probe")
         if error:
             rows.append(Row(name, label, q.tier, q.name, "fail", note=error))
         elif q.tier == "tight" and candidate.skip_tight:
@@ -78,6 +78,12 @@ def compare_variant(ref: CaseReference, key: object, candidate: Candidate,
         else:
             rows.append(q.compare(name, r, out))
     return rows
+
+
+def _needs_fit(q: Quantity) -> bool:
+    """Whether the quantity reads the candidate's fit (every tier but the probes, and the
+    results at lme4's parameters, which are computed from the fit)."""
+    return q.tier != "probe" or bool(getattr(q, "needs_fit", False))
 
 
 def selected_variants(case: Case, variants: Iterable[str] | None) -> list[str]:

@@ -10,7 +10,9 @@ same data, on this machine, in one run.
 
 Each engine fits each model in a fresh worker process (so that peak memory is its own),
 `--repeat` times after one warm-up fit (none when a single fit is timed); the table shows
-median wall times, ratios to glmm, −2logLik, objective evaluations and peak resident memory.
+median wall times, ratios to glmm, −2logLik, objective evaluations, the time (s) of the fit's
+vcov at nAGQ ≥ 1 (glmm: the Hessian on first use, then V; lme4: the finite-difference Hessian
+that glmer computes inside each fit, then V) and peak resident memory.
 The data of every model are written once to a temporary .npz file that all workers read:
 same rows, same factor levels.
 The peer must live in a separate environment: its import name `glmm` clashes with ours.
@@ -64,8 +66,14 @@ def worker_glmm(model: BenchModel, path: str, repeat: int) -> dict:
         if i >= warmup:
             times.append(time.perf_counter() - t0)
     assert fit is not None
+    vcov = None
+    if model.method == "glmer" and model.nAGQ >= 1:   # the Hessian, on first use, and V
+        warnings.simplefilter("ignore", glmm.GlmmWarning)
+        t0 = time.perf_counter()
+        fit.vcov()
+        vcov = time.perf_counter() - t0
     return {"times": times, "m2loglik": fit.objective, "feval": fit.feval,
-            "peak_mb": _peak_mb()}
+            "vcov": vcov, "peak_mb": _peak_mb()}
 
 
 def worker_lme4(model: BenchModel, path: str, repeat: int) -> dict:
@@ -92,7 +100,7 @@ def worker_lme4(model: BenchModel, path: str, repeat: int) -> dict:
     else:
         out = s.call("parity_bench", rdf, spec, model.nAGQ, repeat)
     return {"times": out["times"], "m2loglik": out["m2loglik"], "feval": out["feval"],
-            "peak_mb": _peak_mb()}
+            "vcov": out.get("vcov"), "peak_mb": _peak_mb()}
 
 
 BENCH_R = r"""
@@ -107,8 +115,18 @@ parity_bench <- function(data, spec, nAGQ, repeat_n) {
       fit <- suppressWarnings(suppressMessages(eval(cl)))
       if (i > warmup) times <- c(times, proc.time()[["elapsed"]] - t0)
     }
+    ## what vcov(fit) costs lme4 at nAGQ >= 1: the finite-difference Hessian that glmer
+    ## computes inside every fit (calc.derivs = TRUE: lme4:::deriv12 on its devfun), then V
+    vcov_s <- NULL
+    if (nAGQ >= 1) {
+      dd <- suppressWarnings(suppressMessages(update(fit, devFunOnly = TRUE)))
+      t0 <- proc.time()[["elapsed"]]
+      h <- lme4:::deriv12(dd, c(getME(fit, "theta"), fixef(fit)))
+      v <- suppressWarnings(vcov(fit))
+      vcov_s <- .S(proc.time()[["elapsed"]] - t0)
+    }
     list(times = times, m2loglik = .S(unname(fit@devcomp$cmp[["dev"]])),
-         feval = .S(as.integer(fit@optinfo$feval)))
+         feval = .S(as.integer(fit@optinfo$feval)), vcov = vcov_s)
   })
 }
 """
@@ -256,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title="median wall time per fit (ms), ratios to glmm; this machine, one run")
     for col in ("model", "nAGQ/REML", "glmm", "lme4", "lme4/glmm", "peer", "peer/glmm",
                 "criterion glmm", "criterion lme4", "criterion peer", "evals glmm", "evals lme4",
-                "peak MB glmm", "peak MB lme4", "peak MB peer"):
+                "vcov glmm", "vcov lme4", "peak MB glmm", "peak MB lme4", "peak MB peer"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for model in models:
         r = results[model.name]
@@ -270,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(model.name, model.variant, _fmt_ms(g), _fmt_ms(lm), _ratio(lm, g),
                       _fmt_ms(pe), _ratio(pe, g), val(g, "m2loglik"), val(lm, "m2loglik"),
                       val(pe, "m2loglik"), val(g, "feval", "{}"), val(lm, "feval", "{}"),
+                      val(g, "vcov", "{:.2e}"), val(lm, "vcov", "{:.2e}"),
                       val(g, "peak_mb", "{:.0f}"), val(lm, "peak_mb", "{:.0f}"),
                       val(pe, "peak_mb", "{:.0f}"))
     console.print(table)

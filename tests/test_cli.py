@@ -36,11 +36,11 @@ def test_default_report_of_the_corpus_fits_one_screen(tmp_path: Path) -> None:
     for case in ("seed", "cbpp", "verbagg", "sleepstudy-gamma"):
         assert any(line.split()[:1] == [case] for line in lines), case
     assert "probe-objective" not in proc.stdout  # quantities only with --detail or failing
-    assert lines[-1].startswith("686 passed, 0 failed, 0 skipped (48 case × variant")
+    assert lines[-1].startswith("2222 passed, 0 failed, 0 skipped (48 case × variant")
     assert proc.stderr == ""
     rep = json.loads((tmp_path / "r.json").read_text())
-    # 34 glmer variants × 14 quantities, 14 lmer variants × 15 (σ too)
-    assert rep["summary"] == {"pass": 686, "fail": 0, "skip": 0}
+    # 34 glmer variants × (14 estimates + 32 results), 14 lmer variants × (15 + 32) (σ too)
+    assert rep["summary"] == {"pass": 2222, "fail": 0, "skip": 0}
     assert len(rep["variants"]) == 48 and all(v["status"] == "pass" for v in rep["variants"])
     assert (tmp_path / "r.md").read_text().startswith("# Parity report")
 
@@ -52,12 +52,12 @@ def test_detail_quiet_and_reports_on_stdout(capsys) -> None:
     assert "probe-objective" in out and "default-m2loglik" in out and "seed" in out
     assert main([*args, "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines() == ["42 passed, 0 failed, 0 skipped (3 case × variant of 1 cases; "
+    assert out.splitlines() == ["138 passed, 0 failed, 0 skipped (3 case × variant of 1 cases; "
                                 "0 failing)"]
     assert main([*args, "--quiet", "--json", "-"]) == 0
     cap = capsys.readouterr()
-    assert json.loads(cap.out)["summary"]["pass"] == 42  # stdout holds the JSON alone
-    assert "42 passed" in cap.err  # and the human report went to stderr
+    assert json.loads(cap.out)["summary"]["pass"] == 138  # stdout holds the JSON alone
+    assert "138 passed" in cap.err  # and the human report went to stderr
     assert main([*args, "--quiet", "--markdown", "-"]) == 0
     assert capsys.readouterr().out.startswith("# Parity report")
     assert main([*args, "--json", "-", "--markdown", "-"]) == 2
@@ -79,7 +79,7 @@ def test_failures_give_exit_1_and_are_expanded(tmp_path: Path, capsys) -> None:
                for line in lines)
     assert "failing quantities" in out and "default-m2loglik" in out  # expanded by default
     # the default tier, and the probe at the tight optimum (its reported objective moved too)
-    assert lines[-1].startswith("16 passed, 2 failed, 24 skipped")
+    assert lines[-1].startswith("16 passed, 2 failed, 120 skipped")
 
 
 def test_broken_fixture_is_reported_on_stderr(tmp_path: Path, capsys) -> None:
@@ -158,7 +158,7 @@ def test_two_jobs_give_the_rows_of_one(tmp_path: Path) -> None:
                    "--no-progress", "--json", str(out)])
         assert rc == 0
         reports.append(json.loads(out.read_text()))
-    assert reports[0]["rows"] == reports[1]["rows"] and len(reports[0]["rows"]) == 15 * 14
+    assert reports[0]["rows"] == reports[1]["rows"] and len(reports[0]["rows"]) == 15 * 46
 
 
 @pytest.mark.parametrize("bad", ["0", "-1", "two"])
@@ -309,4 +309,4 @@ def test_the_corpus_is_package_data() -> None:
 def test_the_corpus_runs_from_an_empty_folder(tmp_path: Path) -> None:
     proc = _run("run", "--case", "seed", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("42 passed, 0 failed")
+    assert proc.stdout.startswith("138 passed, 0 failed")

@@ -19,7 +19,14 @@ from parity.compare import (
     Tolerance,
     compare_values,
 )
-from parity.quantities import REGISTRY, CandidateOutput, Measure, Quantity, quantities
+from parity.quantities import (
+    REGISTRY,
+    CandidateOutput,
+    Measure,
+    Quantity,
+    ResultQuantity,
+    quantities,
+)
 
 
 def row(cand, ref, tol):
@@ -27,8 +34,10 @@ def row(cand, ref, tol):
 
 
 def tier(name: str, ref, out: CandidateOutput) -> dict:
-    """The rows of one tier, by quantity."""
-    return {q.name: q.compare("cbpp", ref, out) for q in quantities((name,))}
+    """The rows of one tier's estimates, by quantity (the results beyond the estimates read
+    a candidate's engine: tests/test_result_quantities.py)."""
+    return {q.name: q.compare("cbpp", ref, out) for q in quantities((name,))
+            if not isinstance(q, ResultQuantity)}
 
 
 def compare_tight(ref, fit) -> list:
@@ -160,8 +169,8 @@ def test_ratio_is_the_worst_difference_over_its_bound() -> None:
 
 
 def test_a_new_quantity_is_one_registry_entry(cbpp) -> None:
-    """A quantity the registry does not have yet (vcov, read from lme4's fit as the fixture
-    stores it) joins the run, its rows and its failures by an entry alone."""
+    """A quantity the registry does not have yet (lme4's vcov as the fixture stores it with
+    the fit's estimates) joins the run, its rows and its failures by an entry alone."""
     from parity.candidates import FixtureCandidate
     from parity.runner import compare_variant
 
@@ -169,18 +178,19 @@ def test_a_new_quantity_is_one_registry_entry(cbpp) -> None:
         m = fit.raw["vcov"]
         return Measure.of(m["values"], names=tuple(m["names"]))
 
-    entry = Quantity("vcov", "tight", Tolerance("a test bound, far tighter than rounding of the "
-                                                "same stored numbers could need", abs=1e-12),
+    entry = Quantity("fit-vcov", "tight",
+                     Tolerance("a test bound, far tighter than rounding of the same stored "
+                               "numbers could need", abs=1e-12),
                      lambda ref: vcov(ref.default), lambda out, _ref: vcov(out.fit))
 
     class Own(FixtureCandidate):
         skip_tight = None  # compare the tight tier too
 
     rows = compare_variant(cbpp, 1, Own(), registry=(*REGISTRY, entry))
-    got = [x for x in rows if x.quantity == "vcov"]
-    assert len(got) == 1 and got[0].test_id == "cbpp-nAGQ1-vcov"
+    got = [x for x in rows if x.quantity == "fit-vcov"]
+    assert len(got) == 1 and got[0].test_id == "cbpp-nAGQ1-fit-vcov"
     # the tight fit's vcov against the default fit's: they differ (two optima), so it fails
     assert got[0].status == "fail" and "worst at" in got[0].note
     same = dataclasses.replace(entry, reference=lambda ref: vcov(ref.tight))
     rows = compare_variant(cbpp, 1, Own(), registry=(*REGISTRY, same))
-    assert [x.status for x in rows if x.quantity == "vcov"] == ["pass"]
+    assert [x.status for x in rows if x.quantity == "fit-vcov"] == ["pass"]

@@ -117,7 +117,7 @@ def _search(m: GlmerModel, nagq: int, in_core: bool) -> tuple[Optimum, ScalarTer
     obj = ScalarTermObjective(m, nagq, beta1)
     assert obj.compiled
     if not in_core:
-        obj.compiled_bfgs = lambda R, beta0: None   # type: ignore[method-assign]
+        obj.compiled_bfgs = lambda R, beta0, tolerances=None: None   # type: ignore[method-assign]
     theta0, lower = np.ones(1), np.zeros(1)
     if nagq == 0:
         return optimize_theta(obj, theta0, lower), obj

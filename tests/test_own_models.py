@@ -132,11 +132,11 @@ def test_own_models_end_to_end(pytester: pytest.Pytester) -> None:
 
     proc = _run([*run, "--source", "fixtures"], folder)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines()[-1].startswith("56 passed, 0 failed, 0 skipped (4 case")
+    assert proc.stdout.splitlines()[-1].startswith("184 passed, 0 failed, 0 skipped (4 case")
 
     assert test[0] == "pytest"
     result = pytester.runpytest_subprocess(*test[1:], "-p", "no:cacheprovider", "-n", "2")
-    result.assert_outcomes(passed=56)  # 2 models × 2 nAGQ × 14 quantities, no test written
+    result.assert_outcomes(passed=184)  # 2 models × 2 nAGQ × (14 + 32 results), no test written
     result = pytester.runpytest_subprocess(*test[1:], "-p", "no:cacheprovider", "--co", "-q")
     assert "cases.toml::visits-nAGQ1-fixef" in result.stdout.str()
 
@@ -147,10 +147,14 @@ def test_own_models_end_to_end(pytester: pytest.Pytester) -> None:
     path.write_text(json.dumps(doc))
     proc = _run([*run, "--source", "fixtures"], folder)
     assert proc.returncode == 1
-    assert "fixef" in proc.stdout and "1 failed" in proc.stdout.splitlines()[-1]
+    # fixef fails, and so do the results computed at lme4's tight parameters (the probe
+    # tier's), which now include that moved β; the estimates' other rows pass
+    assert "fixef" in proc.stdout and "16 failed" in proc.stdout.splitlines()[-1]
     result = pytester.runpytest_subprocess(*test[1:], "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=55, failed=1)
-    assert "visits-nAGQ1-fixef" in result.stdout.str()
+    result.assert_outcomes(passed=168, failed=16)
+    out = result.stdout.str()
+    assert "visits-nAGQ1-fixef" in out and "visits-nAGQ1-probe-fitted" in out
+    assert "visits-nAGQ0-" not in out.split("short test summary")[-1]  # nAGQ 0 untouched
 
     # a --case that matches nothing: exit 2, never a quiet pass
     proc = _run([*run, "--case", "visit"], folder)
@@ -183,4 +187,4 @@ def test_an_lmer_case_is_fitted_by_r_and_by_glmm(tmp_path: Path) -> None:
     proc = _run(["python", "-m", "parity", "run", "--cases", "cases.toml", "--candidate",
                  "glmm", "--detail"], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "30 passed, 0 failed" in proc.stdout   # 2 variants × 15 quantities
+    assert "94 passed, 0 failed" in proc.stdout   # 2 variants × (15 + 32 results)

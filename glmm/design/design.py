@@ -36,7 +36,8 @@ class Design:
 
     ``na_action`` lists the positions in the data of the rows dropped for a missing value
     (lme4's ``na.action(fit)``, there 1-based); ``levels`` and ``scalings`` are what rebuilds
-    the design on new data.
+    the design on new data; ``weights_name`` and ``offset_name`` are the columns that gave the
+    prior weights and the offset argument, where given by name (lme4's call prints them).
     """
 
     formula: str
@@ -49,6 +50,8 @@ class Design:
     na_action: tuple[int, ...] = ()
     levels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     scalings: Mapping[str, Scaling] = field(default_factory=dict)
+    weights_name: str | None = None
+    offset_name: str | None = None
 
     @property
     def X(self) -> np.ndarray:
@@ -79,4 +82,6 @@ def build_design(formula: str, data: pd.DataFrame, weights: str | np.ndarray | N
     return Design(formula=formula, parsed=parsed, fixed=fixed, random=random,
                   response=frame.response, weights=frame.weights, offset=frame.offset,
                   na_action=tuple(frame.omitted.tolist()), levels=frame.levels,
-                  scalings=dict(frame.scalings))
+                  scalings=dict(frame.scalings),
+                  weights_name=weights if isinstance(weights, str) else None,
+                  offset_name=offset if isinstance(offset, str) else None)

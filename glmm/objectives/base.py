@@ -20,6 +20,7 @@ a model with one scalar term, where G is diagonal.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,10 +178,12 @@ class Objective:
                     last.beta if beta is None else beta)
         return self._predict(last, theta, beta)
 
-    def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None) -> Minimizer | None:
+    def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None,
+                      tolerances: Mapping[str, float] | None = None) -> Minimizer | None:
         """:func:`glmm.optimize.bfgs.minimize_bfgs` on this objective run in compiled code, as
         ``run(x0, start)``, where an implementation has it (else None).  The coordinates are
-        θ (nAGQ = 0), or (θ, ζ) with β = β₀ + R⁻¹ζ (nAGQ = 1; ``R`` and ``beta0`` given)."""
+        θ (nAGQ = 0), or (θ, ζ) with β = β₀ + R⁻¹ζ (nAGQ = 1; ``R`` and ``beta0`` given);
+        ``tolerances`` are minimize_bfgs's stopping rules where not its defaults."""
         return None
 
     # -- what an implementation gives ----------------------------------------------------------

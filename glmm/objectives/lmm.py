@@ -229,14 +229,16 @@ def lme4_start(model: GlmerModel) -> np.ndarray | None:
     return np.sqrt(np.asarray(v) / ve)
 
 
-def check_theta(theta: object, ntheta: int, what: str = "start") -> np.ndarray:
-    """θ as a float vector of length ``ntheta``, or an ArgumentError naming ``what``."""
+def check_theta(theta: object, ntheta: int, what: str = "start", symbol: str = "θ"
+                ) -> np.ndarray:
+    """θ (or the vector ``symbol``) as a float vector of length ``ntheta``, or an
+    ArgumentError naming ``what``."""
     try:
         x = np.atleast_1d(np.asarray(theta, dtype=float))
     except (TypeError, ValueError):
-        raise ArgumentError(f"{what} must be a vector of {ntheta} numbers θ, got "
+        raise ArgumentError(f"{what} must be a vector of {ntheta} numbers {symbol}, got "
                             f"{theta!r:.80}") from None
     if x.ndim != 1 or len(x) != ntheta or not np.isfinite(x).all():
-        raise ArgumentError(f"{what} must be a vector of {ntheta} finite numbers θ, got "
-                            f"{x.tolist()!r:.80}")
+        raise ArgumentError(f"{what} must be a vector of {ntheta} finite numbers {symbol}, "
+                            f"got {x.tolist()!r:.80}")
     return x

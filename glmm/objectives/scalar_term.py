@@ -33,6 +33,7 @@ numpy below.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -237,7 +238,8 @@ class ScalarTermObjective(Objective):
                 pass
         return super().glm_beta(beta)
 
-    def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None) -> Minimizer | None:
+    def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None,
+                      tolerances: Mapping[str, float] | None = None) -> Minimizer | None:
         """BFGS run in the compiled core, evaluations and all, for F₀ and F₁ of a canonical
         pair whose aic is Σdev plus a constant, so that on a small model no Python runs between
         evaluations.  The core evaluates F as
@@ -250,6 +252,8 @@ class ScalarTermObjective(Objective):
         if not self.compiled or self.nAGQ > 1 or offset is None:
             return None
         joint = self.nAGQ == 0
+        tol = {"gtol": GTOL, "dtol": DTOL, "xtol": XTOL, "max_iter": BFGS_MAX_ITER,
+               **(tolerances or {})}
         n, nlev, p = len(self._level), self.model.q, self._X.shape[1]
         Rc = None if joint else np.ascontiguousarray(R)
         b0 = None if joint else np.ascontiguousarray(beta0, dtype=float)
@@ -276,7 +280,8 @@ class ScalarTermObjective(Objective):
                 _core.scalar_minimize(self._capsule, np.ascontiguousarray(self.beta_start), Rc,
                                       b0, offset, last, *sets, x, g, xl,
                                       None if start is None else float(start[0]),
-                                      GTOL, DTOL, XTOL, BFGS_MAX_ITER)
+                                      float(tol["gtol"]), float(tol["dtol"]),
+                                      float(tol["xtol"]), int(tol["max_iter"]))
             self.evaluations += nfev
             params = None
             if which >= 0:   # the last mode the core reached becomes this objective's last
@@ -289,7 +294,7 @@ class ScalarTermObjective(Objective):
             if code == End.BAD_START:
                 raise ArithmeticError(BAD_START_MESSAGE)
             return BfgsResult(x, f, g, nfev, bool(converged),
-                              message(code, gmax, decrement, dmax), params)
+                              message(code, gmax, decrement, dmax, **tol), params)
 
         return run
 

@@ -126,11 +126,11 @@ def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
 
 
 def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
-                 best: Evaluation) -> tuple[np.ndarray, Evaluation]:
-    """lme4's check.boundary: θ within BOUNDARY_TOL of its bound goes to it if F does not rise."""
+                 best: Evaluation, tol: float = BOUNDARY_TOL) -> tuple[np.ndarray, Evaluation]:
+    """lme4's check.boundary: θ within ``tol`` of its bound goes to it if F does not rise."""
     k = len(lower)
     for i in range(k):
-        if np.isfinite(lower[i]) and 0 < params[i] - lower[i] < BOUNDARY_TOL:
+        if np.isfinite(lower[i]) and 0 < params[i] - lower[i] < tol:
             trial = params.copy()
             trial[i] = lower[i]
             ev = obj.evaluate(trial)
@@ -140,23 +140,27 @@ def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
 
 
 def optimize_theta(obj: Objective, theta0: np.ndarray, lower: np.ndarray,
-                   tolerances: Mapping[str, float] | None = None) -> Optimum:
-    """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0), or an LMM's profiled criterion (with its
-    ``tolerances``)."""
-    compiled = obj.compiled_bfgs(None, None)
+                   tolerances: Mapping[str, float] | None = None,
+                   boundary_tol: float = BOUNDARY_TOL) -> Optimum:
+    """Stage 0: θ̂ minimising F₀(θ) (nAGQ = 0), or an LMM's profiled criterion; ``tolerances``
+    are BFGS's stopping rules where they are not its defaults (an LMM's, a GlmerControl's),
+    ``boundary_tol`` lme4's check.boundary tolerance."""
+    compiled = obj.compiled_bfgs(None, None, tolerances)
     res = _minimize(obj, obj.value_and_gradient, theta0, diagonal_theta(obj.model),
                     compiled=compiled, tolerances=tolerances)
     params = canonical_theta(obj.model, np.asarray(res.x, dtype=float))
     ev = obj.evaluation_at(params)
-    params, ev = _to_boundary(obj, params, lower, ev)
+    params, ev = _to_boundary(obj, params, lower, ev, boundary_tol)
     return Optimum(params, ev, obj.evaluations, res.converged, res.message,
                    np.array(theta0, dtype=float), _max_abs(res.g), _name(compiled))
 
 
 def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
-                        lower: np.ndarray) -> Optimum:
+                        lower: np.ndarray, tolerances: Mapping[str, float] | None = None,
+                        boundary_tol: float = BOUNDARY_TOL) -> Optimum:
     """(θ̂, β̂) minimising F(θ, β) (nAGQ ≥ 1), β whitened by √2·R_X, R_X at the u-only
-    mode of the start (θ₀, β₀), whose evaluation is also BFGS's first."""
+    mode of the start (θ₀, β₀), whose evaluation is also BFGS's first; ``tolerances`` and
+    ``boundary_tol`` as :func:`optimize_theta`'s."""
     k = len(theta0)
     p0 = np.concatenate([theta0, beta0])
     f0, g0 = obj.value_and_gradient(p0)
@@ -174,16 +178,16 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
 
     x0 = np.concatenate([theta0, np.zeros(len(beta0))])
     start = (f0, np.concatenate([g0[:k], triangular_solve(R, g0[k:], lower=False, trans=True)]))
-    compiled = obj.compiled_bfgs(R, beta0)
+    compiled = obj.compiled_bfgs(R, beta0, tolerances)
     res = _minimize(lambda x: obj(to_params(x)), value_and_gradient, x0,
                     diagonal_theta(obj.model), unit=np.arange(len(x0)) >= k, start=start,
-                    compiled=compiled)
+                    compiled=compiled, tolerances=tolerances)
     # the minimiser's own β at x when it computed it (then the evaluation there is reused)
     params = to_params(np.asarray(res.x, dtype=float)) if res.params is None else res.params
     params[:k] = canonical_theta(obj.model, params[:k])
     ev = obj.evaluation_at(params)
     full_lower = np.concatenate([lower, np.full(len(beta0), -np.inf)])
-    params, ev = _to_boundary(obj, params, full_lower, ev)
+    params, ev = _to_boundary(obj, params, full_lower, ev, boundary_tol)
     return Optimum(params, ev, obj.evaluations, res.converged, res.message, p0,
                    _max_abs(res.g), _name(compiled))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from ..errors import ArgumentError, ArgumentTypeError, GradientWarning, HessianW
 from ..families import Family
 from ..objectives.model import GlmerModel
 from ..optimize.checkconv import ConvergenceChecks, check_convergence
+from ..optimize.control import GlmerControl
 from . import predict as _predict
 from .base import MixedModelFit
 from .residuals import residuals as _residuals
@@ -42,6 +43,7 @@ class GlmerFit(MixedModelFit):
     model: GlmerModel
     family: Family
     nAGQ: int
+    control: GlmerControl = field(default_factory=GlmerControl)
 
     # -- lme4's scalar summaries -----------------------------------------------------------
     @property
@@ -105,30 +107,36 @@ class GlmerFit(MixedModelFit):
         """lme4's ``checkConv`` at the optimum: the singular check always; for nAGQ ≥ 1 the
         scaled gradient and the Hessian's checks, on the exact gradient and on
         :attr:`hessian` (glmer passes no derivatives at nAGQ = 0, so lme4 runs none there).
-        Computed once, on first use (``fit.optsummary.checks`` is the same), with lme4's
-        warnings as :class:`~glmm.GradientWarning` and :class:`~glmm.HessianWarning`."""
+        Computed once, on first use (``fit.optsummary.checks`` is the same), with the
+        control's tolerances, and lme4's warnings as :class:`~glmm.GradientWarning` and
+        :class:`~glmm.HessianWarning` (none where the control's ``check_conv`` is
+        "ignore")."""
         if "_convergence_checks" not in self.__dict__:
             checks = self._check_convergence()
             object.__setattr__(self, "_convergence_checks", checks)
-            for msg, kind in zip(checks.messages, checks.kinds, strict=True):
-                warnings.warn(msg, GradientWarning if kind == "gradient" else HessianWarning,
-                              stacklevel=3)
+            if self.control.check_conv == "warning":
+                for msg, kind in zip(checks.messages, checks.kinds, strict=True):
+                    warnings.warn(msg, GradientWarning if kind == "gradient"
+                                  else HessianWarning, stacklevel=3)
         return self.__dict__["_convergence_checks"]
 
     def _check_convergence(self) -> ConvergenceChecks:
         x = np.asarray(self.optsummary.final, dtype=float)
         k = len(self.theta_names)
         lower = np.concatenate([self.lower, np.full(len(x) - k, -np.inf)])
+        c = self.control
+        tols = {"grad_tol": c.check_conv_grad, "singular_tol": c.check_conv_singular,
+                "hess_tol": c.check_conv_hess}
         if not self.hessian_available:
-            return check_convergence(x, lower, k, None, None)
+            return check_convergence(x, lower, k, None, None, **tols)
         obj = self.objective_fn
         last = obj.last
         try:
             g = obj.value_and_gradient(x)[1]
         finally:
             obj.last = last
-        singular = check_convergence(x, lower, k, None, None).singular
-        return check_convergence(x, lower, k, g, None if singular else self.hessian)
+        singular = check_convergence(x, lower, k, None, None, **tols).singular
+        return check_convergence(x, lower, k, g, None if singular else self.hessian, **tols)
 
     # -- simulation and refitting ---------------------------------------------------------------
     def simulate(self, nsim: int = 1, seed: int | np.random.Generator | None = None,
@@ -173,7 +181,7 @@ class GlmerFit(MixedModelFit):
                 resp = np.column_stack([succ, trials - succ])
             else:
                 resp = arr
-        return refit_design(d, self.family, self.nAGQ, resp)
+        return refit_design(d, self.family, self.nAGQ, resp, self.control)
 
     def _title(self) -> list[str]:
         # lme4's methTitle

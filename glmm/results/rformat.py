@@ -70,9 +70,11 @@ def _sci(v: float, decimals: int) -> str:
 
 
 def zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
-    """R's ``zapsmall``: round to ``digits`` − ceil(log10(max |x|)) decimals."""
+    """R 4.2's ``zapsmall``: round to ``digits`` − log10(max |x|) decimals, which R's
+    ``round`` takes to the nearest integer (R 4.2 has no ceiling there: 5 − log10(13.55) =
+    3.87 rounds to 4 decimals)."""
     mx = float(np.max(np.abs(x))) if len(x) else 0.0
-    d = max(0, digits - math.ceil(math.log10(mx))) if mx > 0 else digits
+    d = max(0, math.floor(digits - math.log10(mx) + 0.5)) if mx > 0 else digits
     return np.round(x, d)
 
 

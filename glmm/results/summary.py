@@ -3,7 +3,8 @@
 
 Every block prints with digits = 4 (R's default ``max(3, getOption("digits") − 3)``):
 
-    title (wrapped at 78 columns) [glmerMod]; Family; Formula
+    title (wrapped at 78 columns) [glmerMod]; Family; Formula; Weights and Offset (the
+                                          columns named by the weights and offset arguments)
     AIC BIC logLik deviance df.resid      round(·, 1); deviance = −2·logLik
     Scaled residuals                      quantiles of the Pearson residuals / σ
     Random effects                        Groups, Name, Variance, Std.Dev., Corr
@@ -12,8 +13,8 @@ Every block prints with digits = 4 (R's default ``max(3, getOption("digits") −
     Correlation of Fixed Effects          round(·, 3), names abbreviated (p ≤ 12)
     optimizer convergence code and the messages, where there are any
 
-The ``Data:``, ``Weights:`` and ``Control:`` lines name R expressions; a fit from a data
-frame has none, so they are not printed.
+The ``Data:`` and ``Control:`` lines name R objects; a fit from a data frame has none, so they
+are not printed (nor Weights and Offset where those arguments are arrays).
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class Summary:
     messages: list[str]
     optimizer: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: lme4's lines of the call after the formula: the weights and offset arguments by name
+    call_lines: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, fit: MixedModelFit) -> Summary:
@@ -81,16 +84,19 @@ class Summary:
         checks = fit.optsummary.checks
         if fit.singular:
             msgs.append("boundary (singular) fit: see help('isSingular')")
-        if checks is not None:
-            msgs.extend(checks.messages)
+        if checks is not None:   # lme4 prints a message once, also where H_ββ and H both trip
+            msgs.extend(m for m in dict.fromkeys(checks.messages) if m not in msgs)
         if not fit.converged:
             msgs.append(f"the optimizer did not converge: {fit.message}")
         groups: dict[str, int] = {}
         for t in fit.design.random.terms:
             groups.setdefault(t.group, t.nlevels)
+        d = fit.design
+        call = [*([f"Weights: {d.weights_name}"] if d.weights_name else []),
+                *([f" Offset: {d.offset_name}"] if d.offset_name else [])]
         return cls(fit._title(), fit.formula, fit.aic, fit.bic, fit.loglik, -2.0 * fit.loglik,
                    fit.nobs - fit.df, res, fit.varcorr(), _random_table(fit), groups,
-                   fit.nobs, coefs, corr, msgs, fit.optsummary.optimizer)
+                   fit.nobs, coefs, corr, msgs, fit.optsummary.optimizer, call_lines=call)
 
     # -- the printout ------------------------------------------------------------------------
     def _title_lines(self) -> list[str]:
@@ -173,13 +179,15 @@ class Summary:
 
     def __str__(self) -> str:
         groups = "; ".join(f"{g}, {n}" for g, n in self.ngroups.items())
-        lines = [*self._title_lines(), f"Formula: {self.formula}", "", *self._aic_lines(),
+        lines = [*self._title_lines(), f"Formula: {self.formula}", *self.call_lines, "",
+                 *self._aic_lines(),
                  "", *self._resid_lines(), "Random effects:", *self.random_lines,
                  f"Number of obs: {self.nobs}, groups:  {groups}", "", "Fixed effects:",
                  *self._coef_lines(), *self._corr_lines()]
         if self.messages:
+            # R's .prt.warn ends the block with a blank line
             lines += [f"optimizer ({self.optimizer}) convergence code: 0 (OK)",
-                      *self.messages]
+                      *self.messages, ""]
         return "\n".join(lines)
 
     __repr__ = __str__

@@ -267,8 +267,121 @@ parity_fit <- function(data, spec, setting, kind) {
     fam <- parity_family(spec$family, spec$link)
     cl <- parity_call(method, spec, setting, parity_control(kind, method))
     captured <- parity_capture(eval(cl))
-    parity_summarize_fit(captured$value, captured, kind)
+    out <- parity_summarize_fit(captured$value, captured, kind)
+    if (kind == "tight") out$results <- parity_results(captured$value, data, spec)
+    out
   })
+}
+
+## The new data the predictions are made on, chosen from the case's data: `rows`, the first
+## five rows complete in the model's variables, and `new_level_rows`, the first two of them
+## again with `column` set to the level `level`, which the fit has not seen.  `column` is the
+## first grouping variable of the bars that the fixed part does not use (renaming a level of
+## a fixed-effect factor is an error, not a new level); none: no new-level rows.  Indices are
+## 0-based, as the Python side rebuilds the same frame from them.
+parity_newdata_rule <- function(data, spec) {
+  f <- parity_formula(spec$formula, spec$functions)
+  vars <- intersect(c(all.vars(f), spec$weights, spec$offset), names(data))
+  rows <- head(which(stats::complete.cases(data[vars])), 5L)
+  fixed <- all.vars(lme4::nobars(f))
+  grouping <- unique(unlist(lapply(lme4::findbars(f), function(b) all.vars(b[[3L]]))))
+  column <- setdiff(grouping, fixed)
+  column <- column[vapply(column, function(v) is.factor(data[[v]]), TRUE)]
+  if (!length(column)) {
+    return(list(rows = as.integer(rows - 1L), new_level_rows = integer(0), column = NULL,
+                level = NULL))
+  }
+  list(rows = as.integer(rows - 1L), new_level_rows = as.integer(head(rows, 2L) - 1L),
+       column = .S(column[[1L]]), level = .S("parity.new"))
+}
+
+parity_newdata <- function(data, rule) {
+  nd <- data[rule$rows + 1L, , drop = FALSE]
+  if (!length(rule$new_level_rows)) return(list(known = nd, all = nd))
+  extra <- data[rule$new_level_rows + 1L, , drop = FALSE]
+  v <- rule$column
+  extra[[v]] <- factor(rep(rule$level, nrow(extra)), levels = c(levels(data[[v]]), rule$level))
+  list(known = nd, all = rbind(nd, extra))
+}
+
+## The fit with its PIRLS continued from its own mode to tolPwrss = 1e-14 at the same
+## parameters (lme4's glmerLaplace: u and beta jointly for nAGQ = 0, u alone with X beta in
+## the offset otherwise), on copies of its pp and resp: at the tight fit's 1e-13, Fisher
+## scoring for a non-canonical link stops with mu still ~1e-7 from the mode.  theta, beta
+## (for nAGQ = 0 the converged profiled beta) and the stored Hessian are the fit's.  Where
+## PIRLS fails, the fit itself.
+parity_converged <- function(fit) {
+  nAGQ <- fit@devcomp$dims[["nAGQ"]]
+  f2 <- fit
+  f2@pp <- fit@pp$copy()
+  f2@resp <- fit@resp$copy()
+  if (nAGQ > 0) f2@resp$setOffset(f2@resp$offset + as.numeric(getME(fit, "X") %*% fixef(fit)))
+  ok <- tryCatch({
+    lme4:::glmerLaplaceHandle(f2@pp$ptr(), f2@resp$ptr(), if (nAGQ == 0) 0L else 1L, 1e-14,
+                              500L, 0L)
+    TRUE
+  }, error = function(e) FALSE)
+  if (!ok) return(fit)
+  if (nAGQ == 0) f2@beta <- f2@pp$beta(1)  # beta is profiled: the converged one
+  f2
+}
+
+## lme4's answers of a glmerMod or lmerMod beyond its estimates, at the fit: vcov by lme4's
+## default (the Hessian's for a glmer fit at nAGQ >= 1; R_X's for an lmer fit) and from R_X
+## (use.hessian = FALSE), coef(summary()) (an lmer fit's without p-values),
+## as.data.frame(VarCorr()), fitted(), the four residual types, predictions on the new data
+## of parity_newdata_rule (all terms on the known rows; all terms with allow.new.levels on
+## every row, link and response; re.form = NA on every row), the Wald intervals of the fixed
+## effects, the lines of print(summary()) (without the Control: line, which names an R
+## expression), and condVar as the fit's ranef has it; a glmer fit's after parity_converged
+## (an lmer fit has no PIRLS: its mode is exact at its theta).
+parity_results <- function(fit, data, spec) {
+  res <- parity_capture({
+    if (is(fit, "glmerMod")) fit <- parity_converged(fit)
+    rule <- parity_newdata_rule(data, spec)
+    nd <- parity_newdata(data, rule)
+    ct <- coef(summary(fit))
+    vdf <- as.data.frame(VarCorr(fit))
+    ci <- confint(fit, parm = "beta_", method = "Wald")
+    sfit <- fit
+    sfit@call$control <- NULL  # its Control: line would deparse the whole glmerControl
+    pr_new <- if (length(rule$new_level_rows)) {
+      list(link = unname(as.numeric(predict(fit, newdata = nd$all, allow.new.levels = TRUE))),
+           response = unname(as.numeric(predict(fit, newdata = nd$all, allow.new.levels = TRUE,
+                                                 type = "response"))))
+    }
+    ## fitted values and residuals of every row, or of 2000 evenly spaced rows of a large
+    ## fit (InstEval: 73,421), whose 0-based indices are kept
+    n <- length(fitted(fit))
+    obs <- if (n > 5000L) unique(as.integer(round(seq(1, n, length.out = 2000L)))) else seq_len(n)
+    at_obs <- function(x) unname(as.numeric(x))[obs]
+    list(
+      newdata = rule,
+      observed_rows = if (n > 5000L) as.integer(obs - 1L),
+      vcov_default = .matrix_named(vcov(fit)),
+      vcov_rx = .matrix_named(suppressWarnings(vcov(fit, use.hessian = FALSE))),
+      coef_table = list(rows = as.character(rownames(ct)), columns = as.character(colnames(ct)),
+                        values = unname(as.matrix(ct))),
+      varcorr = list(grp = as.character(vdf$grp), var1 = as.character(vdf$var1),
+                     var2 = as.character(vdf$var2), vcov = as.numeric(vdf$vcov),
+                     sdcor = as.numeric(vdf$sdcor)),
+      fitted = at_obs(fitted(fit)),
+      residuals = lapply(c(deviance = "deviance", pearson = "pearson", working = "working",
+                           response = "response"),
+                         function(t) at_obs(residuals(fit, type = t))),
+      predict = list(
+        known = unname(as.numeric(predict(fit, newdata = nd$known))),
+        new_levels = pr_new,
+        fixed_only = unname(as.numeric(predict(fit, newdata = nd$all, re.form = NA)))),
+      confint = list(rows = as.character(rownames(ci)), columns = as.character(colnames(ci)),
+                     values = unname(as.matrix(ci))),
+      summary = as.character(utils::capture.output(print(summary(sfit)))),
+      condvar = lapply(.ranef_list(fit), function(t) t$condVar)
+    )
+  })
+  out <- res$value
+  out$warnings <- as.character(c(res$warnings, res$messages))
+  out
 }
 
 ## lme4's devfun for nAGQ, built with a given tolPwrss.  nAGQ = 0 takes theta (beta profiled
