@@ -124,6 +124,9 @@ class BlockedCholesky:
             except np.linalg.LinAlgError as exc:
                 raise FactorizationError("G₁₁ is not positive definite") from exc
             logdet = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
+            # G₁₁⁻¹ = L₁₁⁻ᵀL₁₁⁻¹ per level, applied by two batched products: G₁₁ ⪰ I, so
+            # every L₁₁ has singular values ≥ 1 and its inverse is as accurate as a solve
+            self._L11inv = np.linalg.inv(self.L11)
         q2 = self.q2 = sum(t.q for t in rest)
         self.sparse = False
         C1 = C2 = F = None
@@ -332,9 +335,8 @@ class BlockedCholesky:
             return r / (self.D if r.ndim == 1 else self.D[:, None])
         shape = r.shape
         rb = r.reshape(self.nlevels1, self.p1, -1)
-        y = np.linalg.solve(self.L11, rb)
-        x = np.linalg.solve(np.swapaxes(self.L11, 1, 2), y)
-        return x.reshape(shape)
+        Li = self._L11inv
+        return np.matmul(np.swapaxes(Li, 1, 2), np.matmul(Li, rb)).reshape(shape)
 
     # -- G, or A -----------------------------------------------------------------------------
     def solve(self, r: np.ndarray) -> np.ndarray:
