@@ -60,7 +60,8 @@ AT_PARAMS_VCOV = Tolerance(
 )
 AT_PARAMS_CONDVAR = Tolerance(
     abs=1e-6,
-    reason="compared relative to √(cᵢᵢcⱼⱼ) of lme4's block: σ²ΛG⁻¹Λᵀ at the mode, where "
+    reason="compared relative to √(cᵢᵢcⱼⱼ) of lme4's block, each sd at least 1e-3·σ "
+           "(CONDVAR_SD_FLOOR): σ²ΛG⁻¹Λᵀ at the mode, where "
            "lme4's L carries the working weights of its previous PIRLS iteration (at "
            "tolPwrss = 1e-13, ~1e-7 relative), glmm's the mode's own.",
 )
@@ -264,13 +265,44 @@ def _confint(res: dict[str, Any], ref: dict[str, Any]) -> Values:
     return Values((ci / se[:, None]).ravel(), labels, names)
 
 
-def _varcorr(res: dict[str, Any], _ref: dict[str, Any]) -> Values:
+def _varcorr(res: dict[str, Any], ref: dict[str, Any]) -> Values:
+    """vcov and sdcor per row.  A correlation is compared only where both its standard
+    deviations in lme4's fit are at least CONDVAR_SD_FLOOR·σ: at a zero variance it is 0/0,
+    and near one it is not identified (θ's tight bound is absolute), so there it reads 0 in
+    both (the standard deviations themselves are still compared)."""
     vc = res["varcorr"]
     rows = tuple(zip(vc["grp"], vc["var1"], vc["var2"], strict=True))
-    values = np.concatenate([np.asarray(vc["vcov"], dtype=float),
-                             np.asarray(vc["sdcor"], dtype=float)])
+    vcov = np.asarray(vc["vcov"], dtype=float)
+    sdcor = np.asarray(vc["sdcor"], dtype=float).copy()
+    rv = ref["varcorr"]
+    ref_rows = list(zip(rv["grp"], rv["var1"], rv["var2"], strict=True))
+    if len(ref_rows) == len(rows):
+        sd = {(g, v1): float(s) for g, v1, v2, s in zip(rv["grp"], rv["var1"], rv["var2"],
+                                                        rv["sdcor"], strict=True)
+              if v2 is None}
+        floor = CONDVAR_SD_FLOOR * _sigma(ref)
+        for i, (g, v1, v2) in enumerate(ref_rows):
+            if v2 is not None and not (sd.get((g, v1), 0.0) >= floor
+                                       and sd.get((g, v2), 0.0) >= floor):
+                sdcor[i] = 0.0
     labels = tuple(f"{k}{list(r)}" for k in ("vcov", "sdcor") for r in rows)
-    return Values(values, labels, rows)
+    return Values(np.concatenate([vcov, sdcor]), labels, rows)
+
+
+#: condVar's entries are over √(cᵢᵢcⱼⱼ), each standard deviation at least this many σ (σ = 1
+#: for a family without a scale): b = σΛ(θ)u and θ's tight bound is absolute (1e-4·max(1,
+#: |θ|)), so near θ = 0 a conditional sd is only known to ~1e-4·σ, and its relative change is
+#: unbounded
+CONDVAR_SD_FLOOR = 1e-3
+
+
+def _sigma(res: dict[str, Any]) -> float:
+    """σ from VarCorr's Residual row (1 where the family has no scale)."""
+    vc = res["varcorr"]
+    for grp, sd in zip(vc["grp"], vc["sdcor"], strict=True):
+        if grp == "Residual":
+            return float(sd)
+    return 1.0
 
 
 def _condvar_blocks(res: dict[str, Any]) -> list[tuple[str, tuple[str, ...], np.ndarray]]:
@@ -306,9 +338,9 @@ def _condvar(res: dict[str, Any], ref: dict[str, Any]) -> Values:
         names.append((g, cols, b.shape))
         if b.shape != a.shape:
             continue
-        # a zero variance (a singular fit's θ = 0) has nothing to scale by: compared as is
-        d = np.sqrt(np.einsum("lii->li", a))
-        d = np.where(d > 0, d, 1.0)
+        # a standard deviation below CONDVAR_SD_FLOOR (a singular fit's θ ≈ 0, where θ's
+        # own 1e-4 tight bound allows any relative change) is scaled by the floor instead
+        d = np.maximum(np.sqrt(np.einsum("lii->li", a)), CONDVAR_SD_FLOOR * _sigma(ref))
         values.append((b / (d[:, :, None] * d[:, None, :])).ravel())
         labels += [f"{g}[{lev}]{list(cols)}[{i},{k}]" for lev in range(a.shape[0])
                    for i in range(p) for k in range(p)]

@@ -32,13 +32,14 @@ def _sig(x: float, digits: int) -> tuple[int, int, int]:
 
 def format_real(values: Sequence[float], digits: int = 7, nsmall: int = 0) -> list[str]:
     """R's ``format(x, digits = digits, nsmall = nsmall)`` of a numeric vector (common
-    width, right-justified; NA as "NA")."""
+    width, right-justified; a NaN (0/0: the correlation of a zero variance) as "NaN" and
+    ±∞ as "Inf"/"-Inf", as R prints them)."""
     xs = [float(v) for v in values]
     if not xs:
         return []
     fin = [v for v in xs if math.isfinite(v)]
     if not fin:
-        out = ["NA" if math.isnan(v) else ("Inf" if v > 0 else "-Inf") for v in xs]
+        out = [_nonfinite(v) for v in xs]
     else:
         rgt = mxsl = 0
         mxe, mne, mxns, neg = -(10 ** 9), 10 ** 9, 0, 0
@@ -55,11 +56,15 @@ def format_real(values: Sequence[float], digits: int = 7, nsmall: int = 0) -> li
         wE = neg + (mxns + 1 if mxns > 1 else mxns) + 2 + ew
         if wF <= wE:
             r = max(rgt, nsmall)
-            out = [f"{v:.{r}f}" if math.isfinite(v) else "NA" for v in xs]
+            out = [f"{v:.{r}f}" if math.isfinite(v) else _nonfinite(v) for v in xs]
         else:
-            out = [_sci(v, mxns - 1) if math.isfinite(v) else "NA" for v in xs]
+            out = [_sci(v, mxns - 1) if math.isfinite(v) else _nonfinite(v) for v in xs]
     w = max(len(s) for s in out)
     return [s.rjust(w) for s in out]
+
+
+def _nonfinite(v: float) -> str:
+    return "NaN" if math.isnan(v) else ("Inf" if v > 0 else "-Inf")
 
 
 def _sci(v: float, decimals: int) -> str:
