@@ -193,6 +193,7 @@ def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel, control: Glm
          theta0: np.ndarray | None = None, beta0: np.ndarray | None = None) -> GlmerFit:
     re, fixed = design.random, design.fixed
     lower = np.asarray(re.lower, dtype=float)
+    user_start = theta0 is not None or beta0 is not None
     if theta0 is None:
         theta0 = np.asarray(re.theta0, dtype=float)
     try:
@@ -205,15 +206,17 @@ def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel, control: Glm
         top = float((model.y * model.n_trials).max(initial=0.0))
         hint = (f"; counts this large (up to {top:.3g}) leave PIRLS too few digits: rescale "
                 "the response" if top > 1e12 else "")
-        raise OptimizationError(f"the objective cannot be evaluated at the start (θ = lme4's "
-                                f"start, β from the GLM without random effects): {exc}{hint}"
+        where = ("the start given (start=)" if user_start else
+                 "the start (θ = lme4's start, β from the GLM without random effects)")
+        raise OptimizationError(f"the objective cannot be evaluated at {where}: {exc}{hint}"
                                 ) from exc
     ev = opt.evaluation
     if not (np.isfinite(ev.objective) and np.isfinite(opt.params).all()):
         raise OptimizationError(f"the optimizer ended where the objective is not finite "
                                 f"(F = {ev.objective}); there is no fit to report")
     converged, message = opt.converged, opt.message
-    if converged and len(theta0) and np.array_equal(ev.theta, theta0):
+    # lme4's start is never the optimum; a start the user gave may be (a warm start)
+    if converged and not user_start and len(theta0) and np.array_equal(ev.theta, theta0):
         converged = False
         message = (f"θ did not move from its start {theta0.tolist()}: the objective does not "
                    "depend on θ here, or the search could not leave the start")

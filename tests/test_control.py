@@ -90,7 +90,7 @@ def test_refit_and_pickle_keep_the_control(cbpp) -> None:
     ({"control": {"gtol": -1.0}}, glmm.ArgumentError, "gtol must be a finite number"),
     ({"control": {"xtol": float("nan")}}, glmm.ArgumentError, "xtol"),
     ({"control": {"dtol": "1e-3"}}, glmm.ArgumentTypeError, "dtol must be a number"),
-    ({"control": {"max_iter": 0}}, glmm.ArgumentError, "max_iter must be at least 1"),
+    ({"control": {"max_iter": 0}}, glmm.ArgumentError, "max_iter must be between 1"),
     ({"control": {"max_iter": 2.5}}, glmm.ArgumentTypeError, "max_iter must be an integer"),
     ({"control": {"check_conv": "warn"}}, glmm.ArgumentError, "check_conv must be one of"),
     ({"control": {"tolPwrss": 1e-7}}, glmm.ArgumentError,
@@ -116,3 +116,26 @@ def test_gaussian_hand_over_refuses_a_glmer_control(cbpp) -> None:
         with pytest.raises(glmm.ArgumentError, match="lmer"):
             glmm.glmer("Reaction ~ Days + (1 | Subject)", df, family="gaussian",
                        control=glmm.GlmerControl())
+
+
+def test_a_warm_start_at_the_optimum_is_converged(cbpp) -> None:
+    first = _fit(cbpp, nAGQ=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", glmm.ConvergenceWarning)
+        again = glmm.glmer(CBPP, cbpp.data.to_pandas(), nAGQ=0, start=first.theta)
+    assert again.converged and again.objective == pytest.approx(first.objective, abs=1e-9)
+
+
+def test_numpy_numbers_and_any_mapping_are_accepted(cbpp) -> None:
+    from types import MappingProxyType
+
+    ctrl = glmm.GlmerControl.of(MappingProxyType({"max_iter": np.int64(50),
+                                                  "gtol": np.float32(1e-6)}))
+    assert ctrl.max_iter == 50 and type(ctrl.max_iter) is int and type(ctrl.gtol) is float
+    with pytest.raises(glmm.ArgumentError, match="max_iter must be between 1 and"):
+        glmm.GlmerControl(max_iter=10**30)
+
+
+def test_a_bad_user_start_is_named_in_the_error(cbpp) -> None:
+    with pytest.raises(glmm.OptimizationError, match="the start given"):
+        glmm.glmer(CBPP, cbpp.data.to_pandas(), start=[1e300])

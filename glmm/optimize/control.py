@@ -23,6 +23,8 @@ where lme4 stops at ``tolPwrss`` = 1e-7, so lme4's ``tolPwrss`` would not mean t
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -32,6 +34,8 @@ from .driver import BOUNDARY_TOL
 
 #: lme4's actions of check.conv.*
 ACTIONS = ("warning", "ignore", "stop")
+#: the compiled search counts iterations in a C long (and no fit needs more)
+MAX_ITER_LIMIT = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -59,16 +63,18 @@ class GlmerControl:
                     raise ArgumentError(f"GlmerControl: check_conv must be one of "
                                         f"{list(ACTIONS)}, got {value!r}")
             elif f.name == "max_iter":
-                if isinstance(value, bool) or not isinstance(value, int):
+                if isinstance(value, bool) or not isinstance(value, numbers.Integral):
                     raise ArgumentTypeError(f"GlmerControl: max_iter must be an integer, got "
                                             f"{value!r}")
-                if value < 1:
-                    raise ArgumentError(f"GlmerControl: max_iter must be at least 1, got "
-                                        f"{value}")
+                if not 1 <= value <= MAX_ITER_LIMIT:
+                    raise ArgumentError(f"GlmerControl: max_iter must be between 1 and "
+                                        f"{MAX_ITER_LIMIT}, got {value}")
+                object.__setattr__(self, f.name, int(value))
             else:
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise ArgumentTypeError(f"GlmerControl: {f.name} must be a number, got "
                                             f"{value!r}")
+                value = float(value)
                 if not (math.isfinite(value) and value >= 0):
                     raise ArgumentError(f"GlmerControl: {f.name} must be a finite number "
                                         f"≥ 0, got {value!r}")
@@ -87,12 +93,12 @@ class GlmerControl:
             return cls()
         if isinstance(control, cls):
             return control
-        if isinstance(control, dict):
+        if isinstance(control, Mapping):
             names = {f.name for f in fields(cls)}
             unknown = sorted(set(map(str, control)) - names)
             if unknown:
                 raise ArgumentError(f"unknown control settings {unknown}; GlmerControl has "
                                     f"{sorted(names)}")
             return cls(**control)
-        raise ArgumentTypeError(f"control must be a glmm.GlmerControl (or a dict of its "
+        raise ArgumentTypeError(f"control must be a glmm.GlmerControl (or a mapping of its "
                                 f"fields), got {type(control).__name__}")

@@ -78,8 +78,13 @@ def zapsmall(x: np.ndarray, digits: int) -> np.ndarray:
     """R 4.2's ``zapsmall``: round to ``digits`` − log10(max |x|) decimals, which R's
     ``round`` takes to the nearest integer (R 4.2 has no ceiling there: 5 − log10(13.55) =
     3.87 rounds to 4 decimals)."""
-    mx = float(np.max(np.abs(x))) if len(x) else 0.0
-    d = max(0, math.floor(digits - math.log10(mx) + 0.5)) if mx > 0 else digits
+    a = np.abs(np.asarray(x, dtype=float))
+    a = a[~np.isnan(a)]   # R drops NA/NaN before the max; an infinite max rounds to 0 places
+    mx = float(a.max()) if a.size else 0.0
+    if math.isinf(mx):
+        d = 0
+    else:
+        d = max(0, math.floor(digits - math.log10(mx) + 0.5)) if mx > 0 else digits
     return np.round(x, d)
 
 
