@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -58,7 +59,7 @@ def _model(design: Design, family: Family, init: Initialized) -> GlmerModel:
 def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", nAGQ: int = 1,
           weights: str | np.ndarray | None = None,
           offset: str | np.ndarray | None = None,
-          control: GlmerControl | dict[str, object] | None = None,
+          control: GlmerControl | Mapping[str, object] | None = None,
           start: Start = None) -> GlmerFit | LmerFit:
     """Fit a GLMM as lme4's ``glmer`` does, and return its optimum.
 
@@ -66,7 +67,7 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
     ``nAGQ`` = 0 optimises θ with β profiled by joint PIRLS; 1 is the Laplace approximation;
     2–100 is adaptive Gauss–Hermite quadrature, for one scalar random-effects term only.
     ``weights`` and ``offset`` are column names of ``data`` or arrays.  ``control`` is a
-    :class:`glmm.GlmerControl` (or a dict of its fields): the search's stopping rules and
+    :class:`glmm.GlmerControl` (or a mapping of its fields): the search's stopping rules and
     lme4's convergence checks.  ``start`` is lme4's: θ's starting values as a vector, or a
     dict with ``theta`` and/or ``fixef`` (β's starting values, used for nAGQ ≥ 1; for
     nAGQ = 0 β is profiled and ``fixef`` is refused).  The gaussian family with the identity
