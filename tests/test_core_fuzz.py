@@ -35,6 +35,7 @@ import pytest
 
 import glmm
 from glmm import compiled
+from glmm.objectives import lmm_crossprod
 from glmm.objectives.scalar_term import ScalarTermObjective
 from glmm.optimize import bfgs
 from parity import fixtures
@@ -45,11 +46,13 @@ pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")
 #: every entry point of glmm._core (test_every_entry_point_is_fuzzed holds the list complete)
 ENTRY_POINTS = ("scalar_model", "scalar_pirls", "scalar_gradient", "scalar_rx", "scalar_predict",
                 "scalar_minimize", "bfgs", "crossed_model", "crossed_pirls", "crossed_gradient",
-                "crossed_predict", "crossed_rx", "coupling_outer", "coupling_gather")
+                "crossed_predict", "crossed_rx", "coupling_outer", "coupling_gather", "lmm_model",
+                "lmm_evaluate", "lmm_minimize")
 #: the entry points that make a model's capsule, and the index arrays among their arguments
 #: (the ones a model copies)
 MODEL_MAKERS = {"scalar_model": lambda a: (a[5],),
-                "crossed_model": lambda a: (a[5], (a[9],), tuple(a[11]))}
+                "crossed_model": lambda a: (a[5], (a[9],), tuple(a[11])),
+                "lmm_model": lambda a: (a[2], a[3], a[5], a[6])}
 CALLS = int(os.environ.get("GLMM_CORE_FUZZ_CALLS", "4000"))
 SEED = int(os.environ.get("GLMM_CORE_FUZZ_SEED", "12"))
 WORKERS = 4
@@ -136,6 +139,17 @@ def _tiny_model() -> object:
                               np.ones((1, 1)), cells)
 
 
+@contextmanager
+def _dense_cost(cost: float) -> Iterator[None]:
+    """lmm_crossprod's choice of the dense or the sparse coupling block, forced one way."""
+    saved = lmm_crossprod.DENSE_COST
+    lmm_crossprod.DENSE_COST = cost
+    try:
+        yield
+    finally:
+        lmm_crossprod.DENSE_COST = saved
+
+
 def capture() -> tuple[dict[str, list[tuple]], dict[int, tuple]]:
     """Valid argument sets for every entry point, and crossed models' arguments by capsule."""
     calls: dict[str, list[tuple]] = {}
@@ -156,6 +170,17 @@ def capture() -> tuple[dict[str, list[tuple]], dict[int, tuple]]:
                         obj._predict(obj.last[1], theta, beta)
                         obj._pirls(theta, fit.beta, np.zeros(fit.model.q), joint=False)
                         obj.rx(obj.last[1])
+    # lmer: one vector term (every level's block dense), nested and crossed scalar terms,
+    # forced through the sparse and the dense coupling block; lmm_evaluate by hand (lmer's
+    # fits call lmm_minimize)
+    for case, cost in (("sleepstudy", 0.1), ("pastes", np.inf), ("penicillin", 0.0)):
+        ref = fixtures.load(case)
+        c = ref.case
+        with _recording(calls, models, keep=2), _dense_cost(cost):
+            fit = glmm.lmer(c.formula, ref.data.to_pandas(), REML=False)
+            obj = fit.objective_fn
+            core.lmm_evaluate(obj._capsule, fit.theta * 1.1, np.zeros(len(fit.theta)))
+            core.lmm_evaluate(obj._capsule, fit.theta, None)
     calls["bfgs"] = [
         (_quadratic, np.zeros(3), np.zeros(3), None, None, bfgs.GTOL, bfgs.DTOL, bfgs.XTOL,
          bfgs.MAX_ITER),

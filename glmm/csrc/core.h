@@ -7,7 +7,9 @@
  * search over F₀ or F₁ built from them (search.c, bfgs.c; glmm/optimize/bfgs.py), and for two
  * or more crossed scalar terms with a dense coupling block (crossed.c, crossed_gradient.c,
  * sharing crossed.h; glmm/objectives/crossed.py); and the sparse coupling block's pair sums
- * (coupling.c; glmm/linalg/blocked.py).  The formulas, the convergence rule and the
+ * (coupling.c; glmm/linalg/blocked.py); and an LMM's profiled criterion, its exact gradient
+ * and the BFGS search over θ, from the model's θ-free cross-products (lmm.c;
+ * glmm/objectives/lmm_crossprod.py).  The formulas, the convergence rule and the
  * step-halving are those of glmm/objectives/pirls.py (pirls.c), the search's rules those of
  * glmm/optimize/bfgs.py; the response is glmm/families/response.py's Response.update for the
  * two pairs (response.h), its clamps applied per observation.  module.c registers the entry
@@ -266,5 +268,6 @@ HIDDEN extern PyMethodDef CROSSED_METHODS[];
 HIDDEN extern PyMethodDef CROSSED_GRADIENT_METHODS[];
 HIDDEN extern PyMethodDef COUPLING_METHODS[];
 HIDDEN extern PyMethodDef BFGS_METHODS[];
+HIDDEN extern PyMethodDef LMM_METHODS[];
 
 #endif

@@ -17,7 +17,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__core(void)
 {
     PyMethodDef *const tables[] = {SCALAR_METHODS, SEARCH_METHODS, CROSSED_METHODS,
-                                   CROSSED_GRADIENT_METHODS, COUPLING_METHODS, BFGS_METHODS};
+                                   CROSSED_GRADIENT_METHODS, COUPLING_METHODS, BFGS_METHODS, LMM_METHODS};
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;

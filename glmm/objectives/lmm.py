@@ -28,13 +28,20 @@ with G = L_θL_θᵀ, e the residuals, Y = G⁻¹C(R_XᵀR_X)⁻¹ (C = ΛᵀZ�
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
+from ..compiled import core as _core
 from ..errors import ArgumentError
 from ..linalg.blocked import BlockedCholesky
+from ..optimize.bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
+from ..optimize.bfgs import MAX_ITER as BFGS_MAX_ITER
 from .base import Evaluation, Objective
+from .lmm_crossprod import lmm_capsule
 from .model import GlmerModel
 from .pirls import PirlsState
 
@@ -124,6 +131,49 @@ class LmmObjective(Objective):
 
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
         return self._solve(theta)
+
+    @cached_property
+    def _capsule(self) -> object | None:
+        """The model's θ-free cross-products in the compiled core
+        (:func:`~glmm.objectives.lmm_crossprod.lmm_capsule`), made on first use; None where
+        the core does not take the model."""
+        return lmm_capsule(self.model, self.REML)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state without the core's capsule (which does not pickle; it is made again on
+        first use)."""
+        state = self.__dict__.copy()
+        state.pop("_capsule", None)
+        return state
+
+    def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None,
+                      tolerances: Mapping[str, float] | None = None) -> Minimizer | None:
+        """BFGS over θ run in the compiled core, evaluations and all (glmm/csrc/lmm.c): the
+        same criterion and exact gradient from M's blocks (docs/lmm.md §6), and
+        :func:`glmm.optimize.bfgs.minimize_bfgs`'s rules.  :attr:`evaluations` counts the
+        core's evaluations; the final point is then evaluated here, where the fit's pieces
+        (û, β̂, the factor) come from.  None where the core does not take the model."""
+        capsule = self._capsule
+        if capsule is None:
+            return None
+        assert _core is not None
+        tol = {"gtol": GTOL, "dtol": DTOL, "xtol": XTOL, "max_iter": BFGS_MAX_ITER,
+               **(tolerances or {})}
+
+        def run(x0: np.ndarray, start: tuple[float, np.ndarray] | None) -> BfgsResult:
+            x = np.array(x0, dtype=float)
+            g = np.zeros(len(x)) if start is None else np.array(start[1], dtype=float)
+            code, converged, f, nfev, gmax, decrement, dmax = _core.lmm_minimize(
+                capsule, x, g, None if start is None else float(start[0]),
+                float(tol["gtol"]), float(tol["dtol"]), float(tol["xtol"]),
+                int(tol["max_iter"]))
+            self.evaluations += nfev
+            if code == End.BAD_START:
+                raise ArithmeticError(BAD_START_MESSAGE)
+            return BfgsResult(x, f, g, nfev, bool(converged),
+                              message(code, gmax, decrement, dmax, **tol))
+
+        return run
 
     def _solve(self, theta: np.ndarray) -> PirlsState:
         """û and β̂ at θ with the factor of A; the 'mode' of an LMM is a linear solve."""

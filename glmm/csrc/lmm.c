@@ -1,0 +1,682 @@
+/* lme4's profiled criterion of a linear mixed model and its exact gradient in θ, with the
+ * whole BFGS search over θ (glmm/objectives/lmm_crossprod.py builds the model; the formulas:
+ * docs/lmm.md §6).
+ *
+ * The model is held as its θ-free cross-products (the MixedModels.jl approach), formed once:
+ *
+ *     M = [Z X ỹ]ᵀ W [Z X ỹ],   ỹ = y − o − Xβ₀  (β₀ any fixed vector: the OLS fit)
+ *
+ * ordered as [term 1 | the later terms (q₂ modes) | X (p) | ỹ], with the first term of any
+ * size p₁ (block diagonal: one p₁ × p₁ block M₁₁,ₖ per level k) and the later terms scalar.
+ * With Λ̄ = diag(Λ, I_{p+1}) and E = diag(I_q, 0), the matrix Ā = Λ̄ᵀMΛ̄ + E has the Cholesky
+ * factor whose blocks are L_θ, R_Xᵀ and r, r² = pwrss (ỹ's shift by Xβ₀ changes no
+ * minimum over β, and keeps r² from cancelling against a large yᵀWy).  Eliminating term 1
+ * (block diagonal, G₁ₖ = T₁ᵀM₁₁,ₖT₁ + I = LₖLₖᵀ) leaves the dense matrix of order m₂ = q₂ + p + 1
+ *
+ *     S̄ = Λ̄₂M₂₂Λ̄₂ + E₂ − Σₖ WₖWₖᵀ,   Wₖ = Bₖ Lₖ⁻ᵀ,  Bₖ = Λ̄₂ M₂₁,ₖ T₁   (Λ̄₂ = diag(λ₂))
+ *
+ * factored by LAPACK (dpotrf) into L̄₂, whose diagonal gives the rest of log|L_θ|², log|R_X|²
+ * and r.  Column k of M₂₁ is sparse (the later terms' levels that meet level k, then the p+1
+ * rows of X and ỹ, always present): ``rows`` lists them per level.  When dense pays (few later
+ * modes, crossed: every level meets most of them) every level lists all m₂ rows and the update
+ * is one dsyrk.
+ *
+ * The gradient, with P = Ā⁻¹, N = Λ̄ᵀM and T(Q)ⱼ = 2 Σ_levels [QN]_{(l,b),(l,a)} for θⱼ at
+ * (a, b) of its term's factor (docs/lmm.md §6):
+ *
+ *     ∂d/∂θ = T(P) + (ν − 1) T(zzᵀ)/r² − [ML] Σ_c T(v_c v_cᵀ)
+ *
+ * z = −r²P[:, ỹ] = [û; β̂; −1], and v_c the columns of U R_Xᵀ with U the X columns of the
+ * inverse of Ā's leading q + p block.  T(P) needs P on the pattern of M only (a selected
+ * inverse): P₂₂ = S̄⁻¹ (dpotri), P₂₁,ₖ = −P₂₂Kₖ with Kₖ = BₖG₁ₖ⁻¹ on rows(k), and the diagonal
+ * blocks P₁₁,ₖ = G₁ₖ⁻¹ − KₖᵀP₂₁,ₖ.
+ *
+ * LAPACK and BLAS are scipy's (the function pointers of scipy.linalg.cython_lapack and
+ * cython_blas), so that the core links nothing and the thread limit numpy's BLAS is under
+ * (threadpoolctl) applies here too. */
+
+#include "core.h"
+
+static const char LMM_MODEL[] = "glmm._core.lmm_model";
+
+/* the largest first term the core takes (p₁ × p₁ blocks on the stack) */
+#define MAX_P1 16
+
+/* -- LAPACK and BLAS from scipy ----------------------------------------------------------- */
+
+typedef void (*potrf_fn)(char *, int *, double *, int *, int *);
+typedef void (*syrk_fn)(char *, char *, int *, int *, double *, double *, int *, double *,
+                        double *, int *);
+typedef void (*symm_fn)(char *, char *, int *, int *, double *, double *, int *, double *,
+                        int *, double *, double *, int *);
+
+static potrf_fn dpotrf_p, dpotri_p;
+static syrk_fn dsyrk_p;
+static symm_fn dsymm_p;
+
+static void *capi_function(const char *module, const char *name)
+{
+    void *f = NULL;
+    PyObject *m = PyImport_ImportModule(module);
+    PyObject *capi = m ? PyObject_GetAttrString(m, "__pyx_capi__") : NULL;
+    PyObject *cap = capi ? PyDict_GetItemString(capi, name) : NULL;
+    if (cap)
+        f = PyCapsule_GetPointer(cap, PyCapsule_GetName(cap));
+    else if (!PyErr_Occurred())
+        PyErr_Format(PyExc_ImportError, "%s has no %s", module, name);
+    Py_XDECREF(capi);
+    Py_XDECREF(m);
+    return f;
+}
+
+static int load_lapack(void)
+{
+    if (dpotrf_p)
+        return 1;
+    potrf_fn potrf = capi_function("scipy.linalg.cython_lapack", "dpotrf");
+    potrf_fn potri = potrf ? capi_function("scipy.linalg.cython_lapack", "dpotri") : NULL;
+    syrk_fn syrk = potri ? capi_function("scipy.linalg.cython_blas", "dsyrk") : NULL;
+    symm_fn symm = syrk ? capi_function("scipy.linalg.cython_blas", "dsymm") : NULL;
+    if (!symm)
+        return 0;
+    dpotri_p = potri;
+    dsyrk_p = syrk;
+    dsymm_p = symm;
+    dpotrf_p = potrf;
+    return 1;
+}
+
+/* -- the model ------------------------------------------------------------------------------ */
+
+typedef struct {
+    Held held;
+    Py_ssize_t p1, l1, q1, nth1, ntheta, m2, q2, p, nnz;
+    int dense, REML;
+    double nobs, logw;
+    const int64_t *tril;    /* 2·nth1: (a, b) of term 1's θⱼ, j < nth1 */
+    const int64_t *rterm;   /* m₂: θ's index of a later term's row; -1 for X's and ỹ's */
+    const int64_t *ptr;     /* l₁ + 1: level k's rows are rows[ptr[k]:ptr[k+1]] */
+    const int64_t *rows;    /* nnz: increasing within a level, ending with q₂ … m₂ − 1 */
+    const double *M11;      /* l₁ · p₁ · p₁, row-major per level */
+    const double *M21;      /* p₁ · nnz: level k's (row pos, column c) at p₁·ptr[k] + c·nₖ + pos */
+    const double *M22;      /* m₂ × m₂, symmetric */
+} LmmModel;
+
+/* Neumaier's compensated sum */
+typedef struct {
+    double s, c;
+} Sum;
+
+static inline void add(Sum *a, double v)
+{
+    const double t = a->s + v;
+    a->c += fabs(a->s) >= fabs(v) ? (a->s - t) + v : (v - t) + a->s;
+    a->s = t;
+}
+
+/* the scratch of one evaluation */
+typedef struct {
+    const LmmModel *m;
+    double *S, *L1, *N11, *BT, *W, *P21, *lam2, *vec, *svec, *yvec, *U, *RX, *acc, *gt;
+    double T[MAX_P1 * MAX_P1];
+    int error;
+} Work;
+
+static void work_free(Work *w)
+{
+    free(w->S);
+    w->S = NULL;
+}
+
+static int work_alloc(Work *w, const LmmModel *m)
+{
+    const Py_ssize_t pp = m->p1 * m->p1, len = m->q1 + m->m2;
+    Py_ssize_t size = muladd(m->m2, m->m2, 0);
+    size = muladd(2 * m->l1, pp, size);
+    size = muladd(3 * m->p1, m->nnz, size);
+    size = muladd(3 + (m->p > 0 ? m->p : 0), len, size);
+    size = muladd(m->p, m->p, size);
+    size = muladd(2, m->m2, size);
+    size = muladd(1, m->ntheta, size);
+    w->m = m;
+    w->S = size < 0 ? NULL : malloc(sizeof(double) * (size > 0 ? size : 1));
+    if (!w->S)
+        return 0;
+    double *b = w->S + m->m2 * m->m2;
+    w->L1 = b, b += m->l1 * pp;
+    w->N11 = b, b += m->l1 * pp;
+    w->BT = b, b += m->p1 * m->nnz;
+    w->W = b, b += m->p1 * m->nnz;
+    w->P21 = b, b += m->p1 * m->nnz;
+    w->vec = b, b += len;
+    w->svec = b, b += len;
+    w->yvec = b, b += len;
+    w->U = b, b += m->p * len;
+    w->RX = b, b += m->p * m->p;
+    w->lam2 = b, b += m->m2;
+    w->acc = b, b += m->m2;
+    w->gt = b;
+    return 1;
+}
+
+/* Cholesky of a p × p block (row-major, lower), in place; 0 if not positive definite */
+static int chol_lower(double *A, Py_ssize_t p)
+{
+    for (Py_ssize_t j = 0; j < p; j++) {
+        double d = A[j * p + j];
+        for (Py_ssize_t k = 0; k < j; k++)
+            d -= A[j * p + k] * A[j * p + k];
+        if (!(d > 0.0))
+            return 0;
+        d = sqrt(d);
+        A[j * p + j] = d;
+        for (Py_ssize_t i = j + 1; i < p; i++) {
+            double v = A[i * p + j];
+            for (Py_ssize_t k = 0; k < j; k++)
+                v -= A[i * p + k] * A[j * p + k];
+            A[i * p + j] = v / d;
+        }
+        for (Py_ssize_t i = 0; i < j; i++)
+            A[i * p + j] = 0.0;
+    }
+    return 1;
+}
+
+/* out[j] += scale · Σ_levels v_{(l,b)} (MΛ̄v)_{(l,a)} for θⱼ at (a, b): T(vvᵀ)/2 for v of
+ * length q₁ + m₂ (term 1's modes level-major, then S̄'s rows), at the θ of the last
+ * factorisation (w->T, w->lam2). */
+static void probe(Work *w, const double *v, double scale, double *out)
+{
+    const LmmModel *m = w->m;
+    const Py_ssize_t p1 = m->p1, pp = p1 * p1, l1 = m->l1, m2 = m->m2, q2 = m->q2, q1 = m->q1;
+    const double *T = w->T, *lam2 = w->lam2;
+    double *s = w->svec, *y = w->yvec;
+    for (Py_ssize_t k = 0; k < l1; k++)   /* s = Λ̄v */
+        for (Py_ssize_t c = 0; c < p1; c++) {
+            double t = 0.0;
+            for (Py_ssize_t e = 0; e <= c; e++)
+                t += T[c * p1 + e] * v[k * p1 + e];
+            s[k * p1 + c] = t;
+        }
+    for (Py_ssize_t i = 0; i < m2; i++)
+        s[q1 + i] = lam2[i] * v[q1 + i];
+    memset(y + q1, 0, sizeof(double) * m2);   /* y = MΛ̄v on the modes */
+    for (Py_ssize_t k = 0; k < l1; k++) {
+        const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
+        const int64_t *rows = m->rows + m->ptr[k];
+        const double *Mk = m->M11 + k * pp, *Mc = m->M21 + off, *sk = s + k * p1;
+        for (Py_ssize_t a = 0; a < p1; a++) {
+            double t = 0.0;
+            for (Py_ssize_t c = 0; c < p1; c++)
+                t += Mk[a * p1 + c] * sk[c];
+            for (Py_ssize_t pos = 0; pos < nk; pos++)
+                t += Mc[a * nk + pos] * s[q1 + rows[pos]];
+            y[k * p1 + a] = t;
+        }
+        for (Py_ssize_t pos = 0; pos < nk && rows[pos] < q2; pos++) {
+            double t = 0.0;
+            for (Py_ssize_t c = 0; c < p1; c++)
+                t += Mc[c * nk + pos] * sk[c];
+            y[q1 + rows[pos]] += t;
+        }
+    }
+    for (Py_ssize_t j = 0; j < q2; j++) {
+        const double *Mc = m->M22 + j * m2;
+        double t = 0.0;
+        for (Py_ssize_t i = 0; i < m2; i++)
+            t += Mc[i] * s[q1 + i];
+        out[m->rterm[j]] += scale * v[q1 + j] * (y[q1 + j] + t);
+    }
+    for (Py_ssize_t j = 0; j < m->nth1; j++) {
+        const Py_ssize_t a = m->tril[2 * j], b = m->tril[2 * j + 1];
+        double t = 0.0;
+        for (Py_ssize_t k = 0; k < l1; k++)
+            t += v[k * p1 + b] * y[k * p1 + a];
+        out[j] += scale * t;
+    }
+}
+
+/* The criterion at θ (F, or +∞ where Ā is not positive definite), with its gradient into g
+ * when g is not NULL. */
+static double evaluate(Work *w, const double *theta, double *g)
+{
+    const LmmModel *m = w->m;
+    const Py_ssize_t p1 = m->p1, pp = p1 * p1, l1 = m->l1, m2 = m->m2, q2 = m->q2, p = m->p;
+    double *S = w->S, *T = w->T, *lam2 = w->lam2;
+    memset(T, 0, sizeof(double) * pp);
+    for (Py_ssize_t j = 0; j < m->nth1; j++)
+        T[m->tril[2 * j] * p1 + m->tril[2 * j + 1]] = theta[j];
+    for (Py_ssize_t i = 0; i < m2; i++)
+        lam2[i] = m->rterm[i] >= 0 ? theta[m->rterm[i]] : 1.0;
+    /* S̄ ← Λ̄₂M₂₂Λ̄₂ + E₂ (lower triangle, column-major) */
+    for (Py_ssize_t j = 0; j < m2; j++)
+        for (Py_ssize_t i = j; i < m2; i++)
+            S[j * m2 + i] = lam2[i] * m->M22[j * m2 + i] * lam2[j] + (i == j && i < q2);
+    Sum ld = {0.0, 0.0};
+    for (Py_ssize_t k = 0; k < l1; k++) {
+        const double *Mk = m->M11 + k * pp;
+        double *N = w->N11 + k * pp, *L = w->L1 + k * pp;
+        for (Py_ssize_t a = 0; a < p1; a++)        /* N = T₁ᵀM₁₁,ₖ */
+            for (Py_ssize_t b = 0; b < p1; b++) {
+                double v = 0.0;
+                for (Py_ssize_t c = a; c < p1; c++)
+                    v += T[c * p1 + a] * Mk[c * p1 + b];
+                N[a * p1 + b] = v;
+            }
+        for (Py_ssize_t a = 0; a < p1; a++)        /* G = N T₁ + I */
+            for (Py_ssize_t b = 0; b <= a; b++) {
+                double v = a == b;
+                for (Py_ssize_t c = b; c < p1; c++)
+                    v += N[a * p1 + c] * T[c * p1 + b];
+                L[a * p1 + b] = v;
+                L[b * p1 + a] = v;
+            }
+        if (!chol_lower(L, p1))
+            return INFINITY;
+        for (Py_ssize_t a = 0; a < p1; a++)
+            add(&ld, 2.0 * log(L[a * p1 + a]));
+        const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
+        const int64_t *rows = m->rows + m->ptr[k];
+        const double *Mc = m->M21 + off;
+        double *BT = w->BT + off, *Wk = w->W + off;
+        for (Py_ssize_t pos = 0; pos < nk; pos++) {
+            const double lam = lam2[rows[pos]];
+            for (Py_ssize_t c = 0; c < p1; c++) {   /* BT = M₂₁,ₖT₁; W = λ₂∘BT Lₖ⁻ᵀ */
+                double v = 0.0;
+                for (Py_ssize_t e = c; e < p1; e++)
+                    v += Mc[e * nk + pos] * T[e * p1 + c];
+                BT[c * nk + pos] = v;
+            }
+            for (Py_ssize_t c = 0; c < p1; c++) {
+                double v = lam * BT[c * nk + pos];
+                for (Py_ssize_t e = 0; e < c; e++)
+                    v -= Wk[e * nk + pos] * L[c * p1 + e];
+                Wk[c * nk + pos] = v / L[c * p1 + c];
+            }
+        }
+        if (!m->dense)   /* S̄ −= WₖWₖᵀ on rows(k) × rows(k), lower */
+            for (Py_ssize_t c = 0; c < p1; c++) {
+                const double *wc = Wk + c * nk;
+                for (Py_ssize_t b = 0; b < nk; b++) {
+                    double *col = S + rows[b] * m2;
+                    const double wb = wc[b];
+                    for (Py_ssize_t a = b; a < nk; a++)
+                        col[rows[a]] -= wc[a] * wb;
+                }
+            }
+    }
+    int n2 = (int)m2, q1 = (int)m->q1, info = 0;
+    char lo = 'L', no = 'N';
+    if (m->dense && q1 > 0) {
+        double minus = -1.0, one = 1.0;
+        dsyrk_p(&lo, &no, &n2, &q1, &minus, w->W, &n2, &one, S, &n2);
+    }
+    dpotrf_p(&lo, &n2, S, &n2, &info);
+    if (info != 0)
+        return INFINITY;
+    Sum ldrx = {0.0, 0.0};
+    for (Py_ssize_t i = 0; i < q2; i++)
+        add(&ld, 2.0 * log(S[i * m2 + i]));
+    for (Py_ssize_t i = q2; i < q2 + p; i++)
+        add(&ldrx, 2.0 * log(S[i * m2 + i]));
+    const double r = S[(m2 - 1) * m2 + (m2 - 1)], pwrss = r * r;
+    const double nu = m->REML ? m->nobs - (double)p : m->nobs;
+    const double ldL2 = ld.s + ld.c, ldRX2 = ldrx.s + ldrx.c;
+    double F = ldL2 - m->logw + nu * (1.0 + log(2.0 * M_PI * pwrss / nu));
+    if (m->REML)
+        F += ldRX2;
+    if (!isfinite(F) || !(pwrss > 0.0))
+        return INFINITY;
+    if (!g)
+        return F;
+
+    /* -- the gradient ------------------------------------------------------------------- */
+    double *RX = w->RX;   /* R_X (upper, row-major) before dpotri overwrites the factor */
+    for (Py_ssize_t c = 0; c < p; c++)
+        for (Py_ssize_t d = 0; d < p; d++)
+            RX[c * p + d] = d >= c ? S[(q2 + c) * m2 + (q2 + d)] : 0.0;
+    dpotri_p(&lo, &n2, S, &n2, &info);   /* P₂₂ = S̄⁻¹ */
+    if (info != 0)
+        return INFINITY;
+    for (Py_ssize_t j = 0; j < m2; j++)
+        for (Py_ssize_t i = j + 1; i < m2; i++)
+            S[i * m2 + j] = S[j * m2 + i];
+    const double *P22 = S;
+    /* Kₖ = WₖLₖ⁻¹ (in place), then P₂₁,ₖ = −P₂₂Kₖ on rows(k) */
+    for (Py_ssize_t k = 0; k < l1; k++) {
+        const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
+        const double *L = w->L1 + k * pp;
+        double *Kk = w->W + off;
+        for (Py_ssize_t pos = 0; pos < nk; pos++)
+            for (Py_ssize_t c = p1 - 1; c >= 0; c--) {
+                double v = Kk[c * nk + pos];
+                for (Py_ssize_t e = c + 1; e < p1; e++)
+                    v -= Kk[e * nk + pos] * L[e * p1 + c];
+                Kk[c * nk + pos] = v / L[c * p1 + c];
+            }
+        if (!m->dense) {
+            const int64_t *rows = m->rows + m->ptr[k];
+            double *Pk = w->P21 + off;
+            for (Py_ssize_t c = 0; c < p1; c++)
+                for (Py_ssize_t a = 0; a < nk; a++) {
+                    const double *col = P22 + rows[a] * m2;
+                    double v = 0.0;
+                    for (Py_ssize_t b = 0; b < nk; b++)
+                        v += col[rows[b]] * Kk[c * nk + b];
+                    Pk[c * nk + a] = -v;
+                }
+        }
+    }
+    if (m->dense && q1 > 0) {
+        double minus = -1.0, zero = 0.0;
+        dsymm_p(&lo, &lo, &n2, &q1, &minus, S, &n2, w->W, &n2, &zero, w->P21, &n2);
+    }
+    double *gt = w->gt, *acc = w->acc;
+    memset(gt, 0, sizeof(double) * m->ntheta);
+    memset(acc, 0, sizeof(double) * m2);
+    /* T(P): term 1's levels, then the later terms' columns */
+    for (Py_ssize_t k = 0; k < l1; k++) {
+        const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
+        const int64_t *rows = m->rows + m->ptr[k];
+        const double *L = w->L1 + k * pp, *N = w->N11 + k * pp, *Kk = w->W + off,
+                     *Pk = w->P21 + off, *Mc = m->M21 + off, *BT = w->BT + off;
+        double Li[MAX_P1 * MAX_P1], P11[MAX_P1 * MAX_P1];
+        for (Py_ssize_t c = 0; c < p1; c++)   /* Lₖ⁻¹, lower */
+            for (Py_ssize_t a = 0; a < p1; a++) {
+                if (a < c) {
+                    Li[a * p1 + c] = 0.0;
+                    continue;
+                }
+                double v = a == c;
+                for (Py_ssize_t e = c; e < a; e++)
+                    v -= L[a * p1 + e] * Li[e * p1 + c];
+                Li[a * p1 + c] = v / L[a * p1 + a];
+            }
+        for (Py_ssize_t a = 0; a < p1; a++)   /* P₁₁,ₖ = Lₖ⁻ᵀLₖ⁻¹ − KₖᵀP₂₁,ₖ */
+            for (Py_ssize_t b = 0; b < p1; b++) {
+                double v = 0.0;
+                for (Py_ssize_t e = a > b ? a : b; e < p1; e++)
+                    v += Li[e * p1 + a] * Li[e * p1 + b];
+                for (Py_ssize_t pos = 0; pos < nk; pos++)
+                    v -= Kk[a * nk + pos] * Pk[b * nk + pos];
+                P11[a * p1 + b] = v;
+            }
+        for (Py_ssize_t j = 0; j < m->nth1; j++) {
+            const Py_ssize_t a = m->tril[2 * j], b = m->tril[2 * j + 1];
+            double v = 0.0;
+            for (Py_ssize_t c = 0; c < p1; c++)
+                v += P11[b * p1 + c] * N[c * p1 + a];
+            for (Py_ssize_t pos = 0; pos < nk; pos++)
+                v += Pk[b * nk + pos] * lam2[rows[pos]] * Mc[a * nk + pos];
+            gt[j] += v;
+        }
+        for (Py_ssize_t pos = 0; pos < nk && rows[pos] < q2; pos++) {
+            double v = 0.0;
+            for (Py_ssize_t c = 0; c < p1; c++)
+                v += Pk[c * nk + pos] * BT[c * nk + pos];
+            acc[rows[pos]] += v;
+        }
+    }
+    for (Py_ssize_t j = 0; j < q2; j++) {
+        const double *Pc = P22 + j * m2, *Mc = m->M22 + j * m2;
+        double v = acc[j];
+        for (Py_ssize_t i = 0; i < m2; i++)
+            v += Pc[i] * lam2[i] * Mc[i];
+        gt[m->rterm[j]] += v;
+    }
+    /* T(zzᵀ), z = −r²P[:, ỹ] = [û; β̂; −1] */
+    const Py_ssize_t len = m->q1 + m2;
+    double *z = w->vec;
+    for (Py_ssize_t k = 0; k < l1; k++) {
+        const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
+        for (Py_ssize_t c = 0; c < p1; c++)
+            z[k * p1 + c] = -pwrss * w->P21[off + c * nk + nk - 1];
+    }
+    for (Py_ssize_t i = 0; i < m2; i++)
+        z[m->q1 + i] = -pwrss * P22[(m2 - 1) * m2 + i];
+    probe(w, z, (nu - 1.0) / pwrss, gt);
+    if (!m->REML && p > 0) {   /* −Σ_c T(v_c v_cᵀ), v_c = columns of U R_Xᵀ */
+        double *U = w->U;
+        for (Py_ssize_t d = 0; d < p; d++) {
+            double *Ud = U + d * len;
+            const double zd = z[m->q1 + q2 + d] / pwrss;
+            for (Py_ssize_t k = 0; k < l1; k++) {
+                const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
+                for (Py_ssize_t c = 0; c < p1; c++)
+                    Ud[k * p1 + c] = w->P21[off + c * nk + nk - 1 - p + d] - z[k * p1 + c] * zd;
+            }
+            for (Py_ssize_t i = 0; i < m2 - 1; i++)
+                Ud[m->q1 + i] = P22[(q2 + d) * m2 + i] - z[m->q1 + i] * zd;
+            Ud[len - 1] = 0.0;
+        }
+        for (Py_ssize_t c = 0; c < p; c++) {
+            double *v = w->vec;   /* z is no longer needed */
+            memset(v, 0, sizeof(double) * len);
+            for (Py_ssize_t d = c; d < p; d++) {
+                const double rcd = RX[c * p + d];
+                const double *Ud = U + d * len;
+                for (Py_ssize_t i = 0; i < len; i++)
+                    v[i] += Ud[i] * rcd;
+            }
+            probe(w, v, -1.0, gt);
+        }
+    }
+    for (Py_ssize_t j = 0; j < m->ntheta; j++)
+        g[j] = 2.0 * gt[j];
+    return F;
+}
+
+/* -- the entry points ----------------------------------------------------------------------- */
+
+PyDoc_STRVAR(lmm_model_doc,
+"lmm_model(p1, nlevels, tril, rterm, M11, ptr, rows, M21, M22, p, dense, nobs, REML, logw,\n"
+"          ntheta) -> capsule\n\n"
+"An LMM's cross-products (see lmm.c): term 1 of p1 columns and `nlevels` levels, its θ at\n"
+"the (a, b) pairs `tril` (int64, flat), the later terms' θ index per row of S̄ (`rterm`,\n"
+"int64; -1 for the p + 1 rows of X and ỹ), M₁₁ (nlevels·p1·p1), each level's rows of M₂₁\n"
+"(`ptr`, `rows`, int64) and their values `M21`, M₂₂ (m₂ × m₂); `dense`: every level lists\n"
+"all m₂ rows.  The index arrays are copied and checked.");
+
+static PyObject *py_lmm_model(PyObject *self, PyObject *args)
+{
+    PyObject *const *a = unpack(args, "lmm_model", 15);
+    Py_ssize_t p1, l1, p, nobs, ntheta;
+    int dense, REML;
+    double logw;
+    if (!a || !size_arg(a[0], "p1", &p1) || !size_arg(a[1], "nlevels", &l1) ||
+        !size_arg(a[9], "p", &p) || !flag_arg(a[10], "dense", &dense) ||
+        !size_arg(a[11], "nobs", &nobs) || !flag_arg(a[12], "REML", &REML) ||
+        !float_arg(a[13], "logw", 1, &logw) || !size_arg(a[14], "ntheta", &ntheta))
+        return NULL;
+    if (p1 < 1 || p1 > MAX_P1) {
+        PyErr_Format(PyExc_ValueError, "p1: expected 1 to %d columns, got %zd", MAX_P1, p1);
+        return NULL;
+    }
+    if (!load_lapack())
+        return NULL;
+    const Py_ssize_t nth1 = p1 * (p1 + 1) / 2;
+    LmmModel *lm = PyMem_Calloc(1, sizeof(LmmModel));
+    if (!lm)
+        return PyErr_NoMemory();
+    Buffers *bs = &lm->held.bs, callers, *ix = &callers;   /* the caller's index arrays */
+    ix->used = 0;
+    const int64_t *tril = array(ix, a[2], "tril", 2 * nth1, VECTOR, 0, 1);
+    const int64_t *rterm = tril ? array(ix, a[3], "rterm", ANY, VECTOR, 0, 1) : NULL;
+    const Py_ssize_t m2 = rterm ? last_rows(ix) : 0;
+    const int64_t *ptr = rterm ? array(ix, a[5], "ptr", muladd(l1, 1, 1), VECTOR, 0, 1) : NULL;
+    const int64_t *rows = ptr ? array(ix, a[6], "rows", ANY, VECTOR, 0, 1) : NULL;
+    if (!rows)
+        goto fail;
+    const Py_ssize_t nnz = last_rows(ix);
+    const Py_ssize_t nindex = muladd(1, 2 * nth1 + m2 + l1 + 1, nnz);
+    if (nindex < 0 || !(lm->held.index = PyMem_Malloc(sizeof(int64_t) * (nindex + 1)))) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    int64_t *c = lm->held.index;   /* copy, then check the copies */
+    memcpy(c, tril, sizeof(int64_t) * 2 * nth1);
+    memcpy(c + 2 * nth1, rterm, sizeof(int64_t) * m2);
+    memcpy(c + 2 * nth1 + m2, ptr, sizeof(int64_t) * (l1 + 1));
+    memcpy(c + 2 * nth1 + m2 + l1 + 1, rows, sizeof(int64_t) * nnz);
+    release(ix);
+    lm->tril = c;
+    lm->rterm = c + 2 * nth1;
+    lm->ptr = c + 2 * nth1 + m2;
+    lm->rows = c + 2 * nth1 + m2 + l1 + 1;
+    if (m2 < 1 || p > m2 - 1 || m2 > INT_MAX || muladd(l1, p1, 0) > INT_MAX ||
+        ntheta < nth1) {
+        PyErr_Format(PyExc_ValueError, "rterm: expected p + 1 = %zd to %d rows of S and ntheta "
+                     ">= %zd, got %zd rows and ntheta %zd", p + 1, INT_MAX, nth1, m2, ntheta);
+        goto fail;
+    }
+    const Py_ssize_t q2 = m2 - p - 1;
+    for (Py_ssize_t j = 0; j < nth1; j++)
+        if (lm->tril[2 * j] < 0 || lm->tril[2 * j] >= p1 || lm->tril[2 * j + 1] < 0 ||
+            lm->tril[2 * j + 1] > lm->tril[2 * j]) {
+            PyErr_Format(PyExc_ValueError, "tril: pair %zd is not in the lower triangle of a "
+                         "%zd x %zd factor", j, p1, p1);
+            goto fail;
+        }
+    for (Py_ssize_t i = 0; i < m2; i++)
+        if (i < q2 ? lm->rterm[i] < nth1 || lm->rterm[i] >= ntheta : lm->rterm[i] != -1) {
+            PyErr_Format(PyExc_ValueError, "rterm: row %zd must be %s", i,
+                         i < q2 ? "a later term's theta index" : "-1 (the rows of X and y)");
+            goto fail;
+        }
+    if (lm->ptr[0] != 0 || lm->ptr[l1] != nnz) {
+        PyErr_Format(PyExc_ValueError, "ptr: expected offsets from 0 to %zd", nnz);
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < l1; k++) {
+        const int64_t lo = lm->ptr[k], hi = lm->ptr[k + 1];
+        int ok = lo <= hi && hi <= nnz && hi - lo >= p + 1 && (!dense || hi - lo == m2);
+        for (int64_t e = lo; ok && e < hi; e++)
+            ok = lm->rows[e] >= 0 && lm->rows[e] < m2 && (e == lo || lm->rows[e] > lm->rows[e - 1]);
+        for (Py_ssize_t t = 0; ok && t <= p; t++)
+            ok = lm->rows[hi - 1 - p + t] == q2 + t;
+        if (!ok) {
+            PyErr_Format(PyExc_ValueError, "rows: level %zd's rows must increase within [0, %zd) "
+                         "and end with the rows of X and y%s", k, m2, dense ? ", all of them" : "");
+            goto fail;
+        }
+    }
+    double *M11, *M21, *M22;
+    if (!optional(bs, a[4], "M11", muladd(l1, p1 * p1, 0), FLAT, 0, 1, &M11) ||
+        !optional(bs, a[7], "M21", muladd(p1, nnz, 0), FLAT, 0, 1, &M21) ||
+        !optional(bs, a[8], "M22", m2, m2, 0, 1, &M22))
+        goto fail;
+    if (REML ? nobs <= p : nobs < 1) {
+        PyErr_Format(PyExc_ValueError, "nobs: expected more than %zd observations, got %zd",
+                     REML ? p : 0, nobs);
+        goto fail;
+    }
+    lm->p1 = p1, lm->l1 = l1, lm->q1 = l1 * p1, lm->nth1 = nth1, lm->ntheta = ntheta;
+    lm->m2 = m2, lm->q2 = q2, lm->p = p, lm->nnz = nnz, lm->dense = dense, lm->REML = REML;
+    lm->nobs = (double)nobs, lm->logw = logw;
+    lm->M11 = M11, lm->M21 = M21, lm->M22 = M22;
+    PyObject *capsule = PyCapsule_New(lm, LMM_MODEL, held_free);
+    if (capsule)
+        return capsule;
+fail:
+    release(ix);
+    release(bs);
+    PyMem_Free(lm->held.index);
+    PyMem_Free(lm);
+    return NULL;
+}
+
+PyDoc_STRVAR(lmm_evaluate_doc,
+"lmm_evaluate(model, theta, g) -> F\n\n"
+"The profiled criterion of an lmm_model at θ (+inf where Ā is not positive definite), with\n"
+"its gradient written into g unless g is None.");
+
+static PyObject *py_lmm_evaluate(PyObject *self, PyObject *args)
+{
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "lmm_evaluate", 3);
+    const LmmModel *lm;
+    if (!a || !(lm = model_of(a[0], LMM_MODEL, "lmm_model")))
+        return NULL;
+    double *theta, *g;
+    TAKE(theta, a[1], "theta", lm->ntheta, VECTOR, 0, 1);
+    TAKE(g, a[2], "g", lm->ntheta, VECTOR, 1, 0);
+    if (!disjoint(bs, &lm->held.bs))
+        goto fail;
+    Work w = {0};
+    if (!work_alloc(&w, lm)) {
+        release(bs);
+        return PyErr_NoMemory();
+    }
+    double F;
+    Py_BEGIN_ALLOW_THREADS
+    F = evaluate(&w, theta, g);
+    Py_END_ALLOW_THREADS
+    work_free(&w);
+    release(bs);
+    return PyFloat_FromDouble(F);
+fail:
+    release(bs);
+    return NULL;
+}
+
+static double lmm_objective(void *ctx, const double *x, double *g, int *error)
+{
+    (void)error;
+    double F = evaluate(ctx, x, g);
+    const LmmModel *m = ((Work *)ctx)->m;
+    for (Py_ssize_t j = 0; j < m->ntheta && isfinite(F); j++)
+        if (!isfinite(g[j]))
+            F = INFINITY;
+    return F;
+}
+
+PyDoc_STRVAR(lmm_minimize_doc,
+"lmm_minimize(model, x, g, f0, gtol, dtol, xtol, max_iter)\n"
+"    -> (code, converged, f, nfev, gmax, decrement, dmax)\n\n"
+"BFGS (glmm.optimize.bfgs) on an lmm_model's criterion over θ: x holds θ₀ and receives the\n"
+"final point, g the gradient there (with ∇F(θ₀) in it when f0 is not None).");
+
+static PyObject *py_lmm_minimize(PyObject *self, PyObject *args)
+{
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "lmm_minimize", 8);
+    const LmmModel *lm;
+    if (!a || !(lm = model_of(a[0], LMM_MODEL, "lmm_model")))
+        return NULL;
+    double gtol, dtol, xtol, f = NAN, *x, *g;
+    Py_ssize_t max_iter;
+    if (!float_arg(a[4], "gtol", 1, &gtol) || !float_arg(a[5], "dtol", 1, &dtol) ||
+        !float_arg(a[6], "xtol", 1, &xtol) || !size_arg(a[7], "max_iter", &max_iter) ||
+        (a[3] != Py_None && !float_arg(a[3], "f0", 0, &f)))
+        return NULL;
+    TAKE(x, a[1], "x", lm->ntheta, VECTOR, 1, 1);
+    TAKE(g, a[2], "g", lm->ntheta, VECTOR, 1, 1);
+    if (!disjoint(bs, &lm->held.bs))
+        goto fail;
+    Work w = {0};
+    if (!work_alloc(&w, lm)) {
+        release(bs);
+        return PyErr_NoMemory();
+    }
+    BfgsOut out = {.x = x, .g = g, .f = f};
+    int status;
+    Py_BEGIN_ALLOW_THREADS
+    status = bfgs(lmm_objective, &w, lm->ntheta, NULL, a[3] != Py_None, gtol, dtol, xtol,
+                  (long)max_iter, &out);
+    Py_END_ALLOW_THREADS
+    work_free(&w);
+    release(bs);
+    return bfgs_result(status, &out);
+fail:
+    release(bs);
+    return NULL;
+}
+
+PyMethodDef LMM_METHODS[] = {
+    {"lmm_model", py_lmm_model, METH_VARARGS, lmm_model_doc},
+    {"lmm_evaluate", py_lmm_evaluate, METH_VARARGS, lmm_evaluate_doc},
+    {"lmm_minimize", py_lmm_minimize, METH_VARARGS, lmm_minimize_doc},
+    {NULL, NULL, 0, NULL},
+};

@@ -1,0 +1,142 @@
+"""The θ-free cross-products of a linear mixed model, as the compiled core's LMM criterion
+takes them (glmm/csrc/lmm.c; the formulas: docs/lmm.md §6).
+
+    M = [Z X ỹ]ᵀ W [Z X ỹ],   ỹ = y − o − Xβ₀   (β₀: the weighted least-squares fit)
+
+in the order [term 1 | the later terms | X | ỹ].  ZΛ(θ) only rescales Z's columns, so M is
+formed once per model and every evaluation of the criterion works on M's blocks, whatever n
+is: the first term's per-level blocks M₁₁,ₖ (p₁ × p₁), the coupling M₂₁ of each level of
+term 1 with the rows after it (the later terms' levels that share an observation with it,
+then X's and ỹ's p + 1 rows), and the dense M₂₂ (m₂ × m₂, m₂ = q₂ + p + 1).  Shifting y by
+Xβ₀ leaves every minimum over β, so the criterion, unchanged, and keeps the last pivot
+r² = pwrss from cancelling against a large yᵀWy.
+
+The core takes a first term of any size and scalar later terms; :func:`lmm_capsule` returns
+None for any other model (and without the core), which then runs in numpy
+(:class:`glmm.objectives.lmm.LmmObjective`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..compiled import core as _core
+from .model import GlmerModel
+
+#: The largest order m₂ of S̄ the core takes: S̄ and M₂₂ are dense, 2 × 8m₂² bytes (256 MB).
+MAX_ORDER = 4000
+#: The largest first term (p₁ columns) the core takes.
+MAX_P1 = 16
+#: A dense coupling block costs about this fraction of a scattered update per entry (BLAS's
+#: dsyrk against a loop over each level's pairs of rows): dense when DENSE_COST·m₂²·q₁ is
+#: below the sparse pairs' count.
+DENSE_COST = 0.1
+#: Level × row keys counted in one bincount up to this many (else np.unique).
+MAX_BINCOUNT = 50_000_000
+
+
+def compiled_applies(model: GlmerModel) -> bool:
+    """Whether the core takes this model: a first term of at most MAX_P1 columns, scalar
+    later terms and S̄ of order at most MAX_ORDER."""
+    terms = model.terms
+    if _core is None or not terms or terms[0].p > MAX_P1:
+        return False
+    if any(t.p != 1 for t in terms[1:]):
+        return False
+    return sum(t.nlevels for t in terms[1:]) + model.p + 1 <= MAX_ORDER
+
+
+def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
+    """The model's cross-products in the core (an ``lmm_model`` capsule), or None where the
+    core does not take it."""
+    if not compiled_applies(model):
+        return None
+    assert _core is not None
+    first, rest = model.terms[0], model.terms[1:]
+    w, X = model.weights, model.X
+    n, p = X.shape
+    y = model.y - model.offset
+    if p:
+        sw = np.sqrt(w)
+        beta0 = np.linalg.lstsq(sw[:, None] * X, sw * y, rcond=None)[0]
+        y = y - X @ beta0
+    tail = np.column_stack([X, y])                   # n × (p + 1): X's and ỹ's rows of M
+    p1, l1 = first.p, first.nlevels
+    X1 = first.Xi
+    q2 = sum(t.nlevels for t in rest)
+    m2 = q2 + p + 1
+    wX1 = w[:, None] * X1
+    M11 = np.empty((l1, p1, p1))
+    for c in range(p1):
+        for d in range(c, p1):
+            M11[:, c, d] = M11[:, d, c] = np.bincount(first.codes, wX1[:, c] * X1[:, d],
+                                                      minlength=l1)
+    # term 1 × (X, ỹ): (ℓ₁, p₁, p + 1)
+    M1t = np.stack([first.level_sums(wX1[:, c:c + 1] * tail) for c in range(p1)], axis=1)
+    offsets = np.cumsum([0] + [t.nlevels for t in rest])
+    rrows = [off + t.codes for off, t in zip(offsets, rest, strict=False)]
+    rx = [t.Xi[:, 0] for t in rest]
+    # term 1 × the later terms: keys level·q₂ + row, one per observation and later term
+    if rest:
+        key = np.concatenate([first.codes * q2 + r for r in rrows])
+        vals = np.concatenate([(w * x)[:, None] * X1 for x in rx])     # (n·(#rest), p₁)
+        if l1 * q2 <= MAX_BINCOUNT:
+            counts = np.bincount(key, minlength=l1 * q2)
+            keys = np.flatnonzero(counts)
+            sums = np.stack([np.bincount(key, vals[:, c], minlength=l1 * q2)[keys]
+                             for c in range(p1)], axis=1)
+        else:
+            keys, inverse = np.unique(key, return_inverse=True)
+            sums = np.stack([np.bincount(inverse, vals[:, c], minlength=len(keys))
+                             for c in range(p1)], axis=1)
+        level, row = keys // q2, keys % q2
+    else:
+        level = row = np.zeros(0, dtype=np.int64)
+        sums = np.zeros((0, p1))
+    nrest = np.bincount(level, minlength=l1)
+    dense = DENSE_COST * m2 * m2 * l1 * p1 <= float(((nrest + p + 1) ** 2).sum()) * p1 * p1
+    if dense:
+        M21 = np.zeros((l1, p1, m2))
+        M21[level, :, row] = sums
+        M21[:, :, q2:] = M1t
+        ptr = np.arange(l1 + 1, dtype=np.int64) * m2
+        rows = np.tile(np.arange(m2, dtype=np.int64), l1)
+        M21 = M21.ravel()
+    else:
+        nk = nrest + p + 1
+        ptr = np.concatenate([[0], np.cumsum(nk)]).astype(np.int64)
+        first_key = np.concatenate([[0], np.cumsum(nrest)[:-1]])
+        pos = np.arange(len(level)) - first_key[level]
+        rows = np.empty(int(ptr[-1]), dtype=np.int64)
+        M21 = np.empty(p1 * int(ptr[-1]))
+        rows[ptr[level] + pos] = row
+        for c in range(p1):
+            M21[p1 * ptr[level] + c * nk[level] + pos] = sums[:, c]
+        for t in range(p + 1):
+            at = ptr[:-1] + nrest + t
+            rows[at] = q2 + t
+            for c in range(p1):
+                M21[p1 * ptr[:-1] + c * nk + nrest + t] = M1t[:, c, t]
+    M22 = np.zeros((m2, m2))
+    wtail = w[:, None] * tail
+    M22[q2:, q2:] = tail.T @ wtail
+    for s, (xs, ts) in enumerate(zip(rx, rest, strict=True)):
+        a, b = offsets[s], offsets[s + 1]
+        M22[np.arange(a, b), np.arange(a, b)] = np.bincount(ts.codes, w * xs * xs,
+                                                            minlength=ts.nlevels)
+        M22[a:b, q2:] = ts.level_sums((w * xs)[:, None] * tail)
+        M22[q2:, a:b] = M22[a:b, q2:].T
+        for t in range(s + 1, len(rest)):
+            c0, c1 = offsets[t], offsets[t + 1]
+            tt = rest[t]
+            blk = np.bincount(ts.codes * tt.nlevels + tt.codes, w * xs * rx[t],
+                              minlength=ts.nlevels * tt.nlevels).reshape(ts.nlevels, tt.nlevels)
+            M22[a:b, c0:c1] = blk
+            M22[c0:c1, a:b] = blk.T
+    tril = np.column_stack(first.tril).astype(np.int64).ravel()
+    rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
+                                      [t.nlevels for t in rest]),
+                            np.full(p + 1, -1)]).astype(np.int64)
+    return _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
+                           M21, M22, p, bool(dense), n, bool(REML) and p > 0,
+                           float(np.log(w).sum()), model.ntheta)

@@ -1,0 +1,154 @@
+"""The compiled LMM criterion (glmm/csrc/lmm.c, glmm/objectives/lmm_crossprod.py) against
+lme4's devfun, and its exact gradient.
+
+lmer's BFGS runs in the core wherever the core takes the model (a first term of any size,
+scalar later terms); the fit's own pieces then come from numpy's evaluation at the optimum,
+which tests/test_lmer.py holds to lme4.  Here the core's own criterion is held to lme4's
+devfun at lme4's probe θ (tests/data/lmm/lme4_reference.json), with the coupling block both
+dense and sparse, and its gradient to central differences of its own value.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from test_lmer import CASES, PARAMS, REF, frame
+
+import glmm
+from glmm.compiled import core
+from glmm.design.design import build_design
+from glmm.lmer import lmm_model
+from glmm.objectives import lmm_crossprod
+from glmm.objectives.lmm import LmmObjective
+
+pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")
+
+#: lme4's devfun at θ has no inner iteration: its value is exact to rounding, as is the
+#: core's (sums of n terms, a log): the probe tier's bound.
+PROBE_REL = 1e-10
+
+
+@contextmanager
+def coupling(kind: str) -> Iterator[None]:
+    """lmm_crossprod's coupling block forced dense or sparse."""
+    saved = lmm_crossprod.DENSE_COST
+    lmm_crossprod.DENSE_COST = 0.0 if kind == "dense" else np.inf
+    try:
+        yield
+    finally:
+        lmm_crossprod.DENSE_COST = saved
+
+
+def objective(case: str, criterion: str, shift: float = 0.0) -> LmmObjective:
+    formula, file, wo = CASES[case]
+    df = frame(file).copy()
+    response = formula.split("~")[0].strip()
+    df[response] = df[response] + shift
+    kw = {} if wo is None else {"weights": wo[0], "offset": wo[1]}
+    return LmmObjective(lmm_model(build_design(formula, df, **kw)), criterion == "REML")
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+@pytest.mark.parametrize(("case", "criterion"), PARAMS)
+def test_core_criterion_is_lme4s_devfun(case: str, criterion: str, kind: str) -> None:
+    with coupling(kind):
+        obj = objective(case, criterion)
+        capsule = obj._capsule
+    assert capsule is not None
+    probes = REF[case][criterion]["probes"]
+    for theta, want in zip(probes["theta"], probes["value"], strict=True):
+        got = core.lmm_evaluate(capsule, np.atleast_1d(np.asarray(theta, dtype=float)), None)
+        assert abs(got - want) <= PROBE_REL * abs(want), (theta, got, want)
+
+
+@pytest.mark.parametrize("criterion", ["REML", "ML"])
+def test_core_criterion_with_a_large_mean(criterion: str) -> None:
+    """y + 10⁶ (X has an intercept): the same criterion, lme4's values.  M's ỹ is y less its
+    least-squares fit, so r² does not come from Σwy² ≈ 10¹⁴ less nearly as much."""
+    capsule = objective("sleepstudy", criterion, shift=1e6)._capsule
+    probes = REF["sleepstudy"][criterion]["probes"]
+    for theta, want in zip(probes["theta"], probes["value"], strict=True):
+        got = core.lmm_evaluate(capsule, np.asarray(theta, dtype=float), None)
+        assert abs(got - want) <= PROBE_REL * abs(want), (theta, got, want)
+
+
+def _central(capsule: object, theta: np.ndarray) -> np.ndarray:
+    out = np.empty(len(theta))
+    for i in range(len(theta)):
+        h = 1e-5 * max(1.0, abs(theta[i]))
+        e = np.zeros(len(theta))
+        e[i] = h
+        out[i] = (core.lmm_evaluate(capsule, theta + e, None)
+                  - core.lmm_evaluate(capsule, theta - e, None)) / (2 * h)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["dense", "sparse"])
+@pytest.mark.parametrize(("case", "criterion"),
+                         [p for p in PARAMS if p[0] != "InstEval"])
+def test_core_gradient_is_the_criterions(case: str, criterion: str, kind: str) -> None:
+    """At each probe θ and at θ with an entry on its bound (0), the core's gradient is that
+    of its criterion: central differences (h = 1e-5, error ~h²·F''' + ε·F/h ≈ 1e-7 here)."""
+    with coupling(kind):
+        capsule = objective(case, criterion)._capsule
+    thetas = [np.atleast_1d(np.asarray(t, dtype=float))
+              for t in REF[case][criterion]["probes"]["theta"]]
+    thetas.append(np.where(np.arange(len(thetas[0])) == 0, 0.0, thetas[1]))
+    for theta in thetas:
+        g = np.zeros(len(theta))
+        core.lmm_evaluate(capsule, theta, g)
+        fd = _central(capsule, theta)
+        assert np.allclose(g, fd, rtol=1e-5, atol=1e-5), (theta, g, fd)
+
+
+def test_core_takes_its_models_only() -> None:
+    """A later vector term is not the core's: lmer fits it in numpy, to the same optimum as
+    the model with the terms the other way round (which the core takes)."""
+    df = frame("sleepstudy.csv").copy()
+    df["half"] = (df["Days"] < 5).map({True: "a", False: "b"}).astype("category")
+    inner = build_design("Reaction ~ Days + (Days | Subject) + (1 | half)", df)
+    assert lmm_crossprod.compiled_applies(lmm_model(inner))
+    outer = build_design("Reaction ~ Days + (1 | half) + (Days | Subject)", df)
+    model = lmm_model(outer)
+    if model.terms[0].p == 1:   # lme4 orders terms by their number of levels: Subject first
+        assert not lmm_crossprod.compiled_applies(model)
+
+
+def test_lmer_searches_in_the_core() -> None:
+    f = glmm.lmer(*CASES["sleepstudy"][:1], frame("sleepstudy.csv"))
+    assert "compiled" in f.optsummary.optimizer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", glmm.SingularFitWarning)
+        f2 = glmm.lmer(CASES["Dyestuff2"][0], frame("Dyestuff2.csv"))
+    assert "compiled" in f2.optsummary.optimizer
+
+
+def test_core_refuses_a_bad_model() -> None:
+    """The capsule's arrays are checked: a level whose rows do not end with X's and ỹ's."""
+    obj = objective("Penicillin", "REML")
+    with coupling("sparse"):
+        args = _model_args(obj)
+    rows = args[6].copy()
+    rows[-1] = 0
+    with pytest.raises(ValueError, match="rows"):
+        core.lmm_model(*args[:6], rows, *args[7:])
+
+
+def _model_args(obj: LmmObjective) -> tuple:
+    captured: list[tuple] = []
+    real = core.lmm_model
+
+    def record(*a: object) -> object:
+        captured.append(a)
+        return real(*a)
+
+    core.lmm_model = record
+    try:
+        lmm_crossprod.lmm_capsule(obj.model, obj.REML)
+    finally:
+        core.lmm_model = real
+    return captured[0]
