@@ -420,6 +420,22 @@ def test_unused_factor_levels_are_dropped() -> None:
     assert fixed_effects(parsed, frame).names == ("(Intercept)", "ga", "gc")
 
 
+def test_numeric_categories_are_labelled_per_categories_object() -> None:
+    """A categorical with numeric categories gets R's labels; the labels are kept per
+    categories Index, so a column whose categories change (a new Index) gets its own, and a
+    duplicate label is refused every time."""
+    parsed = parse_formula("y ~ 1 + (1 | g)")
+    df = pd.DataFrame({"y": [0.0, 1.0, 1.0, 0.0], "g": pd.Categorical([1, 2, 2, 10])})
+    for _ in range(2):
+        assert list(model_frame(parsed, df).variable("g").categories) == ["1", "2", "10"]
+    df["g"] = df["g"].cat.rename_categories([1.5, 2.0, 3.25])
+    assert list(model_frame(parsed, df).variable("g").categories) == ["1.5", "2", "3.25"]
+    df["g"] = pd.Categorical([1, "1", "1", 1], categories=[1, "1"])
+    for _ in range(2):
+        with pytest.raises(ModelFrameError, match="not distinct"):
+            model_frame(parsed, df)
+
+
 @pytest.mark.parametrize("residual", [1.0, 1e-3, 1e-6, 1e-9, 0.0])
 def test_clearly_full_rank_only_where_dqrdc2_keeps_every_column(residual: float) -> None:
     """The shortcut past LINPACK's QR: it must say True only where dqrdc2 keeps all columns

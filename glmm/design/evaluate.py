@@ -10,6 +10,7 @@ library, as R calls them, so values agree with R bit for bit), and R's ``factor(
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -91,6 +92,32 @@ def c_sorted(labels: set[str] | list[str]) -> list[str]:
 NUMPY_KINDS: dict[str, Kind] = {"b": "logical", "i": "integer", "u": "integer", "f": "double"}
 
 
+#: R's labels of a categorical's categories as a dtype, per categories Index (immutable, so
+#: a column's Index seen again gives the same labels): id → (weak reference, dtype).  Building
+#: the dtype validates the labels (~20 µs a factor), more than a small fit's other steps.
+_LABELLED: dict[int, tuple[weakref.ref, pd.CategoricalDtype]] = {}
+
+
+def _labelled_dtype(name: str, cats: pd.Index, ordered: bool) -> pd.CategoricalDtype:
+    """The dtype with R's labels (``as.character``) of ``cats``, distinct, in their order."""
+    key = id(cats)
+    hit = _LABELLED.get(key)
+    if hit is not None and hit[0]() is cats and hit[1].ordered == ordered:
+        return hit[1]
+    labels = [_level_label(c) for c in cats.tolist()]
+    if len(set(labels)) != len(labels):
+        raise ModelFrameError(f"column {name!r}: factor levels {labels} are not distinct as "
+                              f"R labels")
+    dtype = pd.CategoricalDtype(labels, ordered=ordered)
+
+    def forget(ref: weakref.ref) -> None:   # the Index is gone: its id may be reused
+        if _LABELLED.get(key, (None,))[0] is ref:
+            del _LABELLED[key]
+
+    _LABELLED[key] = (weakref.ref(cats, forget), dtype)
+    return dtype
+
+
 def from_column(name: str, col: pd.Series) -> RVector:
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype):
@@ -102,12 +129,10 @@ def from_column(name: str, col: pd.Series) -> RVector:
         values = cats.tolist()
         if all(isinstance(c, str) for c in values):
             return RVector("factor", cat)
-        labels = [_level_label(c) for c in values]
-        if len(set(labels)) != len(labels):
-            raise ModelFrameError(f"column {name!r}: factor levels {labels} are not distinct as "
-                                  f"R labels")
-        return RVector("factor", pd.Categorical.from_codes(cat.codes, categories=labels,
-                                                        ordered=cat.ordered))
+        dtype = _labelled_dtype(name, cats, cat.ordered)
+        # the codes are the categorical's own, valid for as many categories
+        return RVector("factor", pd.Categorical.from_codes(cat.codes, dtype=dtype,
+                                                        validate=False))
     if isinstance(dtype, np.dtype) and dtype.kind in NUMPY_KINDS:
         # a numpy column's only NA is NaN (of a float column), so a cast is all it needs
         return RVector(NUMPY_KINDS[dtype.kind], col.to_numpy(dtype=float, copy=True))

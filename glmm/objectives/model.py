@@ -124,9 +124,10 @@ class GlmerModel:
 
     def layouts(self, theta: np.ndarray) -> list[TermLayout]:
         """Per term, A = Xₜ Tₜ(θ): the nonzero values of that term's rows of ZΛ."""
+        # J only where the codes are unsorted: sorted codes sum over runs (TermLayout)
         return [TermLayout(t.codes, t.nlevels,
                            t.Xi * theta[t.theta_slice.start] if t.p == 1 else t.Xi @ t.T(theta),
-                           t.indicator,
+                           t.indicator if t.starts is None else None,
                            float(theta[t.theta_slice.start]) if t.intercept else None,
                            t.starts)
                 for t in self.terms]
