@@ -27,7 +27,8 @@ class BenchModel:
     link: str
     nAGQ: int
     repeat: int = 5  # timed fits per engine (after one warm-up)
-    #: the formula for the peer, where its syntax differs (its cbind() takes two columns)
+    #: the formula for the peers, where their syntax differs (PyPI glmm's cbind() takes two
+    #: columns; mixedlm's parser has no cbind, scripts/bench.py rewrites it)
     peer_formula: str | None = None
     #: "glmer", or "lmer" (then ``family``/``link`` are gaussian/identity, nAGQ unused, and
     #: ``REML`` says which criterion)

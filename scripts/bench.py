@@ -1,21 +1,26 @@
 #!/usr/bin/env python3
-"""Benchmark glmm against lme4 (and, optionally, the PyPI Rust-core `glmm` peer) on the
-same data, on this machine, in one run.
+"""Benchmark glmm against lme4 and the Python peers that fit the same models, on the same
+data, on this machine, in one run.
 
     scripts/bench.py                          # every model, glmm and lme4
     scripts/bench.py cbpp-1 verbagg-1         # some models
-    scripts/bench.py --peer-python /opt/peer/bin/python   # also the peer, from its own venv
+    scripts/bench.py --peer glmm062=/opt/glmm062/bin/python --peer mixedlm=/opt/mixedlm/bin/python
     scripts/bench.py --json bench.json
     scripts/bench.py --rounds 3               # engines in turn, three times, timings pooled
 
 Each engine fits each model in a fresh worker process (so that peak memory is its own),
 `--repeat` times after one warm-up fit (none when a single fit is timed); the table shows
-median wall times, ratios to glmm, −2logLik, objective evaluations, the time (s) of the fit's
-vcov at nAGQ ≥ 1 (glmm: the Hessian on first use, then V; lme4: the finite-difference Hessian
-that glmer computes inside each fit, then V) and peak resident memory.
+median wall times, lme4's and the best peer's time over glmm's, the criterion (−2logLik, or
+the REML criterion) of every engine, objective evaluations, the time (s) of the fit's vcov at
+nAGQ ≥ 1 (glmm: the Hessian on first use, then V; lme4: the finite-difference Hessian that
+glmer computes inside each fit, then V) and peak resident memory.
 The data of every model are written once to a temporary .npz file that all workers read:
 same rows, same factor levels.
-The peer must live in a separate environment: its import name `glmm` clashes with ours.
+
+A peer (`--peer NAME=PYTHON`, repeatable) is a Python environment of its own holding one of
+the packages in PEERS: `glmm062`, PyPI `glmm` 0.6.2 (Rust core; its import name clashes with
+ours), or `mixedlm` 1.3.0.  Its worker runs with `python -I`, so that nothing of this checkout can
+shadow it.
 """
 
 from __future__ import annotations
@@ -148,39 +153,88 @@ parity_bench_lmer <- function(data, formula, REML, repeat_n) {
 }
 """
 
-PEER_WORKER = r"""
-import json, resource, sys, time
+#: The peers' workers, by the name given to --peer: argv is the .npz path, the model (JSON:
+#: BenchModel's fields) and the number of timed fits; each prints one JSON line (times,
+#: m2loglik = −2logLik or the REML criterion, feval, peak_mb) or {"unsupported": why}.
+PEER_COMMON = r"""
+import json, re, resource, sys, time
 import numpy as np
-import glmm
-path, formula, family, link, nagq, repeat = sys.argv[1:7]
+path, spec, repeat = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 z = np.load(path)
 data = {}
 for name in z.files:
     if name.endswith("__levels"):
         continue
     data[name] = (z[name + "__levels"][z[name]] if name + "__levels" in z.files else z[name])
-times, fit = [], None
-warmup = 1 if int(repeat) > 1 else 0
-for i in range(int(repeat) + warmup):
-    t0 = time.perf_counter()
-    fit = glmm.results.glmer(data, formula, family, link=link, nagq=int(nagq))
-    if i >= warmup:
-        times.append(time.perf_counter() - t0)
-ll = getattr(fit, "loglik", None)
-print(json.dumps({"times": times, "m2loglik": None if ll is None else -2 * float(ll),
-                  "feval": None,
-                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+formula = spec["peer_formula"] or spec["formula"]
+
+def timed(fit_once):
+    times, fit = [], None
+    warmup = 1 if repeat > 1 else 0
+    for i in range(repeat + warmup):
+        t0 = time.perf_counter()
+        fit = fit_once()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times, fit
+
+def report(times, m2loglik, feval=None):
+    print(json.dumps({"times": times, "m2loglik": m2loglik, "feval": feval,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+PEERS = {
+    # PyPI glmm 0.6.2 (named for its version: its import name is ours): glmm.fit(data: dict
+    # of arrays, formula, family, link=, nagq=, reml=); Satterthwaite's df off (lme4 computes
+    # none)
+    "glmm062": PEER_COMMON + r"""
+import glmm
+if spec["method"] == "glmer" and spec["nAGQ"] == 0:
+    print(json.dumps({"unsupported": "no nAGQ = 0"}))
+    sys.exit(0)
+if spec["method"] == "lmer":
+    times, fit = timed(lambda: glmm.fit(data, formula, "gaussian", reml=spec["REML"],
+                                        satterthwaite=False))
+else:
+    times, fit = timed(lambda: glmm.fit(data, formula, spec["family"], link=spec["link"],
+                                        nagq=spec["nAGQ"]))
+report(times, -2 * float(fit.loglik), getattr(fit, "n_eval", None))
+""",
+    # mixedlm 1.3.0: lme4's API on a pandas DataFrame; cbind(a, b) as a / (a + b) with
+    # weights a + b (its parser has no cbind)
+    "mixedlm": PEER_COMMON + r"""
+import pandas as pd
+import mixedlm
+from mixedlm import families
+df = pd.DataFrame({k: (v.astype(str) if v.dtype.kind in "US" else v) for k, v in data.items()})
+weights = None
+m = re.match(r"\s*cbind\((\w+),\s*(\w+)\)\s*~(.*)$", formula)
+if m:
+    a, b, rhs = m.groups()
+    weights = (df[a] + df[b]).to_numpy(float)
+    df["_prop"] = df[a] / weights
+    formula = "_prop ~" + rhs
+if spec["method"] == "lmer":
+    times, fit = timed(lambda: mixedlm.lmer(formula, df, REML=spec["REML"]))
+    report(times, float(fit.REMLcrit() if spec["REML"] else fit.deviance),
+           getattr(fit, "function_evals", None))
+else:
+    fam = {"binomial": families.Binomial, "poisson": families.Poisson}[spec["family"]]()
+    times, fit = timed(lambda: mixedlm.glmer(formula, df, family=fam, nAGQ=spec["nAGQ"],
+                                             weights=weights))
+    report(times, -2 * float(fit.logLik()))
+""",
+}
 
 
 def run_worker(engine: str, model: BenchModel, path: str, repeat: int,
-               peer_python: str | None) -> dict:
-    if engine == "peer":
-        formula = model.peer_formula or model.formula
+               peers: dict[str, str]) -> dict:
+    """One engine's fits of one model in a fresh process: "glmm", "lme4" or a peer's name."""
+    if engine in peers:
         # -I: isolated, so that neither this checkout (the working directory) nor
-        # PYTHONPATH can shadow the peer's `glmm` with ours
-        cmd = [peer_python or "python3", "-I", "-c", PEER_WORKER, path, formula, model.family,
-               model.link, str(model.nAGQ), str(repeat)]
+        # PYTHONPATH can shadow the peer's package (PyPI glmm's import name is ours)
+        cmd = [peers[engine], "-I", "-c", PEERS[engine], path, json.dumps(asdict(model)),
+               str(repeat)]
     else:
         cmd = [sys.executable, __file__, "--worker", engine, model.name, "--data", path,
                "--repeat", str(repeat)]
@@ -193,28 +247,38 @@ def run_worker(engine: str, model: BenchModel, path: str, repeat: int,
 
 def _pool(a: dict | None, b: dict) -> dict:
     """Two rounds of one engine on one model: all timings, the larger peak memory."""
-    if a is None or "error" in a:
+    if a is None or "error" in a or "unsupported" in a:
         return b
-    if "error" in b:
+    if "error" in b or "unsupported" in b:
         return a
     return {**a, "times": a["times"] + b["times"], "peak_mb": max(a["peak_mb"], b["peak_mb"])}
 
 
 # -- report ------------------------------------------------------------------------------
+def _median(r: dict | None) -> float | None:
+    return statistics.median(r["times"]) if r and r.get("times") else None
+
+
 def _fmt_ms(r: dict | None) -> str:
     if not r:
         return ""
     if "error" in r:
         return "error"
-    if "unsupported" in r:   # the peer fits nAGQ ≥ 1 only
+    if "unsupported" in r:
         return "n/a"
-    return f"{1e3 * statistics.median(r['times']):.1f}"
+    return f"{1e3 * statistics.median(r['times']):.2f}"
 
 
-def _ratio(a: dict | None, b: dict | None) -> str:
-    if not a or not b or "times" not in a or "times" not in b:
-        return ""
-    return f"{statistics.median(a['times']) / statistics.median(b['times']):.3g}"
+def _ratio(a: float | None, b: float | None) -> str:
+    return "" if a is None or b is None else f"{a / b:.3g}"
+
+
+def _peer(text: str) -> tuple[str, str]:
+    name, sep, python = text.partition("=")
+    if not sep or name not in PEERS or not python:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=PYTHON with NAME one of {', '.join(PEERS)}, got {text!r}")
+    return name, python
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,9 +286,10 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="*", help=f"models (default all): {', '.join(BY_NAME)}")
     ap.add_argument("--engines",
-                    help="comma list of glmm, lme4, peer (default glmm,lme4, and peer when "
-                         "--peer-python is given; peer needs --peer-python)")
-    ap.add_argument("--peer-python", help="python of a separate venv with PyPI glmm 0.6.2")
+                    help="comma list of glmm, lme4 and the peers' names (default all given)")
+    ap.add_argument("--peer", type=_peer, action="append", default=[], metavar="NAME=PYTHON",
+                    help=f"a peer ({', '.join(PEERS)}) and the python of its own venv; "
+                         "repeatable")
     ap.add_argument("--repeat", type=int, help="timed fits per engine (default per model)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="run the engines in turn this many times per model and pool the "
@@ -248,13 +313,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"bench: unknown models {unknown}; choose from {list(BY_NAME)}", file=sys.stderr)
         return 2
-    default = "glmm,lme4,peer" if args.peer_python else "glmm,lme4"
-    engines = [e.strip() for e in (args.engines or default).split(",") if e.strip()]
-    if "peer" in engines and not args.peer_python:
-        print("bench: the peer needs --peer-python; skipping it", file=sys.stderr)
-        engines.remove("peer")
+    peers = dict(args.peer)
+    engines = ([e.strip() for e in args.engines.split(",") if e.strip()] if args.engines
+               else ["glmm", "lme4", *peers])
+    bad = [e for e in engines if e not in ("glmm", "lme4") and e not in peers]
+    if bad:
+        print(f"bench: unknown engines {bad} (a peer needs --peer NAME=PYTHON)",
+              file=sys.stderr)
+        return 2
     models = [BY_NAME[m] for m in args.models] if args.models else list(MODELS)
-    console = Console(width=None if sys.stdout.isatty() else 220)
+    console = Console(width=None if sys.stdout.isatty() else 250)
     results: dict[str, dict[str, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="glmm-bench-") as tmp:
         for model in models:
@@ -265,32 +333,41 @@ def main(argv: list[str] | None = None) -> int:
             rounds = max(1, args.rounds) if repeat > 1 else 1
             for k in range(rounds):
                 for engine in engines:
-                    if engine == "peer" and (model.nAGQ == 0 or model.method == "lmer"):
-                        results[model.name][engine] = {"unsupported": "no nAGQ = 0"}
+                    if "unsupported" in results[model.name].get(engine, {}):
                         continue
                     console.print(f"[dim]{model.name}: {engine}, round {k + 1}/{rounds}…[/]")
-                    r = run_worker(engine, model, path, repeat, args.peer_python)
+                    r = run_worker(engine, model, path, repeat, peers)
                     results[model.name][engine] = _pool(results[model.name].get(engine), r)
-    table = Table(title="median wall time per fit (ms), ratios to glmm; this machine, one run")
-    for col in ("model", "nAGQ/REML", "glmm", "lme4", "lme4/glmm", "peer", "peer/glmm",
-                "criterion glmm", "criterion lme4", "criterion peer", "evals glmm", "evals lme4",
-                "vcov glmm", "vcov lme4", "peak MB glmm", "peak MB lme4", "peak MB peer"):
+    named = [e for e in engines if e in peers]
+    table = Table(title="median wall time per fit (ms); lme4 / glmm and best peer / glmm "
+                        "above 1: glmm is faster; this machine, one run")
+    cols = ["model", "nAGQ/REML", *(f"{e} ms" for e in engines), "lme4 / glmm"]
+    if named:
+        cols.append("best peer / glmm")
+    cols += [f"criterion {e}" for e in engines]
+    cols += ["evals glmm", "evals lme4", "vcov glmm", "vcov lme4"]
+    cols += [f"peak MB {e}" for e in engines]
+    for col in cols:
         table.add_column(col, justify="left" if col == "model" else "right")
     for model in models:
         r = results[model.name]
-        g, lm, pe = r.get("glmm"), r.get("lme4"), r.get("peer")
 
         def val(x: dict | None, key: str, fmt: str = "{:.5f}") -> str:
             if not x or "error" in x or x.get(key) is None:
                 return ""
             return fmt.format(x[key])
 
-        table.add_row(model.name, model.variant, _fmt_ms(g), _fmt_ms(lm), _ratio(lm, g),
-                      _fmt_ms(pe), _ratio(pe, g), val(g, "m2loglik"), val(lm, "m2loglik"),
-                      val(pe, "m2loglik"), val(g, "feval", "{}"), val(lm, "feval", "{}"),
-                      val(g, "vcov", "{:.2e}"), val(lm, "vcov", "{:.2e}"),
-                      val(g, "peak_mb", "{:.0f}"), val(lm, "peak_mb", "{:.0f}"),
-                      val(pe, "peak_mb", "{:.0f}"))
+        best = min((t for t in (_median(r.get(e)) for e in named) if t is not None),
+                   default=None)
+        row = [model.name, model.variant, *(_fmt_ms(r.get(e)) for e in engines),
+               _ratio(_median(r.get("lme4")), _median(r.get("glmm")))]
+        if named:
+            row.append(_ratio(best, _median(r.get("glmm"))))
+        row += [val(r.get(e), "m2loglik") for e in engines]
+        row += [val(r.get("glmm"), "feval", "{}"), val(r.get("lme4"), "feval", "{}"),
+                val(r.get("glmm"), "vcov", "{:.2e}"), val(r.get("lme4"), "vcov", "{:.2e}")]
+        row += [val(r.get(e), "peak_mb", "{:.0f}") for e in engines]
+        table.add_row(*row)
     console.print(table)
     for model in models:
         for engine, r in results[model.name].items():
@@ -299,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         from parity.atomic import write_text_atomic
 
-        doc = {"models": [asdict(m) for m in models], "results": results}
+        doc = {"models": [asdict(m) for m in models], "peers": peers, "results": results}
         write_text_atomic(args.json, json.dumps(doc, indent=1))
     return 0
 

@@ -56,9 +56,12 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
     w, X = model.weights, model.X
     n, p = X.shape
     y = model.y - model.offset
-    if p:
-        sw = np.sqrt(w)
-        beta0 = np.linalg.lstsq(sw[:, None] * X, sw * y, rcond=None)[0]
+    if p:   # β₀ by the normal equations: any β₀ leaves the criterion, this one removes y's fit
+        wX = w[:, None] * X
+        try:
+            beta0 = np.linalg.solve(X.T @ wX, wX.T @ y)
+        except np.linalg.LinAlgError:   # X is of full rank, but numerically nearly not
+            beta0 = np.linalg.lstsq(np.sqrt(w)[:, None] * X, np.sqrt(w) * y, rcond=None)[0]
         y = y - X @ beta0
     tail = np.column_stack([X, y])                   # n × (p + 1): X's and ỹ's rows of M
     p1, l1 = first.p, first.nlevels
