@@ -176,9 +176,12 @@ _controller: ThreadpoolController | None = None
 
 
 def _threads() -> ThreadpoolController:
-    """The process's thread pools, inspected once (inspecting them is slow)."""
+    """The process's thread pools, inspected once (inspecting them is slow).  scipy.linalg is
+    loaded first: its OpenBLAS (the LAPACK of glmm.linalg.lapack and of the compiled core) is
+    not numpy's, and a pool loaded after the inspection would not be limited."""
     global _controller
     if _controller is None:
+        import scipy.linalg  # noqa: F401  scipy's BLAS, limited with numpy's: a slow import
         _controller = ThreadpoolController()
     return _controller
 

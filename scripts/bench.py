@@ -44,9 +44,16 @@ from parity.bench_models import BY_NAME, MODELS, BenchModel, load_frame, write_d
 
 # -- workers (run in their own process) --------------------------------------------------
 def _peak_mb() -> float:
-    import resource
+    """This process's peak resident memory: VmHWM, which a new program starts afresh (Linux
+    keeps ru_maxrss across execve, so a worker started by a parent holding a 1e6-row data
+    set would report the parent's peak); ru_maxrss where there is no /proc."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration, ValueError):
+        import resource
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def worker_glmm(model: BenchModel, path: str, repeat: int) -> dict:
@@ -179,8 +186,12 @@ def timed(fit_once):
     return times, fit
 
 def report(times, m2loglik, feval=None):
-    print(json.dumps({"times": times, "m2loglik": m2loglik, "feval": feval,
-                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    try:   # VmHWM: ru_maxrss survives execve (bench.py's _peak_mb)
+        with open("/proc/self/status") as f:
+            peak = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration, ValueError):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"times": times, "m2loglik": m2loglik, "feval": feval, "peak_mb": peak}))
 """
 
 PEERS = {

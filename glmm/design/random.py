@@ -23,10 +23,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..errors import FormulaError, RandomEffectsError
 from ..linalg.coupling import level_indicator, run_starts
@@ -35,6 +35,9 @@ from .expression import Call, Name, Node, deparse, parse_expr
 from .formula import Bar, ParsedFormula
 from .frame import ModelFrame
 from .model_matrix import model_matrix, refuse_infinite_columns
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 __all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "numeric_term",
            "random_effects", "theta_pattern"]
@@ -167,6 +170,7 @@ class RandomEffects:
     @cached_property
     def Z(self) -> sp.csc_matrix:
         """Z, n × q, built on request (the engine works from the level codes)."""
+        import scipy.sparse as sp  # scipy.sparse on first use: a slow import
         blocks = [_z_block(t, self.n) for t in self.terms]
         Z = sp.hstack(blocks, format="csc") if blocks else sp.csc_matrix((self.n, 0))
         Z.sort_indices()
@@ -242,6 +246,7 @@ class RandomEffects:
         if theta.shape != (self.ntheta,):
             raise ValueError(f"theta has shape {theta.shape}; expected ({self.ntheta},)")
         r, c, k = self._lambda_pattern
+        import scipy.sparse as sp  # scipy.sparse on first use: a slow import
         return sp.csc_matrix((theta[k], (r, c)), shape=(self.q, self.q))
 
 
@@ -302,6 +307,7 @@ def _term(bar: Bar, frame: ModelFrame) -> RandomTerm:
 def _z_block(t: RandomTerm, n: int) -> sp.coo_matrix:
     """The term's n × ℓp block: row r, column code[r]·p + c holds X_i[r, c] (zeros dropped as
     lme4's ``drop0`` does)."""
+    import scipy.sparse as sp  # scipy.sparse on first use: a slow import
     p = t.ncols
     rows = np.repeat(np.arange(n), p)
     cols = (t.codes[:, None] * p + np.arange(p)[None, :]).ravel()

@@ -25,13 +25,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse
 
 from ..compiled import core as _core
 from .coupling import CouplingPattern, TermLayout, cross_index
 from .lapack import FactorizationError, cho_inverse, cho_solve, cholesky
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 #: Largest Schur block (q₂) the dense path accepts: 8·q₂² bytes, here 800 MB.
 MAX_DENSE_SCHUR = 10_000
@@ -295,6 +298,7 @@ class BlockedCholesky:
 
     # -- B = [G₂₁; C₁ᵀ] (G₂₁ dense, or sparse on the CouplingPattern) ------------------------
     def _csr(self, data: np.ndarray) -> scipy.sparse.csr_matrix:
+        import scipy.sparse  # scipy.sparse on first use: a slow import
         p = self._pattern
         return scipy.sparse.csr_matrix((data, p.indices, p.indptr), shape=(self.q2, self.q1))
 

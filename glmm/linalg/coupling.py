@@ -7,13 +7,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 
 def level_indicator(codes: np.ndarray, nlevels: int) -> scipy.sparse.csr_matrix:
     """J (ℓ × n, CSR) with Jₖᵢ = 1 when observation i is at level k: J r sums r per level."""
+    import scipy.sparse  # scipy.sparse on first use: a slow import
     order = np.argsort(codes, kind="stable")
     indptr = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=nlevels))])
     return scipy.sparse.csr_matrix((np.ones(len(codes)), order, indptr),

@@ -13,14 +13,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse
 
 from ..design.random import RandomTerm
 from ..families import Family
 from ..families.response import Response
 from ..linalg.coupling import CouplingPattern, TermLayout, level_indicator
+
+if TYPE_CHECKING:
+    import scipy.sparse
 
 
 def distinct_rows(M: np.ndarray) -> np.ndarray:
@@ -68,6 +71,7 @@ class TermCells:
         sorted_key = key[order]
         starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
         first = order[starts]
+        import scipy.sparse  # scipy.sparse on first use: a slow import
         J = scipy.sparse.csr_matrix((np.ones(n), order, np.r_[starts, n]),
                                     shape=(len(starts), n))
         return cls(J, level_indicator(codes[first], nlevels), first,

@@ -4,7 +4,6 @@ optimisation (:mod:`glmm.optimize.driver`)."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from ..errors import PirlsError
 from ..families.response import Working
@@ -66,6 +65,7 @@ def _irls_step(X: np.ndarray, o: np.ndarray, eta: np.ndarray, wk: Working) -> np
     try:
         return cho_solve(cholesky(X.T @ WX, lower=False), rhs, lower=False)
     except FactorizationError:   # numerically singular XᵀWX: least squares
+        import scipy.linalg  # scipy.linalg on first use: a slow import
         sw = np.sqrt(wk.W)
         z = eta - o + wk.s / np.where(wk.W > 0, wk.W, 1.0)
         return scipy.linalg.lstsq(sw[:, None] * X, sw * z, check_finite=False)[0]

@@ -16,12 +16,14 @@ mode); glmm's W is the mode's own (docs/objectives.md §3).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from ..design.random import RandomEffects
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 #: right-hand sides per sparse solve
 _CHUNK = 512
@@ -30,6 +32,8 @@ _CHUNK = 512
 def inverse_blocks(G: sp.spmatrix, blocks: Sequence[tuple[int, int]]) -> list[np.ndarray]:
     """The diagonal blocks G⁻¹[a:a+p, a:a+p] for (a, p) in ``blocks``, by sparse LU solves
     against the unit vectors of their columns."""
+    import scipy.sparse as sp  # scipy.sparse on first use: a slow import
+    import scipy.sparse.linalg as spla
     G = sp.csc_matrix(G)
     lu = spla.splu(G)
     cols = np.concatenate([np.arange(a, a + p) for a, p in blocks]) if blocks else \
@@ -53,6 +57,7 @@ def conditional_variances(random: RandomEffects, theta: np.ndarray, W: np.ndarra
                           sigma: float) -> dict[str, np.ndarray]:
     """Per grouping factor an array (levels, P, P) of σ²·(ΛG⁻¹Λᵀ) blocks, P the factor's
     ranef columns (its terms side by side, the cross-term blocks zero)."""
+    import scipy.sparse as sp  # scipy.sparse on first use: a slow import
     Z = random.Z
     Lam = random.Lambda(theta)
     ZL = sp.csc_matrix(Z @ Lam)

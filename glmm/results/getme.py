@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from ..errors import ArgumentError
 
@@ -35,8 +34,10 @@ def getme(fit: MixedModelFit, name: str) -> Any:
     if name == "X":
         return d.X.copy()
     if name in ("Z", "Zt"):
+        import scipy.sparse as sp  # scipy.sparse on first use: a slow import
         return re.Z.copy() if name == "Z" else sp.csc_matrix(re.Z.T)
     if name in ("Lambda", "Lambdat"):
+        import scipy.sparse as sp
         L = re.Lambda(ev.theta)
         return L if name == "Lambda" else sp.csc_matrix(L.T)
     if name == "theta":
@@ -48,6 +49,7 @@ def getme(fit: MixedModelFit, name: str) -> Any:
     if name == "b":
         return ev.b.copy()
     if name == "L":
+        import scipy.sparse as sp
         ZL = sp.csc_matrix(re.Z @ re.Lambda(ev.theta))
         G = (ZL.T @ sp.diags(st.W) @ ZL + sp.identity(re.q)).toarray()
         return sp.csc_matrix(np.linalg.cholesky(G))
