@@ -5,7 +5,8 @@ in turn; the median wall time over the runs.
 
     scripts/process_bench.py --runs 15 --peer glmm062=/path/to/venv/bin/python
 
-Each peer runs from its own environment with ``python -I`` (scripts/bench.py's PEERS).
+glmm is the one this script's interpreter imports (this checkout's, when installed editable);
+each peer runs from its own environment with ``python -I`` (scripts/bench.py's PEERS).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ df = pd.read_csv(PATH, dtype={"herd": "category", "period": "category"})
 import glmm
 fit = glmm.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", df,
                  family="binomial")
-print(fit.objective)
+print(-2 * fit.loglik)
 """,
     "glmm062": """
 import pandas as pd
@@ -96,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                                       cwd=tmp, check=False)
                 times[name].append(time.perf_counter() - t0)
                 if proc.returncode:
-                    print(f"{name}: {proc.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+                    lines = (proc.stderr or proc.stdout).strip().splitlines()
+                    print(f"{name}: {lines[-1] if lines else f'exit code {proc.returncode}'}",
+                          file=sys.stderr)
                     return 1
                 out[name] = proc.stdout.strip()
     for name, t in times.items():

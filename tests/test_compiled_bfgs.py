@@ -42,8 +42,8 @@ def core_bfgs(fg: Fg, x0: np.ndarray, unit: np.ndarray | None = None,
 
 
 def test_core_bfgs_constants_are_glmm_constants() -> None:
-    assert (core.C1, core.MAX_BACKTRACKS, core.STALL_GMAX, core.STALL_DECREMENT) == \
-        (bfgs.C1, bfgs.MAX_BACKTRACKS, bfgs.STALL_GMAX, bfgs.STALL_DECREMENT)
+    assert (core.C1, core.MAX_BACKTRACKS, core.STALL_GMAX, core.STALL_DECREMENT, core.FLAT_F) == \
+        (bfgs.C1, bfgs.MAX_BACKTRACKS, bfgs.STALL_GMAX, bfgs.STALL_DECREMENT, bfgs.FLAT_F)
     assert core.PREDICT_RANGE == objective.PREDICT_RANGE
 
 

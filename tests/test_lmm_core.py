@@ -97,7 +97,7 @@ def test_core_gradient_is_the_criterions(case: str, criterion: str, kind: str) -
         capsule = objective(case, criterion)._capsule
     thetas = [np.atleast_1d(np.asarray(t, dtype=float))
               for t in REF[case][criterion]["probes"]["theta"]]
-    thetas.append(np.where(np.arange(len(thetas[0])) == 0, 0.0, thetas[1]))
+    thetas.append(np.where(np.arange(len(thetas[0])) == 0, 0.0, thetas[0]))
     for theta in thetas:
         g = np.zeros(len(theta))
         core.lmm_evaluate(capsule, theta, g)
@@ -105,17 +105,51 @@ def test_core_gradient_is_the_criterions(case: str, criterion: str, kind: str) -
         assert np.allclose(g, fd, rtol=1e-5, atol=1e-5), (theta, g, fd)
 
 
-def test_core_takes_its_models_only() -> None:
-    """A later vector term is not the core's: lmer fits it in numpy, to the same optimum as
-    the model with the terms the other way round (which the core takes)."""
-    df = frame("sleepstudy.csv").copy()
-    df["half"] = (df["Days"] < 5).map({True: "a", False: "b"}).astype("category")
-    inner = build_design("Reaction ~ Days + (Days | Subject) + (1 | half)", df)
-    assert lmm_crossprod.compiled_applies(lmm_model(inner))
-    outer = build_design("Reaction ~ Days + (1 | half) + (Days | Subject)", df)
-    model = lmm_model(outer)
-    if model.terms[0].p == 1:   # lme4 orders terms by their number of levels: Subject first
-        assert not lmm_crossprod.compiled_applies(model)
+def _half(df):
+    out = df.copy()
+    out["half"] = (out["Days"] < 5).map({True: "a", False: "b"}).astype("category")
+    return out
+
+
+@pytest.mark.parametrize("formula", [
+    "Reaction ~ Days + (Days | Subject) + (1 | half)",   # p₁ = 2 with a later term
+    "Reaction ~ 0 + (Days | Subject) + (1 | half)",      # p = 0 (REML is ML)
+    "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject) + (1 | half)",
+])
+@pytest.mark.parametrize("REML", [True, False])
+def test_core_equals_numpy(formula: str, REML: bool) -> None:
+    """Models outside the corpus (no lme4 reference here): the core's value and gradient are
+    numpy's (glmm.objectives.lmm, §1–§3 of docs/lmm.md: another implementation of the same
+    formulas, by the per-observation selected inverse), to rounding, at several θ, with the
+    coupling block dense and sparse."""
+    model = lmm_model(build_design(formula, _half(frame("sleepstudy.csv"))))
+    assert lmm_crossprod.compiled_applies(model)
+    rng = np.random.default_rng(7)
+    for kind in ("dense", "sparse"):
+        with coupling(kind):
+            obj = LmmObjective(model, REML)
+            capsule = obj._capsule
+        for _ in range(3):
+            theta = rng.uniform(0.05, 1.5, model.ntheta)
+            f, g = obj.value_and_gradient(theta)
+            gc = np.zeros(model.ntheta)
+            fc = core.lmm_evaluate(capsule, theta, gc)
+            assert abs(fc - f) <= 1e-12 * abs(f)   # sums of n terms and logs: rounding
+            assert np.allclose(gc, g, rtol=1e-9, atol=1e-9 * max(1.0, abs(f)))
+
+
+def test_a_later_vector_term_is_fitted_in_numpy() -> None:
+    """(Days | half) after (1 | Subject) (lme4 orders terms by their levels: Subject first) is
+    not the core's: lmer searches in numpy, and reaches the optimum of the same model that
+    its devfun (numpy) and the core agree on elsewhere."""
+    df = _half(frame("sleepstudy.csv"))
+    model = lmm_model(build_design("Reaction ~ Days + (1 | Subject) + (Days | half)", df))
+    assert model.terms[0].p == 1 and not lmm_crossprod.compiled_applies(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", glmm.GlmmWarning)
+        f = glmm.lmer("Reaction ~ Days + (1 | Subject) + (Days | half)", df)
+    assert "compiled" not in f.optsummary.optimizer
+    assert f.optsummary.converged
 
 
 def test_lmer_searches_in_the_core() -> None:
@@ -136,6 +170,12 @@ def test_core_refuses_a_bad_model() -> None:
     rows[-1] = 0
     with pytest.raises(ValueError, match="rows"):
         core.lmm_model(*args[:6], rows, *args[7:])
+    obj = objective("sleepstudy", "REML")   # term 1's θ pairs: each once, column by column
+    args = _model_args(obj)
+    tril = args[2].copy()
+    tril[2:4] = tril[0:2]
+    with pytest.raises(ValueError, match="tril"):
+        core.lmm_model(*args[:2], tril, *args[3:])
 
 
 def _model_args(obj: LmmObjective) -> tuple:

@@ -90,7 +90,8 @@ int bfgs(Objective fg, void *ctx, Py_ssize_t n, const unsigned char *unit,
             if (error)
                 goto raised;
             const int ok = isfinite(fn);
-            if (ok && fn <= f + C1 * t * slope) {
+            if (ok && (fn <= f + C1 * t * slope ||
+                       (fn <= f + FLAT_F * fabs(f) && max_abs(gn, n) < gmax))) {
                 accepted = 1;
                 break;
             }

@@ -64,6 +64,9 @@
 #define MAX_BACKTRACKS 30
 #define STALL_GMAX 1e-3
 #define STALL_DECREMENT 1e-10
+/* a trial point within FLAT_F·|F| of F (F's last bits) whose gradient is smaller counts as a
+ * decrease (glmm.optimize.bfgs.FLAT_F) */
+#define FLAT_F 1e-15
 
 /* The response kinds. */
 enum { BINOMIAL_LOGIT = 0, POISSON_LOG = 1 };

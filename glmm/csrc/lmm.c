@@ -26,14 +26,15 @@
  *
  *     ∂d/∂θ = T(P) + (ν − 1) T(zzᵀ)/r² − [ML] Σ_c T(v_c v_cᵀ)
  *
- * z = −r²P[:, ỹ] = [û; β̂; −1], and v_c the columns of U R_Xᵀ with U the X columns of the
+ * z = −r²P[:, ỹ] = [û; β̂ − β₀; −1], and v_c the columns of U R_Xᵀ with U the X columns of the
  * inverse of Ā's leading q + p block.  T(P) needs P on the pattern of M only (a selected
  * inverse): P₂₂ = S̄⁻¹ (dpotri), P₂₁,ₖ = −P₂₂Kₖ with Kₖ = BₖG₁ₖ⁻¹ on rows(k), and the diagonal
  * blocks P₁₁,ₖ = G₁ₖ⁻¹ − KₖᵀP₂₁,ₖ.
  *
  * LAPACK and BLAS are scipy's (the function pointers of scipy.linalg.cython_lapack and
- * cython_blas), so that the core links nothing and the thread limit numpy's BLAS is under
- * (threadpoolctl) applies here too. */
+ * cython_blas), so that the core links nothing.  scipy's OpenBLAS is not numpy's: lmer limits
+ * it to one thread because glmm.glmer._threads loads scipy.linalg before it inspects the
+ * thread pools; a direct call outside a fit runs under whatever limit the caller set. */
 
 #include "core.h"
 
@@ -424,7 +425,7 @@ static double evaluate(Work *w, const double *theta, double *g)
             v += Pc[i] * lam2[i] * Mc[i];
         gt[m->rterm[j]] += v;
     }
-    /* T(zzᵀ), z = −r²P[:, ỹ] = [û; β̂; −1] */
+    /* T(zzᵀ), z = −r²P[:, ỹ] = [û; β̂ − β₀; −1] */
     const Py_ssize_t len = m->q1 + m2;
     double *z = w->vec;
     for (Py_ssize_t k = 0; k < l1; k++) {
@@ -530,13 +531,16 @@ static PyObject *py_lmm_model(PyObject *self, PyObject *args)
         goto fail;
     }
     const Py_ssize_t q2 = m2 - p - 1;
-    for (Py_ssize_t j = 0; j < nth1; j++)
-        if (lm->tril[2 * j] < 0 || lm->tril[2 * j] >= p1 || lm->tril[2 * j + 1] < 0 ||
-            lm->tril[2 * j + 1] > lm->tril[2 * j]) {
-            PyErr_Format(PyExc_ValueError, "tril: pair %zd is not in the lower triangle of a "
-                         "%zd x %zd factor", j, p1, p1);
+    /* term 1's θ fills its factor column by column (lme4's order): each pair exactly once */
+    for (Py_ssize_t j = 0, b = 0, a = 0; j < nth1; j++) {
+        if (lm->tril[2 * j] != a || lm->tril[2 * j + 1] != b) {
+            PyErr_Format(PyExc_ValueError, "tril: pair %zd must be (%zd, %zd), the lower "
+                         "triangle of a %zd x %zd factor column by column", j, a, b, p1, p1);
             goto fail;
         }
+        if (++a == p1)
+            a = ++b;
+    }
     for (Py_ssize_t i = 0; i < m2; i++)
         if (i < q2 ? lm->rterm[i] < nth1 || lm->rterm[i] >= ntheta : lm->rterm[i] != -1) {
             PyErr_Format(PyExc_ValueError, "rterm: row %zd must be %s", i,
@@ -587,8 +591,9 @@ fail:
 
 PyDoc_STRVAR(lmm_evaluate_doc,
 "lmm_evaluate(model, theta, g) -> F\n\n"
-"The profiled criterion of an lmm_model at θ (+inf where Ā is not positive definite), with\n"
-"its gradient written into g unless g is None.");
+"The profiled criterion of an lmm_model at θ (+inf where Ā is not positive definite, or,\n"
+"with g, where the gradient is not finite), with its gradient written into g unless g is\n"
+"None.");
 
 static PyObject *py_lmm_evaluate(PyObject *self, PyObject *args)
 {
@@ -611,6 +616,9 @@ static PyObject *py_lmm_evaluate(PyObject *self, PyObject *args)
     double F;
     Py_BEGIN_ALLOW_THREADS
     F = evaluate(&w, theta, g);
+    for (Py_ssize_t j = 0; g && j < lm->ntheta && isfinite(F); j++)
+        if (!isfinite(g[j]))   /* as the search: a point without a finite gradient is out */
+            F = INFINITY;
     Py_END_ALLOW_THREADS
     work_free(&w);
     release(bs);

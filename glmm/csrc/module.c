@@ -31,6 +31,7 @@ PyMODINIT_FUNC PyInit__core(void)
         PyModule_AddIntConstant(m, "MAX_BACKTRACKS", MAX_BACKTRACKS) < 0 ||
         PyModule_AddObject(m, "STALL_GMAX", PyFloat_FromDouble(STALL_GMAX)) < 0 ||
         PyModule_AddObject(m, "STALL_DECREMENT", PyFloat_FromDouble(STALL_DECREMENT)) < 0 ||
+        PyModule_AddObject(m, "FLAT_F", PyFloat_FromDouble(FLAT_F)) < 0 ||
         PyModule_AddObject(m, "PREDICT_RANGE", PyFloat_FromDouble(PREDICT_RANGE)) < 0 ||
         PyModule_AddIntConstant(m, "MAX_TERMS", MAX_TERMS) < 0 ||
         PyModule_AddObject(m, "STATUS", Py_BuildValue(

@@ -29,8 +29,11 @@ MAX_ORDER = 4000
 MAX_P1 = 16
 #: A dense coupling block costs about this fraction of a scattered update per entry (BLAS's
 #: dsyrk against a loop over each level's pairs of rows): dense when DENSE_COST·m₂²·q₁ is
-#: below the sparse pairs' count.
+#: below the sparse pairs' count Σₖ nₖ²·p₁ (nₖ: level k's rows).
+#: The largest coupling block (p₁ × its rows, over the levels) the core takes: it holds four
+#: arrays of that size (M₂₁, M₂₁T₁, W and P₂₁), here 4 × 400 MB.
 DENSE_COST = 0.1
+MAX_COUPLING = 50_000_000
 #: Level × row keys counted in one bincount up to this many (else np.unique).
 MAX_BINCOUNT = 50_000_000
 
@@ -53,6 +56,7 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
         return None
     assert _core is not None
     first, rest = model.terms[0], model.terms[1:]
+    assert first.theta_slice.start == 0   # the core reads term 1's θ first
     w, X = model.weights, model.X
     n, p = X.shape
     y = model.y - model.offset
@@ -97,7 +101,10 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
         level = row = np.zeros(0, dtype=np.int64)
         sums = np.zeros((0, p1))
     nrest = np.bincount(level, minlength=l1)
-    dense = DENSE_COST * m2 * m2 * l1 * p1 <= float(((nrest + p + 1) ** 2).sum()) * p1 * p1
+    sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
+    dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
+    if p1 * (l1 * m2 if dense else int(nrest.sum()) + l1 * (p + 1)) > MAX_COUPLING:
+        return None   # numpy's blocked factor keeps no dense copies of the coupling
     if dense:
         M21 = np.zeros((l1, p1, m2))
         M21[level, :, row] = sums
@@ -140,6 +147,7 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
     rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
                                       [t.nlevels for t in rest]),
                             np.full(p + 1, -1)]).astype(np.int64)
+    # lme4's REML with no fixed effects is ML (reml_effective): ν = n and no R_X
     return _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
                            M21, M22, p, bool(dense), n, bool(REML) and p > 0,
                            float(np.log(w).sum()), model.ntheta)

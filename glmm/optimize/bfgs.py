@@ -6,7 +6,8 @@ small model's whole evaluation.  The method, with H ≈ ∇²F⁻¹:
 
     d = −H g;   x⁺ = x + t d,  t = 1 first (the very first step: no coordinate moves by
                 more than ½), backtracked (safeguarded quadratic interpolation) until
-                F(x⁺) ≤ F(x) + c₁ t gᵀd   (Armijo)
+                F(x⁺) ≤ F(x) + c₁ t gᵀd   (Armijo),  or F(x⁺) within F's last bits of
+                F(x) (FLAT_F) with a smaller ‖g⁺‖∞
     s = x⁺ − x, y = g⁺ − g;  H₀ = (sᵀy / yᵀy) I before the first update (Shanno–Phua; only
                 on the coordinates not marked ``unit``, the others keep 1);
     H⁺ = (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ,  ρ = 1/(sᵀy), skipped when sᵀy ≤ 0.
@@ -47,6 +48,10 @@ XTOL = 1e-6
 #: n terms), so a smaller decrease cannot be seen in F.
 STALL_GMAX = 1e-3
 STALL_DECREMENT = 1e-10
+#: A trial point whose F is within FLAT_F·|F| of F(x) (its last bits: near the optimum of a
+#: large criterion, InstEval's 2.4e5, the decrease on offer is below them) counts as a
+#: decrease when its gradient is smaller: Armijo's test cannot see the step, the gradient can.
+FLAT_F = 1e-15
 #: At most this many iterations.
 MAX_ITER = 500
 BAD_START_MESSAGE = "the objective cannot be evaluated at the starting point"
@@ -153,7 +158,9 @@ def minimize_bfgs(fg: Callable[[np.ndarray], tuple[float, np.ndarray]], x0: np.n
         for _ in range(MAX_BACKTRACKS):
             xn = x + t * d
             fn, gn = evaluate(xn)
-            if gn is not None and fn <= f + C1 * t * slope:
+            if gn is not None and (fn <= f + C1 * t * slope
+                                   or (fn <= f + FLAT_F * abs(f)
+                                       and float(np.abs(gn).max()) < gmax)):
                 break
             if gn is None:
                 t *= 0.1
