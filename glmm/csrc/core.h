@@ -106,6 +106,23 @@ static inline Py_ssize_t muladd(Py_ssize_t a, Py_ssize_t b, Py_ssize_t c)
     return a * b + c;
 }
 
+/* Neumaier's compensated sum: the running sum s and the rounding lost, c. */
+typedef struct {
+    double s, c;
+} Sum;
+
+static inline void add(Sum *a, double v)
+{
+    const double t = a->s + v;
+    a->c += fabs(a->s) >= fabs(v) ? (a->s - t) + v : (v - t) + a->s;
+    a->s = t;
+}
+
+static inline double total(const Sum *a)
+{
+    return a->s + a->c;
+}
+
 /* -- the response (response.h, response.c) ------------------------------------------------ */
 
 typedef struct {

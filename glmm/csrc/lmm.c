@@ -103,18 +103,6 @@ typedef struct {
     const double *M22;      /* m₂ × m₂, symmetric */
 } LmmModel;
 
-/* Neumaier's compensated sum */
-typedef struct {
-    double s, c;
-} Sum;
-
-static inline void add(Sum *a, double v)
-{
-    const double t = a->s + v;
-    a->c += fabs(a->s) >= fabs(v) ? (a->s - t) + v : (v - t) + a->s;
-    a->s = t;
-}
-
 /* the scratch of one evaluation */
 typedef struct {
     const LmmModel *m;
@@ -322,7 +310,7 @@ static double evaluate(Work *w, const double *theta, double *g)
         add(&ldrx, 2.0 * log(S[i * m2 + i]));
     const double r = S[(m2 - 1) * m2 + (m2 - 1)], pwrss = r * r;
     const double nu = m->REML ? m->nobs - (double)p : m->nobs;
-    const double ldL2 = ld.s + ld.c, ldRX2 = ldrx.s + ldrx.c;
+    const double ldL2 = total(&ld), ldRX2 = total(&ldrx);
     double F = ldL2 - m->logw + nu * (1.0 + log(2.0 * M_PI * pwrss / nu));
     if (m->REML)
         F += ldRX2;

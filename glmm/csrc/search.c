@@ -28,23 +28,6 @@ typedef struct {
     double *eta0, *gfull;       /* scratch: n, 1 + p */
 } ScalarObjective;
 
-/* Neumaier's compensated sum: the running sum s and the rounding lost, c. */
-typedef struct {
-    double s, c;
-} Sum;
-
-static inline void add(Sum *a, double v)
-{
-    const double t = a->s + v;
-    a->c += fabs(a->s) >= fabs(v) ? (a->s - t) + v : (v - t) + a->s;
-    a->s = t;
-}
-
-static inline double total(const Sum *a)
-{
-    return a->s + a->c;
-}
-
 static double scalar_objective(void *ctx, const double *x, double *g, int *error)
 {
     ScalarObjective *so = ctx;
