@@ -148,29 +148,6 @@ static int work_alloc(Work *w, const LmmModel *m)
     return 1;
 }
 
-/* Cholesky of a p × p block (row-major, lower), in place; 0 if not positive definite */
-static int chol_lower(double *A, Py_ssize_t p)
-{
-    for (Py_ssize_t j = 0; j < p; j++) {
-        double d = A[j * p + j];
-        for (Py_ssize_t k = 0; k < j; k++)
-            d -= A[j * p + k] * A[j * p + k];
-        if (!(d > 0.0))
-            return 0;
-        d = sqrt(d);
-        A[j * p + j] = d;
-        for (Py_ssize_t i = j + 1; i < p; i++) {
-            double v = A[i * p + j];
-            for (Py_ssize_t k = 0; k < j; k++)
-                v -= A[i * p + k] * A[j * p + k];
-            A[i * p + j] = v / d;
-        }
-        for (Py_ssize_t i = 0; i < j; i++)
-            A[i * p + j] = 0.0;
-    }
-    return 1;
-}
-
 /* out[j] += scale · Σ_levels v_{(l,b)} (MΛ̄v)_{(l,a)} for θⱼ at (a, b): T(vvᵀ)/2 for v of
  * length q₁ + m₂ (term 1's modes level-major, then S̄'s rows), at the θ of the last
  * factorisation (w->T, w->lam2). */
@@ -225,8 +202,8 @@ static void probe(Work *w, const double *v, double scale, double *out)
     }
 }
 
-/* The criterion at θ (F, or +∞ where Ā is not positive definite), with its gradient into g
- * when g is not NULL. */
+/* The criterion at θ (F, or +∞ where Ā is not positive definite or, with g, where the
+ * gradient is not finite), with its gradient into g when g is not NULL. */
 static double evaluate(Work *w, const double *theta, double *g)
 {
     const LmmModel *m = w->m;
@@ -260,8 +237,13 @@ static double evaluate(Work *w, const double *theta, double *g)
                 L[a * p1 + b] = v;
                 L[b * p1 + a] = v;
             }
-        if (!chol_lower(L, p1))
+        if (!cholesky_upper(L, p1))   /* R, RᵀR = G; Lₖ = Rᵀ (lower) in place */
             return INFINITY;
+        for (Py_ssize_t a = 0; a < p1; a++)
+            for (Py_ssize_t b = 0; b < a; b++) {
+                L[a * p1 + b] = L[b * p1 + a];
+                L[b * p1 + a] = 0.0;
+            }
         for (Py_ssize_t a = 0; a < p1; a++)
             add(&ld, 2.0 * log(L[a * p1 + a]));
         const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
@@ -450,8 +432,11 @@ static double evaluate(Work *w, const double *theta, double *g)
             probe(w, v, -1.0, gt);
         }
     }
-    for (Py_ssize_t j = 0; j < m->ntheta; j++)
+    for (Py_ssize_t j = 0; j < m->ntheta; j++) {
         g[j] = 2.0 * gt[j];
+        if (!isfinite(g[j]))   /* a point without a finite gradient is out of the search */
+            F = INFINITY;
+    }
     return F;
 }
 
@@ -604,9 +589,6 @@ static PyObject *py_lmm_evaluate(PyObject *self, PyObject *args)
     double F;
     Py_BEGIN_ALLOW_THREADS
     F = evaluate(&w, theta, g);
-    for (Py_ssize_t j = 0; g && j < lm->ntheta && isfinite(F); j++)
-        if (!isfinite(g[j]))   /* as the search: a point without a finite gradient is out */
-            F = INFINITY;
     Py_END_ALLOW_THREADS
     work_free(&w);
     release(bs);
@@ -619,12 +601,7 @@ fail:
 static double lmm_objective(void *ctx, const double *x, double *g, int *error)
 {
     (void)error;
-    double F = evaluate(ctx, x, g);
-    const LmmModel *m = ((Work *)ctx)->m;
-    for (Py_ssize_t j = 0; j < m->ntheta && isfinite(F); j++)
-        if (!isfinite(g[j]))
-            F = INFINITY;
-    return F;
+    return evaluate(ctx, x, g);
 }
 
 PyDoc_STRVAR(lmm_minimize_doc,
