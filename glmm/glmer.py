@@ -5,6 +5,9 @@
                                       │  + family.initialize (y, trials, μ_start)
                                       └─ GlmerModel ─ objective F(θ[, β])
     GLM start β₀ ─ BFGS on θ (nAGQ = 0) or on (θ, β) (nAGQ ≥ 1) ─ Optimum ─ GlmerFit
+
+What only some fits run (the blocked objective, a user's start, lmer) is imported where it
+is used: a small fit's process loads and compiles only the modules it runs.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import ThreadpoolController
 
 from .design.design import Design, build_design
 from .design.fixed import FixedEffects
@@ -34,8 +37,6 @@ from .errors import (
 from .families import Family, Initialized, make_family
 from .families.response import check_response
 from .objectives.base import Objective
-from .objectives.blocked import BlockedObjective
-from .objectives.lmm import check_theta
 from .objectives.model import GlmerModel
 from .objectives.pirls import initial_lp
 from .objectives.scalar_term import ScalarTermObjective
@@ -44,7 +45,10 @@ from .optimize.control import GlmerControl
 from .optimize.driver import Optimum, optimize_theta, optimize_theta_beta
 from .optimize.start import glm_start
 from .results.glmer import GlmerFit
-from .results.lmer import LmerFit
+from .threads import blas_limit
+
+if TYPE_CHECKING:
+    from .results.lmer import LmerFit
 
 
 def _model(design: Design, family: Family, init: Initialized) -> GlmerModel:
@@ -85,11 +89,8 @@ def glmer(formula: str, data: pd.DataFrame, family: str | Family = "binomial", n
             raise ArgumentError("control: a gaussian model with the identity link is fitted "
                                 "by lmer(), whose settings are lmer's; call glmm.lmer()")
         return _to_lmer(formula, data, nAGQ, weights, offset, start)
-    # The dense blocks here are small (q₂ ≤ a few hundred): a multi-threaded BLAS spends
-    # more waking its threads than computing, and its threads spin on after a call; one
-    # thread also makes the summation order, and so the optimiser's path, independent of the
-    # machine's core count.
-    with _threads().limit(limits=1, user_api="blas"):
+    # one BLAS thread: the dense blocks here are small (glmm.threads)
+    with blas_limit(1):
         design = build_design(formula, data, weights=weights, offset=offset)
         init = fam.initialize(design.response, design.weights)
         check_response(init.y)
@@ -106,7 +107,7 @@ def refit_design(design: Design, fam: Family, nAGQ: int, response: object,
                  control: GlmerControl) -> GlmerFit:
     """The fit of ``design`` and ``fam`` to a new raw ``response`` (lme4's ``refit``)."""
     design = dataclasses.replace(design, response=response)
-    with _threads().limit(limits=1, user_api="blas"):
+    with blas_limit(1):
         init = fam.initialize(design.response, design.weights)
         check_response(init.y)
         return _fit(design, fam, nAGQ, _model(design, fam, init), control)
@@ -123,6 +124,8 @@ def _start(start: Start, design: Design, nAGQ: int) -> tuple[np.ndarray | None,
     X's columns (after any rank drop)."""
     if start is None:
         return None, None
+    from .objectives.lmm import check_theta
+
     if isinstance(start, dict):
         unknown = sorted(set(map(str, start)) - {"theta", "fixef"})
         if unknown:
@@ -172,24 +175,12 @@ def _to_lmer(formula: str, data: pd.DataFrame, nAGQ: int, weights: str | np.ndar
     return lmer(formula, data, weights=weights, offset=offset, start=start)
 
 
-_controller: ThreadpoolController | None = None
-
-
-def _threads() -> ThreadpoolController:
-    """The process's thread pools, inspected once (inspecting them is slow).  scipy.linalg is
-    loaded first: its OpenBLAS (the LAPACK of glmm.linalg.lapack and of the compiled core) is
-    not numpy's, and a pool loaded after the inspection would not be limited."""
-    global _controller
-    if _controller is None:
-        import scipy.linalg  # noqa: F401  scipy's BLAS, limited with numpy's: a slow import
-        _controller = ThreadpoolController()
-    return _controller
-
-
 def _objective(model: GlmerModel, nAGQ: int, beta0: np.ndarray) -> Objective:
     """The objective's implementation for this model: one scalar term has a diagonal G."""
     if len(model.terms) == 1 and model.terms[0].p == 1:
         return ScalarTermObjective(model, nAGQ, beta0)
+    from .objectives.blocked import BlockedObjective  # two or more terms, or a vector term
+
     return BlockedObjective(model, nAGQ, beta0)
 
 

@@ -18,11 +18,11 @@ import pandas as pd
 from .design.design import Design, build_design
 from .errors import ArgumentError, ArgumentTypeError, ConvergenceWarning, ResponseError
 from .families import gaussian
-from .glmer import _threads
 from .objectives.lmm import TOLERANCES, LmmObjective, check_theta, lme4_start
 from .objectives.model import GlmerModel
 from .optimize.driver import BOUNDARY_TOL, Optimum, optimize_theta
 from .results.lmer import LmerFit, warn_singular
+from .threads import blas_limit
 
 #: The ``control`` entries lmer accepts.
 CONTROL_KEYS = ("lme4_start",)
@@ -45,7 +45,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True,
     if not isinstance(REML, (bool, np.bool_)):
         raise ArgumentTypeError(f"REML must be True or False, got {REML!r}")
     ctrl = _control(control)
-    with _threads().limit(limits=1, user_api="blas"):
+    with blas_limit(1):
         design = build_design(formula, data, weights=weights, offset=offset)
         model = lmm_model(design)
         if start is not None:

@@ -241,13 +241,14 @@ else:
 def run_worker(engine: str, model: BenchModel, path: str, repeat: int,
                peers: dict[str, str]) -> dict:
     """One engine's fits of one model in a fresh process: "glmm", "lme4" or a peer's name."""
+    # -I for every engine: isolated, so that neither this checkout (the working directory)
+    # nor PYTHONPATH can shadow a peer's package (PyPI glmm's import name is ours), and so
+    # that no PYTHON* variable (PYTHONDONTWRITEBYTECODE, say) applies to one engine only
     if engine in peers:
-        # -I: isolated, so that neither this checkout (the working directory) nor
-        # PYTHONPATH can shadow the peer's package (PyPI glmm's import name is ours)
         cmd = [peers[engine], "-I", "-c", PEERS[engine], path, json.dumps(asdict(model)),
                str(repeat)]
     else:
-        cmd = [sys.executable, __file__, "--worker", engine, model.name, "--data", path,
+        cmd = [sys.executable, "-I", __file__, "--worker", engine, model.name, "--data", path,
                "--repeat", str(repeat)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

@@ -6,7 +6,8 @@ in turn; the median wall time over the runs.
     scripts/process_bench.py --runs 15 --peer glmm062=/path/to/venv/bin/python
 
 glmm is the one this script's interpreter imports (this checkout's, when installed editable);
-each peer runs from its own environment with ``python -I`` (scripts/bench.py's PEERS).
+each peer runs from its own environment (scripts/bench.py's PEERS); every engine with
+``python -I``.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"a peer ({', '.join(n for n in SCRIPTS if n != 'glmm')}) and the "
                          "python of its own venv; repeatable")
     args = ap.parse_args(argv)
-    engines = {"glmm": [sys.executable]}
+    # every engine isolated (-I): no PYTHON* variable (PYTHONDONTWRITEBYTECODE, say) applies
+    # to one engine only, and no working directory shadows a peer's glmm
+    engines = {"glmm": [sys.executable, "-I"]}
     for text in args.peer:
         name, _, python = text.partition("=")
         if name not in SCRIPTS or name == "glmm" or not python:

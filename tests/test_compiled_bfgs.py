@@ -136,7 +136,7 @@ WHOLE = [c for c in CASES if c != "cbpp-prop"]
 
 
 @pytest.mark.parametrize("case", WHOLE + list(SIMULATED))
-@pytest.mark.parametrize("nagq", [0, 1])
+@pytest.mark.parametrize("nagq", [0, 1, 5, 25])   # 5, 25: the quadrature (agq.c vs agq.py)
 def test_core_search_equals_the_python_search(case: str, nagq: int) -> None:
     m = _case_model(case)[0] if case in WHOLE else _model(*SIMULATED[case][:1],
                                                              **SIMULATED[case][1])
@@ -160,6 +160,17 @@ def test_core_search_equals_the_python_search(case: str, nagq: int) -> None:
     assert obj_a.evaluations == obj_b.evaluations
 
 
+def test_core_quadrature_with_non_integer_counts() -> None:
+    """cbpp-prop (proportions, no weights: non-integer counts) at nAGQ = 5: the core's search
+    equals the Python one over the same PIRLS (the quadrature objective has no aic)."""
+    m = _case_model("cbpp-prop")[0]
+    a, _ = _search(m, 5, in_core=True)
+    b, _ = _search(m, 5, in_core=False)
+    assert (a.nfev, a.converged) == (b.nfev, b.converged)
+    np.testing.assert_allclose(a.params, b.params, rtol=0, atol=1e-9)   # as above
+    assert a.evaluation.objective == pytest.approx(b.evaluation.objective, rel=1e-13)
+
+
 def test_core_search_where_pirls_cannot_start() -> None:
     m = _model("binomial")
     obj = ScalarTermObjective(m, 0, np.zeros(2))
@@ -175,8 +186,10 @@ def test_core_search_only_where_the_core_applies() -> None:
     assert prop.response.aic_constant is None
     assert ScalarTermObjective(prop, 1, np.zeros(prop.p)).compiled_bfgs(
         np.eye(prop.p), np.zeros(prop.p)) is None
+    # the quadrature objective has no aic: the core takes non-integer counts there
+    assert ScalarTermObjective(prop, 7, np.zeros(prop.p)).compiled_bfgs(
+        np.eye(prop.p), np.zeros(prop.p)) is not None
     m = _model("binomial")
-    assert ScalarTermObjective(m, 7, np.zeros(2)).compiled_bfgs(np.eye(2), np.zeros(2)) is None
     assert ScalarTermObjective(m, 1, np.zeros(2), compiled=False).compiled_bfgs(
         np.eye(2), np.zeros(2)) is None
     obj = ScalarTermObjective(m, 1, np.zeros(2))
@@ -186,7 +199,8 @@ def test_core_search_only_where_the_core_applies() -> None:
         mode = (np.zeros(1), np.zeros(2), np.zeros(q), np.ones(q),
                 *(np.zeros(n) for _ in range(5)), None, None, None)
         core.scalar_minimize(obj._capsule, np.zeros(2), np.eye(2), beta0, 0.0, None, set0, mode,
-                             np.zeros(3), np.zeros(3), np.zeros(3), None, 1e-6, 1e-10, 1e-6, 10)
+                             np.zeros(3), np.zeros(3), np.zeros(3), None, 1e-6, 1e-10, 1e-6, 10,
+                             None, None)
 
     good = (np.zeros(1), np.zeros(2), np.zeros(q), np.ones(q), *(np.zeros(n) for _ in range(5)),
             None, None, None)
@@ -244,7 +258,7 @@ def test_core_minimize_refuses_what_crashed_it() -> None:
         set0 = mode()
         args = (obj._capsule, np.zeros(2), np.eye(2), np.zeros(2), 0.0, None, set0,
                 mode() if set1 is None else set1(set0), np.r_[1.0, 0.0, 0.0], np.zeros(3),
-                np.zeros(3) if xl is None else xl, None, 1e-6, 1e-10, 1e-6, 10)
+                np.zeros(3) if xl is None else xl, None, 1e-6, 1e-10, 1e-6, 10, None, None)
         return in_child(lambda: core.scalar_minimize(*args))
 
     assert minimize() == "returned"

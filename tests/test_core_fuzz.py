@@ -47,12 +47,15 @@ pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")
 ENTRY_POINTS = ("scalar_model", "scalar_pirls", "scalar_gradient", "scalar_rx", "scalar_predict",
                 "scalar_minimize", "bfgs", "crossed_model", "crossed_pirls", "crossed_gradient",
                 "crossed_predict", "crossed_rx", "coupling_outer", "coupling_gather", "lmm_model",
-                "lmm_evaluate", "lmm_minimize")
+                "lmm_classes", "lmm_evaluate", "lmm_minimize", "block_model", "block_evaluate",
+                "block_minimize")
 #: the entry points that make a model's capsule, and the index arrays among their arguments
 #: (the ones a model copies)
 MODEL_MAKERS = {"scalar_model": lambda a: (a[5],),
                 "crossed_model": lambda a: (a[5], (a[9],), tuple(a[11])),
-                "lmm_model": lambda a: (a[2], a[3], a[5], a[6])}
+                "lmm_model": lambda a: (a[2], a[3], a[5], a[6]),
+                "lmm_classes": lambda a: (a[1], a[4]),
+                "block_model": lambda a: (a[5],)}
 CALLS = int(os.environ.get("GLMM_CORE_FUZZ_CALLS", "4000"))
 SEED = int(os.environ.get("GLMM_CORE_FUZZ_SEED", "12"))
 WORKERS = 4
@@ -84,7 +87,7 @@ def _recording(calls: dict[str, list[tuple]], models: dict[int, tuple], keep: in
                ) -> Iterator[None]:
     """While active, the first ``keep`` calls of each entry point are recorded into
     ``calls`` (their arguments as passed, copied), and each model's arguments into
-    ``models`` by its capsule's id (the capsules kept alive in ``calls``)."""
+    ``models`` (the maker and them) by its capsule's id (the capsules kept alive in ``calls``)."""
     originals = {name: getattr(core, name) for name in ENTRY_POINTS}
     seen: Counter[str] = Counter()
 
@@ -93,7 +96,7 @@ def _recording(calls: dict[str, list[tuple]], models: dict[int, tuple], keep: in
             copied = _copy(args)
             out = fn(*args)
             if name in MODEL_MAKERS:   # every model, for the calls that take it
-                models[id(out)] = copied
+                models[id(out)] = (name, copied)
                 calls.setdefault("_capsules", []).append((out,))
             if seen[name] < keep:
                 seen[name] += 1
@@ -140,14 +143,15 @@ def _tiny_model() -> object:
 
 
 @contextmanager
-def _dense_cost(cost: float) -> Iterator[None]:
-    """lmm_crossprod's choice of the dense or the sparse coupling block, forced one way."""
-    saved = lmm_crossprod.DENSE_COST
-    lmm_crossprod.DENSE_COST = cost
+def _dense_cost(cost: float, classes: float = np.inf) -> Iterator[None]:
+    """lmm_crossprod's choice of the dense or the sparse coupling block, or of the classes
+    form (a scalar term 1), forced one way."""
+    saved = lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST
+    lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST = cost, classes
     try:
         yield
     finally:
-        lmm_crossprod.DENSE_COST = saved
+        lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST = saved
 
 
 def capture() -> tuple[dict[str, list[tuple]], dict[int, tuple]]:
@@ -156,7 +160,7 @@ def capture() -> tuple[dict[str, list[tuple]], dict[int, tuple]]:
     models: dict[int, tuple] = {}
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")   # the corpus fits' own (singular fits and the like)
-        for case, nagq in (("cbpp", 0), ("cbpp", 1), ("mmmec", 1), ("verbagg", 0),
+        for case, nagq in (("cbpp", 0), ("cbpp", 1), ("cbpp", 5), ("mmmec", 1), ("verbagg", 0),
                            ("verbagg", 1), ("grouseticks", 1)):
             with _recording(calls, models, keep=2):
                 fit = _fit(case, nagq)
@@ -171,16 +175,28 @@ def capture() -> tuple[dict[str, list[tuple]], dict[int, tuple]]:
                         obj._pirls(theta, fit.beta, np.zeros(fit.model.q), joint=False)
                         obj.rx(obj.last[1])
     # lmer: one vector term (every level's block dense), nested and crossed scalar terms,
-    # forced through the sparse and the dense coupling block; lmm_evaluate by hand (lmer's
-    # fits call lmm_minimize)
-    for case, cost in (("sleepstudy", 0.1), ("pastes", np.inf), ("penicillin", 0.0)):
+    # forced through the sparse and the dense coupling block and the classes form;
+    # lmm_evaluate by hand (lmer's fits call lmm_minimize)
+    for case, cost, classes in (("sleepstudy", 0.1, np.inf), ("pastes", np.inf, np.inf),
+                                ("penicillin", 0.0, np.inf), ("penicillin", np.inf, 0.0)):
         ref = fixtures.load(case)
         c = ref.case
-        with _recording(calls, models, keep=2), _dense_cost(cost):
+        with _recording(calls, models, keep=2), _dense_cost(cost, classes):
             fit = glmm.lmer(c.formula, ref.data.to_pandas(), REML=False)
             obj = fit.objective_fn
             core.lmm_evaluate(obj._capsule, fit.theta * 1.1, np.zeros(len(fit.theta)))
             core.lmm_evaluate(obj._capsule, fit.theta, None)
+    # one vector-valued term: the core's search (glmer) and block_evaluate by hand, F₁ and F₀
+    with _recording(calls, models, keep=2):
+        fit = _fit("contraception-slope", 1)
+        m = fit.model
+        capsule = core.block_model(*m.response.core_args, m.terms[0].codes,
+                                   np.ascontiguousarray(m.terms[0].Xi), m.terms[0].nlevels,
+                                   m.terms[0].p, np.ascontiguousarray(m.X), m.p, m.offset)
+        aic = float(m.response.aic_constant)
+        core.block_evaluate(capsule, np.eye(m.p), np.zeros(m.p), None, aic,
+                            np.r_[fit.theta, fit.beta], np.zeros(m.ntheta + m.p))
+        core.block_evaluate(capsule, None, None, fit.beta, aic, fit.theta, np.zeros(m.ntheta))
     calls["bfgs"] = [
         (_quadratic, np.zeros(3), np.zeros(3), None, None, bfgs.GTOL, bfgs.DTOL, bfgs.XTOL,
          bfgs.MAX_ITER),
@@ -354,10 +370,10 @@ _MODELS: list[object] = []
 
 def _maker(name: str) -> str | None:
     """The entry point that makes the model an entry point takes as its first argument, if
-    it takes one."""
+    it takes one (lmm_model's or lmm_classes' capsule: either, for the lmm_ calls)."""
     kind = name.split("_")[0]
     maker = f"{kind}_model"
-    return maker if maker in MODEL_MAKERS and name != maker else None
+    return maker if maker in MODEL_MAKERS and name not in MODEL_MAKERS else None
 
 
 def mutated_call(calls: dict[str, list[tuple]], models: dict[int, tuple], seed: int, index: int
@@ -369,9 +385,9 @@ def mutated_call(calls: dict[str, list[tuple]], models: dict[int, tuple], seed: 
     base = bases[rng.integers(len(bases))]
     args = list(_copy(base))
     fn = getattr(core, name)
-    maker = _maker(name)
+    maker, margs0 = models[id(base[0])] if _maker(name) else (None, ())
     if maker and rng.random() < REBUILD:   # the call's model built from mutated arguments
-        margs = list(_copy(models[id(base[0])]))
+        margs = list(_copy(margs0))
         k = int(rng.integers(len(margs)))
         desc, margs[k] = _mutate(margs[k], rng, tuple(margs))
 
@@ -382,7 +398,7 @@ def mutated_call(calls: dict[str, list[tuple]], models: dict[int, tuple], seed: 
     if maker and rng.random() < REBUILD:
         # the model rebuilt from copies of its arrays, whose index arrays are then changed in
         # place
-        margs = _copy(models[id(base[0])])
+        margs = _copy(margs0)
         capsule = getattr(core, maker)(*margs)
         targets = MODEL_MAKERS[maker](margs)
         k = int(rng.integers(len(targets)))

@@ -453,3 +453,35 @@ def test_clearly_full_rank_only_where_dqrdc2_keeps_every_column(residual: float)
         assert rank == 3 and list(pivot) == [0, 1, 2]
     assert fast == (residual >= 1e-3)           # the margin: 1e3 × RANK_TOL = 1e-4
     assert (rank == 3) == (residual >= 1e-6)    # dqrdc2 itself: RANK_TOL = 1e-7
+
+
+def test_a_stored_column_reads_as_its_series_does() -> None:
+    # the model frame reads each column's stored array (no Series built around it): the
+    # same R vector as from the Series, for every kind of column
+    from glmm.design.evaluate import from_column, stored_column
+
+    df = pd.DataFrame({
+        "f": [1.5, np.nan, -2.0, 4.0], "f32": np.array([1, 2, 3, 4], dtype=np.float32),
+        "i": [1, 2, 3, 4], "u": np.array([1, 2, 3, 4], dtype=np.uint8),
+        "b": [True, False, True, True], "I": pd.array([1, None, 3, 4], dtype="Int64"),
+        "B": pd.array([True, None, False, True], dtype="boolean"),
+        "F": pd.array([0.5, None, 1.0, 2.0], dtype="Float64"),
+        "s": ["b", "a", None, "b"], "S": pd.array(["x", None, "y", "x"], dtype="string"),
+        "o": pd.Series([1, 2.5, None, 4], dtype=object),
+        "c": pd.Categorical(["u", "v", None, "u"]),
+        "cn": pd.Categorical([3, 1, 3, 2]),
+        "co": pd.Categorical(["lo", "hi", "lo", "hi"], categories=["lo", "hi"], ordered=True)})
+    for name in df.columns:
+        fast, slow = from_column(name, stored_column(df, name)), from_column(name, df[name])
+        assert fast.kind == slow.kind, name
+        if fast.kind == "factor":
+            assert list(fast.values.categories) == list(slow.values.categories), name
+            assert fast.values.ordered == slow.values.ordered, name
+            assert np.array_equal(fast.values.codes, slow.values.codes), name
+        elif fast.kind == "character":
+            assert list(fast.values) == list(slow.values), name
+        else:
+            assert np.array_equal(fast.values, slow.values, equal_nan=True), name
+    twice = pd.concat([df[["f"]], df[["f"]]], axis=1)
+    with pytest.raises(ModelFrameError, match="2 columns of that name"):
+        stored_column(twice, "f")

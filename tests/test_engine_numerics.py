@@ -437,3 +437,51 @@ def test_level_sums_match_dense_indicator(order: str) -> None:
     # the same sums of standard normals in another order: rounding, ~1e-15 of their size
     np.testing.assert_allclose(lay.level_sums(r[:, 0]), J @ r[:, 0], rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(lay.level_sums(r), J @ r, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("sort", [True, False])
+def test_cell_sums_are_the_indicator_products_exactly(sort: bool) -> None:
+    # TermCells sums by bincounts in the order of the observations (of the cells), which is
+    # the order of the 0/1 indicator matrices' products: the same numbers, bit for bit
+    import scipy.sparse
+
+    from glmm.linalg.coupling import level_indicator
+    from glmm.objectives.model import TermCells
+
+    rng = np.random.default_rng(8)
+    n, nl = 1500, 40
+    codes = rng.integers(0, nl, n)
+    if sort:
+        codes = np.sort(codes)
+    X = np.column_stack([np.ones(n), rng.integers(0, 4, n), rng.integers(0, 2, n)])
+    cells = TermCells.build(codes, nl, distinct_rows(X), X)
+    ncells = len(cells.first)
+    J = scipy.sparse.csr_matrix((np.ones(n), (cells.cell, np.arange(n))), shape=(ncells, n))
+    L = level_indicator(codes[cells.first], nl)
+    W = rng.uniform(0.1, 2.0, n) * 10.0 ** rng.integers(-6, 6, n)
+    M = rng.normal(size=(ncells, 3)) * 10.0 ** rng.integers(-6, 6, (ncells, 3))
+    assert np.array_equal(cells.cell_sums(W), J @ W)
+    assert np.array_equal(cells.level_sums(M), L @ M)
+    assert np.array_equal(codes[cells.first][cells.cell], codes)   # each cell at one level
+    assert np.array_equal(X[cells.first][cells.cell], X)           # and of one row of X
+
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+def test_zlam_of_a_vector_term_is_einsums_arithmetic(p: int) -> None:
+    # ZΛu of a (x | g) term, with signed zeros: np.einsum("ij,ij->i") sums from +0.0
+    rng = np.random.default_rng(3)
+    n, nl = 300, 12
+    codes = rng.integers(0, nl, n)
+    Xi = rng.normal(size=(n, p))
+    Xi[:5] = -1.0
+    term = numeric_term(codes, nl, Xi, slice(0, p * (p + 1) // 2))
+    m = GlmerModel(np.ones(n), np.ones(n), np.ones(n), np.zeros(n), np.ones((n, 1)), (term,),
+                   glmm.poisson(), np.ones(n))
+    theta = 0.1 + np.abs(rng.normal(size=p * (p + 1) // 2))   # T > 0: A < 0 in the first rows
+    lay = m.layouts(theta)
+    u = rng.normal(size=nl * p)
+    u[codes[0] * p:(codes[0] + 1) * p] = 0.0   # the first rows' terms are all −0.0
+    ub = u.reshape(nl, p)
+    want = lay[0].A[:, 0] * ub[codes, 0] if p == 1 else np.einsum("ij,ij->i", lay[0].A, ub[codes])
+    got = m.zlam(lay, u)
+    assert np.array_equal(got, want) and np.array_equal(np.signbit(got), np.signbit(want))

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
+import pandas as pd
 import pytest
 from test_lmer import CASES, PARAMS, REF, frame
 
@@ -32,15 +33,49 @@ pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")
 PROBE_REL = 1e-10
 
 
+KINDS = ("dense", "sparse", "classes")
+
+
 @contextmanager
 def coupling(kind: str) -> Iterator[None]:
-    """lmm_crossprod's coupling block forced dense or sparse."""
-    saved = lmm_crossprod.DENSE_COST
+    """lmm_crossprod's coupling block forced dense or sparse, or term 1 (scalar) in classes
+    of equal M₁₁,ₖ (lmm.c, evaluate_classes)."""
+    saved = lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST
     lmm_crossprod.DENSE_COST = 0.0 if kind == "dense" else np.inf
+    lmm_crossprod.CLASSES_COST = 0.0 if kind == "classes" else np.inf
     try:
         yield
     finally:
-        lmm_crossprod.DENSE_COST = saved
+        lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST = saved
+
+
+def capsule_of(obj: LmmObjective, kind: str) -> object:
+    """The objective's capsule made with the coupling of ``kind``; a test of the classes
+    form is skipped where term 1 is not scalar or its classes exceed MAX_CLASSES."""
+    if kind == "classes":
+        m, t = obj.model, obj.model.terms[0]
+        if t.p > 1:
+            pytest.skip("term 1 is not scalar: no classes form")
+        classes = len(np.unique(np.bincount(t.codes, m.weights * t.Xi[:, 0] ** 2)))
+        m2 = sum(u.nlevels for u in m.terms[1:]) + m.p + 1
+        if classes * m2 * m2 > lmm_crossprod.MAX_CLASSES:
+            pytest.skip(f"{classes} classes of order {m2}: beyond MAX_CLASSES")
+    made: list[str] = []
+    real = core.lmm_classes
+
+    def record(*a: object) -> object:
+        made.append("classes")
+        return real(*a)
+
+    core.lmm_classes = record
+    try:
+        with coupling(kind):
+            capsule = obj._capsule
+    finally:
+        core.lmm_classes = real
+    assert capsule is not None
+    assert (made == ["classes"]) == (kind == "classes")
+    return capsule
 
 
 def objective(case: str, criterion: str, shift: float = 0.0) -> LmmObjective:
@@ -52,13 +87,10 @@ def objective(case: str, criterion: str, shift: float = 0.0) -> LmmObjective:
     return LmmObjective(lmm_model(build_design(formula, df, **kw)), criterion == "REML")
 
 
-@pytest.mark.parametrize("kind", ["dense", "sparse"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("case", "criterion"), PARAMS)
 def test_core_criterion_is_lme4s_devfun(case: str, criterion: str, kind: str) -> None:
-    with coupling(kind):
-        obj = objective(case, criterion)
-        capsule = obj._capsule
-    assert capsule is not None
+    capsule = capsule_of(objective(case, criterion), kind)
     probes = REF[case][criterion]["probes"]
     for theta, want in zip(probes["theta"], probes["value"], strict=True):
         got = core.lmm_evaluate(capsule, np.atleast_1d(np.asarray(theta, dtype=float)), None)
@@ -87,14 +119,13 @@ def _central(capsule: object, theta: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("kind", ["dense", "sparse"])
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(("case", "criterion"),
                          [p for p in PARAMS if p[0] != "InstEval"])
 def test_core_gradient_is_the_criterions(case: str, criterion: str, kind: str) -> None:
     """At each probe θ and at θ with an entry on its bound (0), the core's gradient is that
     of its criterion: central differences (h = 1e-5, error ~h²·F''' + ε·F/h ≈ 1e-7 here)."""
-    with coupling(kind):
-        capsule = objective(case, criterion)._capsule
+    capsule = capsule_of(objective(case, criterion), kind)
     thetas = [np.atleast_1d(np.asarray(t, dtype=float))
               for t in REF[case][criterion]["probes"]["theta"]]
     thetas.append(np.where(np.arange(len(thetas[0])) == 0, 0.0, thetas[0]))
@@ -111,24 +142,36 @@ def _half(df):
     return out
 
 
-@pytest.mark.parametrize("formula", [
-    "Reaction ~ Days + (Days | Subject) + (1 | half)",   # p₁ = 2 with a later term
-    "Reaction ~ 0 + (Days | Subject) + (1 | half)",      # p = 0 (REML is ML)
-    "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject) + (1 | half)",
+def _unbalanced(df):
+    """Every fourth subject without days 7–9: term 1's levels of 10 and of 7 rows."""
+    codes = pd.Categorical(df["Subject"]).codes
+    return df[~((codes % 4 == 0) & (df["Days"] > 6))].reset_index(drop=True)
+
+
+@pytest.mark.parametrize(("formula", "weighted"), [
+    ("Reaction ~ Days + (Days | Subject) + (1 | half)", False),   # p₁ = 2, a later term
+    ("Reaction ~ 0 + (Days | Subject) + (1 | half)", False),      # p = 0 (REML is ML)
+    ("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject) + (1 | half)", False),
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", False),      # classes of 10 and 7 rows
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", True),       # weighted: 18 classes
+    ("Reaction ~ 0 + (1 | Subject)", True),                       # no X, no later term
 ])
 @pytest.mark.parametrize("REML", [True, False])
-def test_core_equals_numpy(formula: str, REML: bool) -> None:
+def test_core_equals_numpy(formula: str, weighted: bool, REML: bool) -> None:
     """Models outside the corpus (no lme4 reference here): the core's value and gradient are
     numpy's (glmm.objectives.lmm, §1–§3 of docs/lmm.md: another implementation of the same
     formulas, by the per-observation selected inverse), to rounding, at several θ, with the
-    coupling block dense and sparse."""
-    model = lmm_model(build_design(formula, _half(frame("sleepstudy.csv"))))
+    coupling block dense and sparse, and in classes where term 1 is scalar."""
+    df = _unbalanced(_half(frame("sleepstudy.csv")))
+    if weighted:
+        df["w"] = 1.0 + (df.index % 7) / 3.0
+    model = lmm_model(build_design(formula, df, weights="w" if weighted else None))
     assert lmm_crossprod.compiled_applies(model)
     rng = np.random.default_rng(7)
-    for kind in ("dense", "sparse"):
-        with coupling(kind):
-            obj = LmmObjective(model, REML)
-            capsule = obj._capsule
+    kinds = KINDS if model.terms[0].p == 1 else KINDS[:2]
+    for kind in kinds:
+        obj = LmmObjective(model, REML)
+        capsule = capsule_of(obj, kind)
         for _ in range(3):
             theta = rng.uniform(0.05, 1.5, model.ntheta)
             f, g = obj.value_and_gradient(theta)

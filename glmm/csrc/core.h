@@ -4,7 +4,9 @@
  * The core computes, for the canonical pairs binomial–logit and Poisson–log, PIRLS, the exact
  * gradient, the first-order prediction of the mode (PIRLS's warm start) and R_X: for one
  * scalar random-effects term (scalar.c; glmm/objectives/scalar_term.py), with the whole BFGS
- * search over F₀ or F₁ built from them (search.c, bfgs.c; glmm/optimize/bfgs.py), and for two
+ * search over F₀, F₁ or the adaptive quadrature objective (agq.c; glmm/objectives/agq.py)
+ * built from them (search.c, bfgs.c; glmm/optimize/bfgs.py); for one vector-valued term,
+ * the same search with per-level blocks (block.c; glmm/objectives/block_term.py); for two
  * or more crossed scalar terms with a dense coupling block (crossed.c, crossed_gradient.c,
  * sharing crossed.h; glmm/objectives/crossed.py); and the sparse coupling block's pair sums
  * (coupling.c; glmm/linalg/blocked.py); and an LMM's profiled criterion, its exact gradient
@@ -276,6 +278,10 @@ HIDDEN int pirls(const Problem *pb, const double *eta0, double *u, double *beta,
 HIDDEN int gradient(const Problem *pb, const double *D, const double *u, const double *mu,
                     const double *W, const double *s, const double *C, const double *GiC,
                     const double *RX, double *g);
+/* lme4's adaptive Gauss–Hermite objective at the u-only mode and its gradient (agq.c) */
+HIDDEN int agq(const Problem *pb, const double *z, const double *wk, Py_ssize_t K,
+               const double *eta, const double *u, const double *D, const double *dev,
+               const double *mu, const double *W, const double *s, double *F, double *g);
 HIDDEN int predict(const Problem *pb, double dth, const double *u, const double *s,
                    const double *W, const double *D, const double *dbeta, const double *C,
                    const double *GiC, const double *RX, double *un, double *db);
@@ -289,5 +295,6 @@ HIDDEN extern PyMethodDef CROSSED_GRADIENT_METHODS[];
 HIDDEN extern PyMethodDef COUPLING_METHODS[];
 HIDDEN extern PyMethodDef BFGS_METHODS[];
 HIDDEN extern PyMethodDef LMM_METHODS[];
+HIDDEN extern PyMethodDef BLOCK_METHODS[];
 
 #endif

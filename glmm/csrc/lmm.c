@@ -19,7 +19,9 @@
  * and r.  Column k of M₂₁ is sparse (the later terms' levels that meet level k, then the p+1
  * rows of X and ỹ, always present): ``rows`` lists them per level.  When dense pays (few later
  * modes, crossed: every level meets most of them) every level lists all m₂ rows and the update
- * is one dsyrk.
+ * is one dsyrk.  A scalar term 1 whose levels fall into few classes of equal M₁₁,ₖ (equal
+ * sizes, in a balanced design) takes the classes form instead (lmm_classes,
+ * evaluate_classes): each class's Σcₖcₖᵀ formed once, an evaluation costs K·m₂².
  *
  * The gradient, with P = Ā⁻¹, N = Λ̄ᵀM and T(Q)ⱼ = 2 Σ_levels [QN]_{(l,b),(l,a)} for θⱼ at
  * (a, b) of its term's factor (docs/lmm.md §6):
@@ -33,8 +35,9 @@
  *
  * LAPACK and BLAS are scipy's (the function pointers of scipy.linalg.cython_lapack and
  * cython_blas), so that the core links nothing.  scipy's OpenBLAS is not numpy's: lmer limits
- * it to one thread because glmm.glmer._threads loads scipy.linalg before it inspects the
- * thread pools; a direct call outside a fit runs under whatever limit the caller set. */
+ * it to one thread because glmm/objectives/lmm_crossprod.py loads those modules through
+ * glmm.threads.scipy_linalg, which limits a pool loaded inside a fit's blas_limit; a direct
+ * call outside a fit runs under whatever limit the caller set. */
 
 #include "core.h"
 
@@ -101,12 +104,17 @@ typedef struct {
     const double *M11;      /* l₁ · p₁ · p₁, row-major per level */
     const double *M21;      /* p₁ · nnz: level k's (row pos, column c) at p₁·ptr[k] + c·nₖ + pos */
     const double *M22;      /* m₂ × m₂, symmetric */
+    /* the classes form (lmm_classes; K > 0, then p₁ = 1 and M11, M21, ptr, rows unused):
+     * class c's levels share M₁₁,ₖ = d[c]; nlev[c] of them; H[c] = Σ_{k ∈ c} cₖcₖᵀ (m₂ × m₂) */
+    Py_ssize_t K;
+    const double *dcls, *H;
+    const int64_t *nlev;
 } LmmModel;
 
 /* the scratch of one evaluation */
 typedef struct {
     const LmmModel *m;
-    double *S, *L1, *N11, *BT, *W, *P21, *lam2, *vec, *svec, *yvec, *U, *RX, *acc, *gt;
+    double *S, *L1, *N11, *BT, *W, *P21, *lam2, *vec, *svec, *yvec, *U, *RX, *acc, *gt, *Q;
     double T[MAX_P1 * MAX_P1];
     int error;
 } Work;
@@ -119,6 +127,18 @@ static void work_free(Work *w)
 
 static int work_alloc(Work *w, const LmmModel *m)
 {
+    if (m->K) {   /* S̄, Q, λ₂, v and the gradient's accumulator */
+        Py_ssize_t size = muladd(2 * m->m2, m->m2, muladd(2, m->m2, m->ntheta));
+        w->m = m;
+        w->S = size < 0 ? NULL : malloc(sizeof(double) * size);
+        if (!w->S)
+            return 0;
+        w->Q = w->S + m->m2 * m->m2;
+        w->lam2 = w->Q + m->m2 * m->m2;
+        w->vec = w->lam2 + m->m2;
+        w->gt = w->vec + m->m2;
+        return 1;
+    }
     const Py_ssize_t pp = m->p1 * m->p1, len = m->q1 + m->m2;
     Py_ssize_t size = muladd(m->m2, m->m2, 0);
     size = muladd(2 * m->l1, pp, size);
@@ -200,6 +220,26 @@ static void probe(Work *w, const double *v, double scale, double *out)
             t += v[k * p1 + b] * y[k * p1 + a];
         out[j] += scale * t;
     }
+}
+
+/* The criterion from S̄'s Cholesky factor L̄₂ (lower, column-major, in S) and `ld`, the
+ * log-determinant of term 1's part of L_θ: L̄₂'s first q₂ pivots complete log|L_θ|², the next
+ * p are R_X's, the last is r (r² = pwrss, into *pwrss); +∞ where F is not finite. */
+static double criterion(const LmmModel *m, const double *S, Sum *ld, double *pwrss)
+{
+    const Py_ssize_t m2 = m->m2, q2 = m->q2, p = m->p;
+    Sum ldrx = {0.0, 0.0};
+    for (Py_ssize_t i = 0; i < q2; i++)
+        add(ld, 2.0 * log(S[i * m2 + i]));
+    for (Py_ssize_t i = q2; i < q2 + p; i++)
+        add(&ldrx, 2.0 * log(S[i * m2 + i]));
+    const double r = S[(m2 - 1) * m2 + (m2 - 1)];
+    *pwrss = r * r;
+    const double nu = m->REML ? m->nobs - (double)p : m->nobs;
+    double F = total(ld) - m->logw + nu * (1.0 + log(2.0 * M_PI * *pwrss / nu));
+    if (m->REML)
+        F += total(&ldrx);
+    return isfinite(F) && *pwrss > 0.0 ? F : INFINITY;
 }
 
 /* The criterion at θ (F, or +∞ where Ā is not positive definite or, with g, where the
@@ -285,20 +325,10 @@ static double evaluate(Work *w, const double *theta, double *g)
     dpotrf_p(&lo, &n2, S, &n2, &info);
     if (info != 0)
         return INFINITY;
-    Sum ldrx = {0.0, 0.0};
-    for (Py_ssize_t i = 0; i < q2; i++)
-        add(&ld, 2.0 * log(S[i * m2 + i]));
-    for (Py_ssize_t i = q2; i < q2 + p; i++)
-        add(&ldrx, 2.0 * log(S[i * m2 + i]));
-    const double r = S[(m2 - 1) * m2 + (m2 - 1)], pwrss = r * r;
+    double pwrss;
     const double nu = m->REML ? m->nobs - (double)p : m->nobs;
-    const double ldL2 = total(&ld), ldRX2 = total(&ldrx);
-    double F = ldL2 - m->logw + nu * (1.0 + log(2.0 * M_PI * pwrss / nu));
-    if (m->REML)
-        F += ldRX2;
-    if (!isfinite(F) || !(pwrss > 0.0))
-        return INFINITY;
-    if (!g)
+    double F = criterion(m, S, &ld, &pwrss);
+    if (!g || F == INFINITY)
         return F;
 
     /* -- the gradient ------------------------------------------------------------------- */
@@ -440,6 +470,106 @@ static double evaluate(Work *w, const double *theta, double *g)
     return F;
 }
 
+/* The criterion and its gradient in the classes form (p₁ = 1; lmm_classes).  Term 1's
+ * levels are diagonal, Gₖ = θ₁²dₖ + 1, so that eliminating them subtracts
+ * θ₁²cₖcₖᵀ/(θ₁²dₖ + 1) for each level: levels of one class (equal dₖ) share the weight, and
+ *
+ *     S̄ = Λ₂QΛ₂ + E₂,   Q = M₂₂ − Σ_c φ_c H_c,   φ_c = θ₁²/(θ₁²d_c + 1),
+ *     log|G₁| = Σ_c n_c log(θ₁²d_c + 1),
+ *
+ * at a cost of K·m₂² whatever the number of levels.  With L̄₂ = [L_B 0; ℓᵀ r] and
+ * v = [L_B⁻ᵀℓ; −1] (so that S̄⁻¹ = pad(B⁻¹) + vvᵀ/r²), the criterion's derivative in S̄ is
+ * the symmetric G = pad(S_lead⁻¹) + (ν/r²)vvᵀ, S_lead the leading q₂ (ML) or q₂ + p (REML)
+ * block of S̄, and
+ *
+ *     ∂F/∂θ₁ = Σ_c n_c 2θ₁d_c/(θ₁²d_c + 1) − Σ_c φ'_c ⟨Λ₂GΛ₂, H_c⟩,   φ'_c = 2θ₁/(θ₁²d_c + 1)²
+ *     ∂F/∂θ_t = 2 Σ_{i ∈ t} Σ_j G_ij Q_ij λ_j    (t a later term, i over its rows of S̄). */
+static double evaluate_classes(Work *w, const double *theta, double *g)
+{
+    const LmmModel *m = w->m;
+    const Py_ssize_t m2 = m->m2, q2 = m->q2, p = m->p, K = m->K;
+    double *S = w->S, *Q = w->Q, *lam2 = w->lam2, *v = w->vec, *gt = w->gt;
+    const double t1 = theta[0], t2 = t1 * t1;
+    for (Py_ssize_t i = 0; i < m2; i++)
+        lam2[i] = m->rterm[i] >= 0 ? theta[m->rterm[i]] : 1.0;
+    memcpy(Q, m->M22, sizeof(double) * m2 * m2);
+    Sum ld = {0.0, 0.0};
+    for (Py_ssize_t c = 0; c < K; c++) {   /* Q = M₂₂ − Σ φ_c H_c (lower) */
+        const double a = t2 * m->dcls[c], phi = t2 / (a + 1.0), *H = m->H + c * m2 * m2;
+        add(&ld, (double)m->nlev[c] * log1p(a));
+        for (Py_ssize_t j = 0; j < m2; j++)
+            for (Py_ssize_t i = j; i < m2; i++)
+                Q[j * m2 + i] -= phi * H[j * m2 + i];
+    }
+    for (Py_ssize_t j = 0; j < m2; j++)   /* S̄ = Λ₂QΛ₂ + E₂ (lower) */
+        for (Py_ssize_t i = j; i < m2; i++)
+            S[j * m2 + i] = lam2[i] * Q[j * m2 + i] * lam2[j] + (i == j && i < q2);
+    int n2 = (int)m2, info = 0;
+    char lo = 'L';
+    dpotrf_p(&lo, &n2, S, &n2, &info);
+    if (info != 0)
+        return INFINITY;
+    double pwrss;
+    double F = criterion(m, S, &ld, &pwrss);
+    if (!g || F == INFINITY)
+        return F;
+
+    /* -- the gradient ------------------------------------------------------------------- */
+    const double nu = m->REML ? m->nobs - (double)p : m->nobs;
+    v[m2 - 1] = -1.0;   /* L_Bᵀ v = ℓ, ℓᵢ = L̄₂[m₂ − 1, i] */
+    for (Py_ssize_t i = m2 - 2; i >= 0; i--) {
+        const double *col = S + i * m2;
+        double t = col[m2 - 1];
+        for (Py_ssize_t j = i + 1; j < m2 - 1; j++)
+            t -= col[j] * v[j];
+        v[i] = t / col[i];
+    }
+    int lead = (int)(m->REML ? q2 + p : q2);
+    if (lead > 0) {
+        dpotri_p(&lo, &lead, S, &n2, &info);   /* S_lead⁻¹ over S_lead's factor */
+        if (info != 0)
+            return INFINITY;
+    }
+    const double c2 = nu / pwrss;
+    for (Py_ssize_t j = 0; j < m2; j++)   /* G (lower) in S */
+        for (Py_ssize_t i = j; i < m2; i++)
+            S[j * m2 + i] = (i < lead ? S[j * m2 + i] : 0.0) + c2 * v[i] * v[j];
+    memset(gt, 0, sizeof(double) * m->ntheta);
+    for (Py_ssize_t j = 0; j < m2; j++)   /* the later terms: Σ_j G_ij Q_ij λ_j per row i */
+        for (Py_ssize_t i = j; i < m2; i++) {
+            const double gq = S[j * m2 + i] * Q[j * m2 + i];
+            if (m->rterm[i] >= 0)
+                gt[m->rterm[i]] += 2.0 * gq * lam2[j];
+            if (i != j && m->rterm[j] >= 0)
+                gt[m->rterm[j]] += 2.0 * gq * lam2[i];
+        }
+    for (Py_ssize_t j = 0; j < m2; j++)   /* Λ₂GΛ₂ (lower, off-diagonal doubled) in S */
+        for (Py_ssize_t i = j; i < m2; i++)
+            S[j * m2 + i] *= lam2[i] * lam2[j] * (i == j ? 1.0 : 2.0);
+    double d1 = 0.0;
+    for (Py_ssize_t c = 0; c < K; c++) {
+        const double a = t2 * m->dcls[c] + 1.0, *H = m->H + c * m2 * m2;
+        double dot = 0.0;
+        for (Py_ssize_t j = 0; j < m2; j++)
+            for (Py_ssize_t i = j; i < m2; i++)
+                dot += S[j * m2 + i] * H[j * m2 + i];
+        d1 += (double)m->nlev[c] * 2.0 * t1 * m->dcls[c] / a - 2.0 * t1 / (a * a) * dot;
+    }
+    gt[0] += d1;
+    for (Py_ssize_t j = 0; j < m->ntheta; j++) {
+        g[j] = gt[j];
+        if (!isfinite(g[j]))   /* a point without a finite gradient is out of the search */
+            F = INFINITY;
+    }
+    return F;
+}
+
+/* the criterion of either form */
+static double lmm_value(Work *w, const double *theta, double *g)
+{
+    return w->m->K ? evaluate_classes(w, theta, g) : evaluate(w, theta, g);
+}
+
 /* -- the entry points ----------------------------------------------------------------------- */
 
 PyDoc_STRVAR(lmm_model_doc,
@@ -562,6 +692,98 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(lmm_classes_doc,
+"lmm_classes(d, nlev, H, M22, rterm, p, nobs, REML, logw, ntheta) -> capsule\n\n"
+"An LMM whose first term is scalar, in the classes form (see evaluate_classes in lmm.c):\n"
+"class c's nlev[c] levels (int64) share M₁₁,ₖ = d[c] (>= 0), H (K·m₂·m₂, K = len(d)) holds\n"
+"each class's Σ cₖcₖᵀ, M₂₂ (m₂ × m₂) and `rterm` are lmm_model's.  The index arrays are\n"
+"copied and checked.");
+
+static PyObject *py_lmm_classes(PyObject *self, PyObject *args)
+{
+    PyObject *const *a = unpack(args, "lmm_classes", 10);
+    Py_ssize_t p, nobs, ntheta;
+    int REML;
+    double logw;
+    if (!a || !size_arg(a[5], "p", &p) || !size_arg(a[6], "nobs", &nobs) ||
+        !flag_arg(a[7], "REML", &REML) || !float_arg(a[8], "logw", 1, &logw) ||
+        !size_arg(a[9], "ntheta", &ntheta))
+        return NULL;
+    if (!load_lapack())
+        return NULL;
+    LmmModel *lm = PyMem_Calloc(1, sizeof(LmmModel));
+    if (!lm)
+        return PyErr_NoMemory();
+    Buffers *bs = &lm->held.bs, callers, *ix = &callers;
+    ix->used = 0;
+    const int64_t *nlev = array(ix, a[1], "nlev", ANY, VECTOR, 0, 1);
+    const Py_ssize_t K = nlev ? last_rows(ix) : 0;
+    const int64_t *rterm = nlev ? array(ix, a[4], "rterm", ANY, VECTOR, 0, 1) : NULL;
+    if (!rterm)
+        goto fail;
+    const Py_ssize_t m2 = last_rows(ix), nindex = muladd(1, K, m2);
+    if (nindex < 0 || !(lm->held.index = PyMem_Malloc(sizeof(int64_t) * (nindex + 1)))) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    int64_t *c = lm->held.index;   /* copy, then check the copies */
+    memcpy(c, nlev, sizeof(int64_t) * K);
+    memcpy(c + K, rterm, sizeof(int64_t) * m2);
+    release(ix);
+    lm->nlev = c;
+    lm->rterm = c + K;
+    if (K < 1 || m2 < 1 || p > m2 - 1 || m2 > INT_MAX || ntheta < 1) {
+        PyErr_Format(PyExc_ValueError, "lmm_classes: expected at least one class, p + 1 = %zd "
+                     "to %d rows of S and ntheta >= 1, got %zd classes, %zd rows and ntheta "
+                     "%zd", p + 1, INT_MAX, K, m2, ntheta);
+        goto fail;
+    }
+    Py_ssize_t nlevels = 0;
+    for (Py_ssize_t k = 0; k < K; k++) {
+        if (lm->nlev[k] < 1 || lm->nlev[k] > MAX_ITEMS - nlevels) {
+            PyErr_Format(PyExc_ValueError, "nlev: class %zd must have 1 to %zd levels", k,
+                         (Py_ssize_t)MAX_ITEMS - nlevels);
+            goto fail;
+        }
+        nlevels += lm->nlev[k];
+    }
+    const Py_ssize_t q2 = m2 - p - 1;
+    for (Py_ssize_t i = 0; i < m2; i++)
+        if (i < q2 ? lm->rterm[i] < 1 || lm->rterm[i] >= ntheta : lm->rterm[i] != -1) {
+            PyErr_Format(PyExc_ValueError, "rterm: row %zd must be %s", i,
+                         i < q2 ? "a later term's theta index" : "-1 (the rows of X and y)");
+            goto fail;
+        }
+    double *d, *H, *M22;
+    if (!optional(bs, a[0], "d", K, VECTOR, 0, 1, &d) ||
+        !optional(bs, a[2], "H", muladd(K, muladd(m2, m2, 0), 0), FLAT, 0, 1, &H) ||
+        !optional(bs, a[3], "M22", m2, m2, 0, 1, &M22))
+        goto fail;
+    for (Py_ssize_t k = 0; k < K; k++)
+        if (!(d[k] >= 0.0 && d[k] < INFINITY)) {
+            PyErr_Format(PyExc_ValueError, "d: class %zd's value must be finite and >= 0", k);
+            goto fail;
+        }
+    if (REML ? nobs <= p : nobs < 1) {
+        PyErr_Format(PyExc_ValueError, "nobs: expected more than %zd observations, got %zd",
+                     REML ? p : 0, nobs);
+        goto fail;
+    }
+    lm->p1 = 1, lm->l1 = nlevels, lm->q1 = nlevels, lm->nth1 = 1, lm->ntheta = ntheta;
+    lm->m2 = m2, lm->q2 = q2, lm->p = p, lm->REML = REML, lm->K = K;
+    lm->nobs = (double)nobs, lm->logw = logw;
+    lm->dcls = d, lm->H = H, lm->M22 = M22;
+    PyObject *capsule = PyCapsule_New(lm, LMM_MODEL, held_free);
+    if (capsule)
+        return capsule;
+fail:
+    release(ix);
+    release(bs);
+    PyMem_Free(lm->held.index);
+    PyMem_Free(lm);
+    return NULL;
+}
+
 PyDoc_STRVAR(lmm_evaluate_doc,
 "lmm_evaluate(model, theta, g) -> F\n\n"
 "The profiled criterion of an lmm_model at θ (+inf where Ā is not positive definite, or,\n"
@@ -588,7 +810,7 @@ static PyObject *py_lmm_evaluate(PyObject *self, PyObject *args)
     }
     double F;
     Py_BEGIN_ALLOW_THREADS
-    F = evaluate(&w, theta, g);
+    F = lmm_value(&w, theta, g);
     Py_END_ALLOW_THREADS
     work_free(&w);
     release(bs);
@@ -601,7 +823,7 @@ fail:
 static double lmm_objective(void *ctx, const double *x, double *g, int *error)
 {
     (void)error;
-    return evaluate(ctx, x, g);
+    return lmm_value(ctx, x, g);
 }
 
 PyDoc_STRVAR(lmm_minimize_doc,
@@ -649,6 +871,7 @@ fail:
 
 PyMethodDef LMM_METHODS[] = {
     {"lmm_model", py_lmm_model, METH_VARARGS, lmm_model_doc},
+    {"lmm_classes", py_lmm_classes, METH_VARARGS, lmm_classes_doc},
     {"lmm_evaluate", py_lmm_evaluate, METH_VARARGS, lmm_evaluate_doc},
     {"lmm_minimize", py_lmm_minimize, METH_VARARGS, lmm_minimize_doc},
     {NULL, NULL, 0, NULL},

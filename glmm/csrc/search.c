@@ -1,6 +1,7 @@
 /* The BFGS search over one scalar term's objective, evaluations and all, in the core
- * (glmm.objectives.scalar_term.ScalarTermObjective.compiled_bfgs): F₀ or F₁ and its exact
- * gradient from scalar.c's PIRLS, gradient and warm start, searched by bfgs.c. */
+ * (glmm.objectives.scalar_term.ScalarTermObjective.compiled_bfgs): F₀, F₁ or the adaptive
+ * quadrature objective (nAGQ > 1, agq.c) and its exact gradient from scalar.c's PIRLS,
+ * gradient and warm start, searched by bfgs.c. */
 
 #include "core.h"
 
@@ -26,6 +27,8 @@ typedef struct {
     int last_set;               /* which set holds the last mode; -1: the caller's (or none) */
     double *xl;                 /* the x of the last mode */
     double *eta0, *gfull;       /* scratch: n, 1 + p */
+    const double *z, *wk;       /* nAGQ > 1: the rule's K nodes and weights (else K = 0) */
+    Py_ssize_t K;
 } ScalarObjective;
 
 static double scalar_objective(void *ctx, const double *x, double *g, int *error)
@@ -108,20 +111,29 @@ static double scalar_objective(void *ctx, const double *x, double *g, int *error
     so->last = tr;   /* as ObjectiveFunction.last: the last mode PIRLS reached, and its x */
     so->last_set = tr == so->set[0] ? 0 : 1;
     memcpy(so->xl, x, sizeof(double) * (joint ? 1 : 1 + p));
-    /* compensated sums: near the optimum BFGS compares values of F that differ by
-     * ~1e-10 relative, and a plain running sum of n = 1e5 deviances is noisier than that */
-    Sum ld = {0.0, 0.0}, uu = {0.0, 0.0}, ds = {0.0, 0.0};
-    for (Py_ssize_t j = 0; j < nlev; j++) {
-        add(&ld, log(tr->D[j]));
-        add(&uu, tr->u[j] * tr->u[j]);
-    }
-    for (Py_ssize_t i = 0; i < n; i++)
-        add(&ds, tr->w.dev[i]);
-    const double F = (total(&ld) + total(&uu)) + (total(&ds) + so->aic_offset);
-    if (gradient(&pb, tr->D, tr->u, tr->w.mu, tr->w.W, tr->w.s, joint ? tr->C : NULL,
-                 tr->GiC, joint ? tr->RX : NULL, so->gfull) != OK) {
-        *error = NO_MEMORY;
-        return INFINITY;
+    double F;
+    if (so->K) {   /* adaptive quadrature at the u-only mode */
+        if (agq(&pb, so->z, so->wk, so->K, tr->w.eta, tr->u, tr->D, tr->w.dev, tr->w.mu,
+                tr->w.W, tr->w.s, &F, so->gfull) != OK) {
+            *error = NO_MEMORY;
+            return INFINITY;
+        }
+    } else {
+        /* compensated sums: near the optimum BFGS compares values of F that differ by
+         * ~1e-10 relative, and a plain running sum of n = 1e5 deviances is noisier */
+        Sum ld = {0.0, 0.0}, uu = {0.0, 0.0}, ds = {0.0, 0.0};
+        for (Py_ssize_t j = 0; j < nlev; j++) {
+            add(&ld, log(tr->D[j]));
+            add(&uu, tr->u[j] * tr->u[j]);
+        }
+        for (Py_ssize_t i = 0; i < n; i++)
+            add(&ds, tr->w.dev[i]);
+        F = (total(&ld) + total(&uu)) + (total(&ds) + so->aic_offset);
+        if (gradient(&pb, tr->D, tr->u, tr->w.mu, tr->w.W, tr->w.s, joint ? tr->C : NULL,
+                     tr->GiC, joint ? tr->RX : NULL, so->gfull) != OK) {
+            *error = NO_MEMORY;
+            return INFINITY;
+        }
     }
     g[0] = so->gfull[0];
     if (!joint)   /* ∂F/∂ζ = R⁻ᵀ∂F/∂β: forward substitution with Rᵀ */
@@ -171,7 +183,7 @@ static int mode_arg(Buffers *bs, PyObject *t, int which, const Problem *pb, int 
 
 PyDoc_STRVAR(scalar_minimize_doc,
 "scalar_minimize(model, beta_start, R, beta0, aic_offset, last, set0, set1, xv, gv, xl, f0,\n"
-"                gtol, dtol, xtol, max_iter)\n"
+"                gtol, dtol, xtol, max_iter, z, wk)\n"
 "    -> ((code, converged, f, nfev, gmax, decrement, dmax), last_set, iterations)\n\n"
 "BFGS (glmm.optimize.bfgs) on a scalar_model's objective: F₁ in (θ, ζ), β = beta0 + R⁻¹ζ\n"
 "(R given), or F₀ in θ (R None: joint PIRLS, cold-started at beta_start).  `last` is the\n"
@@ -179,7 +191,9 @@ PyDoc_STRVAR(scalar_minimize_doc,
 "or None (PIRLS then starts at u = 0); set0 and set1 are two such tuples the trials are\n"
 "written to, and last_set tells which one holds the last mode PIRLS reached (-1: none), xl\n"
 "its x and iterations its PIRLS iterations.  xv holds x0 and receives the final point, gv\n"
-"the gradient there (with ∇F(x0) in it when f0 is not None).");
+"the gradient there (with ∇F(x0) in it when f0 is not None).  With the quadrature rule's\n"
+"nodes z and weights wk (nAGQ > 1, R given; else both None) the objective is lme4's adaptive\n"
+"Gauss-Hermite one.");
 
 static PyObject *py_scalar_minimize(PyObject *self, PyObject *args)
 {
@@ -189,7 +203,7 @@ static PyObject *py_scalar_minimize(PyObject *self, PyObject *args)
     ScalarObjective so = {.last_set = -1};
     double *eta0 = NULL, *gfull = NULL;
     unsigned char *unit = NULL;
-    PyObject *const *a = unpack(args, "scalar_minimize", 16);
+    PyObject *const *a = unpack(args, "scalar_minimize", 18);
     const ScalarModel *sm;
     if (!a || !(sm = scalar_model_of(a[0])))
         return NULL;
@@ -232,7 +246,19 @@ static PyObject *py_scalar_minimize(PyObject *self, PyObject *args)
         if (!float_arg(a[12 + k], TOL[k], 1, &tol[k]))
             goto fail;
     Py_ssize_t max_iter;
-    if (!size_arg(a[15], "max_iter", &max_iter) || !disjoint(bs, &sm->held.bs))
+    if (!size_arg(a[15], "max_iter", &max_iter))
+        goto fail;
+    double *z, *wk;
+    TAKE(z, a[16], "z", ANY, VECTOR, 0, 0);
+    so.K = z ? last_rows(bs) : 0;
+    TAKE(wk, a[17], "wk", so.K, VECTOR, 0, so.K > 0);
+    if (so.K && so.joint) {
+        PyErr_SetString(PyExc_TypeError, "the quadrature rule (z, wk) requires R (nAGQ > 1)");
+        goto fail;
+    }
+    so.z = z;
+    so.wk = wk;
+    if (!disjoint(bs, &sm->held.bs))
         goto fail;
     eta0 = malloc(sizeof(double) * (n > 0 ? n : 1));
     gfull = malloc(sizeof(double) * (1 + p));

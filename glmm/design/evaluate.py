@@ -13,13 +13,16 @@ import math
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from ..errors import FormulaError, ModelFrameError
 from .expression import Call, Name, Node, Num, Str, deparse, format_number
+
+if TYPE_CHECKING:
+    from pandas.api.extensions import ExtensionArray
 
 
 @dataclass(frozen=True)
@@ -118,10 +121,30 @@ def _labelled_dtype(name: str, cats: pd.Index, ordered: bool) -> pd.CategoricalD
     return dtype
 
 
-def from_column(name: str, col: pd.Series) -> RVector:
+def stored_column(data: pd.DataFrame, name: str) -> np.ndarray | ExtensionArray:
+    """Column ``name`` of ``data`` as pandas stores it: an ndarray or an ExtensionArray.
+    ``data[name]`` builds a Series around it (~5 µs, more than reading a small column
+    costs); the frame's ``_get_column_array`` does not, where the names are unique and this
+    pandas has it.  A name held by several columns is refused."""
+    columns = data.columns
+    if columns.is_unique and hasattr(data, "_get_column_array"):
+        return data._get_column_array(columns.get_loc(name))
+    col = data[name]
+    if isinstance(col, pd.DataFrame):
+        raise ModelFrameError(f"column {name!r}: the data has {col.shape[1]} columns of that "
+                              f"name; rename them so that each name is unique")
+    return col.array
+
+
+def from_column(name: str, col: pd.Series | np.ndarray | ExtensionArray) -> RVector:
+    """The R vector of a column (a Series, or the array it holds: :func:`stored_column`)."""
+    if isinstance(col, pd.Series):
+        col = col.array
+    if isinstance(col, pd.arrays.NumpyExtensionArray):
+        col = col.to_numpy()
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        cat = col.array if isinstance(col.array, pd.Categorical) else pd.Categorical(col)
+        cat = col if isinstance(col, pd.Categorical) else pd.Categorical(col)
         cats = cat.categories
         # string categories are already R's labels (and distinct, as categories are)
         if isinstance(cats.dtype, pd.StringDtype):
@@ -133,9 +156,9 @@ def from_column(name: str, col: pd.Series) -> RVector:
         # the codes are the categorical's own, valid for as many categories
         return RVector("factor", pd.Categorical.from_codes(cat.codes, dtype=dtype,
                                                         validate=False))
-    if isinstance(dtype, np.dtype) and dtype.kind in NUMPY_KINDS:
+    if isinstance(col, np.ndarray) and dtype.kind in NUMPY_KINDS:
         # a numpy column's only NA is NaN (of a float column), so a cast is all it needs
-        return RVector(NUMPY_KINDS[dtype.kind], col.to_numpy(dtype=float, copy=True))
+        return RVector(NUMPY_KINDS[dtype.kind], np.array(col, dtype=float))
     if pd.api.types.is_bool_dtype(dtype):
         arr = col.to_numpy(dtype=float, na_value=np.nan)
         return RVector("logical", arr)
@@ -340,12 +363,7 @@ class Evaluator:
     def column(self, name: str) -> RVector:
         if name not in self.cache:
             if name in self.data.columns:
-                col = self.data[name]
-                if isinstance(col, pd.DataFrame):
-                    raise ModelFrameError(
-                        f"column {name!r}: the data has {col.shape[1]} columns of that name; "
-                        f"rename them so that each name is unique")
-                self.cache[name] = from_column(name, col)
+                self.cache[name] = from_column(name, stored_column(self.data, name))
             elif name in ("TRUE", "T"):
                 return RVector("logical", np.array([1.0]))
             elif name in ("FALSE", "F"):
@@ -559,10 +577,12 @@ def _as_strings(v: RVector) -> np.ndarray:
 
 def drop_unused_levels(cat: pd.Categorical) -> pd.Categorical:
     """R's ``droplevels``: the factor without its unused levels, in their order.  When every
-    level is used (the usual case) that is the factor itself, found by a bincount of the codes
+    level is used (the usual case) that is the factor itself, found by marking the codes used
     instead of building a new Categorical."""
-    codes = np.asarray(cat.codes)
-    if (np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0).all():
+    k = len(cat.categories)
+    used = np.zeros(k + 1, dtype=bool)
+    used[cat.codes] = True   # an NA's code, −1, marks the extra last slot
+    if used[:k].all():
         return cat
     return cat.remove_unused_categories()
 

@@ -53,14 +53,14 @@ def clearly_full_rank(X: np.ndarray) -> bool:
     the factorisation fails) sends X to :func:`dqrdc2`."""
     n, p = X.shape
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))
-    if n < p or not np.all(norms > 0.0):
+    if n < p or not (norms > 0.0).all():
         return False
     Xs = X / norms
     try:
         R = cholesky(Xs.T @ Xs, lower=False)
     except FactorizationError:
         return False
-    return bool(np.all(np.diagonal(R) >= FULL_RANK_MARGIN * RANK_TOL))
+    return bool((R.diagonal() >= FULL_RANK_MARGIN * RANK_TOL).all())
 
 
 def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
@@ -98,14 +98,17 @@ def check_scale(X: np.ndarray, names: Sequence[str]) -> None:
     """lme4's ``checkScaleX`` (``check.scaleX = "warning"``): warn when the standard
     deviations of X's continuous columns (those not all 0 or 1) differ by more than a factor
     :data:`SCALE_TOL` from each other or from 1."""
-    cont = [j for j in range(X.shape[1]) if not np.isin(X[:, j], (0.0, 1.0)).all()]
+    # the columns not all 0 or 1 (np.isin(X[:, j], (0, 1)) per column), in one pass over X
+    cont = np.flatnonzero(~((X == 0.0) | (X == 1.0)).all(axis=0)).tolist()
     if not cont or X.shape[0] < 2:
         return
-    sd = np.std(X[:, cont], axis=0, ddof=1)
+    sd = X[:, cont].std(axis=0, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         logsd = np.abs(np.log(sd))
         ratios = np.abs(np.log(sd[:, None] / sd[None, :]))
-    worst = max(np.nanmax(logsd, initial=0.0), np.nanmax(ratios, initial=0.0))
+    # np.nanmax of a float array is this fmax reduction, without its wrapper's cost
+    worst = max(np.fmax.reduce(logsd, initial=0.0), np.fmax.reduce(ratios, axis=None,
+                                                                    initial=0.0))
     if worst > math.log(SCALE_TOL):
         lo, hi = int(np.argmin(sd)), int(np.argmax(sd))
         warnings.warn(f"Some predictor variables are on very different scales: consider "

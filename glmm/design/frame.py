@@ -72,7 +72,7 @@ class ModelFrame:
     def levels(self) -> dict[str, tuple[str, ...]]:
         """The levels of every factor variable of the frame, by R's name for it (R's
         ``xlev``, which rebuilds the contrasts and the grouping factors on new data)."""
-        return {name: tuple(map(str, v.categories)) for name, v in self.variables.items()
+        return {name: tuple(map(str, v.categories.tolist())) for name, v in self.variables.items()
                 if isinstance(v, pd.Categorical)}
 
     @cached_property
@@ -88,6 +88,8 @@ class ModelFrame:
     def omitted(self) -> np.ndarray:
         """Positions in the input of the rows dropped for a missing value (``na.omit``; lme4's
         ``na.action(fit)``, there 1-based)."""
+        if len(self.rows) == len(self.source):   # (the rows are distinct)
+            return np.zeros(0, dtype=np.intp)
         keep = np.zeros(len(self.source), dtype=bool)
         keep[self.rows] = True
         return np.flatnonzero(~keep)
@@ -202,21 +204,26 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
                               "of the model")
 
     response = _response(parsed.response, values[names[0]], rows)
-    for name in names[1:]:
-        if values[name].kind in ("double", "integer"):
-            _refuse_infinite(name, values[name].values[rows], rows, data)
     variables = {name: _finish(name, v, rows) for name, v in values.items()}
+    for name in names[1:]:
+        if values[name].kind in ("double", "integer"):   # the kept rows, as _finish has them
+            x = variables[name]
+            _refuse_infinite(name, x.values if isinstance(x, NumericMatrix) else x, rows, data)
 
     n = len(rows)
-    w = np.ones(n) if w_all is None else w_all[rows].copy()
-    _refuse_infinite("weights", w, rows, data)
-    if (w < 0).any():
-        raise ModelFrameError("negative weights are not allowed (lme4: all(weights >= 0) "
-                              "is not TRUE)")
-    if not (w > 0).any():
-        raise ModelFrameError(f"every weight is 0 in the {n} rows of the model: no "
-                              f"observation carries information (lme4 stops with 'Response "
-                              f"is constant'); give the observations positive weights")
+    if w_all is None:   # unit weights: nothing to check
+        w = np.ones(n)
+    else:
+        w = w_all[rows].copy()
+        _refuse_infinite("weights", w, rows, data)
+        if (w < 0).any():
+            raise ModelFrameError("negative weights are not allowed (lme4: all(weights >= 0) "
+                                  "is not TRUE)")
+        if not (w > 0).any():
+            raise ModelFrameError(f"every weight is 0 in the {n} rows of the model: no "
+                                  f"observation carries information (lme4 stops with "
+                                  f"'Response is constant'); give the observations positive "
+                                  f"weights")
     _refuse_no_trials(parsed.response, response, w)
     if o_all is not None:
         _refuse_infinite("offset", o_all[rows], rows, data)
@@ -228,7 +235,7 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
             if isinstance(x, (pd.Categorical, NumericMatrix)) or np.asarray(x).dtype == bool:
                 raise ModelFrameError(f"'offset' must be numeric: {name}")
             total = total + np.asarray(x, dtype=float)
-    off = np.zeros(n) + total
+    off = np.zeros(n) if isinstance(total, float) else np.zeros(n) + total   # 0.0: no offset
     return ModelFrame(data, response, w, off, rows, variables, dict(ev.scalings))
 
 
@@ -238,11 +245,10 @@ def _refuse_infinite(what: str, x: np.ndarray, rows: np.ndarray, data: pd.DataFr
     for an offset, an R error for weights.  A fit without those rows, or with the column
     dropped as rank deficient, would be a different model.  (R reads a numeric grouping
     variable's Inf as a level label; it is refused too, as surely a data error.)"""
-    bad = ~np.isfinite(x)
-    if bad.ndim == 2:
-        bad = bad.any(axis=1)
-    if not bad.any():
+    finite = np.isfinite(x)
+    if finite.all():
         return
+    bad = ~finite.all(axis=1) if finite.ndim == 2 else ~finite
     at = data.index[rows[bad]]
     shown = ", ".join(repr(label) for label in at[:3].tolist()) + (", ..." if len(at) > 3 else "")
     rows_text = f"{len(at)} row{'s' if len(at) > 1 else ''} (index {shown})"

@@ -124,7 +124,7 @@ class _Coding:
 def _coding(name: str, v: Variable, n: int) -> _Coding:
     if isinstance(v, pd.Categorical) or (isinstance(v, np.ndarray) and v.dtype == bool):
         if isinstance(v, pd.Categorical):
-            levels = tuple(str(c) for c in v.categories.tolist())
+            levels = tuple(map(str, v.categories.tolist()))
             codes = np.asarray(v.codes, dtype=np.int64)
             ordered = bool(v.ordered)
         else:
@@ -152,16 +152,17 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
     t: ModelTerms = terms(rhs)
     names = t.variable_names
     n = frame.n
-    used = sorted({i for term in t.terms for i in t.term_variables(term)})
-    codings = {i: _coding(names[i], frame.variable(names[i]), n) for i in used}
-    codes = [list(row) for row in t.codes]
+    codings = {i: _coding(names[i], frame.variable(names[i]), n) for i in t.used_variables}
+    codes: Sequence[Sequence[int]] = t.codes
     if not t.intercept:
         # the first factor of the first term holding one is coded by indicators
-        for k, term in enumerate(t.terms):
-            hit = [i for i in t.term_variables(term) if codings[i].levels > 1]
+        recoded = [list(row) for row in t.codes]
+        for k, term_vars in enumerate(t.variables_by_term):
+            hit = [i for i in term_vars if codings[i].levels > 1]
             if hit:
-                codes[k][hit[0]] = 2
+                recoded[k][hit[0]] = 2
                 break
+        codes = recoded
     columns: list[np.ndarray] = []
     colnames: list[str] = []
     assign: list[int] = []
@@ -169,10 +170,10 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
         columns.append(np.ones(n))
         colnames.append("(Intercept)")
         assign.append(0)
-    for k, term in enumerate(t.terms):
+    for k, term_vars in enumerate(t.variables_by_term):
         block: list[np.ndarray] = []
         labels: list[str] = []
-        for i in t.term_variables(term):
+        for i in term_vars:
             vals, suffixes = codings[i].columns(codes[k][i])
             pieces = [names[i] + s for s in suffixes]
             if not block:
@@ -198,11 +199,13 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
 def refuse_infinite_columns(what: str, mm: ModelMatrix) -> None:
     """Refuse a model matrix with an infinite entry, naming its column: every variable is
     finite (the model frame checks), but a product such as ``x:z`` can overflow."""
-    bad = ~np.isfinite(mm.X).all(axis=0)
-    if bad.any():
-        cols = ", ".join(nm for nm, b in zip(mm.names, bad, strict=True) if b)
-        raise FixedEffectsError(f"{what} has infinite values in column {cols} (an overflow "
-                                f"of a product of variables); rescale the variables")
+    finite = np.isfinite(mm.X)
+    if finite.all():   # (one reduction, not one per column, in the usual case)
+        return
+    bad = ~finite.all(axis=0)
+    cols = ", ".join(nm for nm, b in zip(mm.names, bad, strict=True) if b)
+    raise FixedEffectsError(f"{what} has infinite values in column {cols} (an overflow "
+                            f"of a product of variables); rescale the variables")
 
 
 #: lme4's ``checkScaleX`` tolerance: standard deviations more than this factor apart, or from 1.

@@ -42,6 +42,17 @@ class ModelTerms:
         """Indices of the variables of a term, in variable order."""
         return _bits(term)
 
+    @cached_property
+    def variables_by_term(self) -> tuple[tuple[int, ...], ...]:
+        """:meth:`term_variables` of every term, in term order (worked out once: a model
+        matrix of the same terms is built at every fit)."""
+        return tuple(_bits(t) for t in self.terms)
+
+    @cached_property
+    def used_variables(self) -> tuple[int, ...]:
+        """The indices of the variables in some term (not the offsets), in order."""
+        return tuple(sorted({i for vs in self.variables_by_term for i in vs}))
+
     @property
     def labels(self) -> tuple[str, ...]:
         """R's ``term.labels``: variable names joined by ``:`` in variable order."""

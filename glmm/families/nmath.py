@@ -1,5 +1,6 @@
 """The log-densities of R's nmath for the families' aic: dbinom, dpois and dgamma in the
-saddle-point form of Loader (2000), with R's stirlerr and bd0."""
+saddle-point form of Loader (2000), with R's stirlerr and bd0; and x log y with its 0 at
+x = 0, in numpy (importing scipy.special, for its xlogy, costs more than a small fit)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,28 @@ import numpy as np
 # ---------------------------------------------------------------------------------------
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x log y, 0 where x = 0 and y is not NaN (scipy.special.xlogy's convention: the limit
+    of x log y as x → 0; log by numpy, so within an ulp of scipy's)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = x * np.log(y)
+    return _zero_at_zero(x, y, out)
+
+
+def xlog1py(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """x log(1 + y), 0 where x = 0 and y is not NaN (scipy.special.xlog1py's convention)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = x * np.log1p(y)
+    return _zero_at_zero(x, y, out)
+
+
+def _zero_at_zero(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    zero = np.equal(x, 0.0)
+    if not zero.any():
+        return out
+    return np.where(zero & ~np.isnan(y), 0.0, out)
 
 
 def _stirlerr_direct(x: np.ndarray) -> np.ndarray:
@@ -107,8 +130,6 @@ def log_dbinom(k: np.ndarray, m: np.ndarray, p: np.ndarray) -> np.ndarray:
         mid = (k > 0) & (k < m)
         if mid.all():  # no count at 0 or m
             return _log_dbinom_inner(k, m, p)
-        from scipy.special import xlog1py, xlogy
-
         out = np.where(k == 0, xlog1py(m, -p), xlogy(m, p))
         if mid.any():  # none for 0/1 data
             out[mid] = _log_dbinom_inner(k[mid], m[mid], p[mid])

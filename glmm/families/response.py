@@ -32,6 +32,7 @@ from ..compiled import core as _core
 from ..errors import ResponseError
 from .family import Family
 from .links import EPS
+from .nmath import xlogy
 
 
 def check_response(y: np.ndarray) -> None:
@@ -77,8 +78,6 @@ class Response:
         # its relative rounding at ε either way)
         self._ylogy = None
         if self._kind == ("poisson", "log"):
-            from scipy.special import xlogy  # scipy.special on first use: a slow import
-
             ylogy = xlogy(y, y)
             if float(np.max(weights * (np.abs(ylogy) + y), initial=0.0)) <= 1e4:
                 self._ylogy = ylogy - y
@@ -118,8 +117,6 @@ class Response:
             if self._ylogy is not None and mu.min() >= EPS:
                 dev = 2.0 * w * (self._ylogy - y * eta + mu)
             else:
-                from scipy.special import xlogy
-
                 mu = np.maximum(mu, EPS)
                 dev = 2.0 * w * (xlogy(y, y / mu) - (y - mu))
             r = y - mu
@@ -137,10 +134,10 @@ class Response:
         col = (slice(None), None) if eta.ndim == 2 else (slice(None),)
         y, w = self.y[col], self.weights[col]
         if self._kind is not None:
-            from scipy.special import expit, xlogy
-
             if self._kind == ("binomial", "logit"):
-                mu = np.maximum(np.minimum(expit(eta), 1.0 - EPS), EPS)
+                with np.errstate(over="ignore"):   # expit's form: 1/(1 + e^(−η)), 0 below −709
+                    mu = 1.0 / (1.0 + np.exp(-eta))
+                mu = np.maximum(np.minimum(mu, 1.0 - EPS), EPS)
                 dev = self._binomial_deviance(y, w, mu, col)
             else:
                 mu = np.maximum(np.exp(eta), EPS)
@@ -159,8 +156,6 @@ class Response:
         if self._binary:   # −2w log μ where y = 1, −2w log(1 − μ) where y = 0
             return self._minus_two_w[col] * np.log(self._one_minus_y[col]
                                                    + self._two_y_minus_1[col] * mu)
-        from scipy.special import xlogy
-
         c = self._one_minus_y[col]
         return self._two_w[col] * (xlogy(y, y / mu) + xlogy(c, c / (1.0 - mu)))
 

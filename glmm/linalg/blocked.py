@@ -47,8 +47,9 @@ def _block_gram(codes: np.ndarray, nlevels: int, A: np.ndarray, W: np.ndarray) -
     p = A.shape[1]
     out = np.empty((nlevels, p, p))
     for c in range(p):
+        wa = W * A[:, c]
         for d in range(c, p):
-            s = np.bincount(codes, W * A[:, c] * A[:, d], minlength=nlevels)
+            s = np.bincount(codes, wa * A[:, d], minlength=nlevels)
             out[:, c, d] = s
             out[:, d, c] = s
     return out
@@ -79,8 +80,9 @@ def _cross(ta: TermLayout, tb: TermLayout, W: np.ndarray,
     out = np.zeros(size)
     k = 0
     for c in range(ta.p):
+        wa = W * ta.A[:, c]
         for d in range(tb.p):
-            out += np.bincount(index[k], W * ta.A[:, c] * tb.A[:, d], minlength=size)
+            out += np.bincount(index[k], wa * tb.A[:, d], minlength=size)
             k += 1
     return out.reshape(ta.q, tb.q)
 
@@ -121,12 +123,12 @@ class BlockedCholesky:
             logdet = float(np.log(self.D).sum())
         else:
             G11 = _block_gram(first.codes, first.nlevels, first.A, W)
-            G11[:, np.arange(first.p), np.arange(first.p)] += 1.0
+            G11.reshape(first.nlevels, first.p * first.p)[:, ::first.p + 1] += 1.0   # + I
             try:
                 self.L11 = np.linalg.cholesky(G11)  # (ℓ₁, p₁, p₁) lower
             except np.linalg.LinAlgError as exc:
                 raise FactorizationError("G₁₁ is not positive definite") from exc
-            logdet = 2.0 * float(np.sum(np.log(np.diagonal(self.L11, axis1=1, axis2=2))))
+            logdet = 2.0 * float(np.log(np.diagonal(self.L11, axis1=1, axis2=2)).sum())
             # G₁₁⁻¹ = L₁₁⁻ᵀL₁₁⁻¹ per level, applied by two batched products: G₁₁ ⪰ I, so
             # every L₁₁ has singular values ≥ 1 and its inverse is as accurate as a solve
             self._L11inv = np.linalg.inv(self.L11)
@@ -177,8 +179,9 @@ class BlockedCholesky:
         else:
             G21 = []
         if C2 is not None and F is not None:
-            S[:q2, q2:] = C2
-            S[q2:, :q2] = C2.T
+            if q2:
+                S[:q2, q2:] = C2
+                S[q2:, :q2] = C2.T
             S[q2:, q2:] = F
         if self.sparse:   # p₁ = 1; G₂₁ on the pattern, C₁ dense
             pattern = self._pattern
@@ -204,7 +207,8 @@ class BlockedCholesky:
             self.K = Kbar[:, :q2]   # G₁₁⁻¹G₁₂  (q₁ × q₂)
             S -= self._B @ Kbar
         self.L2 = self._cholesky_S(S)
-        logdet += 2.0 * float(np.sum(np.log(np.diagonal(self.L2)[:q2])))
+        if q2:
+            logdet += 2.0 * float(np.log(np.diagonal(self.L2)[:q2]).sum())
         self.logdet = logdet
         if F is not None:
             self.RX = np.array(self.L2[q2:, q2:].T)
@@ -394,8 +398,9 @@ class BlockedCholesky:
                 else:
                     Kb, KSb = self.K.reshape(l1, p1, self.q2), KS.reshape(l1, p1, self.q2)
                     inv11 = inv11 + np.einsum("kaq,kbq->kab", KSb, Kb)
+        # (np.take: indexing the (ℓ₁, p₁, p₁) blocks by rows costs several times more)
         v = [(inv11[first.codes] * first.A[:, 0])[:, None] if p1 == 1
-             else np.einsum("iab,ib->ia", inv11[first.codes], first.A)]
+             else np.einsum("iab,ib->ia", np.take(inv11, first.codes, axis=0), first.A)]
         if not rest:
             return v
         n = len(first.codes)

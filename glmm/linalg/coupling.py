@@ -4,7 +4,7 @@ blocks between two terms, and the sparsity pattern of G₂₁ (:class:`CouplingP
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -15,10 +15,19 @@ if TYPE_CHECKING:
     import scipy.sparse
 
 
+def stable_order(codes: np.ndarray, nlevels: int) -> np.ndarray:
+    """``np.argsort(codes, kind="stable")`` for level codes in [0, nlevels): through 16-bit
+    codes where they fit, which numpy sorts by radix, in O(n) (int64 codes take a merge
+    sort, ~12 times slower on 10⁶ codes).  A stable order is unique: the same result."""
+    if nlevels <= 1 << 16:
+        codes = codes.astype(np.uint16)
+    return np.argsort(codes, kind="stable")
+
+
 def level_indicator(codes: np.ndarray, nlevels: int) -> scipy.sparse.csr_matrix:
     """J (ℓ × n, CSR) with Jₖᵢ = 1 when observation i is at level k: J r sums r per level."""
     import scipy.sparse  # scipy.sparse on first use: a slow import
-    order = np.argsort(codes, kind="stable")
+    order = stable_order(codes, nlevels)
     indptr = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=nlevels))])
     return scipy.sparse.csr_matrix((np.ones(len(codes)), order, indptr),
                                    shape=(nlevels, len(codes)))
@@ -28,16 +37,20 @@ def run_starts(codes: np.ndarray, nlevels: int) -> np.ndarray | None:
     """The first observation of each level when the codes are sorted and every level is
     used (then the observations of level k are starts[k]:starts[k + 1]), else None."""
     counts = np.bincount(codes, minlength=nlevels)
-    if len(codes) == 0 or not (counts > 0).all() or (np.diff(codes) < 0).any():
+    if len(codes) == 0 or not (counts > 0).all() or (codes[1:] < codes[:-1]).any():
         return None
-    return np.concatenate([[0], np.cumsum(counts)[:-1]])
+    starts = np.zeros(nlevels, dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    return starts
 
 
 @dataclass(frozen=True)
 class TermLayout:
     """What the factor needs of one random-effects term: its level of every observation
     and the per-observation rows of ZΛ for this term, A = Xᵢ Tᵢ (n × pᵢ).  ``J`` is the
-    term's :func:`level_indicator`, built once per model and passed in (or built here).
+    term's :func:`level_indicator`, built once per model and passed in, or a function that
+    gives it (so that a model whose sums never need J does not build it: a sparse matrix
+    costs more than a small fit's factor), or None (built here at each use).
     ``constant`` is θ for an intercept term (1 | g), whose A is θ in every row: products
     with A are then one multiplication by θ after the per-level sum, not one per row.
     ``starts`` (:func:`run_starts`) is where each level's run of observations begins when
@@ -46,13 +59,17 @@ class TermLayout:
     codes: np.ndarray
     nlevels: int
     A: np.ndarray
-    J: scipy.sparse.csr_matrix | None = field(default=None, repr=False, compare=False)
+    J: scipy.sparse.csr_matrix | Callable[[], scipy.sparse.csr_matrix] | None = field(
+        default=None, repr=False, compare=False)
     constant: float | None = None
     starts: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def indicator(self) -> scipy.sparse.csr_matrix:
-        return self.J if self.J is not None else level_indicator(self.codes, self.nlevels)
+        J = self.J
+        if J is None:
+            return level_indicator(self.codes, self.nlevels)
+        return J() if callable(J) else J
 
     @property
     def p(self) -> int:
@@ -115,8 +132,10 @@ class CouplingPattern:
                 keys.append((offset + t.codes * t.p + d) * q1 + first.codes)
             offset += t.nlevels * t.p
         self.q1, self.q2 = q1, offset
-        unique, self.slot = np.unique(np.concatenate(keys) if keys else np.zeros(0, np.int64),
-                                      return_inverse=True)
+        if keys:
+            unique, self.slot = np.unique(np.concatenate(keys), return_inverse=True)
+        else:   # one term: no G₂₁ (np.unique of nothing costs more than the rest here)
+            unique = self.slot = np.zeros(0, np.int64)
         self.nnz = len(unique)
         self.rows = unique // q1
         self.indices = unique % q1
@@ -137,7 +156,7 @@ class CouplingPattern:
         """The entries grouped by level of the first term, (colptr, order): the entries at
         level l are order[colptr[l]:colptr[l + 1]] (G₂₁'s columns, whose pairs of nonzeros
         make G₂₁D⁻¹G₁₂)."""
-        order = np.argsort(self.indices, kind="stable")
+        order = stable_order(self.indices, self.q1)
         colptr = np.concatenate([[0], np.cumsum(np.bincount(self.indices, minlength=self.q1))])
         return colptr.astype(np.int64), order.astype(np.int64)
 

@@ -1,14 +1,18 @@
 """Dense Cholesky factors and triangular solves, by LAPACK directly (dpotrf, dpotrs, dpotri,
 dtrtrs): scipy.linalg's wrappers validate their arguments at a cost larger than the small
-factorisations of a small model.  The routines are looked up on first use (importing
-scipy.linalg is a slow part of ``import glmm``) and kept in module globals, so that a call
-costs one ``is None`` test more than a module-level import would."""
+factorisations of a small model.  The routines are scipy's f2py LAPACK (the objects
+scipy.linalg.lapack exports), loaded on first use through :func:`glmm.threads.scipy_linalg`
+(without scipy.linalg's slow ``__init__``, and with its BLAS pool under the fit's thread
+limit) and kept in module globals, so that a call costs one ``is None`` test more than a
+module-level import would."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+from ..threads import scipy_linalg
 
 #: scipy.linalg.lapack's dpotrf, dpotri, dpotrs, dtrtrs, filled in by _load on first use
 _dpotrf: Any = None
@@ -19,7 +23,7 @@ _dtrtrs: Any = None
 
 def _load() -> None:
     global _dpotrf, _dpotri, _dpotrs, _dtrtrs
-    from scipy.linalg import lapack  # scipy.linalg on first use: a slow import
+    lapack = scipy_linalg("_flapack")
     _dpotrf, _dpotri, _dpotrs, _dtrtrs = lapack.dpotrf, lapack.dpotri, lapack.dpotrs, lapack.dtrtrs
 
 

@@ -62,7 +62,7 @@ def agq_objective(model: GlmerModel, theta: np.ndarray, st: ScalarMode,
     dv = sj[:, None] * z                                                  # ℓ × k: v − ũ
     v = u[:, None] + dv                                                   # the nodes
     tx = th * x
-    eta_k = st.eta[:, None] + tx[:, None] * dv[f]                         # n × k
+    eta_k = st.eta[:, None] + tx[:, None] * np.take(dv, f, axis=0)        # n × k
     dev_k, s_k = resp.deviance_and_score(eta_k, score=gradient)
     devc = v * v + per_level(dev_k)
     devc0 = u * u + per_level(st.dev)
@@ -88,7 +88,7 @@ def agq_objective(model: GlmerModel, theta: np.ndarray, st: ScalarMode,
     c = 1.0 / D - 0.5 * B * sj ** 3
     cf = c[f]
     omega = (th * th) * cf * (Wp * x2)
-    t = np.einsum("ik,ik->i", pi[f], s_k)
+    t = np.einsum("ik,ik->i", np.take(pi, f, axis=0), s_k)
     a = -th * (per_level(omega * tx) + A) / H2
     grad_b = model.X.T @ (omega - 2.0 * t + a[f] * Ox)
     grad_th = (2.0 * th * (cf @ (W * x2)) + omega @ (x * u[f] + tx * du_dth[f])

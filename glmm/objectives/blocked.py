@@ -1,15 +1,22 @@
 """F₀ and F₁ for any model: :class:`BlockedObjective`, PIRLS with the blocked factor of
 :mod:`glmm.linalg.blocked` (:mod:`glmm.objectives.pirls`), the gradients of
-:mod:`glmm.objectives.gradient`, and the compiled core for crossed scalar terms
-(:mod:`glmm.objectives.crossed`) where it applies."""
+:mod:`glmm.objectives.gradient`, and the compiled core where it applies: for crossed scalar
+terms (:mod:`glmm.objectives.crossed`) and, with the whole search, for one vector-valued
+term (:mod:`glmm.objectives.block_term`)."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
 from ..errors import AGQNotAvailableError
 from ..linalg.blocked import BlockedCholesky
+from ..optimize.bfgs import Minimizer
 from .base import Evaluation, Objective
+from .block_term import block_bfgs, block_capsule
 from .crossed import CrossedTerms
 from .gradient import laplace_gradient, profiled_gradient
 from .model import GlmerModel
@@ -32,6 +39,29 @@ class BlockedObjective(Objective):
         #: (:class:`glmm.objectives.crossed.CrossedTerms`) unless ``compiled`` is False; None:
         #: numpy's
         self._crossed = CrossedTerms.of(model) if compiled else None
+        #: whether the core's search may run (one vector-valued term; :attr:`_block`)
+        self._compiled = compiled
+
+    @cached_property
+    def _block(self) -> object | None:
+        """The core's model of one vector-valued term (block_term.block_capsule), made on
+        first use; None where the core does not take the model."""
+        return block_capsule(self.model, self.nAGQ) if self._compiled else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state without the core's capsule (which does not pickle; it is made again on
+        first use)."""
+        state = self.__dict__.copy()
+        state.pop("_block", None)
+        return state
+
+    def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None,
+                      tolerances: Mapping[str, float] | None = None) -> Minimizer | None:
+        """The search in the core for one vector-valued term (glmm/csrc/block.c): the same
+        F, gradient, warm start and BFGS rules, and the core's last mode as :attr:`last`.
+        None for any other model."""
+        capsule = self._block
+        return None if capsule is None else block_bfgs(self, capsule, R, beta0, tolerances)
 
     def _predict(self, last: Evaluation, theta: np.ndarray, beta: np.ndarray | None
                  ) -> tuple[np.ndarray, np.ndarray]:

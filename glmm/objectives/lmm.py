@@ -41,7 +41,7 @@ from ..linalg.blocked import BlockedCholesky
 from ..optimize.bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
 from ..optimize.bfgs import MAX_ITER as BFGS_MAX_ITER
 from .base import Evaluation, Objective
-from .lmm_crossprod import lmm_capsule
+from .lmm_crossprod import column_level_sums, lmm_capsule
 from .model import GlmerModel
 from .pirls import PirlsState
 
@@ -119,15 +119,12 @@ class LmmObjective(Objective):
         self._F = X.T @ (w[:, None] * X)           # XᵀWX
         # per term and level, Σ wᵢ Xₜ[i]ᵀ [xᵢᵀ, yᵢ − oᵢ]  (ℓ × pₜ × (p + 1)), so that
         # ΛᵀZᵀW[X, y − o] at level l is Tₜᵀ of it: θ-free sums, formed once
-        Xy = np.column_stack([X, model.y - model.offset])
-        self._Q = []
-        for t in model.terms:
-            if t.intercept:
-                self._Q.append(t.level_sums(w[:, None] * Xy)[:, None, :])
-            else:
-                wXy = w[:, None] * Xy
-                self._Q.append(np.stack([t.level_sums(t.Xi[:, c:c + 1] * wXy)
-                                         for c in range(t.p)], axis=1))
+        cols = [*np.ascontiguousarray(X.T), model.y - model.offset]
+        unit = bool((w == 1.0).all())
+        self._Q = [np.stack([column_level_sums(t, None if unit and t.intercept else
+                                               w * t.Xi[:, c], cols)
+                             for c in range(t.p)], axis=1)
+                   for t in model.terms]
 
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
         return self._solve(theta)
@@ -227,7 +224,7 @@ class LmmObjective(Objective):
             K = Y @ (RX.T @ RX)
             Xt = m.X - np.column_stack([m.zlam(layouts, K[:, j]) for j in range(p)])
             for vt, t, Yt in zip(v, m.terms, _term_rows(m, Y), strict=True):
-                vt -= np.einsum("ibj,ij->ib", Yt[t.codes], Xt)
+                vt -= np.einsum("ibj,ij->ib", np.take(Yt, t.codes, axis=0), Xt)
         scale = 2.0 * nu / pwrss
         e = st.s   # W e
         out = np.empty(m.ntheta)

@@ -21,6 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..compiled import core as _core
+from ..design.random import RandomTerm
+from ..linalg.coupling import stable_order
+from ..threads import scipy_linalg
 from .model import GlmerModel
 
 #: The largest order m₂ of S̄ the core takes: S̄ and M₂₂ are dense, 2 × 8m₂² bytes (256 MB).
@@ -34,8 +37,20 @@ MAX_P1 = 16
 #: arrays of that size (M₂₁, M₂₁T₁, W and P₂₁), here 4 × 400 MB.
 DENSE_COST = 0.1
 MAX_COUPLING = 50_000_000
+#: A scalar first term's levels fall into K classes of equal M₁₁,ₖ (equal sizes, without
+#: weights: K = the distinct sizes); the classes form (lmm.c, evaluate_classes) costs
+#: K·m₂² per evaluation in contiguous loops, here counted as DENSE_COST counts dsyrk's.  It
+#: is taken at half the cost of the layout it replaces, its K Gram matrices H_c at most
+#: MAX_CLASSES entries (80 MB).
+CLASSES_COST = 0.1
+MAX_CLASSES = 10_000_000
 #: Level × row keys counted in one bincount up to this many (else np.unique).
 MAX_BINCOUNT = 50_000_000
+
+
+def schur_order(model: GlmerModel) -> int:
+    """m₂ = q₂ + p + 1, the order of S̄: the later terms' levels, X's and ỹ's columns."""
+    return sum(t.nlevels * t.p for t in model.terms[1:]) + model.p + 1
 
 
 def compiled_applies(model: GlmerModel) -> bool:
@@ -46,7 +61,7 @@ def compiled_applies(model: GlmerModel) -> bool:
         return False
     if any(t.p != 1 for t in terms[1:]):
         return False
-    return sum(t.nlevels for t in terms[1:]) + model.p + 1 <= MAX_ORDER
+    return schur_order(model) <= MAX_ORDER
 
 
 def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
@@ -55,6 +70,8 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
     if not compiled_applies(model):
         return None
     assert _core is not None
+    for module in ("cython_lapack", "cython_blas"):   # the core's LAPACK: see glmm.threads
+        scipy_linalg(module)
     first, rest = model.terms[0], model.terms[1:]
     assert first.theta_slice.start == 0   # the core reads term 1's θ first
     w, X = model.weights, model.X
@@ -67,7 +84,8 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
         except np.linalg.LinAlgError:   # X is of full rank, but numerically nearly not
             beta0 = np.linalg.lstsq(np.sqrt(w)[:, None] * X, np.sqrt(w) * y, rcond=None)[0]
         y = y - X @ beta0
-    tail = np.column_stack([X, y])                   # n × (p + 1): X's and ỹ's rows of M
+    tail = [*np.ascontiguousarray(X.T), y]           # X's and ỹ's columns: their rows of M
+    unit = bool((w == 1.0).all())
     p1, l1 = first.p, first.nlevels
     X1 = first.Xi
     q2 = sum(t.nlevels for t in rest)
@@ -79,19 +97,26 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
             M11[:, c, d] = M11[:, d, c] = np.bincount(first.codes, wX1[:, c] * X1[:, d],
                                                       minlength=l1)
     # term 1 × (X, ỹ): (ℓ₁, p₁, p + 1)
-    M1t = np.stack([first.level_sums(wX1[:, c:c + 1] * tail) for c in range(p1)], axis=1)
+    M1t = np.stack([column_level_sums(first, None if unit and first.intercept else wX1[:, c],
+                                      tail) for c in range(p1)], axis=1)
     offsets = np.cumsum([0] + [t.nlevels for t in rest])
     rrows = [off + t.codes for off, t in zip(offsets, rest, strict=False)]
     rx = [t.Xi[:, 0] for t in rest]
     # term 1 × the later terms: keys level·q₂ + row, one per observation and later term
     if rest:
         key = np.concatenate([first.codes * q2 + r for r in rrows])
-        vals = np.concatenate([(w * x)[:, None] * X1 for x in rx])     # (n·(#rest), p₁)
+        # all ones (unit weights, intercepts only): the sums are the counts
+        ones = unit and first.intercept and all(t.intercept for t in rest)
+        vals = None if ones else np.concatenate([(w * x)[:, None] * X1 for x in rx])
         if l1 * q2 <= MAX_BINCOUNT:
             counts = np.bincount(key, minlength=l1 * q2)
             keys = np.flatnonzero(counts)
-            sums = np.stack([np.bincount(key, vals[:, c], minlength=l1 * q2)[keys]
-                             for c in range(p1)], axis=1)
+            sums = (counts[keys].astype(float)[:, None] if vals is None else
+                    np.stack([np.bincount(key, vals[:, c], minlength=l1 * q2)[keys]
+                              for c in range(p1)], axis=1))
+        elif vals is None:
+            keys, counts = np.unique(key, return_counts=True)
+            sums = counts.astype(float)[:, None]
         else:
             keys, inverse = np.unique(key, return_inverse=True)
             sums = np.stack([np.bincount(inverse, vals[:, c], minlength=len(keys))
@@ -103,6 +128,19 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
     nrest = np.bincount(level, minlength=l1)
     sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
     dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
+    M22 = _m22(None if unit else w, tail, rest, rx, offsets, q2, m2)
+    rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
+                                      [t.nlevels for t in rest]),
+                            np.full(p + 1, -1)]).astype(np.int64)
+    logw = float(np.log(w).sum())
+    REML = bool(REML) and p > 0   # lme4's REML with no fixed effects is ML: ν = n, no R_X
+    if p1 == 1:
+        d, nlev, inverse = _level_classes(M11[:, 0, 0])
+        cost = min(DENSE_COST * m2 * m2 * l1, sparse_pairs)
+        if (CLASSES_COST * len(d) * m2 * m2 <= cost / 2 and len(d) * m2 * m2 <= MAX_CLASSES
+                and l1 * m2 <= MAX_COUPLING):
+            H = _class_grams(inverse, len(d), level, row, sums[:, 0], M1t[:, 0, :], l1, q2, m2)
+            return _core.lmm_classes(d, nlev, H, M22, rterm, p, n, REML, logw, model.ntheta)
     if p1 * (l1 * m2 if dense else int(nrest.sum()) + l1 * (p + 1)) > MAX_COUPLING:
         return None   # numpy's blocked factor keeps no dense copies of the coupling
     if dense:
@@ -127,27 +165,76 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
             rows[at] = q2 + t
             for c in range(p1):
                 M21[p1 * ptr[:-1] + c * nk + nrest + t] = M1t[:, c, t]
+    tril = np.column_stack(first.tril).astype(np.int64).ravel()
+    return _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
+                           M21, M22, p, bool(dense), n, REML, logw, model.ntheta)
+
+
+def _m22(w: np.ndarray | None, tail: list[np.ndarray], rest: tuple, rx: list,
+         offsets: np.ndarray, q2: int, m2: int) -> np.ndarray:
+    """M₂₂: the later terms' and X's and ỹ's cross-products (m₂ × m₂, dense); w None for
+    unit weights."""
     M22 = np.zeros((m2, m2))
-    wtail = w[:, None] * tail
-    M22[q2:, q2:] = tail.T @ wtail
+    for a, ca in enumerate(tail):   # X's and ỹ's block, one dot product per entry
+        wa = ca if w is None else w * ca
+        for b in range(a, len(tail)):
+            M22[q2 + a, q2 + b] = M22[q2 + b, q2 + a] = wa @ tail[b]
     for s, (xs, ts) in enumerate(zip(rx, rest, strict=True)):
         a, b = offsets[s], offsets[s + 1]
-        M22[np.arange(a, b), np.arange(a, b)] = np.bincount(ts.codes, w * xs * xs,
-                                                            minlength=ts.nlevels)
-        M22[a:b, q2:] = ts.level_sums((w * xs)[:, None] * tail)
+        wx = None if w is None and ts.intercept else (xs if w is None else w * xs)
+        M22[np.arange(a, b), np.arange(a, b)] = np.bincount(
+            ts.codes, None if wx is None else wx * xs, minlength=ts.nlevels)
+        M22[a:b, q2:] = column_level_sums(ts, wx, tail)
         M22[q2:, a:b] = M22[a:b, q2:].T
         for t in range(s + 1, len(rest)):
             c0, c1 = offsets[t], offsets[t + 1]
             tt = rest[t]
-            blk = np.bincount(ts.codes * tt.nlevels + tt.codes, w * xs * rx[t],
+            blk = np.bincount(ts.codes * tt.nlevels + tt.codes,
+                              None if wx is None and tt.intercept else
+                              (rx[t] if wx is None else wx * rx[t]),
                               minlength=ts.nlevels * tt.nlevels).reshape(ts.nlevels, tt.nlevels)
             M22[a:b, c0:c1] = blk
             M22[c0:c1, a:b] = blk.T
-    tril = np.column_stack(first.tril).astype(np.int64).ravel()
-    rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
-                                      [t.nlevels for t in rest]),
-                            np.full(p + 1, -1)]).astype(np.int64)
-    # lme4's REML with no fixed effects is ML (reml_effective): ν = n and no R_X
-    return _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
-                           M21, M22, p, bool(dense), n, bool(REML) and p > 0,
-                           float(np.log(w).sum()), model.ntheta)
+    return M22
+
+
+def column_level_sums(term: RandomTerm, weight: np.ndarray | None, cols: list[np.ndarray]
+                ) -> np.ndarray:
+    """Σ over each level's observations of weight·c for each column c (ℓ × len(cols)), one
+    bincount per column (weight None: 1).  Unlike RandomTerm.level_sums, which sums an
+    n × k array through one cached flat index (PIRLS calls it at every step), this one forms
+    no n × k array: the cross-products are summed once, over columns of up to 10⁶ rows and
+    more."""
+    out = np.empty((term.nlevels, len(cols)))
+    for j, c in enumerate(cols):
+        out[:, j] = np.bincount(term.codes, c if weight is None else weight * c,
+                                minlength=term.nlevels)
+    return out
+
+
+def _level_classes(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Term 1's levels (p₁ = 1) by their value dₖ = M₁₁,ₖ: the distinct values, the
+    number of levels of each and each level's class.  Levels of equal dₖ are eliminated
+    with the same weight θ₁²/(θ₁²dₖ + 1), so the core sums their cₖcₖᵀ once (lmm.c,
+    evaluate_classes)."""
+    values, inverse, counts = np.unique(d, return_inverse=True, return_counts=True)
+    return values, counts.astype(np.int64), inverse.ravel()
+
+
+def _class_grams(inverse: np.ndarray, K: int, level: np.ndarray, row: np.ndarray,
+                 sums: np.ndarray, tail: np.ndarray, l1: int, q2: int,
+                 m2: int) -> np.ndarray:
+    """H_c = Σ_{k ∈ c} cₖcₖᵀ for each class c (K × m₂ × m₂), cₖ level k's column of
+    M₂₁ (the later terms' rows, then X's and ỹ's)."""
+    C = np.zeros((l1, m2))
+    C[level, row] = sums
+    C[:, q2:] = tail
+    if K == 1:
+        return np.ascontiguousarray((C.T @ C)[None])
+    order = stable_order(inverse, K)
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=K))])
+    H = np.empty((K, m2, m2))
+    for c in range(K):
+        Cc = C[order[bounds[c]:bounds[c + 1]]]
+        H[c] = Cc.T @ Cc
+    return H

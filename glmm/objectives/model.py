@@ -20,7 +20,7 @@ import numpy as np
 from ..design.random import RandomTerm
 from ..families import Family
 from ..families.response import Response
-from ..linalg.coupling import CouplingPattern, TermLayout, level_indicator
+from ..linalg.coupling import CouplingPattern, TermLayout
 
 if TYPE_CHECKING:
     import scipy.sparse
@@ -51,31 +51,55 @@ class TermCells:
         ΛₜᵀZₜᵀWX (level k's rows) = Σ_{c at level k} w_c a_c x_cᵀ,     XᵀWX = Σ_c w_c x_c x_cᵀ
 
     and the work per W is one sum over n, the rest over the cells (VerbAgg: 1,896 cells for
-    (1 | id), 1,080 for (1 | item), of 7,584 observations).
+    (1 | id), 1,080 for (1 | item), of 7,584 observations).  Both sums are bincounts, which
+    add in the order of the observations (of the cells), as the products with the 0/1
+    indicator matrices would, without building those (a sparse matrix costs more to make
+    than a small model's whole sum).
     """
 
-    J: scipy.sparse.csr_matrix       # cells × n:  J W = (w_c)
-    level: scipy.sparse.csr_matrix   # ℓ × cells:  sums over the cells of each level
-    first: np.ndarray                # one observation of each cell
-    X: np.ndarray                    # cells × p: x_c
+    cell: np.ndarray      # n: each observation's cell
+    level_index: np.ndarray   # cells × p, flat: cell c's entry j at level(c)·p + j
+    nlevels: int
+    first: np.ndarray     # one observation of each cell
+    X: np.ndarray         # cells × p: x_c
 
     @classmethod
     def build(cls, codes: np.ndarray, nlevels: int, rows: np.ndarray, X: np.ndarray
               ) -> TermCells:
         """The cells of the term with level ``codes`` and [X, Xₜ]-row groups ``rows``,
         numbered in the order of their key (level, row group): one stable sort gives both
-        the cells' observations (J's rows) and each cell's first observation."""
-        n = len(codes)
+        each observation's cell and each cell's first observation."""
         key = codes * (int(rows.max()) + 1) + rows
         order = np.argsort(key, kind="stable")
         sorted_key = key[order]
-        starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
-        first = order[starts]
-        import scipy.sparse  # scipy.sparse on first use: a slow import
-        J = scipy.sparse.csr_matrix((np.ones(n), order, np.r_[starts, n]),
-                                    shape=(len(starts), n))
-        return cls(J, level_indicator(codes[first], nlevels), first,
-                   np.ascontiguousarray(X[first]))
+        new = np.r_[True, sorted_key[1:] != sorted_key[:-1]]
+        first = order[np.flatnonzero(new)]
+        cell = np.empty(len(codes), dtype=np.intp)
+        cell[order] = np.cumsum(new) - 1
+        p = X.shape[1]
+        level_index = (codes[first][:, None] * p + np.arange(p)).ravel()
+        return cls(cell, level_index, nlevels, first, np.ascontiguousarray(X[first]))
+
+    def cell_sums(self, W: np.ndarray) -> np.ndarray:
+        """w_c = Σ_{i∈c} Wᵢ for every cell."""
+        return np.bincount(self.cell, W, minlength=len(self.first))
+
+    def level_sums(self, M: np.ndarray) -> np.ndarray:
+        """Σ_{c at level k} M[c] for every level k, of a cells × p array."""
+        p = self.X.shape[1]
+        return np.bincount(self.level_index, M.ravel(),
+                           minlength=self.nlevels * p).reshape(self.nlevels, p)
+
+
+@dataclass(frozen=True)
+class _IndicatorOf:
+    """The term's level indicator J, when first asked for (:class:`TermLayout`): a class,
+    not a closure, so that a fit's layouts pickle."""
+
+    term: RandomTerm
+
+    def __call__(self) -> scipy.sparse.csr_matrix:
+        return self.term.indicator
 
 
 @dataclass(frozen=True)
@@ -97,7 +121,9 @@ class GlmerModel:
     @cached_property
     def coupling(self) -> CouplingPattern:
         """The sparsity pattern of G₂₁ (:class:`~glmm.linalg.coupling.CouplingPattern`)."""
-        return CouplingPattern(self.layouts(np.zeros(self.ntheta)))
+        # the pattern reads the codes and the number of columns only, not A
+        return CouplingPattern([TermLayout(t.codes, t.nlevels, np.empty((0, t.p)))
+                                for t in self.terms])
 
     @cached_property
     def cells(self) -> tuple[TermCells, ...]:
@@ -118,7 +144,7 @@ class GlmerModel:
     def p(self) -> int:
         return self.X.shape[1]
 
-    @property
+    @cached_property
     def q(self) -> int:
         return sum(t.nlevels * t.p for t in self.terms)
 
@@ -128,10 +154,11 @@ class GlmerModel:
 
     def layouts(self, theta: np.ndarray) -> list[TermLayout]:
         """Per term, A = Xₜ Tₜ(θ): the nonzero values of that term's rows of ZΛ."""
-        # J only where the codes are unsorted: sorted codes sum over runs (TermLayout)
+        # J only where the codes are unsorted (sorted codes sum over runs: TermLayout), and
+        # built on first use: the term's, once per model
         return [TermLayout(t.codes, t.nlevels,
                            t.Xi * theta[t.theta_slice.start] if t.p == 1 else t.Xi @ t.T(theta),
-                           t.indicator if t.starts is None else None,
+                           _IndicatorOf(t) if t.starts is None else None,
                            float(theta[t.theta_slice.start]) if t.intercept else None,
                            t.starts)
                 for t in self.terms]
@@ -157,9 +184,15 @@ class GlmerModel:
             if lay.constant is not None:
                 part = (lay.constant * ub[:, 0])[lay.codes]
             elif lay.p == 1:
-                part = lay.A[:, 0] * ub[lay.codes, 0]
+                part = lay.A[:, 0] * ub[:, 0][lay.codes]
             else:
-                part = np.einsum("ij,ij->i", lay.A, ub[lay.codes])
+                # each observation's level's row of u, by np.take: indexing a 2-D array
+                # by rows costs several times more for the same copy
+                g = np.take(ub, lay.codes, axis=0)
+                if lay.p == 2:   # einsum's arithmetic, (0 + a₁g₁) + a₂g₂, at a third of its cost
+                    part = (0.0 + lay.A[:, 0] * g[:, 0]) + lay.A[:, 1] * g[:, 1]
+                else:
+                    part = np.einsum("ij,ij->i", lay.A, g)
             out = part if out is None else out + part
         assert out is not None
         return out
@@ -187,15 +220,15 @@ class GlmerModel:
         fewest = self._fewest_cells
         parts, F = [], None
         for k, (lay, cells) in enumerate(zip(layouts, self.cells, strict=True)):
-            w = cells.J @ W
+            w = cells.cell_sums(W)
             wX = w[:, None] * cells.X
             if k == fewest:
                 F = cells.X.T @ wX
             if lay.constant is not None:   # a_c = θ
-                parts.append(lay.constant * (cells.level @ wX))
+                parts.append(lay.constant * cells.level_sums(wX))
             else:
                 a = lay.A[cells.first]
-                parts.append(np.stack([cells.level @ (a[:, c:c + 1] * wX)
+                parts.append(np.stack([cells.level_sums(a[:, c:c + 1] * wX)
                                        for c in range(lay.p)], axis=1).reshape(lay.q, -1))
         assert F is not None
         return (parts[0] if len(parts) == 1 else np.concatenate(parts)), F

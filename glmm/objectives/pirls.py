@@ -29,16 +29,19 @@ Newton's, with the observed weights (NEWTON_FROM).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..compiled import core as _core
 from ..errors import PirlsError
 from ..families.response import Response, Working
-from ..linalg.blocked import BlockedCholesky
 from ..linalg.coupling import TermLayout
 from ..linalg.lapack import FactorizationError
 from .model import GlmerModel
+
+if TYPE_CHECKING:   # imported where used: one scalar term's fits run no blocked factor
+    from ..linalg.blocked import BlockedCholesky
 
 MAX_ITER = 100
 MAX_HALVINGS = 20
@@ -128,6 +131,8 @@ def pirls(model: GlmerModel, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray
     η is carried along the steps (η + t·δη, δη = ZΛδu + Xδβ) rather than rebuilt from
     (u, β), and the response is evaluated once per trial point (:mod:`glmm.families.response`).
     """
+    from ..linalg.blocked import BlockedCholesky
+
     layouts = model.layouts(theta)
     X, resp = model.X, model.response
     u, b = u0.copy(), beta.copy()
@@ -188,6 +193,8 @@ def first_step(model: GlmerModel, theta: np.ndarray, beta: np.ndarray | None,
     mode is not unique, this step, and not the last evaluation's mode, decides which mode
     PIRLS reaches, as in lme4.
     """
+    from ..linalg.blocked import BlockedCholesky
+
     layouts = model.layouts(theta)
     joint = beta is None
     wk = model.response.update(model.offset + lp)

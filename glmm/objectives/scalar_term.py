@@ -32,6 +32,7 @@ numpy below.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -245,13 +246,17 @@ class ScalarTermObjective(Objective):
         evaluations.  The core evaluates F as
         :meth:`_evaluate` does (the same warm start and cold-start fallback, PIRLS, F and
         the exact gradient, in (θ, ζ) with β = β₀ + R⁻¹ζ for nAGQ = 1), and BFGS follows
-        :func:`glmm.optimize.bfgs.minimize_bfgs`'s rules.  Afterwards :attr:`last` and
+        :func:`glmm.optimize.bfgs.minimize_bfgs`'s rules.  For nAGQ > 1 F is lme4's adaptive
+        quadrature objective at the u-only mode (glmm/csrc/agq.c, the formulas of
+        :func:`~glmm.objectives.agq.agq_objective`).  Afterwards :attr:`last` and
         :attr:`evaluations` are as if the evaluations had been made here.  None where the
-        core does not apply (nAGQ > 1, another pair, non-integer counts)."""
+        core does not apply: another pair, or non-integer counts at nAGQ ≤ 1 (whose aic
+        the core does not evaluate; the quadrature objective has none)."""
         offset = self._resp.aic_constant
-        if not self.compiled or self.nAGQ > 1 or offset is None:
+        if not self.compiled or (offset is None and self.nAGQ <= 1):
             return None
         joint = self.nAGQ == 0
+        z, wk = self.rule if self.rule is not None else (None, None)
         tol = {"gtol": GTOL, "dtol": DTOL, "xtol": XTOL, "max_iter": BFGS_MAX_ITER,
                **(tolerances or {})}
         n, nlev, p = len(self._level), self.model.q, self._X.shape[1]
@@ -278,17 +283,21 @@ class ScalarTermObjective(Objective):
             xl = np.empty(len(x))
             (code, converged, f, nfev, gmax, decrement, dmax), which, iterations = \
                 _core.scalar_minimize(self._capsule, np.ascontiguousarray(self.beta_start), Rc,
-                                      b0, offset, last, *sets, x, g, xl,
+                                      b0, 0.0 if offset is None else offset, last, *sets, x, g, xl,
                                       None if start is None else float(start[0]),
                                       float(tol["gtol"]), float(tol["dtol"]),
-                                      float(tol["xtol"]), int(tol["max_iter"]))
+                                      float(tol["xtol"]), int(tol["max_iter"]), z, wk)
             self.evaluations += nfev
             params = None
             if which >= 0:   # the last mode the core reached becomes this objective's last
                 th, b, u, D, eta, mu, dev, W, s, C, GiC, RX = sets[which]
                 st = ScalarMode(u, b, eta, mu, dev, W, s, D, iterations, RX, C, GiC)
                 pl = th if joint else np.concatenate([th, b])
-                self.last = (pl, self._laplace(th, st))
+                ev = self._laplace(th, st)
+                if self.rule is not None:   # the quadrature objective at that mode
+                    value = agq_objective(self.model, th, st, self.rule)[0]
+                    ev = dataclasses.replace(ev, objective=value)
+                self.last = (pl, ev)
                 if np.array_equal(x, xl):
                     params = pl.copy()
             if code == End.BAD_START:

@@ -10,6 +10,7 @@ from ..families.response import Working
 from ..linalg.lapack import FactorizationError, cho_solve, cholesky
 from ..objectives.model import GlmerModel
 from ..objectives.pirls import MAX_HALVINGS, START_NOT_FINITE
+from ..threads import scipy_linalg
 
 
 def glm_start(model: GlmerModel, max_iter: int = 50, beta: np.ndarray | None = None
@@ -65,7 +66,6 @@ def _irls_step(X: np.ndarray, o: np.ndarray, eta: np.ndarray, wk: Working) -> np
     try:
         return cho_solve(cholesky(X.T @ WX, lower=False), rhs, lower=False)
     except FactorizationError:   # numerically singular XᵀWX: least squares
-        import scipy.linalg  # scipy.linalg on first use: a slow import
         sw = np.sqrt(wk.W)
         z = eta - o + wk.s / np.where(wk.W > 0, wk.W, 1.0)
-        return scipy.linalg.lstsq(sw[:, None] * X, sw * z, check_finite=False)[0]
+        return scipy_linalg().lstsq(sw[:, None] * X, sw * z, check_finite=False)[0]

@@ -11,7 +11,7 @@ family; everything here is shared.
 The inference surface is built in one module per concept (docs/results.md): vcov
 (:mod:`.vcov`), VarCorr (:mod:`.varcorr`), condVar (:mod:`.condvar`), predict
 (:mod:`.predict`), the summary (:mod:`.summary`), getME (:mod:`.getme`); these methods are
-thin.
+thin, and import their module when first called (a fit need not load them).
 """
 
 from __future__ import annotations
@@ -30,11 +30,6 @@ from ..errors import ArgumentError, ArgumentTypeError
 from ..objectives.base import Evaluation, Objective
 from ..optimize.driver import SINGULAR_TOL
 from ..optimize.optsummary import OptSummary
-from . import condvar as _condvar
-from . import predict as _predict
-from . import varcorr as _varcorr
-from . import vcov as _vcov
-from .getme import getme
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, repr=False)
@@ -160,7 +155,7 @@ class MixedModelFit(ABC):
     def singular(self) -> bool:
         """lme4's isSingular: a θ entry with lower bound 0 within 1e-4 of it."""
         on_bound = np.isfinite(self.lower) & (self.theta - self.lower < SINGULAR_TOL)
-        return bool(np.any(on_bound))
+        return bool(on_bound.any())
 
     @property
     def loglik(self) -> float:
@@ -224,6 +219,8 @@ class MixedModelFit(ABC):
         """H = ∂²F/∂x² at the optimum over the objective's parameters x (θ, or (θ, β)), by
         central differences of the exact gradient (:func:`glmm.results.vcov.hessian`); the
         one lme4's convergence checks used where they ran (read-only: vcov depends on it)."""
+        from . import vcov as _vcov
+
         H = _vcov.hessian(self.objective_fn, self.optsummary.final)
         H.setflags(write=False)
         return H
@@ -233,6 +230,8 @@ class MixedModelFit(ABC):
         2·(H⁻¹)_ββ where a Hessian over (θ, β) exists, else σ²(R_XᵀR_X)⁻¹;
         ``use_hessian=False`` asks for σ²(R_XᵀR_X)⁻¹ (with lme4's warning where the two
         differ), True for the Hessian's (an error for nAGQ = 0)."""
+        from . import vcov as _vcov
+
         avail = self.hessian_available
         V_H = None
         if avail:
@@ -277,6 +276,8 @@ class MixedModelFit(ABC):
     def varcorr(self) -> pd.DataFrame:
         """lme4's ``as.data.frame(VarCorr(fit))``: grp, var1, var2, vcov, sdcor
         (:func:`glmm.results.varcorr.varcorr_frame`)."""
+        from . import varcorr as _varcorr
+
         return _varcorr.varcorr_frame(self.design.random.terms, self.evaluation.theta,
                                       self.sigma, self._has_residual)
 
@@ -284,6 +285,8 @@ class MixedModelFit(ABC):
         """The conditional covariances of b given y at the mode, per grouping factor an
         array (levels, p, p): σ²·(ΛG⁻¹Λᵀ)'s diagonal blocks (lme4's ``postVar``;
         :mod:`glmm.results.condvar`)."""
+        from . import condvar as _condvar
+
         return _condvar.conditional_variances(self.design.random, self.evaluation.theta,
                                               self.evaluation.state.W, self.sigma)
 
@@ -292,6 +295,8 @@ class MixedModelFit(ABC):
         """lme4's ``predict``: η = Xβ̂ + o + Σ Zₜb̃ₜ over the terms of ``re_form`` (None: all,
         "NA" or "~0": none, or a formula with some of the fit's bars), on the fit's rows or
         on ``newdata``; ``type="response"`` gives g⁻¹(η) (:mod:`glmm.results.predict`)."""
+        from . import predict as _predict
+
         kind = _predict.check_type(type)
         terms = _predict.term_subset(self.design, re_form)
         if newdata is None:
@@ -311,6 +316,8 @@ class MixedModelFit(ABC):
 
     def getME(self, name: str) -> object:
         """lme4's ``getME(fit, name)`` (:mod:`glmm.results.getme` lists the names)."""
+        from .getme import getme
+
         return getme(self, name)
 
     def summary(self) -> object:
@@ -323,6 +330,8 @@ class MixedModelFit(ABC):
     def _random_effects_lines(self) -> list[str]:
         """The standard deviations (and correlations) of the random effects, per term:
         σ·√diag(TTᵀ) and the correlations of TTᵀ, T = Tₜ(θ̂)."""
+        from . import varcorr as _varcorr
+
         rows = [("Groups", "Name", "Std.Dev.", "Corr")]
         sigma = self.sigma
         theta = self.evaluation.theta

@@ -29,10 +29,7 @@ from ..families import Family
 from ..objectives.model import GlmerModel
 from ..optimize.checkconv import ConvergenceChecks, check_convergence
 from ..optimize.control import GlmerControl
-from . import predict as _predict
 from .base import MixedModelFit
-from .residuals import residuals as _residuals
-from .simulate import simulate_responses
 
 
 @dataclass(frozen=True, eq=False, kw_only=True, repr=False)
@@ -89,6 +86,8 @@ class GlmerFit(MixedModelFit):
     def residuals(self, type: str = "deviance", scaled: bool = False) -> np.ndarray:
         """lme4's ``residuals(fit, type)``: "deviance" (the default), "pearson", "working" or
         "response" (:mod:`glmm.results.residuals`); ``scaled`` divides by σ."""
+        from .residuals import residuals as _residuals
+
         m, st = self.model, self.evaluation.state
         r = _residuals(self.family, m.y, st.mu, st.eta, m.weights, type)
         return r / self.sigma if scaled else r
@@ -147,6 +146,9 @@ class GlmerFit(MixedModelFit):
         As lme4's ``simulate``, by default every term draws new effects u ~ N(0, I)
         (``re.form = NA``); ``re_form`` with some of the fit's bars keeps b̃ for those, and
         ``use_u=True`` keeps b̃ for all (lme4's ``use.u = TRUE``)."""
+        from . import predict as _predict
+        from .simulate import simulate_responses
+
         if use_u:
             keep: tuple[int, ...] = tuple(range(len(self.design.random.terms)))
         elif re_form is None:

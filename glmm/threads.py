@@ -1,0 +1,219 @@
+"""The BLAS thread pools during a fit.
+
+A fit's dense blocks are small (q₂ up to a few hundred): a multi-threaded BLAS spends more
+waking its threads than computing, and its threads spin on after a call; one thread also
+makes the summation order, and so the optimiser's path, independent of the machine's core
+count.  So a fit runs inside ``blas_limit(1)``.  Even InstEval's S̄ (order 1145), which two
+threads factor in ~60% of one's time on a quiet 2-core machine, stays on one: OpenBLAS's
+threads spin-wait, and with one core busy elsewhere a 2-thread dpotrf of order 1200 took
+0.8 s against 0.016 s on one thread (measured), an InstEval fit 15 s against 0.76.
+(``blas_limit(None)`` gives the pools their own counts back, inside a limit.)
+
+Two OpenBLAS libraries serve a fit: numpy's, loaded with numpy, and scipy's, the LAPACK of
+:mod:`glmm.linalg.lapack` and of the compiled core's LMM, which is loaded on first use.
+threadpoolctl limits only the pools loaded when the limit is set, so scipy's modules are
+loaded through :func:`scipy_linalg`, which limits a pool they bring in as the limits active
+at that moment would have (and restores it as they exit).  Each limit also looks for new
+pools at its entry when modules were imported since the last look (a look: 1–5 ms).
+
+:func:`scipy_linalg` loads one of scipy.linalg's extension modules (its f2py LAPACK, its
+Cython LAPACK and BLAS) without running scipy.linalg's ``__init__``, whose imports (numpy's
+f2py and testing among them) take ~0.1 s, most of a small fit's process time; where that
+fails, the ordinary import.  The routines are the same objects scipy.linalg.lapack exports.
+Until scipy.linalg itself is imported, a one-shot meta path finder (:class:`_BindOnImport`)
+waits for that import, whoever makes it, to make the modules loaded early the package's
+attributes, as an ordinary import would have.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+import importlib.util
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+__all__ = ["blas_limit", "scipy_linalg"]
+
+_lock = threading.RLock()
+#: the BLAS pools found so far (a threadpoolctl ThreadpoolController), None before the first look
+_pools: Any = None
+#: each pool's thread count when first found, by its library's path
+_original: dict[str, int] = {}
+#: len(sys.modules) at the last look: a pool is loaded only with a module
+_modules_seen = -1
+#: the active limits of each thread, outermost first
+_local = threading.local()
+#: scipy.linalg's extension modules loaded before scipy.linalg itself (see _extension)
+_early: list[str] = []
+
+
+class _Frame:
+    """One active limit: its count (None: the pools' own), threadpoolctl's limiters to undo
+    at its exit, the last one first."""
+
+    __slots__ = ("limiters", "n")
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+        self.limiters: list[Any] = []
+
+
+def _frames() -> list[_Frame]:
+    frames = getattr(_local, "frames", None)
+    if frames is None:
+        frames = _local.frames = []
+    return frames
+
+
+def _limits(n: int | None, pools: Any) -> int | list[dict[str, object]]:
+    """threadpoolctl's ``limits`` for ``pools`` at count ``n`` (None: each its own)."""
+    if n is not None:
+        return n
+    return [{"filepath": c.filepath, "num_threads": _original[c.filepath]}
+            for c in pools.lib_controllers]
+
+
+def _limit(pools: Any, n: int | None, frame: _Frame) -> None:
+    limiter = pools.limit(limits=_limits(n, pools), user_api="blas")
+    limiter.__enter__()
+    frame.limiters.append(limiter)
+
+
+def _look() -> None:
+    """Find the BLAS pools loaded since the last look; limit each new one under every active
+    limit of this thread in turn, so that each limit's exit restores what the one outside it
+    set (the outermost: the pool's own count)."""
+    global _pools, _modules_seen
+    if _pools is not None and len(sys.modules) == _modules_seen:
+        return
+    from threadpoolctl import ThreadpoolController
+
+    _modules_seen = len(sys.modules)
+    _bind_early()
+    found = ThreadpoolController().select(user_api="blas")
+    new = [c for c in found.lib_controllers if c.filepath not in _original]
+    for c in new:
+        _original[c.filepath] = c.num_threads
+    if _pools is None:
+        _pools = found
+    elif new:
+        _pools.lib_controllers.extend(new)
+    else:
+        return
+    if new and _frames():
+        sub = found.select(filepath=[c.filepath for c in new])
+        for frame in _frames():
+            _limit(sub, frame.n, frame)
+
+
+@contextmanager
+def blas_limit(n: int | None) -> Iterator[None]:
+    """Limit the BLAS thread pools to ``n`` threads (None: each to its count when first
+    found), and restore them at the exit.  Limits nest; a pool loaded inside one through
+    :func:`scipy_linalg` is limited too."""
+    if n is not None and n < 1:
+        raise ValueError(f"n must be a positive thread count or None, got {n!r}")
+    frame = _Frame(n)
+    with _lock:
+        _look()
+        _limit(_pools, n, frame)
+        _frames().append(frame)
+    try:
+        yield
+    finally:
+        with _lock:
+            _frames().remove(frame)
+            for limiter in reversed(frame.limiters):
+                limiter.__exit__(None, None, None)
+
+
+def scipy_linalg(module: str | None = None) -> ModuleType:
+    """scipy.linalg (``module`` None), or its extension module ``module`` ("_flapack",
+    "cython_lapack", "cython_blas") alone, loaded on first use; the BLAS pool it loads is
+    limited as the active :func:`blas_limit` limits the others."""
+    name = "scipy.linalg" if module is None else f"scipy.linalg.{module}"
+    mod = sys.modules.get(name)
+    if mod is None:
+        with _lock:
+            mod = _extension(name) if module is not None else importlib.import_module(name)
+            _look()
+    return mod
+
+
+def _extension(name: str) -> ModuleType:
+    """The extension module ``name`` of scipy.linalg, loaded from its file where scipy.linalg
+    is not loaded yet (nor, then, scipy's own ``__init__``, 2–3 ms of version checks):
+    registered under its own name, it is the module a later ``import scipy.linalg`` takes.
+    Anything unexpected (no such file, a scipy that needs its ``__init__`` to load its
+    libraries) falls back to the ordinary import."""
+    if name in sys.modules or "scipy.linalg" in sys.modules:
+        _bind_early()
+        return importlib.import_module(name)
+    try:
+        scipy = sys.modules.get("scipy")
+        top = scipy.__spec__ if scipy is not None else importlib.util.find_spec("scipy")
+        if top is None or not top.submodule_search_locations:
+            raise ImportError("scipy is not a package on sys.path")
+        where = [os.path.join(d, "linalg") for d in top.submodule_search_locations]
+        spec = importlib.machinery.PathFinder.find_spec(name, where)
+        if spec is None or not isinstance(spec.loader, importlib.machinery.ExtensionFileLoader):
+            raise ImportError(f"no extension module {name}")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        _early.append(name)
+        if not any(isinstance(f, _BindOnImport) for f in sys.meta_path):
+            sys.meta_path.insert(0, _BindOnImport())
+        return mod
+    except ImportError:
+        sys.modules.pop(name, None)
+        return importlib.import_module(name)   # through scipy.linalg's __init__
+
+
+def _bind_early() -> None:
+    """Once scipy.linalg is loaded, make the modules loaded before it its attributes, as the
+    import system does for a submodule it loads itself."""
+    package = sys.modules.get("scipy.linalg")
+    while package is not None and _early:
+        name = _early.pop()
+        setattr(package, name.rpartition(".")[2], sys.modules[name])
+
+
+class _BindOnImport:
+    """A meta path finder, installed while modules loaded early wait for their package: the
+    import of scipy.linalg, whoever makes it, ends with :func:`_bind_early`, so that
+    ``scipy.linalg.cython_lapack`` and the like are its attributes as after an ordinary
+    import.  It finds nothing itself (the other finders find scipy.linalg), removes itself at
+    its first use and leaves the module's own loader in place."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "scipy.linalg":
+            return None
+        if self in sys.meta_path:
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _ThenBind(spec.loader)
+        return spec
+
+
+class _ThenBind:
+    """A loader that runs ``loader`` and then binds the early modules, and puts ``loader``
+    back as the module's loader."""
+
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = module.__spec__.loader = self._loader
+        self._loader.exec_module(module)
+        _bind_early()
