@@ -7,7 +7,6 @@ count.  So a fit runs inside ``blas_limit(1)``.  Even InstEval's S̄ (order 1145
 threads factor in ~60% of one's time on a quiet 2-core machine, stays on one: OpenBLAS's
 threads spin-wait, and with one core busy elsewhere a 2-thread dpotrf of order 1200 took
 0.8 s against 0.016 s on one thread (measured), an InstEval fit 15 s against 0.76.
-(``blas_limit(None)`` gives the pools their own counts back, inside a limit.)
 
 Two OpenBLAS libraries serve a fit: numpy's, loaded with numpy, and scipy's, the LAPACK of
 :mod:`glmm.linalg.lapack` and of the compiled core's LMM, which is loaded on first use.
@@ -22,7 +21,8 @@ f2py and testing among them) take ~0.1 s, most of a small fit's process time; wh
 fails, the ordinary import.  The routines are the same objects scipy.linalg.lapack exports.
 Until scipy.linalg itself is imported, a one-shot meta path finder (:class:`_BindOnImport`)
 waits for that import, whoever makes it, to make the modules loaded early the package's
-attributes, as an ordinary import would have.
+attributes, as an ordinary import would have.  Until then those modules sit in sys.modules
+without their parent package (``importlib.reload`` of one of them would fail).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ __all__ = ["blas_limit", "scipy_linalg"]
 _lock = threading.RLock()
 #: the BLAS pools found so far (a threadpoolctl ThreadpoolController), None before the first look
 _pools: Any = None
-#: each pool's thread count when first found, by its library's path
-_original: dict[str, int] = {}
+#: the paths of the pools' libraries found so far
+_known: set[str] = set()
 #: len(sys.modules) at the last look: a pool is loaded only with a module
 _modules_seen = -1
 #: the active limits of each thread, outermost first
@@ -54,12 +54,12 @@ _early: list[str] = []
 
 
 class _Frame:
-    """One active limit: its count (None: the pools' own), threadpoolctl's limiters to undo
-    at its exit, the last one first."""
+    """One active limit: its count and threadpoolctl's limiters to undo at its exit, the
+    last one first."""
 
     __slots__ = ("limiters", "n")
 
-    def __init__(self, n: int | None) -> None:
+    def __init__(self, n: int) -> None:
         self.n = n
         self.limiters: list[Any] = []
 
@@ -71,16 +71,8 @@ def _frames() -> list[_Frame]:
     return frames
 
 
-def _limits(n: int | None, pools: Any) -> int | list[dict[str, object]]:
-    """threadpoolctl's ``limits`` for ``pools`` at count ``n`` (None: each its own)."""
-    if n is not None:
-        return n
-    return [{"filepath": c.filepath, "num_threads": _original[c.filepath]}
-            for c in pools.lib_controllers]
-
-
-def _limit(pools: Any, n: int | None, frame: _Frame) -> None:
-    limiter = pools.limit(limits=_limits(n, pools), user_api="blas")
+def _limit(pools: Any, n: int, frame: _Frame) -> None:
+    limiter = pools.limit(limits=n, user_api="blas")
     limiter.__enter__()
     frame.limiters.append(limiter)
 
@@ -97,9 +89,8 @@ def _look() -> None:
     _modules_seen = len(sys.modules)
     _bind_early()
     found = ThreadpoolController().select(user_api="blas")
-    new = [c for c in found.lib_controllers if c.filepath not in _original]
-    for c in new:
-        _original[c.filepath] = c.num_threads
+    new = [c for c in found.lib_controllers if c.filepath not in _known]
+    _known.update(c.filepath for c in new)
     if _pools is None:
         _pools = found
     elif new:
@@ -113,12 +104,13 @@ def _look() -> None:
 
 
 @contextmanager
-def blas_limit(n: int | None) -> Iterator[None]:
-    """Limit the BLAS thread pools to ``n`` threads (None: each to its count when first
-    found), and restore them at the exit.  Limits nest; a pool loaded inside one through
-    :func:`scipy_linalg` is limited too."""
-    if n is not None and n < 1:
-        raise ValueError(f"n must be a positive thread count or None, got {n!r}")
+def blas_limit(n: int) -> Iterator[None]:
+    """Limit the BLAS thread pools to ``n`` threads, and restore them at the exit.  Limits
+    nest; a pool loaded inside one through :func:`scipy_linalg` is limited too.  The pools
+    are the process's: two threads inside limits at once restore them in the order they
+    exit (as threadpoolctl's own limits do)."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive thread count, got {n!r}")
     frame = _Frame(n)
     with _lock:
         _look()
@@ -166,49 +158,60 @@ def _extension(name: str) -> ModuleType:
             raise ImportError(f"no extension module {name}")
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
-        spec.loader.exec_module(mod)
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:   # no half-made module stays behind
+            sys.modules.pop(name, None)
+            raise
         _early.append(name)
         if not any(isinstance(f, _BindOnImport) for f in sys.meta_path):
             sys.meta_path.insert(0, _BindOnImport())
         return mod
     except ImportError:
-        sys.modules.pop(name, None)
         return importlib.import_module(name)   # through scipy.linalg's __init__
 
 
 def _bind_early() -> None:
     """Once scipy.linalg is loaded, make the modules loaded before it its attributes, as the
     import system does for a submodule it loads itself."""
-    package = sys.modules.get("scipy.linalg")
-    while package is not None and _early:
-        name = _early.pop()
-        setattr(package, name.rpartition(".")[2], sys.modules[name])
+    with _lock:
+        package = sys.modules.get("scipy.linalg")
+        while package is not None and _early:
+            name = _early.pop()
+            setattr(package, name.rpartition(".")[2], sys.modules[name])
 
 
 class _BindOnImport:
     """A meta path finder, installed while modules loaded early wait for their package: the
     import of scipy.linalg, whoever makes it, ends with :func:`_bind_early`, so that
     ``scipy.linalg.cython_lapack`` and the like are its attributes as after an ordinary
-    import.  It finds nothing itself (the other finders find scipy.linalg), removes itself at
-    its first use and leaves the module's own loader in place."""
+    import.  It finds nothing itself (the other finders find scipy.linalg, and it wraps their
+    loader), stays until scipy.linalg is executed (a probe such as
+    ``importlib.util.find_spec("scipy.linalg")`` leaves it in place) and leaves the module's
+    own loader in place."""
+
+    def __init__(self) -> None:
+        self._finding = False
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != "scipy.linalg":
+        if fullname != "scipy.linalg" or self._finding:
             return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(fullname)
+        self._finding = True   # the other finders' spec, not this one's again
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self._finding = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _ThenBind(spec.loader)
+            spec.loader = _ThenBind(spec.loader, self)
         return spec
 
 
 class _ThenBind:
-    """A loader that runs ``loader`` and then binds the early modules, and puts ``loader``
-    back as the module's loader."""
+    """A loader that runs ``loader``, puts it back as the module's loader, binds the early
+    modules and removes ``finder``."""
 
-    def __init__(self, loader: Any) -> None:
-        self._loader = loader
+    def __init__(self, loader: Any, finder: _BindOnImport) -> None:
+        self._loader, self._finder = loader, finder
 
     def create_module(self, spec: Any) -> Any:
         return self._loader.create_module(spec)
@@ -216,4 +219,6 @@ class _ThenBind:
     def exec_module(self, module: ModuleType) -> None:
         module.__loader__ = module.__spec__.loader = self._loader
         self._loader.exec_module(module)
+        if self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
         _bind_early()

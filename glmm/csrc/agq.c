@@ -1,7 +1,8 @@
 /* lme4's adaptive Gauss–Hermite objective (nAGQ > 1) of one scalar term and its exact
- * gradient in (θ, β), at the u-only mode, for the canonical pairs: the formulas, the order of
- * the sums and the response at the nodes are glmm/objectives/agq.py's (agq_objective), whose
- * docstring derives them.  With sⱼ = 1/√Dⱼ, the nodes vⱼₖ = ũⱼ + zₖsⱼ, and
+ * gradient in (θ, β), at the u-only mode, for the canonical pairs: the formulas and the
+ * response at the nodes are glmm/objectives/agq.py's (agq_objective), whose docstring derives
+ * them; the sums are sequential or compensated where numpy's are pairwise, so the two agree
+ * to rounding (tests/test_compiled_bfgs.py holds the searches together).  With sⱼ = 1/√Dⱼ, the nodes vⱼₖ = ũⱼ + zₖsⱼ, and
  *
  *     devcⱼ(v) = v² + Σ_{i∈j} devᵢ(η̃ᵢ + θxᵢ(v − ũⱼ)),
  *     F = Σⱼ devcⱼ(ũⱼ) + Σⱼ log Dⱼ − 2 Σⱼ log Σₖ wₖ exp(zₖ²/2 − ½[devcⱼ(vⱼₖ) − devcⱼ(ũⱼ)]).

@@ -8,8 +8,9 @@
  * with any other argument.  Sizes are integers in [0, MAX_ITEMS], and every size computed
  * from them is checked (muladd).  Index arrays (level codes, X's rows, cells, a pattern's
  * offsets and entries) are checked to lie within their bounds, in one branch-free pass; the
- * model constructors (scalar_model, crossed_model) copy their index arrays, so that a later
- * change to the caller's arrays cannot take them out of bounds.  A call runs without the GIL:
+ * model constructors (scalar_model, crossed_model, block_model, lmm_model, lmm_classes) copy
+ * their index arrays, so that a later change to the caller's arrays cannot take them out of
+ * bounds.  A call runs without the GIL:
  * no other thread may write its arrays meanwhile (as for numpy's own functions). */
 
 #include "core.h"

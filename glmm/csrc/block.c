@@ -485,7 +485,8 @@ static void search_free(BlockSearch *bs)
 static int search_alloc(BlockSearch *bs, const BlockModel *m)
 {
     const Py_ssize_t n = m->n, nlev = m->nlev, p1 = m->p1, q = nlev * p1, p = m->p;
-    Py_ssize_t mode = muladd(5, n, muladd(2, m->nth + p, muladd(q, 1 + p1 + 2 * p, p * p)));
+    Py_ssize_t mode = muladd(5, n, muladd(2, m->nth + p, muladd(q, 1 + p1 + 2 * p,
+                                                              muladd(p, p, 0))));
     Py_ssize_t size = muladd(2, mode, muladd(n, p1 + 1, 2 * p1 * p1 + m->nth + p));
     double *b = size < 0 ? NULL : malloc(sizeof(double) * size);
     if (!b)
@@ -551,7 +552,8 @@ static PyObject *py_block_model(PyObject *self, PyObject *args)
     release(ix);
     if (!in_range(bm->held.index, n, nlev, "f", "level codes", -1))
         goto fail;
-    if (muladd(muladd(nlev, p1, 0), p1 + 2 * p + 1, 0) < 0 || muladd(n, p1 + 12, 0) < 0) {
+    if (muladd(muladd(nlev, p1, 0), p1 + 2 * p + 1, 0) < 0 || muladd(n, p1 + 12, 0) < 0 ||
+        muladd(p, p, muladd(4, p, 0)) < 0) {
         PyErr_SetString(PyExc_ValueError, "block_model: the model's arrays exceed any size");
         goto fail;
     }

@@ -221,9 +221,10 @@ HIDDEN int in_range(const int64_t *v, Py_ssize_t len, Py_ssize_t bound, const ch
 HIDDEN const unsigned char *bytes_arg(Buffers *bs, PyObject *obj, const char *name,
                                       Py_ssize_t len);
 
-/* What a model capsule (scalar_model, crossed_model) holds besides its problem, first in its
- * struct: the buffers of its float64 arrays, which stay exported (so their arrays alive and
- * unresizable) for the capsule's life, and its index arrays, copied into one block. */
+/* What a model capsule (scalar_model, block_model, crossed_model, lmm_model, lmm_classes)
+ * holds besides its problem, first in its struct: the buffers of its float64 arrays, which
+ * stay exported (so their arrays alive and unresizable) for the capsule's life, and its index
+ * arrays, copied into one block. */
 typedef struct {
     Buffers bs;
     int64_t *index;

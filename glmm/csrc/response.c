@@ -1,5 +1,5 @@
-/* The response's arguments, as the model constructors (scalar_model, crossed_model) take
- * them: the kind, and y, w and ylogy (its kernel: response.h). */
+/* The response's arguments, as the model constructors (scalar_model, block_model,
+ * crossed_model) take them: the kind, and y, w and ylogy (its kernel: response.h). */
 #include "core.h"
 
 /* The response kind: BINOMIAL_LOGIT or POISSON_LOG. */

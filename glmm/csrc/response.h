@@ -1,6 +1,7 @@
 /* The response for the two canonical pairs (glmm.families.response.Response.update): μ, the
  * unit deviance, the working weight W and the score s of one observation at η.  Inline: the
- * observation loops of PIRLS (scalar.c, crossed.c) call it once per observation. */
+ * observation loops of PIRLS (scalar.c, block.c, crossed.c) and of the quadrature (agq.c)
+ * call it once per observation. */
 
 #ifndef GLMM_RESPONSE_H
 #define GLMM_RESPONSE_H

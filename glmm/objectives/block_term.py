@@ -3,8 +3,9 @@
 exact gradients, PIRLS with per-level p₁ × p₁ blocks Gⱼ = I + Σ_{i∈j} WᵢAᵢᵀAᵢ (Aᵢ = XᵢT),
 each evaluation warm-started from the last mode as :class:`~glmm.objectives.base.Objective`
 does.  The formulas are those of :mod:`glmm.objectives.pirls` and
-:mod:`glmm.objectives.gradient` with G block diagonal, so the search follows the path the
-numpy one would; the last mode the core reached (û, β̂ and the response there) becomes the
+:mod:`glmm.objectives.gradient` with G block diagonal, so the search follows the numpy one's
+path to rounding (its first PIRLS starts from u = 0, numpy's from the last evaluation: the
+same mode, to ~1e-9); the last mode the core reached (û, β̂ and the response there) becomes the
 objective's last evaluation, its factor built once here, so the optimum needs no PIRLS in
 numpy.  Written in C because on a small model (Contraception:
 1934 rows, 60 levels) the numpy evaluations are bound by per-call overhead, not arithmetic.
