@@ -48,7 +48,7 @@ int agq(const Problem *pb, const double *z, const double *wk, Py_ssize_t K, cons
     const int64_t *f = pb->f;
     const double th = pb->th, *x = pb->x, *X = pb->X;
     const Py_ssize_t lk = muladd(nlev, K, 0);
-    Py_ssize_t size = muladd(3, lk, muladd(6, nlev, 0));
+    Py_ssize_t size = muladd(3, lk, muladd(6, nlev, K));
     if (g)
         size = muladd(n, K, size);
     double *buf = size < 0 ? NULL : calloc(size > 0 ? size : 1, sizeof(double));
@@ -56,7 +56,10 @@ int agq(const Problem *pb, const double *z, const double *wk, Py_ssize_t K, cons
         return NO_MEMORY;
     double *devc = buf, *sx = devc + lk, *pi = sx + lk, *devc0 = pi + lk, *sj = devc0 + nlev;
     double *du = sj + nlev, *A = du + nlev, *c = A + nlev, *a = c + nlev;
-    double *sk = g ? a + nlev : NULL;   /* the scores at the nodes, n × K */
+    double *lw = a + nlev;   /* log wₖ + zₖ²/2, once per node */
+    double *sk = g ? lw + K : NULL;   /* the scores at the nodes, n × K */
+    for (Py_ssize_t k = 0; k < K; k++)
+        lw[k] = log(wk[k]) + 0.5 * z[k] * z[k];
     for (Py_ssize_t j = 0; j < nlev; j++)
         sj[j] = 1.0 / sqrt(D[j]);
     for (Py_ssize_t i = 0; i < n; i++) {   /* the levels' sums at the nodes and at the mode */
@@ -80,7 +83,7 @@ int agq(const Problem *pb, const double *z, const double *wk, Py_ssize_t K, cons
         for (Py_ssize_t k = 0; k < K; k++) {
             const double v = u[j] + sj[j] * z[k];
             dj[k] += v * v;
-            pj[k] = (log(wk[k]) + 0.5 * z[k] * z[k]) - 0.5 * (dj[k] - devc0[j]);
+            pj[k] = lw[k] - 0.5 * (dj[k] - devc0[j]);
             if (pj[k] > top)
                 top = pj[k];
         }

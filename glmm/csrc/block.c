@@ -316,7 +316,7 @@ typedef struct {
     long evaluations;
 } BlockSearch;
 
-/* The warm start of md at θ (T) from the last mode (glmm.objectives.base._warm_start):
+/* The warm start of md at θ (T = bs->T, already T(θ)) from the last mode (glmm.objectives.base._warm_start):
  * the first-order prediction (pirls.predict) when θ moved by at most PREDICT_RANGE of its
  * size, else u rescaled so that b = Λu is kept (a nearly singular new T keeps u).  For the
  * prediction, with T_Δ = T − T_old and δηᵢ = XᵢT_Δ u_f (+ Xᵢ(β − β_old)),
@@ -333,8 +333,8 @@ static void warm_start(BlockSearch *bs, const double *theta, BlockMode *md)
         dmax = fmax(dmax, fabs(theta[k] - last->theta[k]));
         tmax = fmax(tmax, fabs(last->theta[k]));
     }
-    double *T = bs->T, *Told = bs->Told;
-    fill_T(p1, theta, T);
+    const double *T = bs->T;   /* T(θ), filled by the caller */
+    double *Told = bs->Told;
     fill_T(p1, last->theta, Told);
     if (dmax > PREDICT_RANGE * (tmax > 0.1 ? tmax : 0.1)) {
         double scale = 0.0, M[MAX_P1 * MAX_P1], col[MAX_P1];
@@ -427,6 +427,8 @@ static double block_objective(void *ctx, const double *x, double *g, int *error)
     }
     int status = OK;
     double P;
+    fill_T(p1, md->theta, bs->T);   /* T(θ) and the rows XᵢT: the same for both attempts */
+    rows_of(m, bs->T, bs->A);
     for (int attempt = bs->last ? 0 : 1; attempt < 2; attempt++) {
         if (attempt) {   /* from u = 0 (and β's start) */
             memset(md->u, 0, sizeof(double) * q);
@@ -434,8 +436,6 @@ static double block_objective(void *ctx, const double *x, double *g, int *error)
                 memcpy(md->beta, bs->beta_start, sizeof(double) * p);
         } else
             warm_start(bs, md->theta, md);
-        fill_T(p1, md->theta, bs->T);
-        rows_of(m, bs->T, bs->A);
         for (Py_ssize_t i = 0; i < n; i++)
             bs->eta0[i] = m->o[i] + dot(m->X + i * p, md->beta, p);
         status = block_pirls(m, bs->A, joint, bs->eta0, md, &P);
