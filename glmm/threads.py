@@ -54,14 +54,14 @@ _early: list[str] = []
 
 
 class _Frame:
-    """One active limit: its count and threadpoolctl's limiters to undo at its exit, the
-    last one first."""
+    """One active limit: its count and the (pool, count before) pairs to restore at its exit,
+    the last one first."""
 
-    __slots__ = ("limiters", "n")
+    __slots__ = ("n", "undo")
 
     def __init__(self, n: int) -> None:
         self.n = n
-        self.limiters: list[Any] = []
+        self.undo: list[tuple[Any, int]] = []
 
 
 def _frames() -> list[_Frame]:
@@ -72,9 +72,15 @@ def _frames() -> list[_Frame]:
 
 
 def _limit(pools: Any, n: int, frame: _Frame) -> None:
-    limiter = pools.limit(limits=n, user_api="blas")
-    limiter.__enter__()
-    frame.limiters.append(limiter)
+    """Set each pool (a threadpoolctl LibController) to n threads, as threadpoolctl's limit
+    does, through the controllers directly: a pool already at n is left alone (a fit's
+    limit then costs a few µs, not threadpoolctl's ~15)."""
+    for pool in pools.lib_controllers:
+        before = pool.get_num_threads()
+        if before != n:
+            pool.set_num_threads(n)
+            if before is not None:   # a count it cannot read is not restored (threadpoolctl)
+                frame.undo.append((pool, before))
 
 
 def _look() -> None:
@@ -121,8 +127,8 @@ def blas_limit(n: int) -> Iterator[None]:
     finally:
         with _lock:
             _frames().remove(frame)
-            for limiter in reversed(frame.limiters):
-                limiter.__exit__(None, None, None)
+            for pool, before in reversed(frame.undo):
+                pool.set_num_threads(before)
 
 
 def scipy_linalg(module: str | None = None) -> ModuleType:

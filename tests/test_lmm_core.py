@@ -181,6 +181,44 @@ def test_core_equals_numpy(formula: str, weighted: bool, REML: bool) -> None:
             assert np.allclose(gc, g, rtol=1e-9, atol=1e-9 * max(1.0, abs(f)))
 
 
+@pytest.mark.parametrize(("formula", "weighted"), [
+    ("Reaction ~ Days + (Days | Subject) + (1 | half)", True),    # p₁ = 2, a later term
+    ("Reaction ~ 0 + (Days | Subject) + (1 | half)", False),      # p = 0: no β, no R_X
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", False),      # classes of 10 and 7 rows
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", True),       # weighted: 18 classes
+    ("Reaction ~ 0 + (1 | Subject)", True),                       # no X, no later term
+])
+@pytest.mark.parametrize("REML", [True, False])
+def test_core_solution_equals_numpy(formula: str, weighted: bool, REML: bool) -> None:
+    """The fit's pieces at θ from the core's factor (lmm_solution: back-substitution, and in
+    the classes form term 1's modes from the residuals) are numpy's (a blocked factor and a
+    solve of A[û; β̂] = …, docs/lmm.md §1), dense, sparse and in classes."""
+    df = _unbalanced(_half(frame("sleepstudy.csv")))
+    if weighted:
+        df["w"] = 1.0 + (df.index % 7) / 3.0
+    model = lmm_model(build_design(formula, df, weights="w" if weighted else None))
+    rng = np.random.default_rng(11)
+    kinds = KINDS if model.terms[0].p == 1 else KINDS[:2]
+    for kind in kinds:
+        obj = LmmObjective(model, REML)
+        capsule = capsule_of(obj, kind)
+        for _ in range(3):
+            theta = rng.uniform(0.05, 1.5, model.ntheta)
+            got = obj._core_evaluation(theta, capsule)
+            want, _ = obj._evaluate(theta, False)   # numpy's
+            # sums of n terms and logs: rounding
+            for name in ("objective", "ldL2", "ldRX2", "pwrss", "wrss", "sigma"):
+                a, b = getattr(got, name), getattr(want, name)
+                assert abs(a - b) <= 1e-12 * max(1.0, abs(b)), (kind, name, a, b)
+            # two solves of one well-conditioned system (A's condition number here < 1e5)
+            for name in ("u", "beta", "RX"):
+                a, b = getattr(got, name), getattr(want, name)
+                assert a.shape == b.shape
+                scale = max(1.0, np.abs(b).max(initial=0.0))
+                assert np.allclose(a, b, rtol=1e-9, atol=1e-9 * scale), (kind, name)
+            assert np.allclose(got.state.mu, want.state.mu, rtol=1e-12, atol=1e-9)
+
+
 def test_a_later_vector_term_is_fitted_in_numpy() -> None:
     """(Days | half) after (1 | Subject) (lme4 orders terms by their levels: Subject first) is
     not the core's: lmer searches in numpy, and reaches the optimum of the same model that

@@ -564,6 +564,65 @@ static double evaluate_classes(Work *w, const double *theta, double *g)
     return F;
 }
 
+/* The solution at the θ of the last evaluation without gradient (S = L̄₂, w->L1 = the Lₖ,
+ * w->W = the Wₖ, intact): z = [û; β̂ − β₀; −1] solves 𝓛ᵀz = −r·e_last, 𝓛 = [L₁ 0; W L̄₂]
+ * Ā's factor (the normal equations of min ‖ỹ − ZΛu − Xβ‖²_W + ‖u‖²), by back-substitution:
+ *
+ *     L̄₂ᵀz₂ = −r·e_last,   Lₖᵀz₁ₖ = −Wₖᵀz₂[rows(k)]   (each level of term 1).
+ *
+ * Into u the q₁ + q₂ modes (u's order: term 1 level-major, then the later terms), into delta
+ * the p entries of β̂ − β₀, into RX R_X (upper, row-major); *ldL2 and *ldRX2 are the
+ * log-determinants and the return value F, summed as `evaluate` (evaluate_classes) sums them:
+ * the same bits.  The classes form keeps no level's coupling Wₖ, so term 1's modes are left
+ * to the caller (lmm_solution says so). */
+static double solve_modes(Work *w, const double *theta, double *u, double *delta, double *RX,
+                          double *ldL2, double *ldRX2, double *pwrss)
+{
+    const LmmModel *m = w->m;
+    const Py_ssize_t p1 = m->p1, pp = p1 * p1, l1 = m->l1, m2 = m->m2, q2 = m->q2, p = m->p,
+                     q1 = m->q1;
+    const double *S = w->S;
+    double *z = w->vec;   /* z₂: S̄'s rows */
+    z[m2 - 1] = -1.0;
+    for (Py_ssize_t i = m2 - 2; i >= 0; i--) {
+        const double *col = S + i * m2;
+        double t = col[m2 - 1];
+        for (Py_ssize_t j = i + 1; j < m2 - 1; j++)
+            t -= col[j] * z[j];
+        z[i] = t / col[i];
+    }
+    Sum ld = {0.0, 0.0}, ldrx = {0.0, 0.0};
+    for (Py_ssize_t c = 0; c < m->K; c++)   /* the classes form: term 1's modes are left */
+        add(&ld, (double)m->nlev[c] * log1p(theta[0] * theta[0] * m->dcls[c]));
+    for (Py_ssize_t k = 0; !m->K && k < l1; k++) {
+        const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
+        const int64_t *rows = m->rows + m->ptr[k];
+        const double *L = w->L1 + k * pp, *Wk = w->W + off;
+        double *uk = u + k * p1;
+        for (Py_ssize_t a = 0; a < p1; a++)
+            add(&ld, 2.0 * log(L[a * p1 + a]));
+        for (Py_ssize_t c = p1 - 1; c >= 0; c--) {
+            double t = 0.0;
+            for (Py_ssize_t pos = 0; pos < nk; pos++)
+                t -= Wk[c * nk + pos] * z[rows[pos]];
+            for (Py_ssize_t e = c + 1; e < p1; e++)
+                t -= L[e * p1 + c] * uk[e];
+            uk[c] = t / L[c * p1 + c];
+        }
+    }
+    memcpy(u + q1, z, sizeof(double) * q2);
+    memcpy(delta, z + q2, sizeof(double) * p);
+    for (Py_ssize_t c = 0; c < p; c++)
+        for (Py_ssize_t d = 0; d < p; d++)
+            RX[c * p + d] = d >= c ? S[(q2 + c) * m2 + (q2 + d)] : 0.0;
+    for (Py_ssize_t i = q2; i < q2 + p; i++)
+        add(&ldrx, 2.0 * log(S[i * m2 + i]));
+    const double F = criterion(m, S, &ld, pwrss);
+    *ldL2 = total(&ld);
+    *ldRX2 = total(&ldrx);
+    return F;
+}
+
 /* the criterion of either form */
 static double lmm_value(Work *w, const double *theta, double *g)
 {
@@ -820,6 +879,48 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(lmm_solution_doc,
+"lmm_solution(model, theta, u, delta, RX) -> (F, ldL2, ldRX2, pwrss, term1)\n\n"
+"The fit's pieces at θ: the criterion F (+inf where Ā is not positive definite, and then\n"
+"nothing written), log|L_θ|², log|R_X|² and r² = pwrss, with the modes û into u (q), β̂ − β₀\n"
+"into delta (p) and R_X into RX (p × p, upper).  `term1` is False for the classes form,\n"
+"which keeps no level's coupling: u's first q₁ entries (term 1's modes) are then not\n"
+"written.");
+
+static PyObject *py_lmm_solution(PyObject *self, PyObject *args)
+{
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "lmm_solution", 5);
+    const LmmModel *lm;
+    if (!a || !(lm = model_of(a[0], LMM_MODEL, "lmm_model")))
+        return NULL;
+    double *theta, *u, *delta, *RX;
+    TAKE(theta, a[1], "theta", lm->ntheta, VECTOR, 0, 1);
+    TAKE(u, a[2], "u", muladd(1, lm->q1, lm->q2), VECTOR, 1, 1);
+    TAKE(delta, a[3], "delta", lm->p, VECTOR, 1, 1);
+    TAKE(RX, a[4], "RX", lm->p, lm->p, 1, 1);
+    if (!disjoint(bs, &lm->held.bs))
+        goto fail;
+    Work w = {0};
+    if (!work_alloc(&w, lm)) {
+        release(bs);
+        return PyErr_NoMemory();
+    }
+    double F, ldL2 = NAN, ldRX2 = NAN, pwrss = NAN;
+    Py_BEGIN_ALLOW_THREADS
+    F = lmm_value(&w, theta, NULL);
+    if (F != INFINITY)
+        F = solve_modes(&w, theta, u, delta, RX, &ldL2, &ldRX2, &pwrss);
+    Py_END_ALLOW_THREADS
+    work_free(&w);
+    release(bs);
+    return Py_BuildValue("(ddddN)", F, ldL2, ldRX2, pwrss, PyBool_FromLong(!lm->K));
+fail:
+    release(bs);
+    return NULL;
+}
+
 static double lmm_objective(void *ctx, const double *x, double *g, int *error)
 {
     (void)error;
@@ -873,6 +974,7 @@ PyMethodDef LMM_METHODS[] = {
     {"lmm_model", py_lmm_model, METH_VARARGS, lmm_model_doc},
     {"lmm_classes", py_lmm_classes, METH_VARARGS, lmm_classes_doc},
     {"lmm_evaluate", py_lmm_evaluate, METH_VARARGS, lmm_evaluate_doc},
+    {"lmm_solution", py_lmm_solution, METH_VARARGS, lmm_solution_doc},
     {"lmm_minimize", py_lmm_minimize, METH_VARARGS, lmm_minimize_doc},
     {NULL, NULL, 0, NULL},
 };

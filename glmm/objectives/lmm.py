@@ -38,12 +38,13 @@ import numpy as np
 from ..compiled import core as _core
 from ..errors import ArgumentError
 from ..linalg.blocked import BlockedCholesky
+from ..linalg.lapack import FactorizationError
 from ..optimize.bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
 from ..optimize.bfgs import MAX_ITER as BFGS_MAX_ITER
 from .base import Evaluation, Objective
-from .lmm_crossprod import column_level_sums, lmm_capsule
+from .lmm_crossprod import column_level_sums, lmm_capsule, ols_beta
 from .model import GlmerModel
-from .pirls import PirlsState
+from .pirls import ConditionalMode, PirlsState
 
 LOG_2PI = math.log(2.0 * math.pi)
 #: BFGS's stopping rules for the LMM (:func:`glmm.optimize.bfgs.minimize_bfgs`), tighter than
@@ -113,18 +114,23 @@ class LmmObjective(Objective):
     def __init__(self, model: GlmerModel, REML: bool) -> None:
         super().__init__(model, 0, np.zeros(model.p))
         self.REML = reml_effective(REML, model.p)
+
+    @cached_property
+    def _sums(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """numpy's θ-free sums, formed on first use: XᵀW(y − o), XᵀWX and, per term and
+        level, Σ wᵢ Xₜ[i]ᵀ [xᵢᵀ, yᵢ − oᵢ] (ℓ × pₜ × (p + 1)), so that ΛᵀZᵀW[X, y − o] at
+        level l is Tₜᵀ of it."""
+        model = self.model
         w, X = model.weights, model.X
-        self._ry = w * (model.y - model.offset)    # W(y − o)
-        self._Xry = X.T @ self._ry
-        self._F = X.T @ (w[:, None] * X)           # XᵀWX
-        # per term and level, Σ wᵢ Xₜ[i]ᵀ [xᵢᵀ, yᵢ − oᵢ]  (ℓ × pₜ × (p + 1)), so that
-        # ΛᵀZᵀW[X, y − o] at level l is Tₜᵀ of it: θ-free sums, formed once
+        Xry = X.T @ (w * (model.y - model.offset))
+        F = X.T @ (w[:, None] * X)
         cols = [*np.ascontiguousarray(X.T), model.y - model.offset]
         unit = bool((w == 1.0).all())
-        self._Q = [np.stack([column_level_sums(t, None if unit and t.intercept else
-                                               w * t.Xi[:, c], cols)
-                             for c in range(t.p)], axis=1)
-                   for t in model.terms]
+        Q = [np.stack([column_level_sums(t, None if unit and t.intercept else w * t.Xi[:, c],
+                                         cols)
+                       for c in range(t.p)], axis=1)
+             for t in model.terms]
+        return Xry, F, Q
 
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
         return self._solve(theta)
@@ -132,9 +138,66 @@ class LmmObjective(Objective):
     @cached_property
     def _capsule(self) -> object | None:
         """The model's θ-free cross-products in the compiled core
-        (:func:`~glmm.objectives.lmm_crossprod.lmm_capsule`), made on first use; None where
-        the core does not take the model."""
-        return lmm_capsule(self.model, self.REML)
+        (:func:`~glmm.objectives.lmm_crossprod.lmm_capsule`, around :attr:`_beta0`), made on
+        first use; None where the core does not take the model."""
+        return lmm_capsule(self.model, self.REML, self._beta0)
+
+    @cached_property
+    def _beta0(self) -> np.ndarray:
+        """β₀, the weighted least-squares fit that the core's ỹ = y − o − Xβ₀ removes."""
+        return ols_beta(self.model)
+
+    def evaluate(self, params: np.ndarray) -> Evaluation:
+        """The evaluation at θ: in the compiled core where it takes the model
+        (:meth:`_core_evaluation`), else in numpy; either way one factor of Ā."""
+        capsule = self._capsule
+        if capsule is None:
+            return super().evaluate(params)
+        theta, _ = self.split(params)
+        self.evaluations += 1
+        ev = self._core_evaluation(np.array(theta, dtype=float), capsule)
+        self.last = (np.array(params, dtype=float), ev)
+        return ev
+
+    def _core_evaluation(self, theta: np.ndarray, capsule: object) -> LmmEvaluation:
+        """The fit's pieces at θ from the core's factor of Ā (lmm.c, ``lmm_solution``):
+        ldL2, ldRX2, r² = pwrss, R_X and z = [û; β̂ − β₀] by back-substitution.  In the
+        classes form the core keeps no level's coupling, and term 1's modes come from the
+        residuals without it (a scalar term 1, Gₖ = θ₁²dₖ + 1, dₖ = Σ_{i ∈ k} wᵢxᵢ²):
+
+            ûₖ = θ₁ Σ_{i ∈ k} wᵢxᵢ(yᵢ − oᵢ − xᵢᵀβ̂ − Σ_{t > 1} (ZₜΛₜû)ᵢ) / (θ₁²dₖ + 1)
+
+        FactorizationError where Ā is not positive definite at θ, as in numpy."""
+        assert _core is not None
+        m = self.model
+        p, w = m.p, m.weights
+        u, delta, RX = np.zeros(m.q), np.empty(p), np.empty((p, p))
+        F, ldL2, ldRX2, pwrss, term1 = _core.lmm_solution(capsule, theta, u, delta, RX)
+        if not math.isfinite(F):
+            raise FactorizationError(f"Ā is not positive definite at θ = {theta.tolist()}")
+        beta = self._beta0 + delta
+        layouts = m.layouts(theta)
+        eta = m.offset + m.X @ beta
+        if term1:
+            eta += m.zlam(layouts, u)
+        else:
+            t, q1 = m.terms[0], m.terms[0].nlevels
+            if len(layouts) > 1:
+                eta += m.zlam(layouts[1:], u[q1:])
+            wx = w * t.Xi[:, 0]
+            d = np.bincount(t.codes, wx * t.Xi[:, 0], minlength=q1)
+            t1 = float(theta[0])
+            u[:q1] = t1 * np.bincount(t.codes, wx * (m.y - eta), minlength=q1) / (t1 * t1 * d
+                                                                                   + 1.0)
+            eta += layouts[0].A[:, 0] * u[:q1][t.codes]
+        res = m.y - eta
+        wres = w * res
+        st = ConditionalMode(u, beta, eta, eta, wres * res, w, wres)
+        nu = m.n - m.p if self.REML else m.n
+        value = _criterion(ldL2, ldRX2, pwrss, m, self.REML)
+        wrss = st.drsum
+        return LmmEvaluation(value, theta, beta, u, ldL2, st.ussq, wrss, math.nan, st, m,
+                             self.REML, wrss, pwrss, ldRX2, math.sqrt(pwrss / nu), RX)
 
     def __getstate__(self) -> dict[str, Any]:
         """The state without the core's capsule (which does not pickle; it is made again on
@@ -177,11 +240,12 @@ class LmmObjective(Objective):
         m = self.model
         w = m.weights
         layouts = m.layouts(theta)
+        Xry, F, Qs = self._sums
         # [C, ΛᵀZᵀW(y − o)] per term: Tₜᵀ Q at every level (level-major rows, as u)
         CR = np.concatenate([np.einsum("ca,lcj->laj", t.T(theta), Q).reshape(t.nranef, -1)
-                             for t, Q in zip(m.terms, self._Q, strict=True)])
-        factor = BlockedCholesky(layouts, w, m.coupling, (CR[:, :-1], self._F))
-        sol = factor.solve(np.concatenate([CR[:, -1], self._Xry]))
+                             for t, Q in zip(m.terms, Qs, strict=True)])
+        factor = BlockedCholesky(layouts, w, m.coupling, (CR[:, :-1], F))
+        sol = factor.solve(np.concatenate([CR[:, -1], Xry]))
         u, beta = sol[:m.q], sol[m.q:]
         eta = m.offset + m.X @ beta + m.zlam(layouts, u)
         res = m.y - eta

@@ -64,9 +64,25 @@ def compiled_applies(model: GlmerModel) -> bool:
     return schur_order(model) <= MAX_ORDER
 
 
-def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
-    """The model's cross-products in the core (an ``lmm_model`` capsule), or None where the
-    core does not take it."""
+def ols_beta(model: GlmerModel) -> np.ndarray:
+    """β₀, the weighted least-squares fit of y − o on X, by the normal equations (X is of
+    full rank; a nearly deficient one by least squares)."""
+    w, X = model.weights, model.X
+    if not X.shape[1]:
+        return np.zeros(0)
+    y = model.y - model.offset
+    wX = w[:, None] * X
+    try:
+        return np.linalg.solve(X.T @ wX, wX.T @ y)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(np.sqrt(w)[:, None] * X, np.sqrt(w) * y, rcond=None)[0]
+
+
+def lmm_capsule(model: GlmerModel, REML: bool, beta0: np.ndarray | None = None
+                ) -> object | None:
+    """The model's cross-products in the core (an ``lmm_model`` capsule) around ``beta0``
+    (ỹ = y − o − Xβ₀; default :func:`ols_beta`: any β₀ leaves the criterion, this one removes
+    y's fit), or None where the core does not take it."""
     if not compiled_applies(model):
         return None
     assert _core is not None
@@ -77,13 +93,8 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
     w, X = model.weights, model.X
     n, p = X.shape
     y = model.y - model.offset
-    if p:   # β₀ by the normal equations: any β₀ leaves the criterion, this one removes y's fit
-        wX = w[:, None] * X
-        try:
-            beta0 = np.linalg.solve(X.T @ wX, wX.T @ y)
-        except np.linalg.LinAlgError:   # X is of full rank, but numerically nearly not
-            beta0 = np.linalg.lstsq(np.sqrt(w)[:, None] * X, np.sqrt(w) * y, rcond=None)[0]
-        y = y - X @ beta0
+    if p:
+        y = y - X @ (ols_beta(model) if beta0 is None else beta0)
     tail = [*np.ascontiguousarray(X.T), y]           # X's and ỹ's columns: their rows of M
     unit = bool((w == 1.0).all())
     p1, l1 = first.p, first.nlevels
