@@ -157,11 +157,16 @@ def _unbalanced(df):
     ("Reaction ~ 0 + (1 | Subject)", True),                       # no X, no later term
 ])
 @pytest.mark.parametrize("REML", [True, False])
-def test_core_equals_numpy(formula: str, weighted: bool, REML: bool) -> None:
+@pytest.mark.parametrize("route", ["product", "sums"])
+def test_core_equals_numpy(formula: str, weighted: bool, REML: bool, route: str,
+                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Models outside the corpus (no lme4 reference here): the core's value and gradient are
     numpy's (glmm.objectives.lmm, §1–§3 of docs/lmm.md: another implementation of the same
     formulas, by the per-observation selected inverse), to rounding, at several θ, with the
-    coupling block dense and sparse, and in classes where term 1 is scalar."""
+    coupling block dense and sparse, and in classes where term 1 is scalar; M formed by
+    either route (one product of the dense [Z X ỹ], or per-level sums)."""
+    if route == "sums":
+        monkeypatch.setattr(lmm_crossprod, "MAX_PRODUCT", 0)
     df = _unbalanced(_half(frame("sleepstudy.csv")))
     if weighted:
         df["w"] = 1.0 + (df.index % 7) / 3.0

@@ -211,8 +211,8 @@ class LmmObjective(Objective):
         """BFGS over θ run in the compiled core, evaluations and all (glmm/csrc/lmm.c): the
         same criterion and exact gradient from M's blocks (docs/lmm.md §6), and
         :func:`glmm.optimize.bfgs.minimize_bfgs`'s rules.  :attr:`evaluations` counts the
-        core's evaluations; the final point is then evaluated here, where the fit's pieces
-        (û, β̂, the factor) come from.  None where the core does not take the model."""
+        core's evaluations; the fit's pieces at the final point (û, β̂, R_X) come from
+        :meth:`evaluate`, also the core's.  None where the core does not take the model."""
         capsule = self._capsule
         if capsule is None:
             return None

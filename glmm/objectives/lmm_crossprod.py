@@ -46,6 +46,9 @@ CLASSES_COST = 0.1
 MAX_CLASSES = 10_000_000
 #: Level × row keys counted in one bincount up to this many (else np.unique).
 MAX_BINCOUNT = 50_000_000
+#: M is one product AᵀWA of the dense A = [Z X ỹ] when A has at most this many entries
+#: (800 kB): in small models the per-level sums cost more in numpy's call overhead.
+MAX_PRODUCT = 100_000
 
 
 def schur_order(model: GlmerModel) -> int:
@@ -95,51 +98,17 @@ def lmm_capsule(model: GlmerModel, REML: bool, beta0: np.ndarray | None = None
     y = model.y - model.offset
     if p:
         y = y - X @ (ols_beta(model) if beta0 is None else beta0)
-    tail = [*np.ascontiguousarray(X.T), y]           # X's and ỹ's columns: their rows of M
-    unit = bool((w == 1.0).all())
     p1, l1 = first.p, first.nlevels
-    X1 = first.Xi
     q2 = sum(t.nlevels for t in rest)
     m2 = q2 + p + 1
-    wX1 = w[:, None] * X1
-    M11 = np.empty((l1, p1, p1))
-    for c in range(p1):
-        for d in range(c, p1):
-            M11[:, c, d] = M11[:, d, c] = np.bincount(first.codes, wX1[:, c] * X1[:, d],
-                                                      minlength=l1)
-    # term 1 × (X, ỹ): (ℓ₁, p₁, p + 1)
-    M1t = np.stack([column_level_sums(first, None if unit and first.intercept else wX1[:, c],
-                                      tail) for c in range(p1)], axis=1)
-    offsets = np.cumsum([0] + [t.nlevels for t in rest])
-    rrows = [off + t.codes for off, t in zip(offsets, rest, strict=False)]
-    rx = [t.Xi[:, 0] for t in rest]
-    # term 1 × the later terms: keys level·q₂ + row, one per observation and later term
-    if rest:
-        key = np.concatenate([first.codes * q2 + r for r in rrows])
-        # all ones (unit weights, intercepts only): the sums are the counts
-        ones = unit and first.intercept and all(t.intercept for t in rest)
-        vals = None if ones else np.concatenate([(w * x)[:, None] * X1 for x in rx])
-        if l1 * q2 <= MAX_BINCOUNT:
-            counts = np.bincount(key, minlength=l1 * q2)
-            keys = np.flatnonzero(counts)
-            sums = (counts[keys].astype(float)[:, None] if vals is None else
-                    np.stack([np.bincount(key, vals[:, c], minlength=l1 * q2)[keys]
-                              for c in range(p1)], axis=1))
-        elif vals is None:
-            keys, counts = np.unique(key, return_counts=True)
-            sums = counts.astype(float)[:, None]
-        else:
-            keys, inverse = np.unique(key, return_inverse=True)
-            sums = np.stack([np.bincount(inverse, vals[:, c], minlength=len(keys))
-                             for c in range(p1)], axis=1)
-        level, row = keys // q2, keys % q2
+    unit = bool((w == 1.0).all())
+    if n * (l1 * p1 + m2) <= MAX_PRODUCT:
+        M11, M1t, level, row, sums, M22 = _blocks_by_product(model, y, unit)
     else:
-        level = row = np.zeros(0, dtype=np.int64)
-        sums = np.zeros((0, p1))
+        M11, M1t, level, row, sums, M22 = _blocks_by_sums(model, y, unit)
     nrest = np.bincount(level, minlength=l1)
     sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
     dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
-    M22 = _m22(None if unit else w, tail, rest, rx, offsets, q2, m2)
     rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
                                       [t.nlevels for t in rest]),
                             np.full(p + 1, -1)]).astype(np.int64)
@@ -179,6 +148,91 @@ def lmm_capsule(model: GlmerModel, REML: bool, beta0: np.ndarray | None = None
     tril = np.column_stack(first.tril).astype(np.int64).ravel()
     return _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
                            M21, M22, p, bool(dense), n, REML, logw, model.ntheta)
+
+
+def _blocks_by_sums(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple[np.ndarray, ...]:
+    """M's blocks by per-level sums over the observations (bincounts; no n × q array): M₁₁
+    (ℓ₁ × p₁ × p₁), M₁ₜ (term 1 × [X, ỹ]: ℓ₁ × p₁ × (p + 1)), the coupling of term 1 with
+    the later terms as (level, row, sums) triplets over the pairs that share an observation,
+    and M₂₂ (m₂ × m₂)."""
+    first, rest = model.terms[0], model.terms[1:]
+    w, X = model.weights, model.X
+    p = X.shape[1]
+    tail = [*np.ascontiguousarray(X.T), y]           # X's and ỹ's columns: their rows of M
+    p1, l1 = first.p, first.nlevels
+    X1 = first.Xi
+    q2 = sum(t.nlevels for t in rest)
+    m2 = q2 + p + 1
+    wX1 = w[:, None] * X1
+    M11 = np.empty((l1, p1, p1))
+    for c in range(p1):
+        for d in range(c, p1):
+            M11[:, c, d] = M11[:, d, c] = np.bincount(first.codes, wX1[:, c] * X1[:, d],
+                                                      minlength=l1)
+    # term 1 × (X, ỹ): (ℓ₁, p₁, p + 1)
+    M1t = np.stack([column_level_sums(first, None if unit and first.intercept else wX1[:, c],
+                                      tail) for c in range(p1)], axis=1)
+    offsets = np.cumsum([0] + [t.nlevels for t in rest])
+    rrows = [off + t.codes for off, t in zip(offsets, rest, strict=False)]
+    rx = [t.Xi[:, 0] for t in rest]
+    # term 1 × the later terms: keys level·q₂ + row, one per observation and later term
+    if rest:
+        key = np.concatenate([first.codes * q2 + r for r in rrows])
+        # all ones (unit weights, intercepts only): the sums are the counts
+        ones = unit and first.intercept and all(t.intercept for t in rest)
+        vals = None if ones else np.concatenate([(w * x)[:, None] * X1 for x in rx])
+        if l1 * q2 <= MAX_BINCOUNT:
+            counts = np.bincount(key, minlength=l1 * q2)
+            keys = np.flatnonzero(counts)
+            sums = (counts[keys].astype(float)[:, None] if vals is None else
+                    np.stack([np.bincount(key, vals[:, c], minlength=l1 * q2)[keys]
+                              for c in range(p1)], axis=1))
+        elif vals is None:
+            keys, counts = np.unique(key, return_counts=True)
+            sums = counts.astype(float)[:, None]
+        else:
+            keys, inverse = np.unique(key, return_inverse=True)
+            sums = np.stack([np.bincount(inverse, vals[:, c], minlength=len(keys))
+                             for c in range(p1)], axis=1)
+        level, row = keys // q2, keys % q2
+    else:
+        level = row = np.zeros(0, dtype=np.int64)
+        sums = np.zeros((0, p1))
+    M22 = _m22(None if unit else w, tail, rest, rx, offsets, q2, m2)
+    return M11, M1t, level, row, sums, M22
+
+
+def _blocks_by_product(model: GlmerModel, y: np.ndarray, unit: bool
+                       ) -> tuple[np.ndarray, ...]:
+    """The blocks of :func:`_blocks_by_sums` from one product M = AᵀWA of the dense
+    A = [Z X ỹ] (n × (q + p + 1)), for small models, where a handful of numpy calls cost less
+    than the per-level sums' dozens.  The coupling lists the pairs whose sum is not 0."""
+    first, rest = model.terms[0], model.terms[1:]
+    w, X = model.weights, model.X
+    n, p = X.shape
+    p1, l1 = first.p, first.nlevels
+    q1 = l1 * p1
+    q = model.q
+    A = np.zeros((n, q + p + 1))
+    at, obs = 0, np.arange(n)
+    for t in model.terms:
+        for c in range(t.p):
+            A[obs, at + t.codes * t.p + c] = t.Xi[:, c]
+        at += t.nlevels * t.p
+    A[:, q:q + p] = X
+    A[:, q + p] = y
+    M = A.T @ (A if unit else w[:, None] * A)
+    levels = np.arange(l1)
+    M11 = np.ascontiguousarray(M[:q1, :q1].reshape(l1, p1, l1, p1)[levels, :, levels, :])
+    M1t = M[:q1, q:].reshape(l1, p1, p + 1)
+    if rest:
+        C = M[:q1, q1:q].reshape(l1, p1, q - q1)
+        level, row = np.nonzero((C != 0.0).any(axis=1))
+        sums = C[level, :, row]
+    else:
+        level = row = np.zeros(0, dtype=np.int64)
+        sums = np.zeros((0, p1))
+    return M11, M1t, level, row, sums, np.ascontiguousarray(M[q1:, q1:])
 
 
 def _m22(w: np.ndarray | None, tail: list[np.ndarray], rest: tuple, rx: list,
