@@ -118,6 +118,8 @@ def diagonal_theta(model: GlmerModel) -> list[int]:
 def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
     """θ with every column of every Tₜ(θ) flipped to a non-negative diagonal entry."""
     out = np.array(theta, dtype=float)
+    if min((out[i] for i in diagonal_theta(model)), default=0.0) >= 0.0:
+        return out   # no column to flip (a −0.0 entry too: the flip would change nothing)
     for t in model.terms:
         T = t.T(out)
         T[:, np.diag(T) < 0] *= -1.0
