@@ -235,3 +235,67 @@ def _model_args(obj: LmmObjective) -> tuple:
     finally:
         core.lmm_model = real
     return captured[0]
+
+
+@pytest.mark.parametrize(("formula", "weighted", "shift"), [
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", False, 0.0),   # classes of 10 and 7 rows
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", True, 0.0),    # weighted: 18 classes
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", False, 1e6),   # y far from 0
+    ("Reaction ~ 0 + (1 | Subject) + (1 | half)", True, 0.0),       # p = 0: no R_X
+    ("Reaction ~ Days + (1 | Subject)", True, 0.0),                 # no later term
+])
+@pytest.mark.parametrize("kind", ["dense", "classes"])
+@pytest.mark.parametrize("REML", [True, False])
+def test_crossproducts_fit_equals_the_observations(formula: str, weighted: bool,
+                                                   shift: float, kind: str, REML: bool) -> None:
+    """An evaluation without a gradient (the fit's, at θ̂) solves with M's blocks alone
+    (lmm_crossprod.solve_at, docs/lmm.md §6); the sums over the observations (the blocked
+    factor of A, the residuals: another route to the same numbers) give the same û, β̂,
+    ldL2, ldRX2, R_X, pwrss and criterion to rounding, and the same η, also on the bound."""
+    df = _unbalanced(_half(frame("sleepstudy.csv")))
+    response = df["Reaction"] + shift
+    df["Reaction"] = response
+    w = "w" if weighted else None
+    if weighted:
+        df["w"] = 1.0 + (df.index % 7) / 3.0
+    model = lmm_model(build_design(formula, df, weights=w))
+    obj = LmmObjective(model, REML)
+    with coupling(kind):
+        made = obj._crossproducts
+    assert made is not None and made.scalar is not None
+    assert (made.scalar.classes is not None) == (kind == "classes")
+    rng = np.random.default_rng(11)
+    thetas = [rng.uniform(0.05, 1.5, model.ntheta) for _ in range(3)]
+    thetas.append(np.where(np.arange(model.ntheta) == 0, 0.0, thetas[0]))
+    for theta in thetas:
+        got = obj.evaluate(theta)
+        assert got.state.__class__.__name__ == "CrossProductState"
+        want, _ = obj._evaluate_observations(theta, False)
+        # the criterion: sums of n terms and logs, rounding (as the core's, above)
+        assert abs(got.objective - want.objective) <= 1e-12 * abs(want.objective)
+        for a, b in ((got.ldL2, want.ldL2), (got.ldRX2, want.ldRX2), (got.pwrss, want.pwrss),
+                     (got.wrss, want.wrss)):
+            assert abs(a - b) <= 1e-10 * max(1.0, abs(b)), (a, b)
+        # û, β̂ and R_X: solves of a system whose condition (y + 1e6: ~1e8 in β's
+        # intercept) scales the rounding of either route
+        scale = max(1.0, shift)
+        np.testing.assert_allclose(got.u, want.u, rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(got.beta, want.beta, rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(got.RX, want.RX, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got.state.eta, want.state.eta, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(got.state.s, want.state.s, rtol=0, atol=1e-8)
+        x = rng.normal(size=model.q + model.p)   # the factor solves as numpy's does
+        np.testing.assert_allclose(got.state.factor.solve(x), want.state.factor.solve(x),
+                                   rtol=1e-9, atol=1e-9)
+
+
+def test_sparse_coupling_evaluates_over_the_observations() -> None:
+    """Where the coupling is kept sparse there are no dense blocks to solve with: the
+    evaluation sums over the observations, as before."""
+    df = _half(frame("sleepstudy.csv"))
+    obj = LmmObjective(lmm_model(build_design("Reaction ~ Days + (1 | Subject) + (1 | half)",
+                                              df)), True)
+    with coupling("sparse"):
+        made = obj._crossproducts
+    assert made is not None and made.scalar is None
+    assert obj.evaluate(np.array([0.8, 0.3])).state.__class__.__name__ == "PirlsState"

@@ -23,7 +23,7 @@ The fill-reducing permutation of CHOLMOD changes neither log|G| nor any solution
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -214,21 +214,38 @@ class BlockedCholesky:
             self.RX = np.array(self.L2[q2:, q2:].T)
 
     @classmethod
-    def from_core(cls, D: np.ndarray, Bt: np.ndarray, R: np.ndarray, pattern: CouplingPattern
+    def from_core(cls, D: np.ndarray, Bt: np.ndarray, R: np.ndarray,
+                  pattern: CouplingPattern | Callable[[], CouplingPattern], q2: int | None = None
                   ) -> BlockedCholesky:
         """The factor of scalar terms with a dense coupling block as the compiled core's
-        PIRLS built it (glmm/csrc/crossed.c): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ (q₁ × m) and R
-        (upper, RᵀR = S̄), m = q₂ + p with p = 0 unless the fixed effects are included."""
+        PIRLS built it (glmm/csrc/crossed.c), or as lmer's cross-products give it
+        (glmm/objectives/lmm_crossprod.py, ``solve_at``): D = diag(G₁₁), Bt = [G₂₁; C₁ᵀ]ᵀ
+        (q₁ × m) and R (upper, RᵀR = S̄), m = q₂ + p with p = 0 unless the fixed effects are
+        included.  ``pattern`` may be a function that gives it, with ``q2`` given: it is then
+        called on first use (only :meth:`inverse_times_rows` reads it, through the
+        observations' positions)."""
         self = cls.__new__(cls)
-        q1, q2 = len(D), pattern.q2
+        q1 = len(D)
+        if callable(pattern):
+            assert q2 is not None
+            self._pattern_of = pattern
+        else:
+            q2 = pattern.q2
+            self._pattern = pattern
         self.q1, self.p1, self.nlevels1, self.q2 = q1, 1, q1, q2
-        self._lead, self.sparse, self._pattern = 0, False, pattern
+        self._lead, self.sparse = 0, False
         self.D, self._B = D, Bt.T
         self._C1 = Bt[:, q2:] if Bt.shape[1] > q2 else None
         self.L2 = R.T   # lower, in LAPACK's (column-major) order
         self.logdet = float(np.log(D).sum()) + 2.0 * float(np.log(np.diagonal(R)[:q2]).sum())
         self.RX = np.array(R[q2:, q2:]) if R.shape[0] > q2 else None
         return self
+
+    @cached_property
+    def _pattern(self) -> CouplingPattern:
+        """The coupling pattern of a factor made by :meth:`from_core` with a function that
+        gives it, on first use (the constructor sets it where it has one)."""
+        return self._pattern_of()
 
     @cached_property
     def K(self) -> np.ndarray:

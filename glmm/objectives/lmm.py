@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -38,10 +38,17 @@ import numpy as np
 from ..compiled import core as _core
 from ..errors import ArgumentError
 from ..linalg.blocked import BlockedCholesky
+from ..linalg.coupling import TermLayout
 from ..optimize.bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
 from ..optimize.bfgs import MAX_ITER as BFGS_MAX_ITER
 from .base import Evaluation, Objective
-from .lmm_crossprod import column_level_sums, lmm_capsule
+from .lmm_crossprod import (
+    LmmCrossProducts,
+    ScalarCoupling,
+    column_level_sums,
+    lmm_crossproducts,
+    solve_at,
+)
 from .model import GlmerModel
 from .pirls import PirlsState
 
@@ -87,8 +94,8 @@ class LmmEvaluation(Evaluation):
 
 
 def log_weights(model: GlmerModel) -> float:
-    """Σ log wᵢ (lme4's ldW)."""
-    return float(np.log(model.weights).sum())
+    """Σ log wᵢ (lme4's ldW), once per model."""
+    return model.log_weight_sum
 
 
 def _criterion(ldL2: float, ldRX2: float, pwrss: float, model: GlmerModel, REML: bool
@@ -113,34 +120,61 @@ class LmmObjective(Objective):
     def __init__(self, model: GlmerModel, REML: bool) -> None:
         super().__init__(model, 0, np.zeros(model.p))
         self.REML = reml_effective(REML, model.p)
+
+    # numpy's θ-free sums over the observations, made on first use: where the core takes the
+    # model, its cross-products (:attr:`_crossproducts`) give every evaluation without a
+    # gradient, and the search runs in the core, so these are never needed
+    @cached_property
+    def _ry(self) -> np.ndarray:
+        """W(y − o)."""
+        m = self.model
+        return m.weights * (m.y - m.offset)
+
+    @cached_property
+    def _Xry(self) -> np.ndarray:
+        """XᵀW(y − o)."""
+        return self.model.X.T @ self._ry
+
+    @cached_property
+    def _F(self) -> np.ndarray:
+        """XᵀWX."""
+        w, X = self.model.weights, self.model.X
+        return X.T @ (w[:, None] * X)
+
+    @cached_property
+    def _Q(self) -> list[np.ndarray]:
+        """Per term and level, Σ wᵢ Xₜ[i]ᵀ [xᵢᵀ, yᵢ − oᵢ]  (ℓ × pₜ × (p + 1)), so that
+        ΛᵀZᵀW[X, y − o] at level l is Tₜᵀ of it: θ-free sums, formed once."""
+        model = self.model
         w, X = model.weights, model.X
-        self._ry = w * (model.y - model.offset)    # W(y − o)
-        self._Xry = X.T @ self._ry
-        self._F = X.T @ (w[:, None] * X)           # XᵀWX
-        # per term and level, Σ wᵢ Xₜ[i]ᵀ [xᵢᵀ, yᵢ − oᵢ]  (ℓ × pₜ × (p + 1)), so that
-        # ΛᵀZᵀW[X, y − o] at level l is Tₜᵀ of it: θ-free sums, formed once
         cols = [*np.ascontiguousarray(X.T), model.y - model.offset]
-        unit = bool((w == 1.0).all())
-        self._Q = [np.stack([column_level_sums(t, None if unit and t.intercept else
-                                               w * t.Xi[:, c], cols)
-                             for c in range(t.p)], axis=1)
-                   for t in model.terms]
+        unit = model.unit_weights
+        return [np.stack([column_level_sums(t, None if unit and t.intercept else
+                                            w * t.Xi[:, c], cols)
+                          for c in range(t.p)], axis=1)
+                for t in model.terms]
 
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
         return self._solve(theta)
 
     @cached_property
+    def _crossproducts(self) -> LmmCrossProducts | None:
+        """The model's θ-free cross-products M
+        (:func:`~glmm.objectives.lmm_crossprod.lmm_crossproducts`), made on first use; None
+        where the core does not take the model."""
+        return lmm_crossproducts(self.model, self.REML)
+
+    @property
     def _capsule(self) -> object | None:
-        """The model's θ-free cross-products in the compiled core
-        (:func:`~glmm.objectives.lmm_crossprod.lmm_capsule`), made on first use; None where
-        the core does not take the model."""
-        return lmm_capsule(self.model, self.REML)
+        """M in the compiled core (an ``lmm_model`` capsule), or None."""
+        made = self._crossproducts
+        return None if made is None else made.capsule
 
     def __getstate__(self) -> dict[str, Any]:
         """The state without the core's capsule (which does not pickle; it is made again on
         first use)."""
         state = self.__dict__.copy()
-        state.pop("_capsule", None)
+        state.pop("_crossproducts", None)
         return state
 
     def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None,
@@ -190,6 +224,41 @@ class LmmObjective(Objective):
 
     def _evaluate(self, params: np.ndarray, gradient: bool
                   ) -> tuple[Evaluation, np.ndarray | None]:
+        theta, _ = self.split(params)
+        made = None if gradient else self._crossproducts
+        if made is not None and made.scalar is not None:
+            self.evaluations += 1
+            ev = self._from_crossproducts(theta, made.scalar)
+            self.last = (np.array(params, dtype=float), ev)
+            return ev, None
+        return self._evaluate_observations(params, gradient)
+
+    def _from_crossproducts(self, theta: np.ndarray, sc: ScalarCoupling) -> LmmEvaluation:
+        """The evaluation at θ from M's blocks (:func:`~glmm.objectives.lmm_crossprod.
+        solve_at`, docs/lmm.md §6): the same û, β̂, factor and criterion as the sums over the
+        observations (:meth:`_evaluate_observations`), to rounding, with no pass over them;
+        the state's n-vectors (η, residuals) are computed when first read.  pwrss is r², the
+        last pivot of Ā's factor, and wrss = pwrss − ‖û‖²."""
+        m = self.model
+        sol = solve_at(sc, theta)   # FactorizationError (an ArithmeticError) where Ā is not PD
+        factor = BlockedCholesky.from_core(sol.D, sol.B, sol.R,
+                                           partial(getattr, m, "coupling"), sc.q2)
+        st = CrossProductState(sol.u, sol.beta, factor, m, theta)
+        pwrss = sol.pwrss
+        if not pwrss > 0.0:
+            raise ArithmeticError("the penalised residual sum of squares is 0")
+        ussq = st.ussq
+        wrss = pwrss - ussq
+        nu = m.n - m.p if self.REML else m.n
+        RX = sol.RX if m.p else np.zeros((0, 0))
+        value = _criterion(sol.ldL2, sol.ldRX2, pwrss, m, self.REML)
+        return LmmEvaluation(value, theta, st.beta, st.u, sol.ldL2, ussq, wrss, math.nan, st,
+                             m, self.REML, wrss, pwrss, sol.ldRX2, math.sqrt(pwrss / nu), RX)
+
+    def _evaluate_observations(self, params: np.ndarray, gradient: bool
+                               ) -> tuple[LmmEvaluation, np.ndarray | None]:
+        """The evaluation (and gradient) at θ from sums over the observations: the blocked
+        factor of A (:meth:`_solve`) and the residuals (docs/lmm.md §1–§3)."""
         theta, _ = self.split(params)
         self.evaluations += 1
         st = self._solve(theta)   # FactorizationError (an ArithmeticError) where A is not PD
@@ -253,6 +322,42 @@ def _term_rows(model: GlmerModel, Y: np.ndarray) -> list[np.ndarray]:
         out.append(Y[start:stop].reshape(t.nlevels, t.p, Y.shape[1]))
         start = stop
     return out
+
+
+class CrossProductState(PirlsState):
+    """The mode of an evaluation from the cross-products (:meth:`LmmObjective.
+    _from_crossproducts`): û, β̂ and the factor, with the n-vectors computed when first read,
+    by the formulas of :meth:`LmmObjective._solve` (η = o + Xβ̂ + ZΛû, e = y − η)."""
+
+    def __init__(self, u: np.ndarray, beta: np.ndarray, factor: BlockedCholesky,
+                 model: GlmerModel, theta: np.ndarray) -> None:
+        # no dataclass __init__: it would set the n-vectors, which are properties here
+        self.u, self.beta, self.factor, self.iterations, self.core = u, beta, factor, 0, None
+        self.W = model.weights
+        self._model, self._theta = model, np.array(theta, dtype=float)
+
+    @cached_property
+    def layouts(self) -> list[TermLayout]:  # type: ignore[override]
+        return self._model.layouts(self._theta)
+
+    @cached_property
+    def eta(self) -> np.ndarray:  # type: ignore[override]
+        m = self._model
+        return m.offset + m.X @ self.beta + m.zlam(self.layouts, self.u)
+
+    @property
+    def mu(self) -> np.ndarray:  # type: ignore[override]
+        return self.eta
+
+    @cached_property
+    def s(self) -> np.ndarray:  # type: ignore[override]
+        """W e."""
+        return self.W * (self._model.y - self.eta)
+
+    @cached_property
+    def dev(self) -> np.ndarray:  # type: ignore[override]
+        """wᵢeᵢ²."""
+        return self.s * (self._model.y - self.eta)
 
 
 def lme4_start(model: GlmerModel) -> np.ndarray | None:

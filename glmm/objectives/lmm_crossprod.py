@@ -18,11 +18,14 @@ None for any other model (and without the core), which then runs in numpy
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..compiled import core as _core
 from ..design.random import RandomTerm
 from ..linalg.coupling import stable_order
+from ..linalg.lapack import cholesky, triangular_solve
 from ..threads import scipy_linalg
 from .model import GlmerModel
 
@@ -64,9 +67,96 @@ def compiled_applies(model: GlmerModel) -> bool:
     return schur_order(model) <= MAX_ORDER
 
 
+@dataclass(frozen=True)
+class ScalarCoupling:
+    """M's blocks as numpy arrays where term 1 is scalar (p₁ = 1) and its coupling is kept
+    dense: what :func:`solve_at` needs to give the fit's pieces at θ̂ from M alone, with no
+    pass over the n observations (docs/lmm.md §6, "The fit at θ̂")."""
+
+    d: np.ndarray        # M₁₁,ₖ (ℓ₁,)
+    C: np.ndarray        # ℓ₁ × m₂: level k's column cₖ of M₂₁ (the later terms' rows, X, ỹ)
+    M22: np.ndarray      # m₂ × m₂
+    rterm: np.ndarray    # m₂: θ's index of a later term's row, −1 for X's and ỹ's
+    q2: int
+    beta0: np.ndarray    # the shift ỹ = y − o − Xβ₀
+    #: the classes form's (d_c, H_c) (lmm_classes), where taken, else None
+    classes: tuple[np.ndarray, np.ndarray] | None
+
+
+@dataclass(frozen=True)
+class LmmCrossProducts:
+    """:func:`lmm_crossproducts`: the core's capsule and, for a scalar term 1 with a dense
+    coupling, the same blocks in numpy (:class:`ScalarCoupling`; else None)."""
+
+    capsule: object
+    scalar: ScalarCoupling | None
+
+
+@dataclass(frozen=True)
+class ScalarSolution:
+    """:func:`solve_at`'s result: the modes and the factor's pieces at θ."""
+
+    u: np.ndarray
+    beta: np.ndarray
+    D: np.ndarray        # diag(G₁₁) = θ₁²d + 1
+    B: np.ndarray        # ℓ₁ × (m₂ − 1): [G₂₁; C₁ᵀ]ᵀ = θ₁ M₂₁ᵀΛ̄₂, without ỹ's column
+    R: np.ndarray        # upper, RᵀR = S̄ without ỹ's row and column (q₂ + p)
+    ldL2: float
+    ldRX2: float
+    RX: np.ndarray       # p × p, upper
+    pwrss: float
+
+
+def solve_at(sc: ScalarCoupling, theta: np.ndarray) -> ScalarSolution:
+    """The blocked factor of Ā = Λ̄ᵀMΛ̄ + E at θ from M's blocks alone, and the solution
+    (docs/lmm.md §6):
+
+        D = θ₁²d + 1,   B = θ₁ M₂₁ᵀ Λ̄₂,
+        S̄ = Λ̄₂ (M₂₂ − Σₖ φₖ cₖcₖᵀ) Λ̄₂ + E₂ = L̄L̄ᵀ,   φₖ = θ₁²/Dₖ  (classes: Σ_c φ_c H_c),
+        L̄ = [ L  0 ]   x̄ = L⁻ᵀℓ = [û₂; β̂ − β₀],   û₁ = (B[:, ỹ] − B x̄)/D,   pwrss = r²
+            [ ℓᵀ r ]
+
+    ldL2 = Σ log D + Σ_{i<q₂} 2 log L̄ᵢᵢ, R_X = L̄'s next p rows transposed: the numbers of
+    :meth:`LmmObjective._solve`'s factor of A over the n observations, to rounding."""
+    q2 = sc.q2
+    t1 = float(theta[0])
+    t1sq = t1 * t1
+    lam = np.ones(len(sc.rterm))
+    later = sc.rterm >= 0
+    lam[later] = theta[sc.rterm[later]]
+    D = t1sq * sc.d + 1.0
+    if sc.classes is not None:
+        dc, H = sc.classes
+        Q = sc.M22 - np.tensordot(t1sq / (t1sq * dc + 1.0), H, axes=1)
+    else:
+        F = sc.C * np.sqrt(t1sq / D)[:, None]
+        Q = sc.M22 - F.T @ F
+    S = lam[:, None] * Q * lam
+    S[np.arange(q2), np.arange(q2)] += 1.0
+    L = cholesky(S, lower=True, what="the Schur complement of G")
+    pivots = np.log(np.diagonal(L))
+    ldL2 = float(np.log(D).sum()) + 2.0 * float(pivots[:q2].sum())
+    m = len(S) - 1                                  # q₂ + p
+    ldRX2 = 2.0 * float(pivots[q2:m].sum())
+    r = float(L[m, m])
+    xbar = triangular_solve(L[:m, :m], L[m, :m], lower=True, trans=True)
+    B = (t1 * sc.C) * lam
+    u1 = (B[:, m] - B[:, :m] @ xbar) / D
+    return ScalarSolution(np.concatenate([u1, xbar[:q2]]), sc.beta0 + xbar[q2:], D,
+                          np.ascontiguousarray(B[:, :m]), np.ascontiguousarray(L[:m, :m].T),
+                          ldL2, ldRX2, np.array(L[q2:m, q2:m].T), r * r)
+
+
 def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
     """The model's cross-products in the core (an ``lmm_model`` capsule), or None where the
     core does not take it."""
+    made = lmm_crossproducts(model, REML)
+    return None if made is None else made.capsule
+
+
+def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
+    """The model's cross-products (:class:`LmmCrossProducts`), or None where the core does
+    not take the model."""
     if not compiled_applies(model):
         return None
     assert _core is not None
@@ -76,81 +166,123 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
     assert first.theta_slice.start == 0   # the core reads term 1's θ first
     w, X = model.weights, model.X
     n, p = X.shape
-    y = model.y - model.offset
+    unit = model.unit_weights
+    y = model.y if model.zero_offset else model.y - model.offset
     if p:   # β₀ by the normal equations: any β₀ leaves the criterion, this one removes y's fit
-        wX = w[:, None] * X
+        wX = X if unit else w[:, None] * X
         try:
             beta0 = np.linalg.solve(X.T @ wX, wX.T @ y)
         except np.linalg.LinAlgError:   # X is of full rank, but numerically nearly not
             beta0 = np.linalg.lstsq(np.sqrt(w)[:, None] * X, np.sqrt(w) * y, rcond=None)[0]
-        y = y - X @ beta0
+        fit = X @ beta0
+        y = np.subtract(y, fit, out=fit)   # ỹ = y − o − Xβ₀, in the product's memory
     tail = [*np.ascontiguousarray(X.T), y]           # X's and ỹ's columns: their rows of M
-    unit = bool((w == 1.0).all())
     p1, l1 = first.p, first.nlevels
     X1 = first.Xi
     q2 = sum(t.nlevels for t in rest)
     m2 = q2 + p + 1
-    wX1 = w[:, None] * X1
+    wX1 = X1 if unit else w[:, None] * X1
     M11 = np.empty((l1, p1, p1))
     for c in range(p1):
         for d in range(c, p1):
-            M11[:, c, d] = M11[:, d, c] = np.bincount(first.codes, wX1[:, c] * X1[:, d],
-                                                      minlength=l1)
+            M11[:, c, d] = M11[:, d, c] = np.bincount(
+                first.codes, None if unit and first.intercept else wX1[:, c] * X1[:, d],
+                minlength=l1)
     # term 1 × (X, ỹ): (ℓ₁, p₁, p + 1)
     M1t = np.stack([column_level_sums(first, None if unit and first.intercept else wX1[:, c],
                                       tail) for c in range(p1)], axis=1)
     offsets = np.cumsum([0] + [t.nlevels for t in rest])
-    rrows = [off + t.codes for off, t in zip(offsets, rest, strict=False)]
     rx = [t.Xi[:, 0] for t in rest]
-    # term 1 × the later terms: keys level·q₂ + row, one per observation and later term
+    # term 1 × the later terms: keys level·q₂ + row, one per observation and later term;
+    # summed by one bincount into the dense ℓ₁ × q₂ grid where it is small enough, which is
+    # then the dense coupling block itself (its nonzeros are the sparse layout's entries)
+    grids = None
     if rest:
-        key = np.concatenate([first.codes * q2 + r for r in rrows])
+        parts = []
+        for off, t in zip(offsets, rest, strict=False):
+            k = first.codes * q2
+            k += t.codes
+            if off:
+                k += off
+            parts.append(k)
+        key = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        del parts
         # all ones (unit weights, intercepts only): the sums are the counts
         ones = unit and first.intercept and all(t.intercept for t in rest)
         vals = None if ones else np.concatenate([(w * x)[:, None] * X1 for x in rx])
         if l1 * q2 <= MAX_BINCOUNT:
             counts = np.bincount(key, minlength=l1 * q2)
-            keys = np.flatnonzero(counts)
-            sums = (counts[keys].astype(float)[:, None] if vals is None else
-                    np.stack([np.bincount(key, vals[:, c], minlength=l1 * q2)[keys]
-                              for c in range(p1)], axis=1))
-        elif vals is None:
-            keys, counts = np.unique(key, return_counts=True)
-            sums = counts.astype(float)[:, None]
+            grids = ([counts.reshape(l1, q2)] if vals is None else
+                     [np.bincount(key, vals[:, c], minlength=l1 * q2).reshape(l1, q2)
+                      for c in range(p1)])
+            nrest = np.count_nonzero(counts.reshape(l1, q2), axis=1)
         else:
-            keys, inverse = np.unique(key, return_inverse=True)
-            sums = np.stack([np.bincount(inverse, vals[:, c], minlength=len(keys))
-                             for c in range(p1)], axis=1)
-        level, row = keys // q2, keys % q2
+            if vals is None:
+                keys, counts = np.unique(key, return_counts=True)
+                sums = counts.astype(float)[:, None]
+            else:
+                keys, inverse = np.unique(key, return_inverse=True)
+                sums = np.stack([np.bincount(inverse, vals[:, c], minlength=len(keys))
+                                 for c in range(p1)], axis=1)
+            level, row = keys // q2, keys % q2
+            nrest = np.bincount(level, minlength=l1)
+        del key
     else:
+        nrest = np.zeros(l1, dtype=np.int64)
         level = row = np.zeros(0, dtype=np.int64)
         sums = np.zeros((0, p1))
-    nrest = np.bincount(level, minlength=l1)
+
+    def grid(c: int) -> np.ndarray:
+        """Column c of term 1's coupling with the later terms, dense (ℓ₁ × q₂)."""
+        if grids is not None:
+            return grids[c]
+        out = np.zeros((l1, q2))
+        out[level, row] = sums[:, c]
+        return out
+
     sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
     dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
     M22 = _m22(None if unit else w, tail, rest, rx, offsets, q2, m2)
     rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
                                       [t.nlevels for t in rest]),
                             np.full(p + 1, -1)]).astype(np.int64)
-    logw = float(np.log(w).sum())
+    logw = model.log_weight_sum
     REML = bool(REML) and p > 0   # lme4's REML with no fixed effects is ML: ν = n, no R_X
+    scalar = None
     if p1 == 1:
         d, nlev, inverse = _level_classes(M11[:, 0, 0])
         cost = min(DENSE_COST * m2 * m2 * l1, sparse_pairs)
-        if (CLASSES_COST * len(d) * m2 * m2 <= cost / 2 and len(d) * m2 * m2 <= MAX_CLASSES
-                and l1 * m2 <= MAX_COUPLING):
-            H = _class_grams(inverse, len(d), level, row, sums[:, 0], M1t[:, 0, :], l1, q2, m2)
-            return _core.lmm_classes(d, nlev, H, M22, rterm, p, n, REML, logw, model.ntheta)
+        classes = (CLASSES_COST * len(d) * m2 * m2 <= cost / 2
+                   and len(d) * m2 * m2 <= MAX_CLASSES and l1 * m2 <= MAX_COUPLING)
+        if classes or (dense and l1 * m2 <= MAX_COUPLING):
+            C = np.empty((l1, m2))   # M₂₁ᵀ, dense: level k's row is its column cₖ
+            C[:, :q2] = grid(0)
+            C[:, q2:] = M1t[:, 0, :]
+            H = _class_grams(inverse, len(d), C) if classes else None
+            scalar = ScalarCoupling(M11[:, 0, 0], C, M22, rterm, q2,
+                                    beta0 if p else np.zeros(0),
+                                    (d, H) if H is not None else None)
+            if H is not None:
+                return LmmCrossProducts(_core.lmm_classes(d, nlev, H, M22, rterm, p, n, REML,
+                                                          logw, model.ntheta), scalar)
     if p1 * (l1 * m2 if dense else int(nrest.sum()) + l1 * (p + 1)) > MAX_COUPLING:
         return None   # numpy's blocked factor keeps no dense copies of the coupling
     if dense:
-        M21 = np.zeros((l1, p1, m2))
-        M21[level, :, row] = sums
-        M21[:, :, q2:] = M1t
+        if scalar is not None:
+            M21 = scalar.C.ravel()   # (ℓ₁, 1, m₂) flat
+        else:
+            M21 = np.empty((l1, p1, m2))
+            for c in range(p1):
+                M21[:, c, :q2] = grid(c)
+            M21[:, :, q2:] = M1t
+            M21 = M21.ravel()
         ptr = np.arange(l1 + 1, dtype=np.int64) * m2
         rows = np.tile(np.arange(m2, dtype=np.int64), l1)
-        M21 = M21.ravel()
     else:
+        if grids is not None:   # the sparse layout's entries: the grid's nonzeros
+            keys = np.flatnonzero(counts)
+            level, row = keys // q2, keys % q2
+            sums = np.stack([g.ravel()[keys] for g in grids], axis=1).astype(float)
         nk = nrest + p + 1
         ptr = np.concatenate([[0], np.cumsum(nk)]).astype(np.int64)
         first_key = np.concatenate([[0], np.cumsum(nrest)[:-1]])
@@ -166,8 +298,9 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
             for c in range(p1):
                 M21[p1 * ptr[:-1] + c * nk + nrest + t] = M1t[:, c, t]
     tril = np.column_stack(first.tril).astype(np.int64).ravel()
-    return _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
-                           M21, M22, p, bool(dense), n, REML, logw, model.ntheta)
+    return LmmCrossProducts(
+        _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
+                        M21, M22, p, bool(dense), n, REML, logw, model.ntheta), scalar)
 
 
 def _m22(w: np.ndarray | None, tail: list[np.ndarray], rest: tuple, rx: list,
@@ -221,16 +354,12 @@ def _level_classes(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values, counts.astype(np.int64), inverse.ravel()
 
 
-def _class_grams(inverse: np.ndarray, K: int, level: np.ndarray, row: np.ndarray,
-                 sums: np.ndarray, tail: np.ndarray, l1: int, q2: int,
-                 m2: int) -> np.ndarray:
+def _class_grams(inverse: np.ndarray, K: int, C: np.ndarray) -> np.ndarray:
     """H_c = Σ_{k ∈ c} cₖcₖᵀ for each class c (K × m₂ × m₂), cₖ level k's column of
-    M₂₁ (the later terms' rows, then X's and ỹ's)."""
-    C = np.zeros((l1, m2))
-    C[level, row] = sums
-    C[:, q2:] = tail
+    M₂₁ (row k of C: the later terms' rows, then X's and ỹ's)."""
     if K == 1:
         return np.ascontiguousarray((C.T @ C)[None])
+    m2 = C.shape[1]
     order = stable_order(inverse, K)
     bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=K))])
     H = np.empty((K, m2, m2))
