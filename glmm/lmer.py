@@ -82,7 +82,7 @@ def lmm_model(design: Design) -> GlmerModel:
     yy = np.asarray(y)
     if yy.dtype.kind not in "biuf":
         raise ResponseError(f"the response of lmer must be numeric, not of dtype {yy.dtype}")
-    yy = yy.astype(float)
+    yy = yy.astype(float, copy=False)   # the design's own array: no copy of n values
     if yy.ndim != 1:
         raise ResponseError(f"the response of lmer must be a vector, not an array of shape "
                             f"{yy.shape}")

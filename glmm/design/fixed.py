@@ -55,9 +55,9 @@ def clearly_full_rank(X: np.ndarray) -> bool:
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))
     if n < p or not (norms > 0.0).all():
         return False
-    Xs = X / norms
+    # XᵀX scaled, rather than the Gram of X scaled: no n × p copy of X
     try:
-        R = cholesky(Xs.T @ Xs, lower=False)
+        R = cholesky((X.T @ X) / np.outer(norms, norms), lower=False)
     except FactorizationError:
         return False
     return bool((R.diagonal() >= FULL_RANK_MARGIN * RANK_TOL).all())

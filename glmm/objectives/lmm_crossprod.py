@@ -140,11 +140,11 @@ def solve_at(sc: ScalarCoupling, theta: np.ndarray) -> ScalarSolution:
     ldRX2 = 2.0 * float(pivots[q2:m].sum())
     r = float(L[m, m])
     xbar = triangular_solve(L[:m, :m], L[m, :m], lower=True, trans=True)
-    B = (t1 * sc.C) * lam
-    u1 = (B[:, m] - B[:, :m] @ xbar) / D
-    return ScalarSolution(np.concatenate([u1, xbar[:q2]]), sc.beta0 + xbar[q2:], D,
-                          np.ascontiguousarray(B[:, :m]), np.ascontiguousarray(L[:m, :m].T),
-                          ldL2, ldRX2, np.array(L[q2:m, q2:m].T), r * r)
+    B = sc.C[:, :m] * (t1 * lam[:m])   # (one ℓ₁ × m product; ỹ's column apart)
+    u1 = (t1 * sc.C[:, m] - B @ xbar) / D
+    return ScalarSolution(np.concatenate([u1, xbar[:q2]]), sc.beta0 + xbar[q2:], D, B,
+                          np.ascontiguousarray(L[:m, :m].T), ldL2, ldRX2,
+                          np.array(L[q2:m, q2:m].T), r * r)
 
 
 def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
