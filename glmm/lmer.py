@@ -94,9 +94,10 @@ def lmm_model(design: Design) -> GlmerModel:
                             "criterion's −Σlog w infinite); drop those observations")
     if np.ptp(yy) == 0:
         raise ResponseError("the response is constant: there is no variance to estimate")
+    # X as the design has it (Fortran order): the LMM's sums read it by columns, and no
+    # compiled PIRLS reads its rows (glmer's model copies it to C order for those)
     return GlmerModel(yy, np.ones_like(yy), w, np.asarray(design.offset, dtype=float),
-                      np.ascontiguousarray(design.X, dtype=float), design.random.terms,
-                      gaussian(), yy)
+                      np.asarray(design.X, dtype=float), design.random.terms, gaussian(), yy)
 
 
 def fit_lmm(design: Design, model: GlmerModel, REML: bool, theta0: np.ndarray,
