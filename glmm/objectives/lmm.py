@@ -371,14 +371,28 @@ def lme4_start(model: GlmerModel) -> np.ndarray | None:
         return None
     y = model.y   # lme4 uses model.response: the raw y, without offset or weights
     v = []
+    spread = np.empty(len(y))   # ave(y, f): one buffer for every term
     for t in terms:
         counts = np.bincount(t.codes, minlength=t.nlevels)
         means = np.bincount(t.codes, y, minlength=t.nlevels) / np.maximum(counts, 1)
-        v.append(float(np.var(means[t.codes], ddof=1)))
+        v.append(_var_in_place(np.take(means, t.codes, out=spread, mode="clip")))
     ve = float(np.var(y, ddof=1)) - sum(v)
     if not (math.isfinite(ve) and ve > 0.0):
         return None
     return np.sqrt(np.asarray(v) / ve)
+
+
+def _var_in_place(x: np.ndarray) -> float:
+    """np.var(x, ddof=1) of a vector, computed in x's own memory (x is overwritten): numpy's
+    own steps (numpy/_core/_methods.py, _var: the pairwise sum over n, divided by n, the
+    squared deviations in place, their sum over n − 1), so the same bits, without the n-long
+    array of deviations that np.var allocates."""
+    n = len(x)
+    mean = np.add.reduce(x, keepdims=True)
+    np.true_divide(mean, n, out=mean)
+    np.subtract(x, mean, out=x)
+    np.square(x, out=x)
+    return float(np.add.reduce(x) / max(n - 1, 0))
 
 
 def check_theta(theta: object, ntheta: int, what: str = "start", symbol: str = "θ"
