@@ -82,7 +82,7 @@ def lmm_model(design: Design) -> GlmerModel:
     yy = np.asarray(y)
     if yy.dtype.kind not in "biuf":
         raise ResponseError(f"the response of lmer must be numeric, not of dtype {yy.dtype}")
-    yy = yy.astype(float)
+    yy = yy.astype(float, copy=False)   # the design's own array: no copy of n values
     if yy.ndim != 1:
         raise ResponseError(f"the response of lmer must be a vector, not an array of shape "
                             f"{yy.shape}")
@@ -94,9 +94,10 @@ def lmm_model(design: Design) -> GlmerModel:
                             "criterion's −Σlog w infinite); drop those observations")
     if np.ptp(yy) == 0:
         raise ResponseError("the response is constant: there is no variance to estimate")
+    # X as the design has it (Fortran order): the LMM's sums read it by columns, and no
+    # compiled PIRLS reads its rows (glmer's model copies it to C order for those)
     return GlmerModel(yy, np.ones_like(yy), w, np.asarray(design.offset, dtype=float),
-                      np.ascontiguousarray(design.X, dtype=float), design.random.terms,
-                      gaussian(), yy)
+                      np.asarray(design.X, dtype=float), design.random.terms, gaussian(), yy)
 
 
 def fit_lmm(design: Design, model: GlmerModel, REML: bool, theta0: np.ndarray,

@@ -15,7 +15,7 @@ import glmm
 from glmm.design.random import numeric_term
 from glmm.linalg import blocked as linalg
 from glmm.linalg.blocked import BlockedCholesky
-from glmm.linalg.coupling import CouplingPattern, TermLayout, run_starts
+from glmm.linalg.coupling import CouplingPattern, TermLayout, distinct_keys, run_starts
 from glmm.objectives.blocked import BlockedObjective
 from glmm.objectives.ghrule import ghrule
 from glmm.objectives.model import GlmerModel, distinct_rows
@@ -165,6 +165,19 @@ def test_blocked_cholesky_sparse_product_path(monkeypatch) -> None:
 def test_coupling_pattern_sparse_only_when_sparse() -> None:
     sparse = [_random_problem(shape, 60, 0)[3].sparse for shape in SHAPES if len(shape) > 1]
     assert sparse == [False, False, True, True]
+
+
+@pytest.mark.parametrize(("n", "size"), [(1000, 50), (100_000, 100_000), (10, 10_000_000),
+                                         (0, 5), (7, 1)])
+def test_distinct_keys_is_numpys_unique(n: int, size: int) -> None:
+    """CouplingPattern's keys by counting (or, for sparse keys, by np.unique): the same
+    distinct keys and inverse as np.unique, an independent implementation."""
+    keys = np.random.default_rng(n + size).integers(0, size, n)
+    unique, inverse = distinct_keys(keys, size)
+    want, want_inverse = np.unique(keys, return_inverse=True)
+    np.testing.assert_array_equal(unique, want)
+    np.testing.assert_array_equal(inverse, want_inverse.ravel())
+    assert unique.dtype == want.dtype and inverse.dtype == want_inverse.dtype
 
 
 def test_blocked_cholesky_never_densifies_z() -> None:

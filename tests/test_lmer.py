@@ -302,3 +302,16 @@ def test_results_surface_uses_lme4s_lmm_definitions() -> None:
     assert sims.shape == (f.nobs, 3)
     r = f.refit(y)
     assert abs(r.objective - f.objective) <= 1e-8 * abs(f.objective)
+
+
+@pytest.mark.parametrize("n", [2, 3, 17, 129, 12_345, 200_000])
+def test_lme4_start_variance_is_numpys(n: int) -> None:
+    """lme4_start's variances of ave(y, f) are computed in one reused buffer; numpy's np.var
+    (an independent implementation of the same steps) gives the same bits, so θ₀ is
+    unchanged."""
+    from glmm.objectives.lmm import _var_in_place
+
+    rng = np.random.default_rng(n)
+    for _ in range(4):
+        x = rng.normal(size=n) * 10.0 ** rng.uniform(-5, 5) + 1e3 * rng.normal()
+        assert _var_in_place(x.copy()) == float(np.var(x, ddof=1))

@@ -186,44 +186,6 @@ def test_core_equals_numpy(formula: str, weighted: bool, REML: bool, route: str,
             assert np.allclose(gc, g, rtol=1e-9, atol=1e-9 * max(1.0, abs(f)))
 
 
-@pytest.mark.parametrize(("formula", "weighted"), [
-    ("Reaction ~ Days + (Days | Subject) + (1 | half)", True),    # p₁ = 2, a later term
-    ("Reaction ~ 0 + (Days | Subject) + (1 | half)", False),      # p = 0: no β, no R_X
-    ("Reaction ~ Days + (1 | Subject) + (1 | half)", False),      # classes of 10 and 7 rows
-    ("Reaction ~ Days + (1 | Subject) + (1 | half)", True),       # weighted: 18 classes
-    ("Reaction ~ 0 + (1 | Subject)", True),                       # no X, no later term
-])
-@pytest.mark.parametrize("REML", [True, False])
-def test_core_solution_equals_numpy(formula: str, weighted: bool, REML: bool) -> None:
-    """The fit's pieces at θ from the core's factor (lmm_solution: back-substitution, and in
-    the classes form term 1's modes from the residuals) are numpy's (a blocked factor and a
-    solve of A[û; β̂] = …, docs/lmm.md §1), dense, sparse and in classes."""
-    df = _unbalanced(_half(frame("sleepstudy.csv")))
-    if weighted:
-        df["w"] = 1.0 + (df.index % 7) / 3.0
-    model = lmm_model(build_design(formula, df, weights="w" if weighted else None))
-    rng = np.random.default_rng(11)
-    kinds = KINDS if model.terms[0].p == 1 else KINDS[:2]
-    for kind in kinds:
-        obj = LmmObjective(model, REML)
-        capsule = capsule_of(obj, kind)
-        for _ in range(3):
-            theta = rng.uniform(0.05, 1.5, model.ntheta)
-            got = obj._core_evaluation(theta, capsule)
-            want, _ = obj._evaluate(theta, False)   # numpy's
-            # sums of n terms and logs: rounding
-            for name in ("objective", "ldL2", "ldRX2", "pwrss", "wrss", "sigma"):
-                a, b = getattr(got, name), getattr(want, name)
-                assert abs(a - b) <= 1e-12 * max(1.0, abs(b)), (kind, name, a, b)
-            # two solves of one well-conditioned system (A's condition number here < 1e5)
-            for name in ("u", "beta", "RX"):
-                a, b = getattr(got, name), getattr(want, name)
-                assert a.shape == b.shape
-                scale = max(1.0, np.abs(b).max(initial=0.0))
-                assert np.allclose(a, b, rtol=1e-9, atol=1e-9 * scale), (kind, name)
-            assert np.allclose(got.state.mu, want.state.mu, rtol=1e-12, atol=1e-9)
-
-
 def test_a_later_vector_term_is_fitted_in_numpy() -> None:
     """(Days | half) after (1 | Subject) (lme4 orders terms by their levels: Subject first) is
     not the core's: lmer searches in numpy, and reaches the optimum of the same model that
@@ -278,3 +240,64 @@ def _model_args(obj: LmmObjective) -> tuple:
     finally:
         core.lmm_model = real
     return captured[0]
+
+
+@pytest.mark.parametrize(("formula", "weighted", "shift"), [
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", False, 0.0),   # classes of 10 and 7 rows
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", True, 0.0),    # weighted: 18 classes
+    ("Reaction ~ Days + (1 | Subject) + (1 | half)", False, 1e6),   # y far from 0
+    ("Reaction ~ 0 + (1 | Subject) + (1 | half)", True, 0.0),       # p = 0: no R_X
+    ("Reaction ~ Days + (1 | Subject)", True, 0.0),                 # no later term
+    ("Reaction ~ Days + (Days | Subject) + (1 | half)", True, 0.0),  # p₁ = 2, a later term
+    ("Reaction ~ 0 + (Days | Subject)", False, 0.0),                # p₁ = 2, no X
+])
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("REML", [True, False])
+def test_core_fit_equals_the_observations(formula: str, weighted: bool, shift: float,
+                                          kind: str, REML: bool) -> None:
+    """An evaluation of the fit (at θ̂, lme4's check.boundary probes, the devfun) is the
+    core's (lmm_solution: back-substitution in Ā's factor; in the classes form term 1's modes
+    from its rows of the normal equations, docs/lmm.md §6); the sums over the observations
+    (the blocked factor of A, the residuals: another route to the same numbers) give the same
+    û, β̂, ldL2, ldRX2, R_X, pwrss and criterion to rounding, and the same η, also on the
+    bound, with the coupling dense, sparse and in classes."""
+    df = _unbalanced(_half(frame("sleepstudy.csv")))
+    response = df["Reaction"] + shift
+    df["Reaction"] = response
+    w = "w" if weighted else None
+    if weighted:
+        df["w"] = 1.0 + (df.index % 7) / 3.0
+    model = lmm_model(build_design(formula, df, weights=w))
+    obj = LmmObjective(model, REML)
+    capsule_of(obj, kind)   # skips the classes form where term 1 is not scalar
+    made = obj._crossproducts
+    assert made is not None and (made.levels is not None) == (kind == "classes")
+    rng = np.random.default_rng(11)
+    thetas = [rng.uniform(0.05, 1.5, model.ntheta) for _ in range(3)]
+    thetas.append(np.where(np.arange(model.ntheta) == 0, 0.0, thetas[0]))
+    for theta in thetas:
+        got = obj.evaluate(theta)
+        assert got.state.__class__.__name__ == "SolvedState"
+        want, _ = obj._evaluate(theta, False)   # numpy's, over the observations
+        # the criterion: sums of n terms and logs, rounding (as the core's, above)
+        assert abs(got.objective - want.objective) <= 1e-12 * abs(want.objective)
+        for a, b in ((got.ldL2, want.ldL2), (got.ldRX2, want.ldRX2), (got.pwrss, want.pwrss),
+                     (got.wrss, want.wrss)):
+            assert abs(a - b) <= 1e-10 * max(1.0, abs(b)), (a, b)
+        # û, β̂ and R_X: solves of a system whose condition (y + 1e6: ~1e8 in β's
+        # intercept) scales the rounding of either route
+        scale = max(1.0, shift)
+        np.testing.assert_allclose(got.u, want.u, rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(got.beta, want.beta, rtol=0, atol=1e-9 * scale)
+        np.testing.assert_allclose(got.RX, want.RX, rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(got.state.eta, want.state.eta, rtol=1e-12, atol=1e-9)
+        np.testing.assert_allclose(got.state.s, want.state.s, rtol=0, atol=1e-8)
+
+
+def test_a_model_outside_the_core_evaluates_over_the_observations() -> None:
+    """A later vector term is not the core's: every evaluation sums over the observations."""
+    df = _half(frame("sleepstudy.csv"))
+    obj = LmmObjective(lmm_model(build_design("Reaction ~ Days + (1 | Subject) + (Days | half)",
+                                              df)), True)
+    assert obj._crossproducts is None
+    assert obj.evaluate(np.ones(obj.model.ntheta)).state.__class__.__name__ == "PirlsState"

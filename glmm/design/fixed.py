@@ -55,9 +55,9 @@ def clearly_full_rank(X: np.ndarray) -> bool:
     norms = np.sqrt(np.einsum("ij,ij->j", X, X))
     if n < p or not (norms > 0.0).all():
         return False
-    Xs = X / norms
+    # XᵀX scaled, rather than the Gram of X scaled: no n × p copy of X
     try:
-        R = cholesky(Xs.T @ Xs, lower=False)
+        R = cholesky((X.T @ X) / np.outer(norms, norms), lower=False)
     except FactorizationError:
         return False
     return bool((R.diagonal() >= FULL_RANK_MARGIN * RANK_TOL).all())
@@ -94,15 +94,22 @@ def _drop_rank_deficient(mm: ModelMatrix) -> FixedEffects:
 SCALE_TOL = 1e3
 
 
+def _zero_one(x: np.ndarray) -> bool:
+    """Whether every entry of x is 0 or 1 (np.isin(x, (0, 1)).all()); a continuous column
+    usually says no at its first entry, with no pass over it."""
+    if len(x) and x[0] != 0.0 and x[0] != 1.0:
+        return False
+    return bool(((x == 0.0) | (x == 1.0)).all())
+
+
 def check_scale(X: np.ndarray, names: Sequence[str]) -> None:
     """lme4's ``checkScaleX`` (``check.scaleX = "warning"``): warn when the standard
     deviations of X's continuous columns (those not all 0 or 1) differ by more than a factor
     :data:`SCALE_TOL` from each other or from 1."""
-    # the columns not all 0 or 1 (np.isin(X[:, j], (0, 1)) per column), in one pass over X
-    cont = np.flatnonzero(~((X == 0.0) | (X == 1.0)).all(axis=0)).tolist()
+    cont = [j for j in range(X.shape[1]) if not _zero_one(X[:, j])]
     if not cont or X.shape[0] < 2:
         return
-    sd = X[:, cont].std(axis=0, ddof=1)
+    sd = np.array([X[:, j].std(ddof=1) for j in cont])   # (columns of a Fortran X: no copy)
     with np.errstate(divide="ignore", invalid="ignore"):
         logsd = np.abs(np.log(sd))
         ratios = np.abs(np.log(sd[:, None] / sd[None, :]))

@@ -110,9 +110,10 @@ def _finish(name: str, v: RVector, keep: np.ndarray) -> Variable:
     """A variable restricted to the kept rows, in its model-frame form."""
     if v.kind == "factor":
         return drop_unused_levels(v.values if len(keep) == len(v.values) else v.values[keep])
+    every = len(keep) == len(v.values)   # (the kept rows are distinct and in order)
     if v.kind == "character":
-        return factor(RVector("character", v.values[keep]))
-    x = v.values[keep]
+        return factor(RVector("character", v.values if every else v.values[keep]))
+    x = v.values if every else v.values[keep]   # no copy of a variable that keeps every row
     if x.ndim == 2:
         return NumericMatrix(x, v.colnames)
     if v.kind == "logical":
@@ -198,7 +199,7 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     for extra in (w_all, o_all):
         if extra is not None:
             missing |= np.isnan(extra)
-    rows = np.flatnonzero(~missing)
+    rows = np.flatnonzero(~missing) if missing.any() else np.arange(ev.n)
     if len(rows) == 0:
         raise ModelFrameError("0 (non-NA) cases: every row has a missing value in a variable "
                               "of the model")
@@ -276,7 +277,7 @@ def _response(name: str, v: RVector, rows: np.ndarray) -> np.ndarray | pd.Catego
         return drop_unused_levels(v.values if len(rows) == len(v.values) else v.values[rows])
     if v.kind == "character":
         raise ModelFrameError(f"response must be numeric or factor: {name} is character")
-    y = np.asarray(v.values[rows], dtype=float)
+    y = np.asarray(v.values if len(rows) == len(v.values) else v.values[rows], dtype=float)
     if not np.isfinite(y).all():
         raise ModelFrameError(f"NA/NaN/Inf in 'y': the response {name} has infinite values")
     return y

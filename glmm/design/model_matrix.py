@@ -163,11 +163,11 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
                 recoded[k][hit[0]] = 2
                 break
         codes = recoded
-    columns: list[np.ndarray] = []
+    columns: list[np.ndarray | float] = []
     colnames: list[str] = []
     assign: list[int] = []
     if t.intercept:
-        columns.append(np.ones(n))
+        columns.append(1.0)   # filled into X's column, no n-vector of its own
         colnames.append("(Intercept)")
         assign.append(0)
     for k, term_vars in enumerate(t.variables_by_term):
@@ -186,8 +186,10 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
         columns.extend(block)
         colnames.extend(labels)
         assign.extend([k + 1] * len(block))
-    # one row per column, transposed: X in Fortran order, the layout LINPACK's QR works in
-    X = np.array(columns, dtype=float).T if columns else np.zeros((n, 0), order="F")
+    # X in Fortran order, the layout LINPACK's QR works in, each column copied in once
+    X = np.empty((n, len(columns)), order="F")
+    for j, col in enumerate(columns):
+        X[:, j] = col
     return ModelMatrix(X, tuple(colnames), tuple(assign))
 
 

@@ -24,6 +24,25 @@ def stable_order(codes: np.ndarray, nlevels: int) -> np.ndarray:
     return np.argsort(codes, kind="stable")
 
 
+#: distinct_keys counts keys in [0, size) by one bincount up to this many slots per key
+#: (its work and memory are O(size), np.unique's a sort of the keys).
+COUNT_PER_KEY = 8
+
+
+def distinct_keys(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for keys in [0, size): the sorted distinct
+    keys and each key's index among them.  Where size is at most COUNT_PER_KEY slots per key,
+    by counting (one bincount, a cumulative sum over the slots, one gather) instead of an
+    O(n log n) sort of the keys: the same two arrays."""
+    if size > COUNT_PER_KEY * max(len(keys), 1 << 17):
+        unique, inverse = np.unique(keys, return_inverse=True)
+        return unique, inverse.ravel()
+    present = np.bincount(keys, minlength=size) > 0
+    unique = np.flatnonzero(present)
+    rank = np.cumsum(present) - 1
+    return unique, rank[keys]
+
+
 def level_indicator(codes: np.ndarray, nlevels: int) -> scipy.sparse.csr_matrix:
     """J (ℓ × n, CSR) with Jₖᵢ = 1 when observation i is at level k: J r sums r per level."""
     import scipy.sparse  # scipy.sparse on first use: a slow import
@@ -133,7 +152,8 @@ class CouplingPattern:
             offset += t.nlevels * t.p
         self.q1, self.q2 = q1, offset
         if keys:
-            unique, self.slot = np.unique(np.concatenate(keys), return_inverse=True)
+            unique, self.slot = distinct_keys(keys[0] if len(keys) == 1 else np.concatenate(keys),
+                                              q1 * offset)
         else:   # one term: no G₂₁ (np.unique of nothing costs more than the rest here)
             unique = self.slot = np.zeros(0, np.int64)
         self.nnz = len(unique)

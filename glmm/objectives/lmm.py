@@ -42,7 +42,7 @@ from ..linalg.lapack import FactorizationError
 from ..optimize.bfgs import BAD_START_MESSAGE, DTOL, GTOL, XTOL, BfgsResult, End, Minimizer, message
 from ..optimize.bfgs import MAX_ITER as BFGS_MAX_ITER
 from .base import Evaluation, Objective
-from .lmm_crossprod import column_level_sums, lmm_capsule, ols_beta
+from .lmm_crossprod import LmmCrossProducts, column_level_sums, lmm_crossproducts
 from .model import GlmerModel
 from .pirls import ConditionalMode, PirlsState
 
@@ -88,8 +88,8 @@ class LmmEvaluation(Evaluation):
 
 
 def log_weights(model: GlmerModel) -> float:
-    """Σ log wᵢ (lme4's ldW)."""
-    return float(np.log(model.weights).sum())
+    """Σ log wᵢ (lme4's ldW), once per model."""
+    return model.log_weight_sum
 
 
 def _criterion(ldL2: float, ldRX2: float, pwrss: float, model: GlmerModel, REML: bool
@@ -115,95 +115,60 @@ class LmmObjective(Objective):
         super().__init__(model, 0, np.zeros(model.p))
         self.REML = reml_effective(REML, model.p)
 
+    # numpy's θ-free sums over the observations, made on first use: where the core takes the
+    # model, every evaluation (:meth:`evaluate`) and the search are the core's, so these are
+    # never needed
     @cached_property
-    def _sums(self) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
-        """numpy's θ-free sums, formed on first use: XᵀW(y − o), XᵀWX and, per term and
-        level, Σ wᵢ Xₜ[i]ᵀ [xᵢᵀ, yᵢ − oᵢ] (ℓ × pₜ × (p + 1)), so that ΛᵀZᵀW[X, y − o] at
-        level l is Tₜᵀ of it."""
+    def _ry(self) -> np.ndarray:
+        """W(y − o)."""
+        m = self.model
+        return m.weights * (m.y - m.offset)
+
+    @cached_property
+    def _Xry(self) -> np.ndarray:
+        """XᵀW(y − o)."""
+        return self.model.X.T @ self._ry
+
+    @cached_property
+    def _F(self) -> np.ndarray:
+        """XᵀWX."""
+        w, X = self.model.weights, self.model.X
+        return X.T @ (w[:, None] * X)
+
+    @cached_property
+    def _Q(self) -> list[np.ndarray]:
+        """Per term and level, Σ wᵢ Xₜ[i]ᵀ [xᵢᵀ, yᵢ − oᵢ]  (ℓ × pₜ × (p + 1)), so that
+        ΛᵀZᵀW[X, y − o] at level l is Tₜᵀ of it: θ-free sums, formed once."""
         model = self.model
         w, X = model.weights, model.X
-        Xry = X.T @ (w * (model.y - model.offset))
-        F = X.T @ (w[:, None] * X)
         cols = [*np.ascontiguousarray(X.T), model.y - model.offset]
-        unit = bool((w == 1.0).all())
-        Q = [np.stack([column_level_sums(t, None if unit and t.intercept else w * t.Xi[:, c],
-                                         cols)
-                       for c in range(t.p)], axis=1)
-             for t in model.terms]
-        return Xry, F, Q
+        unit = model.unit_weights
+        return [np.stack([column_level_sums(t, None if unit and t.intercept else
+                                            w * t.Xi[:, c], cols)
+                          for c in range(t.p)], axis=1)
+                for t in model.terms]
 
     def mode(self, theta: np.ndarray, beta: np.ndarray | None) -> PirlsState:
         return self._solve(theta)
 
     @cached_property
+    def _crossproducts(self) -> LmmCrossProducts | None:
+        """The model's θ-free cross-products M
+        (:func:`~glmm.objectives.lmm_crossprod.lmm_crossproducts`), made on first use; None
+        where the core does not take the model."""
+        return lmm_crossproducts(self.model, self.REML)
+
+    @property
     def _capsule(self) -> object | None:
-        """The model's θ-free cross-products in the compiled core
-        (:func:`~glmm.objectives.lmm_crossprod.lmm_capsule`, around :attr:`_beta0`), made on
-        first use; None where the core does not take the model."""
-        return lmm_capsule(self.model, self.REML, self._beta0)
-
-    @cached_property
-    def _beta0(self) -> np.ndarray:
-        """β₀, the weighted least-squares fit that the core's ỹ = y − o − Xβ₀ removes."""
-        return ols_beta(self.model)
-
-    def evaluate(self, params: np.ndarray) -> Evaluation:
-        """The evaluation at θ: in the compiled core where it takes the model
-        (:meth:`_core_evaluation`), else in numpy; either way one factor of Ā."""
-        capsule = self._capsule
-        if capsule is None:
-            return super().evaluate(params)
-        theta, _ = self.split(params)
-        self.evaluations += 1
-        ev = self._core_evaluation(np.array(theta, dtype=float), capsule)
-        self.last = (np.array(params, dtype=float), ev)
-        return ev
-
-    def _core_evaluation(self, theta: np.ndarray, capsule: object) -> LmmEvaluation:
-        """The fit's pieces at θ from the core's factor of Ā (lmm.c, ``lmm_solution``):
-        ldL2, ldRX2, r² = pwrss, R_X and z = [û; β̂ − β₀] by back-substitution.  In the
-        classes form the core keeps no level's coupling, and term 1's modes come from the
-        residuals without it (a scalar term 1, Gₖ = θ₁²dₖ + 1, dₖ = Σ_{i ∈ k} wᵢxᵢ²):
-
-            ûₖ = θ₁ Σ_{i ∈ k} wᵢxᵢ(yᵢ − oᵢ − xᵢᵀβ̂ − Σ_{t > 1} (ZₜΛₜû)ᵢ) / (θ₁²dₖ + 1)
-
-        FactorizationError where Ā is not positive definite at θ, as in numpy."""
-        assert _core is not None
-        m = self.model
-        p, w = m.p, m.weights
-        u, delta, RX = np.zeros(m.q), np.empty(p), np.empty((p, p))
-        F, ldL2, ldRX2, pwrss, term1 = _core.lmm_solution(capsule, theta, u, delta, RX)
-        if not math.isfinite(F):
-            raise FactorizationError(f"Ā is not positive definite at θ = {theta.tolist()}")
-        beta = self._beta0 + delta
-        layouts = m.layouts(theta)
-        eta = m.offset + m.X @ beta
-        if term1:
-            eta += m.zlam(layouts, u)
-        else:
-            t, q1 = m.terms[0], m.terms[0].nlevels
-            if len(layouts) > 1:
-                eta += m.zlam(layouts[1:], u[q1:])
-            wx = w * t.Xi[:, 0]
-            d = np.bincount(t.codes, wx * t.Xi[:, 0], minlength=q1)
-            t1 = float(theta[0])
-            u[:q1] = t1 * np.bincount(t.codes, wx * (m.y - eta), minlength=q1) / (t1 * t1 * d
-                                                                                   + 1.0)
-            eta += layouts[0].A[:, 0] * u[:q1][t.codes]
-        res = m.y - eta
-        wres = w * res
-        st = ConditionalMode(u, beta, eta, eta, wres * res, w, wres)
-        nu = m.n - m.p if self.REML else m.n
-        value = _criterion(ldL2, ldRX2, pwrss, m, self.REML)
-        wrss = st.drsum
-        return LmmEvaluation(value, theta, beta, u, ldL2, st.ussq, wrss, math.nan, st, m,
-                             self.REML, wrss, pwrss, ldRX2, math.sqrt(pwrss / nu), RX)
+        """M in the compiled core (an ``lmm_model`` capsule), or None."""
+        made = self._crossproducts
+        return None if made is None else made.capsule
 
     def __getstate__(self) -> dict[str, Any]:
         """The state without the core's capsule (which does not pickle; it is made again on
         first use)."""
         state = self.__dict__.copy()
-        state.pop("_capsule", None)
+        state.pop("_crossproducts", None)
         return state
 
     def compiled_bfgs(self, R: np.ndarray | None, beta0: np.ndarray | None,
@@ -240,20 +205,72 @@ class LmmObjective(Objective):
         m = self.model
         w = m.weights
         layouts = m.layouts(theta)
-        Xry, F, Qs = self._sums
         # [C, ΛᵀZᵀW(y − o)] per term: Tₜᵀ Q at every level (level-major rows, as u)
         CR = np.concatenate([np.einsum("ca,lcj->laj", t.T(theta), Q).reshape(t.nranef, -1)
-                             for t, Q in zip(m.terms, Qs, strict=True)])
-        factor = BlockedCholesky(layouts, w, m.coupling, (CR[:, :-1], F))
-        sol = factor.solve(np.concatenate([CR[:, -1], Xry]))
+                             for t, Q in zip(m.terms, self._Q, strict=True)])
+        factor = BlockedCholesky(layouts, w, m.coupling, (CR[:, :-1], self._F))
+        sol = factor.solve(np.concatenate([CR[:, -1], self._Xry]))
         u, beta = sol[:m.q], sol[m.q:]
         eta = m.offset + m.X @ beta + m.zlam(layouts, u)
         res = m.y - eta
         wres = w * res
         return PirlsState(u, beta, eta, eta, wres * res, w, wres, factor, layouts, 0)
 
+    def evaluate(self, params: np.ndarray) -> Evaluation:
+        """The evaluation at θ: the core's (:meth:`_core_evaluation`) where it takes the
+        model, else numpy's (:meth:`_evaluate`); either way one factor of Ā."""
+        made = self._crossproducts
+        if made is None:
+            return super().evaluate(params)
+        theta, _ = self.split(params)
+        self.evaluations += 1
+        ev = self._core_evaluation(np.array(theta, dtype=float), made)
+        self.last = (np.array(params, dtype=float), ev)
+        return ev
+
+    def _core_evaluation(self, theta: np.ndarray, made: LmmCrossProducts) -> LmmEvaluation:
+        """The fit's pieces at θ from the core's factor of Ā (lmm.c, ``lmm_solution``,
+        docs/lmm.md §6): ldL2, ldRX2, r² = pwrss, R_X and z = [û; β̂ − β₀] by
+        back-substitution, with no pass over the observations; wrss = pwrss − ‖û‖², and the
+        n-vectors (η, the residuals) are computed when first read (:class:`SolvedState`).
+        The classes form keeps no level's coupling in the core, and a scalar term 1's modes
+        come from its rows of the normal equations, with (dₖ, cₖ) kept beside the capsule:
+
+            ûₖ = θ₁(cₖ,ỹ − Σⱼ cₖⱼλⱼz̄ⱼ) / (θ₁²dₖ + 1),   z̄ = [û₂; β̂ − β₀],  λ = diag(Λ̄₂)
+
+        FactorizationError where Ā is not positive definite at θ, as in numpy."""
+        assert _core is not None
+        m = self.model
+        p, q = m.p, m.q
+        u, delta, RX = np.zeros(q), np.empty(p), np.empty((p, p))
+        F, ldL2, ldRX2, pwrss, term1 = _core.lmm_solution(made.capsule, theta, u, delta, RX)
+        if not math.isfinite(F):
+            raise FactorizationError(f"Ā is not positive definite at θ = {theta.tolist()}")
+        if not term1:
+            assert made.levels is not None
+            d, C = made.levels
+            q1 = len(d)
+            lam = np.ones(C.shape[1] - 1)   # Λ̄₂'s diagonal without ỹ's 1
+            at = 0
+            for t in m.terms[1:]:
+                lam[at:at + t.nlevels] = theta[t.theta_slice.start]
+                at += t.nlevels
+            zbar = np.concatenate([u[q1:], delta])
+            t1 = float(theta[0])
+            u[:q1] = t1 * (C[:, -1] - C[:, :-1] @ (lam * zbar)) / (t1 * t1 * d + 1.0)
+        ussq = float(u @ u)
+        wrss = pwrss - ussq
+        nu = m.n - m.p if self.REML else m.n
+        value = _criterion(ldL2, ldRX2, pwrss, m, self.REML)
+        beta = made.beta0 + delta
+        st = SolvedState(u, beta, m, theta)
+        return LmmEvaluation(value, theta, beta, u, ldL2, ussq, wrss, math.nan, st, m,
+                             self.REML, wrss, pwrss, ldRX2, math.sqrt(pwrss / nu), RX)
+
     def _evaluate(self, params: np.ndarray, gradient: bool
-                  ) -> tuple[Evaluation, np.ndarray | None]:
+                  ) -> tuple[LmmEvaluation, np.ndarray | None]:
+        """The evaluation (and gradient) at θ from sums over the observations: the blocked
+        factor of A (:meth:`_solve`) and the residuals (docs/lmm.md §1–§3)."""
         theta, _ = self.split(params)
         self.evaluations += 1
         st = self._solve(theta)   # FactorizationError (an ArithmeticError) where A is not PD
@@ -319,6 +336,37 @@ def _term_rows(model: GlmerModel, Y: np.ndarray) -> list[np.ndarray]:
     return out
 
 
+class SolvedState(ConditionalMode):
+    """The mode of an evaluation in the core (:meth:`LmmObjective._core_evaluation`): û and
+    β̂, with the n-vectors computed when first read, by the formulas of
+    :meth:`LmmObjective._solve` (η = μ = o + Xβ̂ + ZΛû, s = We, dev = w e², e = y − η)."""
+
+    def __init__(self, u: np.ndarray, beta: np.ndarray, model: GlmerModel,
+                 theta: np.ndarray) -> None:
+        # no dataclass __init__: it would set the n-vectors, which are computed here
+        self.u, self.beta, self.W = u, beta, model.weights
+        self._model, self._theta = model, theta
+
+    @cached_property
+    def eta(self) -> np.ndarray:  # type: ignore[override]
+        m = self._model
+        return m.offset + m.X @ self.beta + m.zlam(m.layouts(self._theta), self.u)
+
+    @property
+    def mu(self) -> np.ndarray:  # type: ignore[override]
+        return self.eta
+
+    @cached_property
+    def s(self) -> np.ndarray:  # type: ignore[override]
+        """W e."""
+        return self.W * (self._model.y - self.eta)
+
+    @cached_property
+    def dev(self) -> np.ndarray:  # type: ignore[override]
+        """wᵢeᵢ²."""
+        return self.s * (self._model.y - self.eta)
+
+
 def lme4_start(model: GlmerModel) -> np.ndarray | None:
     """lme4's start for models whose terms are all ``(1 | f)`` on distinct factors
     (``mkLmerDevfun``): θᵢ = √(vᵢ/v_e), vᵢ = var(ave(y, fᵢ)) (the variance of the group
@@ -330,14 +378,28 @@ def lme4_start(model: GlmerModel) -> np.ndarray | None:
         return None
     y = model.y   # lme4 uses model.response: the raw y, without offset or weights
     v = []
+    spread = np.empty(len(y))   # ave(y, f): one buffer for every term
     for t in terms:
         counts = np.bincount(t.codes, minlength=t.nlevels)
         means = np.bincount(t.codes, y, minlength=t.nlevels) / np.maximum(counts, 1)
-        v.append(float(np.var(means[t.codes], ddof=1)))
+        v.append(_var_in_place(np.take(means, t.codes, out=spread, mode="clip")))
     ve = float(np.var(y, ddof=1)) - sum(v)
     if not (math.isfinite(ve) and ve > 0.0):
         return None
     return np.sqrt(np.asarray(v) / ve)
+
+
+def _var_in_place(x: np.ndarray) -> float:
+    """np.var(x, ddof=1) of a vector, computed in x's own memory (x is overwritten): numpy's
+    own steps (numpy/_core/_methods.py, _var: the pairwise sum over n, divided by n, the
+    squared deviations in place, their sum over n − 1), so the same bits, without the n-long
+    array of deviations that np.var allocates."""
+    n = len(x)
+    mean = np.add.reduce(x, keepdims=True)
+    np.true_divide(mean, n, out=mean)
+    np.subtract(x, mean, out=x)
+    np.square(x, out=x)
+    return float(np.add.reduce(x) / max(n - 1, 0))
 
 
 def check_theta(theta: object, ntheta: int, what: str = "start", symbol: str = "θ"

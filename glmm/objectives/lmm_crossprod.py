@@ -18,6 +18,8 @@ None for any other model (and without the core), which then runs in numpy
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..compiled import core as _core
@@ -67,25 +69,28 @@ def compiled_applies(model: GlmerModel) -> bool:
     return schur_order(model) <= MAX_ORDER
 
 
-def ols_beta(model: GlmerModel) -> np.ndarray:
-    """β₀, the weighted least-squares fit of y − o on X, by the normal equations (X is of
-    full rank; a nearly deficient one by least squares)."""
-    w, X = model.weights, model.X
-    if not X.shape[1]:
-        return np.zeros(0)
-    y = model.y - model.offset
-    wX = w[:, None] * X
-    try:
-        return np.linalg.solve(X.T @ wX, wX.T @ y)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(np.sqrt(w)[:, None] * X, np.sqrt(w) * y, rcond=None)[0]
+@dataclass(frozen=True)
+class LmmCrossProducts:
+    """:func:`lmm_crossproducts`: the core's capsule, the shift β₀ of ỹ = y − o − Xβ₀ and, in
+    the classes form (whose capsule holds only the classes' sums), term 1's per-level
+    (dₖ, cₖ) = (M₁₁,ₖ, level k's column of M₂₁ as row k of an ℓ₁ × m₂ array): what term 1's
+    modes at θ need (:meth:`glmm.objectives.lmm.LmmObjective.evaluate`); else None."""
+
+    capsule: object
+    beta0: np.ndarray
+    levels: tuple[np.ndarray, np.ndarray] | None
 
 
-def lmm_capsule(model: GlmerModel, REML: bool, beta0: np.ndarray | None = None
-                ) -> object | None:
-    """The model's cross-products in the core (an ``lmm_model`` capsule) around ``beta0``
-    (ỹ = y − o − Xβ₀; default :func:`ols_beta`: any β₀ leaves the criterion, this one removes
-    y's fit), or None where the core does not take it."""
+def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
+    """The model's cross-products in the core (an ``lmm_model`` capsule), or None where the
+    core does not take it."""
+    made = lmm_crossproducts(model, REML)
+    return None if made is None else made.capsule
+
+
+def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
+    """The model's cross-products (:class:`LmmCrossProducts`), or None where the core does
+    not take the model."""
     if not compiled_applies(model):
         return None
     assert _core is not None
@@ -95,42 +100,67 @@ def lmm_capsule(model: GlmerModel, REML: bool, beta0: np.ndarray | None = None
     assert first.theta_slice.start == 0   # the core reads term 1's θ first
     w, X = model.weights, model.X
     n, p = X.shape
-    y = model.y - model.offset
-    if p:
-        y = y - X @ (ols_beta(model) if beta0 is None else beta0)
+    unit = model.unit_weights
+    y = model.y if model.zero_offset else model.y - model.offset
+    beta0 = np.zeros(0)
+    if p:   # β₀ by the normal equations: any β₀ leaves the criterion, this one removes y's fit
+        wX = X if unit else w[:, None] * X
+        try:
+            beta0 = np.linalg.solve(X.T @ wX, wX.T @ y)
+        except np.linalg.LinAlgError:   # X is of full rank, but numerically nearly not
+            beta0 = np.linalg.lstsq(np.sqrt(w)[:, None] * X, np.sqrt(w) * y, rcond=None)[0]
+        fit = X @ beta0
+        y = np.subtract(y, fit, out=fit)   # ỹ = y − o − Xβ₀, in the product's memory
     p1, l1 = first.p, first.nlevels
     q2 = sum(t.nlevels for t in rest)
     m2 = q2 + p + 1
-    unit = bool((w == 1.0).all())
     if n * (l1 * p1 + m2) <= MAX_PRODUCT:
-        M11, M1t, level, row, sums, M22 = _blocks_by_product(model, y, unit)
+        M11, M1t, grids, counts, level, row, sums, nrest, M22 = _product_blocks(model, y, unit)
     else:
-        M11, M1t, level, row, sums, M22 = _blocks_by_sums(model, y, unit)
-    nrest = np.bincount(level, minlength=l1)
+        M11, M1t, grids, counts, level, row, sums, nrest, M22 = _sum_blocks(model, y, unit)
+
+    def grid(c: int) -> np.ndarray:
+        """Column c of term 1's coupling with the later terms, dense (ℓ₁ × q₂)."""
+        if grids is not None:
+            return grids[c]
+        out = np.zeros((l1, q2))
+        out[level, row] = sums[:, c]
+        return out
+
     sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
     dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
     rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
                                       [t.nlevels for t in rest]),
                             np.full(p + 1, -1)]).astype(np.int64)
-    logw = float(np.log(w).sum())
+    logw = model.log_weight_sum
     REML = bool(REML) and p > 0   # lme4's REML with no fixed effects is ML: ν = n, no R_X
     if p1 == 1:
         d, nlev, inverse = _level_classes(M11[:, 0, 0])
         cost = min(DENSE_COST * m2 * m2 * l1, sparse_pairs)
         if (CLASSES_COST * len(d) * m2 * m2 <= cost / 2 and len(d) * m2 * m2 <= MAX_CLASSES
                 and l1 * m2 <= MAX_COUPLING):
-            H = _class_grams(inverse, len(d), level, row, sums[:, 0], M1t[:, 0, :], l1, q2, m2)
-            return _core.lmm_classes(d, nlev, H, M22, rterm, p, n, REML, logw, model.ntheta)
+            C = np.empty((l1, m2))   # M₂₁ᵀ, dense: level k's row is its column cₖ
+            C[:, :q2] = grid(0)
+            C[:, q2:] = M1t[:, 0, :]
+            H = _class_grams(inverse, len(d), C)
+            return LmmCrossProducts(_core.lmm_classes(d, nlev, H, M22, rterm, p, n, REML, logw,
+                                                      model.ntheta), beta0,
+                                    (M11[:, 0, 0], C))
     if p1 * (l1 * m2 if dense else int(nrest.sum()) + l1 * (p + 1)) > MAX_COUPLING:
         return None   # numpy's blocked factor keeps no dense copies of the coupling
     if dense:
-        M21 = np.zeros((l1, p1, m2))
-        M21[level, :, row] = sums
+        M21 = np.empty((l1, p1, m2))
+        for c in range(p1):
+            M21[:, c, :q2] = grid(c)
         M21[:, :, q2:] = M1t
+        M21 = M21.ravel()
         ptr = np.arange(l1 + 1, dtype=np.int64) * m2
         rows = np.tile(np.arange(m2, dtype=np.int64), l1)
-        M21 = M21.ravel()
     else:
+        if grids is not None:   # the sparse layout's entries: the grid's nonzeros
+            keys = np.flatnonzero(counts)
+            level, row = keys // q2, keys % q2
+            sums = np.stack([g.ravel()[keys] for g in grids], axis=1).astype(float)
         nk = nrest + p + 1
         ptr = np.concatenate([[0], np.cumsum(nk)]).astype(np.int64)
         first_key = np.concatenate([[0], np.cumsum(nrest)[:-1]])
@@ -146,15 +176,17 @@ def lmm_capsule(model: GlmerModel, REML: bool, beta0: np.ndarray | None = None
             for c in range(p1):
                 M21[p1 * ptr[:-1] + c * nk + nrest + t] = M1t[:, c, t]
     tril = np.column_stack(first.tril).astype(np.int64).ravel()
-    return _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
-                           M21, M22, p, bool(dense), n, REML, logw, model.ntheta)
+    return LmmCrossProducts(
+        _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
+                        M21, M22, p, bool(dense), n, REML, logw, model.ntheta), beta0, None)
 
 
-def _blocks_by_sums(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple[np.ndarray, ...]:
-    """M's blocks by per-level sums over the observations (bincounts; no n × q array): M₁₁
-    (ℓ₁ × p₁ × p₁), M₁ₜ (term 1 × [X, ỹ]: ℓ₁ × p₁ × (p + 1)), the coupling of term 1 with
-    the later terms as (level, row, sums) triplets over the pairs that share an observation,
-    and M₂₂ (m₂ × m₂)."""
+def _sum_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
+    """M's blocks by sums over each level's observations (bincounts, no n × q array; ỹ = y):
+    M₁₁ (ℓ₁ × p₁ × p₁), M₁ₜ (term 1 × [X, ỹ]: ℓ₁ × p₁ × (p + 1)), term 1's coupling with
+    the later terms (dense grids ℓ₁ × q₂ per column of term 1 with the counts of the pairs,
+    or, beyond MAX_BINCOUNT, the (level, row, sums) of the pairs that share an observation),
+    the later terms met per level, and M₂₂ (m₂ × m₂)."""
     first, rest = model.terms[0], model.terms[1:]
     w, X = model.weights, model.X
     p = X.shape[1]
@@ -163,56 +195,71 @@ def _blocks_by_sums(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple[np.nd
     X1 = first.Xi
     q2 = sum(t.nlevels for t in rest)
     m2 = q2 + p + 1
-    wX1 = w[:, None] * X1
+    counts = level = row = sums = None
+    wX1 = X1 if unit else w[:, None] * X1
     M11 = np.empty((l1, p1, p1))
     for c in range(p1):
         for d in range(c, p1):
-            M11[:, c, d] = M11[:, d, c] = np.bincount(first.codes, wX1[:, c] * X1[:, d],
-                                                      minlength=l1)
+            M11[:, c, d] = M11[:, d, c] = np.bincount(
+                first.codes, None if unit and first.intercept else wX1[:, c] * X1[:, d],
+                minlength=l1)
     # term 1 × (X, ỹ): (ℓ₁, p₁, p + 1)
     M1t = np.stack([column_level_sums(first, None if unit and first.intercept else wX1[:, c],
                                       tail) for c in range(p1)], axis=1)
     offsets = np.cumsum([0] + [t.nlevels for t in rest])
-    rrows = [off + t.codes for off, t in zip(offsets, rest, strict=False)]
     rx = [t.Xi[:, 0] for t in rest]
-    # term 1 × the later terms: keys level·q₂ + row, one per observation and later term
+    # term 1 × the later terms: keys level·q₂ + row, one per observation and later term;
+    # summed by one bincount into the dense ℓ₁ × q₂ grid where it is small enough, which is
+    # then the dense coupling block itself (its nonzeros are the sparse layout's entries)
+    grids = None
     if rest:
-        key = np.concatenate([first.codes * q2 + r for r in rrows])
+        parts = []
+        for off, t in zip(offsets, rest, strict=False):
+            k = first.codes * q2
+            k += t.codes
+            if off:
+                k += off
+            parts.append(k)
+        key = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        del parts
         # all ones (unit weights, intercepts only): the sums are the counts
         ones = unit and first.intercept and all(t.intercept for t in rest)
         vals = None if ones else np.concatenate([(w * x)[:, None] * X1 for x in rx])
         if l1 * q2 <= MAX_BINCOUNT:
             counts = np.bincount(key, minlength=l1 * q2)
-            keys = np.flatnonzero(counts)
-            sums = (counts[keys].astype(float)[:, None] if vals is None else
-                    np.stack([np.bincount(key, vals[:, c], minlength=l1 * q2)[keys]
-                              for c in range(p1)], axis=1))
-        elif vals is None:
-            keys, counts = np.unique(key, return_counts=True)
-            sums = counts.astype(float)[:, None]
+            grids = ([counts.reshape(l1, q2)] if vals is None else
+                     [np.bincount(key, vals[:, c], minlength=l1 * q2).reshape(l1, q2)
+                      for c in range(p1)])
+            nrest = np.count_nonzero(counts.reshape(l1, q2), axis=1)
         else:
-            keys, inverse = np.unique(key, return_inverse=True)
-            sums = np.stack([np.bincount(inverse, vals[:, c], minlength=len(keys))
-                             for c in range(p1)], axis=1)
-        level, row = keys // q2, keys % q2
+            if vals is None:
+                keys, counts = np.unique(key, return_counts=True)
+                sums = counts.astype(float)[:, None]
+            else:
+                keys, inverse = np.unique(key, return_inverse=True)
+                sums = np.stack([np.bincount(inverse, vals[:, c], minlength=len(keys))
+                                 for c in range(p1)], axis=1)
+            level, row = keys // q2, keys % q2
+            nrest = np.bincount(level, minlength=l1)
+        del key
     else:
+        nrest = np.zeros(l1, dtype=np.int64)
         level = row = np.zeros(0, dtype=np.int64)
         sums = np.zeros((0, p1))
+
     M22 = _m22(None if unit else w, tail, rest, rx, offsets, q2, m2)
-    return M11, M1t, level, row, sums, M22
+    return M11, M1t, grids, counts, level, row, sums, nrest, M22
 
 
-def _blocks_by_product(model: GlmerModel, y: np.ndarray, unit: bool
-                       ) -> tuple[np.ndarray, ...]:
-    """The blocks of :func:`_blocks_by_sums` from one product M = AᵀWA of the dense
+def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
+    """:func:`_sum_blocks`'s blocks from one product M = AᵀWA of the dense
     A = [Z X ỹ] (n × (q + p + 1)), for small models, where a handful of numpy calls cost less
-    than the per-level sums' dozens.  The coupling lists the pairs whose sum is not 0."""
+    than the per-level sums' dozens; a pair of levels counts as met where its sum is not 0."""
     first, rest = model.terms[0], model.terms[1:]
     w, X = model.weights, model.X
     n, p = X.shape
     p1, l1 = first.p, first.nlevels
-    q1 = l1 * p1
-    q = model.q
+    q1, q = l1 * p1, model.q
     A = np.zeros((n, q + p + 1))
     at, obs = 0, np.arange(n)
     for t in model.terms:
@@ -225,14 +272,17 @@ def _blocks_by_product(model: GlmerModel, y: np.ndarray, unit: bool
     levels = np.arange(l1)
     M11 = np.ascontiguousarray(M[:q1, :q1].reshape(l1, p1, l1, p1)[levels, :, levels, :])
     M1t = M[:q1, q:].reshape(l1, p1, p + 1)
+    grids = counts = None
+    level = row = np.zeros(0, dtype=np.int64)
+    sums = np.zeros((0, p1))
+    nrest = np.zeros(l1, dtype=np.int64)
     if rest:
-        C = M[:q1, q1:q].reshape(l1, p1, q - q1)
-        level, row = np.nonzero((C != 0.0).any(axis=1))
-        sums = C[level, :, row]
-    else:
-        level = row = np.zeros(0, dtype=np.int64)
-        sums = np.zeros((0, p1))
-    return M11, M1t, level, row, sums, np.ascontiguousarray(M[q1:, q1:])
+        coupling = M[:q1, q1:q].reshape(l1, p1, q - q1)
+        grids = [np.ascontiguousarray(coupling[:, c, :]) for c in range(p1)]
+        met = (coupling != 0.0).any(axis=1)
+        counts = met.ravel().astype(np.int64)
+        nrest = met.sum(axis=1)
+    return M11, M1t, grids, counts, level, row, sums, nrest, np.ascontiguousarray(M[q1:, q1:])
 
 
 def _m22(w: np.ndarray | None, tail: list[np.ndarray], rest: tuple, rx: list,
@@ -286,16 +336,12 @@ def _level_classes(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values, counts.astype(np.int64), inverse.ravel()
 
 
-def _class_grams(inverse: np.ndarray, K: int, level: np.ndarray, row: np.ndarray,
-                 sums: np.ndarray, tail: np.ndarray, l1: int, q2: int,
-                 m2: int) -> np.ndarray:
+def _class_grams(inverse: np.ndarray, K: int, C: np.ndarray) -> np.ndarray:
     """H_c = Σ_{k ∈ c} cₖcₖᵀ for each class c (K × m₂ × m₂), cₖ level k's column of
-    M₂₁ (the later terms' rows, then X's and ỹ's)."""
-    C = np.zeros((l1, m2))
-    C[level, row] = sums
-    C[:, q2:] = tail
+    M₂₁ (row k of C: the later terms' rows, then X's and ỹ's)."""
     if K == 1:
         return np.ascontiguousarray((C.T @ C)[None])
+    m2 = C.shape[1]
     order = stable_order(inverse, K)
     bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=K))])
     H = np.empty((K, m2, m2))

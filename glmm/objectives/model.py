@@ -114,6 +114,21 @@ class GlmerModel:
     mustart: np.ndarray
 
     @cached_property
+    def unit_weights(self) -> bool:
+        """Whether every prior weight is 1 (sums then need no products with w)."""
+        return bool((self.weights == 1.0).all())
+
+    @cached_property
+    def zero_offset(self) -> bool:
+        """Whether the offset is 0 in every row (y − o is then y)."""
+        return not self.offset.any()
+
+    @cached_property
+    def log_weight_sum(self) -> float:
+        """Σ log wᵢ (lme4's ldW; 0 for unit weights, with no pass over them)."""
+        return 0.0 if self.unit_weights else float(np.log(self.weights).sum())
+
+    @cached_property
     def response(self) -> Response:
         """The response pass PIRLS runs at each η (built once per model)."""
         return Response(self.family, self.y, self.n_trials, self.weights)

@@ -88,9 +88,10 @@ class GlmerControl:
 
     @classmethod
     def of(cls, control: object) -> GlmerControl:
-        """``control`` as a GlmerControl: None is the defaults; a mapping its fields."""
+        """``control`` as a GlmerControl: None is the defaults (one shared instance: it is
+        frozen, and its checks cost more than a small fit's search); a mapping its fields."""
         if control is None:
-            return cls()
+            return DEFAULT if cls is GlmerControl else cls()
         if isinstance(control, cls):
             return control
         if isinstance(control, Mapping):
@@ -102,3 +103,7 @@ class GlmerControl:
             return cls(**control)
         raise ArgumentTypeError(f"control must be a glmm.GlmerControl (or a mapping of its "
                                 f"fields), got {type(control).__name__}")
+
+
+#: glmer's defaults
+DEFAULT = GlmerControl()
