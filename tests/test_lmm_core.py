@@ -2,10 +2,11 @@
 lme4's devfun, and its exact gradient.
 
 lmer's BFGS runs in the core wherever the core takes the model (a first term of any size,
-scalar later terms); the fit's own pieces then come from numpy's evaluation at the optimum,
-which tests/test_lmer.py holds to lme4.  Here the core's own criterion is held to lme4's
-devfun at lme4's probe θ (tests/data/lmm/lme4_reference.json), with the coupling block both
-dense and sparse, and its gradient to central differences of its own value.
+scalar later terms), and so does every evaluation of the fit (lmm_solution), which
+tests/test_lmer.py holds to lme4.  Here the core's own criterion is held to lme4's devfun at
+lme4's probe θ (tests/data/lmm/lme4_reference.json), with the coupling block dense, sparse and
+in classes, its gradient to central differences of its own value, and its solution to
+numpy's.
 """
 
 from __future__ import annotations
@@ -301,3 +302,19 @@ def test_a_model_outside_the_core_evaluates_over_the_observations() -> None:
                                               df)), True)
     assert obj._crossproducts is None
     assert obj.evaluate(np.ones(obj.model.ntheta)).state.__class__.__name__ == "PirlsState"
+
+
+@pytest.mark.parametrize("t", [1.0, 1e2, 1e3, 1e4])
+def test_core_wrss_does_not_cancel(t: float) -> None:
+    """wrss where ‖û‖² dwarfs it (one level per observation, θ large): r² − ‖û‖² would lose
+    its digits; the core's evaluation then sums wᵢeᵢ² as numpy does."""
+    df = frame("sleepstudy.csv")
+    df["obs"] = pd.Categorical(np.arange(len(df)))
+    obj = LmmObjective(lmm_model(build_design("Reaction ~ Days + (1 | obs) + (1 | Subject)",
+                                              df)), True)
+    assert obj._crossproducts is not None
+    theta = np.array([t, 1.0])
+    got, (want, _) = obj.evaluate(theta), obj._evaluate(theta, False)
+    # a sum of n squares either way; numpy's own rounding grows with θ (a solve of a system
+    # whose condition grows as θ²), 4e-9 at θ = 1e4
+    assert abs(got.wrss - want.wrss) <= 1e-7 * want.wrss

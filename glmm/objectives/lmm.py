@@ -23,6 +23,10 @@ The gradient (docs/lmm.md §3), for θₖ = Tₜ[a, b] and ν = n or n − p:
 
 with G = L_θL_θᵀ, e the residuals, Y = G⁻¹C(R_XᵀR_X)⁻¹ (C = ΛᵀZᵀWX) and x̃ᵢ = xᵢ − CᵀG⁻¹mᵢ;
 (G⁻¹mᵢ)ₜ is the selected inverse of :meth:`BlockedCholesky.inverse_times_rows`.
+
+That is numpy's route, over the observations.  Where the compiled core takes the model
+(glmm/objectives/lmm_crossprod.py), the search and every evaluation are the core's instead,
+on the cross-products of [Z X y] (docs/lmm.md §6): the same numbers to rounding.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ class LmmEvaluation(Evaluation):
     """The profiled criterion at θ with its pieces (lme4's ``devcomp$cmp``): ``ldL2``,
     ``ldRX2``, ``wrss`` = Σw e², ``ussq`` = ‖û‖², ``pwrss`` = wrss + ussq, σ̂ and R_X (upper).
     ``drsum`` is wrss and ``aic`` is NaN (there is no family aic); ``state`` holds û, β̂,
-    μ = η = o + Xβ̂ + ZΛû, W = w and the blocked factor."""
+    μ = η = o + Xβ̂ + ZΛû, W = w and, from numpy's route, the blocked factor (the core's
+    route: :class:`SolvedState`, without it)."""
 
     REML: bool
     wrss: float
@@ -108,8 +113,8 @@ def reml_effective(REML: bool, p: int) -> bool:
 
 class LmmObjective(Objective):
     """lme4's profiled criterion d_R(θ) (``REML``) or d(θ) as a function of θ alone, with its
-    exact gradient; every evaluation is one blocked factor with W = w (no PIRLS, so no warm
-    start and no dependence on the evaluation history)."""
+    exact gradient; every evaluation is one factor (the core's of Ā, or numpy's blocked one of
+    A, W = w): no PIRLS, so no warm start and no dependence on the evaluation history."""
 
     def __init__(self, model: GlmerModel, REML: bool) -> None:
         super().__init__(model, 0, np.zeros(model.p))
@@ -217,8 +222,8 @@ class LmmObjective(Objective):
         return PirlsState(u, beta, eta, eta, wres * res, w, wres, factor, layouts, 0)
 
     def evaluate(self, params: np.ndarray) -> Evaluation:
-        """The evaluation at θ: the core's (:meth:`_core_evaluation`) where it takes the
-        model, else numpy's (:meth:`_evaluate`); either way one factor of Ā."""
+        """The evaluation at θ: the core's (:meth:`_core_evaluation`: one factor of Ā) where
+        it takes the model, else numpy's (:meth:`_evaluate`: one blocked factor of A)."""
         made = self._crossproducts
         if made is None:
             return super().evaluate(params)
@@ -231,14 +236,15 @@ class LmmObjective(Objective):
     def _core_evaluation(self, theta: np.ndarray, made: LmmCrossProducts) -> LmmEvaluation:
         """The fit's pieces at θ from the core's factor of Ā (lmm.c, ``lmm_solution``,
         docs/lmm.md §6): ldL2, ldRX2, r² = pwrss, R_X and z = [û; β̂ − β₀] by
-        back-substitution, with no pass over the observations; wrss = pwrss − ‖û‖², and the
-        n-vectors (η, the residuals) are computed when first read (:class:`SolvedState`).
-        The classes form keeps no level's coupling in the core, and a scalar term 1's modes
-        come from its rows of the normal equations, with (dₖ, cₖ) kept beside the capsule:
+        back-substitution, with no pass over the observations; wrss = pwrss − ‖û‖² (where
+        that does not cancel), and the n-vectors (η, the residuals) are computed when first
+        read (:class:`SolvedState`).  The classes form keeps no level's coupling in the core,
+        and a scalar term 1's modes come from its rows of the normal equations, with
+        (dₖ, cₖ) kept beside the capsule (:class:`~glmm.objectives.lmm_crossprod.TermOneLevels`):
 
             ûₖ = θ₁(cₖ,ỹ − Σⱼ cₖⱼλⱼz̄ⱼ) / (θ₁²dₖ + 1),   z̄ = [û₂; β̂ − β₀],  λ = diag(Λ̄₂)
 
-        FactorizationError where Ā is not positive definite at θ, as in numpy."""
+        FactorizationError where Ā is not positive definite at θ (or r² = 0), as in numpy."""
         assert _core is not None
         m = self.model
         p, q = m.p, m.q
@@ -247,23 +253,26 @@ class LmmObjective(Objective):
         if not math.isfinite(F):
             raise FactorizationError(f"Ā is not positive definite at θ = {theta.tolist()}")
         if not term1:
-            assert made.levels is not None
-            d, C = made.levels
-            q1 = len(d)
-            lam = np.ones(C.shape[1] - 1)   # Λ̄₂'s diagonal without ỹ's 1
+            lv = made.levels
+            assert lv is not None
+            q1 = len(lv.d)
+            lam = np.empty(q - q1)   # Λ̄₂'s diagonal on the later terms' rows
             at = 0
             for t in m.terms[1:]:
                 lam[at:at + t.nlevels] = theta[t.theta_slice.start]
                 at += t.nlevels
-            zbar = np.concatenate([u[q1:], delta])
+            coupled = np.bincount(lv.level, lv.value * (lam * u[q1:])[lv.row], minlength=q1)
             t1 = float(theta[0])
-            u[:q1] = t1 * (C[:, -1] - C[:, :-1] @ (lam * zbar)) / (t1 * t1 * d + 1.0)
+            u[:q1] = t1 * (lv.tail[:, -1] - lv.tail[:, :-1] @ delta - coupled) / (
+                t1 * t1 * lv.d + 1.0)
         ussq = float(u @ u)
-        wrss = pwrss - ussq
         nu = m.n - m.p if self.REML else m.n
         value = _criterion(ldL2, ldRX2, pwrss, m, self.REML)
         beta = made.beta0 + delta
         st = SolvedState(u, beta, m, theta)
+        # wrss = r² − ‖û‖² has no cancellation while ‖û‖² ≤ r²/2 (error ≤ 2ε r² ≤ 4ε wrss);
+        # beyond, Σ wᵢeᵢ² over the observations
+        wrss = pwrss - ussq if 2.0 * ussq <= pwrss else st.drsum
         return LmmEvaluation(value, theta, beta, u, ldL2, ussq, wrss, math.nan, st, m,
                              self.REML, wrss, pwrss, ldRX2, math.sqrt(pwrss / nu), RX)
 

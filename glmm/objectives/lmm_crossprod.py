@@ -69,16 +69,29 @@ def compiled_applies(model: GlmerModel) -> bool:
     return schur_order(model) <= MAX_ORDER
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
+class TermOneLevels:
+    """A scalar term 1's levels in the classes form, whose capsule holds only the classes'
+    sums: dₖ = M₁₁,ₖ and level k's column cₖ of M₂₁, its coupling with the later terms'
+    rows as (level, row, value) triplets (the nonzeros) and its X and ỹ rows dense (ℓ₁ ×
+    (p + 1)): what term 1's modes at θ need
+    (:meth:`glmm.objectives.lmm.LmmObjective._core_evaluation`)."""
+
+    d: np.ndarray
+    level: np.ndarray
+    row: np.ndarray
+    value: np.ndarray
+    tail: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class LmmCrossProducts:
     """:func:`lmm_crossproducts`: the core's capsule, the shift β₀ of ỹ = y − o − Xβ₀ and, in
-    the classes form (whose capsule holds only the classes' sums), term 1's per-level
-    (dₖ, cₖ) = (M₁₁,ₖ, level k's column of M₂₁ as row k of an ℓ₁ × m₂ array): what term 1's
-    modes at θ need (:meth:`glmm.objectives.lmm.LmmObjective.evaluate`); else None."""
+    the classes form, term 1's levels (:class:`TermOneLevels`; else None)."""
 
     capsule: object
     beta0: np.ndarray
-    levels: tuple[np.ndarray, np.ndarray] | None
+    levels: TermOneLevels | None
 
 
 def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
@@ -143,9 +156,11 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
             C[:, :q2] = grid(0)
             C[:, q2:] = M1t[:, 0, :]
             H = _class_grams(inverse, len(d), C)
+            met, row = np.nonzero(C[:, :q2])   # the coupling's nonzeros, kept (C is freed)
             return LmmCrossProducts(_core.lmm_classes(d, nlev, H, M22, rterm, p, n, REML, logw,
                                                       model.ntheta), beta0,
-                                    (M11[:, 0, 0], C))
+                                    TermOneLevels(M11[:, 0, 0], met, row, C[met, row],
+                                                  np.ascontiguousarray(M1t[:, 0, :])))
     if p1 * (l1 * m2 if dense else int(nrest.sum()) + l1 * (p + 1)) > MAX_COUPLING:
         return None   # numpy's blocked factor keeps no dense copies of the coupling
     if dense:
