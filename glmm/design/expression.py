@@ -115,6 +115,8 @@ _OPERATORS = ("%%", "||", "&&", "==", "!=", "<=", ">=", "**", "~", "+", "-", "*"
 
 @dataclass(frozen=True)
 class _Tok:
+    """One token of formula text, at character ``pos``."""
+
     kind: str  # "num", "str", "name", "op", "end"
     text: str
     pos: int
