@@ -113,7 +113,7 @@ _OPERATORS = ("%%", "||", "&&", "==", "!=", "<=", ">=", "**", "~", "+", "-", "*"
               "(", ")", ",", "|", "&", "!", "<", ">", "=", "[", "]", "$", "@")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Tok:
     """One token of formula text, at character ``pos``."""
 
