@@ -74,6 +74,19 @@ def test_a_glmm_fit_imports_scipys_lapack_only() -> None:
     assert _modules_after(code, "scipy") == ["scipy.linalg._flapack"]
 
 
+def test_a_scalar_term_fit_loads_no_blocked_machinery() -> None:
+    # one scalar term: no blocked factor nor its coupling pattern and layouts, no lmer, and
+    # the results' inference modules only when asked for
+    code = CBPP + ("fit = glmm.glmer('cbind(incidence, size - incidence) ~ period + (1 | herd)',\n"
+                   "                 df, family='binomial')\n"
+                   "fit.loglik\n")
+    mods = set(_modules_after(code, "glmm"))
+    assert "glmm.objectives.scalar_term" in mods
+    assert not mods & {"glmm.linalg.coupling", "glmm.linalg.blocked", "glmm.objectives.blocked",
+                       "glmm.lmer", "glmm.objectives.lmm", "glmm.results.summary",
+                       "glmm.results.vcov"}
+
+
 def test_an_lmm_fit_imports_no_scipy_sparse() -> None:
     # the fit factorises by LAPACK (scipy.linalg's) but builds no sparse matrix
     code = ("import pandas as pd, glmm\n"

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pandas.api.extensions import ExtensionArray
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NumericMatrix:
     """A matrix-valued variable (``cbind(...)``, ``scale(x)``) with R's column names, if any."""
 

@@ -113,8 +113,10 @@ _OPERATORS = ("%%", "||", "&&", "==", "!=", "<=", ">=", "**", "~", "+", "-", "*"
               "(", ")", ",", "|", "&", "!", "<", ">", "=", "[", "]", "$", "@")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Tok:
+    """One token of formula text, at character ``pos``."""
+
     kind: str  # "num", "str", "name", "op", "end"
     text: str
     pos: int

@@ -27,7 +27,7 @@ from .model_matrix import ModelMatrix, model_matrix, refuse_infinite_columns
 RANK_TOL = 1e-7
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FixedEffects:
     """The fixed-effects design after lme4's rank check: X (n × p), its column names, and the
     names of the columns dropped for rank deficiency."""

@@ -49,7 +49,7 @@ from .expression import Node, deparse
 from .formula import ParsedFormula, frame_variables
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelFrame:
     """The model frame of a glmer formula over a DataFrame.
 

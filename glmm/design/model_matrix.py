@@ -33,7 +33,7 @@ from .frame import ModelFrame
 from .terms import ModelTerms, terms
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ModelMatrix:
     """``model.matrix`` output: the matrix, R's column names and R's ``assign`` (the term index
     of each column, 0 for the intercept, terms numbered from 1)."""
@@ -97,7 +97,7 @@ def _pow_r(x: float, y: float) -> float:
 # ---------------------------------------------------------------------------------------------
 # model.matrix
 # ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class _Coding:
     """How one variable enters the matrix.  A factor (or logical) has ``levels`` levels
     (R's nlevs), its level ``codes`` as ``values`` and the level names as ``suffixes``; a

@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulaError, RandomEffectsError
-from ..linalg.coupling import level_indicator, run_starts
 from .evaluate import r_factor
 from .expression import Call, Name, Node, deparse, parse_expr
 from .formula import Bar, ParsedFormula
@@ -122,11 +121,15 @@ class RandomTerm:
     @cached_property
     def indicator(self) -> sp.csr_matrix:
         """J, ℓ × n: J r sums r over the observations of each level."""
+        from ..linalg.coupling import level_indicator  # (a scalar-term fit never loads it)
+
         return level_indicator(self.codes, self.nlevels)
 
     @cached_property
     def starts(self) -> np.ndarray | None:
         """Each level's first observation if the codes are sorted (:func:`run_starts`)."""
+        from ..linalg.coupling import run_starts
+
         return run_starts(self.codes, self.nlevels)
 
     @cached_property
@@ -155,7 +158,7 @@ def numeric_term(codes: np.ndarray, nlevels: int, Xi: np.ndarray, theta_slice: s
                       theta_slice=theta_slice)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RandomEffects:
     """All random-effects terms in lme4's order, with Z (n × q, sparse), θ's start, bounds and
     names, and ``offsets`` = lme4's ``Gp`` (start of each term's block in u, then q)."""

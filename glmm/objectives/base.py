@@ -37,7 +37,7 @@ from .pirls import ConditionalMode, PirlsError, first_step
 PREDICT_RANGE = 0.5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Evaluation:
     """The objective at one parameter vector, with the mode it was computed at."""
 

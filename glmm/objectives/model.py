@@ -20,10 +20,12 @@ import numpy as np
 from ..design.random import RandomTerm
 from ..families import Family
 from ..families.response import Response
-from ..linalg.coupling import CouplingPattern, TermLayout
 
 if TYPE_CHECKING:
     import scipy.sparse
+
+    # glmm.linalg.coupling is imported where used: one scalar term's fits never load it
+    from ..linalg.coupling import CouplingPattern, TermLayout
 
 
 def distinct_rows(M: np.ndarray) -> np.ndarray:
@@ -42,7 +44,7 @@ def distinct_rows(M: np.ndarray) -> np.ndarray:
     return index
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TermCells:
     """One term's observations grouped into cells of equal level and equal row of
     [X, Xₜ] (built once per model).  Within a cell only W varies, so with the cell sums
@@ -102,8 +104,11 @@ class _IndicatorOf:
         return self.term.indicator
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GlmerModel:
+    """The numerical problem every objective solves: the response, X, the random-effects
+    terms and the family, as float arrays."""
+
     y: np.ndarray
     n_trials: np.ndarray       # binomial trials (1 unless cbind); the aic needs them
     weights: np.ndarray        # prior weights (for cbind: weights × trials)
@@ -136,6 +141,8 @@ class GlmerModel:
     @cached_property
     def coupling(self) -> CouplingPattern:
         """The sparsity pattern of G₂₁ (:class:`~glmm.linalg.coupling.CouplingPattern`)."""
+        from ..linalg.coupling import CouplingPattern, TermLayout
+
         # the pattern reads the codes and the number of columns only, not A
         return CouplingPattern([TermLayout(t.codes, t.nlevels, np.empty((0, t.p)))
                                 for t in self.terms])
@@ -171,6 +178,8 @@ class GlmerModel:
         """Per term, A = Xₜ Tₜ(θ): the nonzero values of that term's rows of ZΛ."""
         # J only where the codes are unsorted (sorted codes sum over runs: TermLayout), and
         # built on first use: the term's, once per model
+        from ..linalg.coupling import TermLayout
+
         return [TermLayout(t.codes, t.nlevels,
                            t.Xi * theta[t.theta_slice.start] if t.p == 1 else t.Xi @ t.T(theta),
                            _IndicatorOf(t) if t.starts is None else None,

@@ -36,12 +36,12 @@ import numpy as np
 from ..compiled import core as _core
 from ..errors import PirlsError
 from ..families.response import Response, Working
-from ..linalg.coupling import TermLayout
 from ..linalg.lapack import FactorizationError
 from .model import GlmerModel
 
 if TYPE_CHECKING:   # imported where used: one scalar term's fits run no blocked factor
     from ..linalg.blocked import BlockedCholesky
+    from ..linalg.coupling import TermLayout
 
 MAX_ITER = 100
 MAX_HALVINGS = 20
@@ -76,7 +76,7 @@ CORE_ERRORS: dict[int, str] = {} if _core is None else {
         ("RX_NOT_PD", RX_NOT_PD), ("SCHUR_NOT_PD", SCHUR_NOT_PD))}
 
 
-@dataclass
+@dataclass(eq=False)
 class ConditionalMode:
     """The conditional mode and the response at it: what every objective reads."""
 
@@ -102,7 +102,7 @@ class ConditionalMode:
         raise NotImplementedError
 
 
-@dataclass
+@dataclass(eq=False)
 class PirlsState(ConditionalMode):
     """The mode with its blocked factor (weights and factor at the mode itself)."""
 

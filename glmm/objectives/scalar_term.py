@@ -65,7 +65,7 @@ from .pirls import (
 )
 
 
-@dataclass
+@dataclass(eq=False)
 class ScalarMode(ConditionalMode):
     """The mode for one scalar term, with D at the mode's own weights (G = diag(D))."""
 

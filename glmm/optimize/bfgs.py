@@ -57,8 +57,10 @@ MAX_ITER = 500
 BAD_START_MESSAGE = "the objective cannot be evaluated at the starting point"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BfgsResult:
+    """Where a search ended: x, F and ∇F there, the evaluations it took, its verdict."""
+
     x: np.ndarray
     f: float
     g: np.ndarray

@@ -41,7 +41,7 @@ BOUNDARY_TOL = 1e-5
 SINGULAR_TOL = 1e-4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Optimum:
     params: np.ndarray
     evaluation: Evaluation

@@ -37,7 +37,7 @@ SEPARABLE = {"binomial": ("logit", "probit", "cloglog", "cauchit"), "poisson": (
 SUSPECT_MU = 1e-5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Separation:
     """A direction d of β along which the likelihood rises without bound."""
 
