@@ -16,7 +16,8 @@
  *     S̄ = Λ̄₂M₂₂Λ̄₂ + E₂ − Σₖ WₖWₖᵀ,   Wₖ = Bₖ Lₖ⁻ᵀ,  Bₖ = Λ̄₂ M₂₁,ₖ T₁   (Λ̄₂ = diag(λ₂))
  *
  * factored by LAPACK (dpotrf) into L̄₂, whose diagonal gives the rest of log|L_θ|², log|R_X|²
- * and r.  Column k of M₂₁ is sparse (the later terms' levels that meet level k, then the p+1
+ * and r; where S̄ is sparse (InstEval), by supernodes in a fill-reducing order of its rows
+ * (sn_factor, sn_inverse; supernodal.c finds the order and the supernodes).  Column k of M₂₁ is sparse (the later terms' levels that meet level k, then the p+1
  * rows of X and ỹ, always present): ``rows`` lists them per level.  When dense pays (few later
  * modes, crossed: every level meets most of them) every level lists all m₂ rows and the update
  * is one dsyrk.  A scalar term 1 whose levels fall into few classes of equal M₁₁,ₖ (equal
@@ -53,10 +54,19 @@ typedef void (*syrk_fn)(char *, char *, int *, int *, double *, double *, int *,
                         double *, int *);
 typedef void (*symm_fn)(char *, char *, int *, int *, double *, double *, int *, double *,
                         int *, double *, double *, int *);
+typedef void (*trsm_fn)(char *, char *, char *, char *, int *, int *, double *, double *,
+                        int *, double *, int *);
+typedef void (*gemm_fn)(char *, char *, int *, int *, int *, double *, double *, int *,
+                        double *, int *, double *, double *, int *);
+typedef void (*syr2k_fn)(char *, char *, int *, int *, double *, double *, int *, double *,
+                         int *, double *, double *, int *);
 
 static potrf_fn dpotrf_p, dpotri_p;
 static syrk_fn dsyrk_p;
 static symm_fn dsymm_p;
+static trsm_fn dtrsm_p;
+static gemm_fn dgemm_p;
+static syr2k_fn dsyr2k_p;
 
 static void *capi_function(const char *module, const char *name)
 {
@@ -81,8 +91,14 @@ static int load_lapack(void)
     potrf_fn potri = potrf ? capi_function("scipy.linalg.cython_lapack", "dpotri") : NULL;
     syrk_fn syrk = potri ? capi_function("scipy.linalg.cython_blas", "dsyrk") : NULL;
     symm_fn symm = syrk ? capi_function("scipy.linalg.cython_blas", "dsymm") : NULL;
-    if (!symm)
+    trsm_fn trsm = symm ? capi_function("scipy.linalg.cython_blas", "dtrsm") : NULL;
+    gemm_fn gemm = trsm ? capi_function("scipy.linalg.cython_blas", "dgemm") : NULL;
+    syr2k_fn syr2k = gemm ? capi_function("scipy.linalg.cython_blas", "dsyr2k") : NULL;
+    if (!syr2k)
         return 0;
+    dsyr2k_p = syr2k;
+    dtrsm_p = trsm;
+    dgemm_p = gemm;
     dpotri_p = potri;
     dsyrk_p = syrk;
     dsymm_p = symm;
@@ -109,12 +125,16 @@ typedef struct {
     Py_ssize_t K;
     const double *dcls, *H;
     const int64_t *nlev;
+    /* the supernodal factor of S̄ (lmm_model's `supernodal`; its arrays in held.index) */
+    int supernodal;
+    Supernodes sn;
 } LmmModel;
 
 /* the scratch of one evaluation */
 typedef struct {
     const LmmModel *m;
     double *S, *L1, *N11, *BT, *W, *P21, *lam2, *vec, *svec, *yvec, *U, *RX, *acc, *gt, *Q;
+    double *sb;   /* the supernodal factor's blocks: 2·maxr·maxw + maxr² */
     double T[MAX_P1 * MAX_P1];
     int error;
 } Work;
@@ -147,6 +167,10 @@ static int work_alloc(Work *w, const LmmModel *m)
     size = muladd(m->p, m->p, size);
     size = muladd(2, m->m2, size);
     size = muladd(1, m->ntheta, size);
+    if (m->supernodal) {
+        size = muladd(2 * m->sn.maxr, m->sn.maxw, size);
+        size = muladd(m->sn.maxr, m->sn.maxr, size);
+    }
     w->m = m;
     w->S = size < 0 ? NULL : malloc(sizeof(double) * (size > 0 ? size : 1));
     if (!w->S)
@@ -164,7 +188,8 @@ static int work_alloc(Work *w, const LmmModel *m)
     w->RX = b, b += m->p * m->p;
     w->lam2 = b, b += m->m2;
     w->acc = b, b += m->m2;
-    w->gt = b;
+    w->gt = b, b += m->ntheta;
+    w->sb = b;
     return 1;
 }
 
@@ -220,6 +245,105 @@ static void probe(Work *w, const double *v, double scale, double *out)
             t += v[k * p1 + b] * y[k * p1 + a];
         out[j] += scale * t;
     }
+}
+
+/* -- the supernodal factor of S̄ (supernodal.c: the supernodes) --------------------------- */
+
+/* S̄ ← L̄₂ (lower, column-major, order m₂, in place) by supernodes: for supernode J (its
+ * columns) with the structure R below it,
+ *
+ *     L_JJ = chol(S̄_JJ),   L_RJ = S̄_RJ L_JJ⁻ᵀ,   S̄_RR −= L_RJ L_RJᵀ
+ *
+ * (dpotrf, dtrsm, dsyrk), R's rows gathered into the scratch sb.  S̄ is zero outside the
+ * supernodes' pattern and stays so.  0 where S̄ is not positive definite. */
+static int sn_factor(const LmmModel *m, double *S, double *sb)
+{
+    const Supernodes *sn = &m->sn;
+    const Py_ssize_t n = m->m2;
+    int ld = (int)n, info = 0;
+    char lo = 'L', ri = 'R', tr = 'T', no = 'N';
+    double one = 1.0, zero = 0.0;
+    for (Py_ssize_t s = 0; s < sn->nsn; s++) {
+        const Py_ssize_t c0 = sn->start[s];
+        int w = (int)(sn->start[s + 1] - c0), r = (int)(sn->rptr[s + 1] - sn->rptr[s]);
+        const int64_t *R = sn->rows + sn->rptr[s];
+        double *D = S + c0 * n + c0;
+        dpotrf_p(&lo, &w, D, &ld, &info);
+        if (info != 0)
+            return 0;
+        if (r == 0)
+            continue;
+        double *B = sb, *C = sb + (Py_ssize_t)r * w;
+        for (Py_ssize_t c = 0; c < w; c++) {
+            const double *col = S + (c0 + c) * n;
+            for (Py_ssize_t i = 0; i < r; i++)
+                B[c * r + i] = col[R[i]];
+        }
+        dtrsm_p(&ri, &lo, &tr, &no, &r, &w, &one, D, &ld, B, &r);
+        for (Py_ssize_t c = 0; c < w; c++) {
+            double *col = S + (c0 + c) * n;
+            for (Py_ssize_t i = 0; i < r; i++)
+                col[R[i]] = B[c * r + i];
+        }
+        dsyrk_p(&lo, &no, &r, &w, &one, B, &r, &zero, C, &r);
+        for (Py_ssize_t b = 0; b < r; b++) {
+            double *col = S + R[b] * n;
+            const double *Cb = C + b * r;
+            for (Py_ssize_t a = b; a < r; a++)
+                col[R[a]] -= Cb[a];
+        }
+    }
+    return 1;
+}
+
+/* S̄⁻¹ on the pattern of L̄₂ (its selected inverse), from the factor of sn_factor, in place
+ * (lower), the supernodes last to first: with Y = L_RJ L_JJ⁻¹,
+ *
+ *     P_RJ = −P_RR Y,   P_JJ = (L_JJ L_JJᵀ)⁻¹ − Yᵀ P_RJ
+ *
+ * (dtrsm, dsymm, dpotri, dsyr2k), P_RR being on the pattern of the later supernodes (R is a
+ * clique of L̄₂'s graph).  0 where a block is singular. */
+static int sn_inverse(const LmmModel *m, double *S, double *sb)
+{
+    const Supernodes *sn = &m->sn;
+    const Py_ssize_t n = m->m2;
+    int ld = (int)n, info = 0;
+    char lo = 'L', ri = 'R', tr = 'T', no = 'N';
+    double one = 1.0, minus = -1.0, half = -0.5, zero = 0.0;
+    for (Py_ssize_t s = sn->nsn - 1; s >= 0; s--) {
+        const Py_ssize_t c0 = sn->start[s];
+        int w = (int)(sn->start[s + 1] - c0), r = (int)(sn->rptr[s + 1] - sn->rptr[s]);
+        const int64_t *R = sn->rows + sn->rptr[s];
+        double *D = S + c0 * n + c0;
+        double *Y = sb, *X = sb + (Py_ssize_t)r * w, *PRR = sb + 2 * (Py_ssize_t)r * w;
+        if (r > 0) {
+            for (Py_ssize_t c = 0; c < w; c++) {
+                const double *col = S + (c0 + c) * n;
+                for (Py_ssize_t i = 0; i < r; i++)
+                    Y[c * r + i] = col[R[i]];
+            }
+            dtrsm_p(&ri, &lo, &no, &no, &r, &w, &one, D, &ld, Y, &r);
+            for (Py_ssize_t b = 0; b < r; b++) {
+                const double *col = S + R[b] * n;
+                double *Pb = PRR + b * r;
+                for (Py_ssize_t a = b; a < r; a++)
+                    Pb[a] = col[R[a]];
+            }
+            dsymm_p(&lo, &lo, &r, &w, &minus, PRR, &r, Y, &r, &zero, X, &r);
+        }
+        dpotri_p(&lo, &w, D, &ld, &info);
+        if (info != 0)
+            return 0;
+        if (r > 0) {   /* P_JJ −= (YᵀX + XᵀY)/2, lower */
+            dsyr2k_p(&lo, &tr, &w, &r, &half, Y, &r, X, &r, &one, D, &ld);
+            for (Py_ssize_t c = 0; c < w; c++) {
+                double *col = S + (c0 + c) * n;
+                for (Py_ssize_t i = 0; i < r; i++)
+                    col[R[i]] = X[c * r + i];
+            }
+        }
+    }
+    return 1;
 }
 
 /* The criterion from S̄'s Cholesky factor L̄₂ (lower, column-major, in S) and `ld`, the
@@ -322,7 +446,10 @@ static double evaluate(Work *w, const double *theta, double *g)
         double minus = -1.0, one = 1.0;
         dsyrk_p(&lo, &no, &n2, &q1, &minus, w->W, &n2, &one, S, &n2);
     }
-    dpotrf_p(&lo, &n2, S, &n2, &info);
+    if (m->supernodal)
+        info = !sn_factor(m, S, w->sb);
+    else
+        dpotrf_p(&lo, &n2, S, &n2, &info);
     if (info != 0)
         return INFINITY;
     double pwrss;
@@ -336,7 +463,10 @@ static double evaluate(Work *w, const double *theta, double *g)
     for (Py_ssize_t c = 0; c < p; c++)
         for (Py_ssize_t d = 0; d < p; d++)
             RX[c * p + d] = d >= c ? S[(q2 + c) * m2 + (q2 + d)] : 0.0;
-    dpotri_p(&lo, &n2, S, &n2, &info);   /* P₂₂ = S̄⁻¹ */
+    if (m->supernodal)   /* P₂₂ = S̄⁻¹: on L̄₂'s pattern, which holds every entry read below */
+        info = !sn_inverse(m, S, w->sb);
+    else
+        dpotri_p(&lo, &n2, S, &n2, &info);
     if (info != 0)
         return INFINITY;
     for (Py_ssize_t j = 0; j < m2; j++)
@@ -572,26 +702,71 @@ static double lmm_value(Work *w, const double *theta, double *g)
 
 /* -- the entry points ----------------------------------------------------------------------- */
 
+/* The supernodes of S̄'s factor in its rows' order (its pattern: the levels' rows pairwise and
+ * M₂₂'s nonzeros), appended to the model's index block of `nindex` items; 0 when out of
+ * memory. */
+static int take_supernodes(LmmModel *lm, Py_ssize_t nindex)
+{
+    Graph g;
+    Supernodes sn;
+    if (!graph_alloc(&g, lm->m2))
+        return 0;
+    graph_of(&g, lm->l1, lm->ptr, lm->rows, lm->M22, lm->m2);
+    const int ok = supernodes_of(&g, &sn);
+    graph_free(&g);
+    if (!ok)
+        return 0;
+    const Py_ssize_t nrows = sn.rptr[sn.nsn];
+    const Py_ssize_t size = muladd(2, sn.nsn + 1, muladd(1, nindex, nrows));
+    int64_t *c = size < 0 ? NULL : PyMem_Realloc(lm->held.index, sizeof(int64_t) * (size + 1));
+    if (!c) {
+        supernodes_free(&sn);
+        return 0;
+    }
+    const Py_ssize_t nth1 = lm->p1 * (lm->p1 + 1) / 2, m2 = lm->m2, l1 = lm->l1;
+    lm->held.index = c;   /* re-pointed: the block may have moved */
+    lm->tril = c;
+    lm->rterm = c + 2 * nth1;
+    lm->ptr = c + 2 * nth1 + m2;
+    lm->rows = c + 2 * nth1 + m2 + l1 + 1;
+    lm->sn = sn;
+    lm->sn.start = c + nindex;
+    lm->sn.rptr = lm->sn.start + sn.nsn + 1;
+    lm->sn.rows = lm->sn.rptr + sn.nsn + 1;
+    memcpy(lm->sn.start, sn.start, sizeof(int64_t) * (sn.nsn + 1));
+    memcpy(lm->sn.rptr, sn.rptr, sizeof(int64_t) * (sn.nsn + 1));
+    memcpy(lm->sn.rows, sn.rows, sizeof(int64_t) * nrows);
+    supernodes_free(&sn);
+    lm->supernodal = 1;
+    return 1;
+}
+
 PyDoc_STRVAR(lmm_model_doc,
 "lmm_model(p1, nlevels, tril, rterm, M11, ptr, rows, M21, M22, p, dense, nobs, REML, logw,\n"
-"          ntheta) -> capsule\n\n"
+"          ntheta, supernodal) -> capsule\n\n"
 "An LMM's cross-products (see lmm.c): term 1 of p1 columns and `nlevels` levels, its θ at\n"
 "the (a, b) pairs `tril` (int64, flat), the later terms' θ index per row of S̄ (`rterm`,\n"
 "int64; -1 for the p + 1 rows of X and ỹ), M₁₁ (nlevels·p1·p1), each level's rows of M₂₁\n"
 "(`ptr`, `rows`, int64) and their values `M21`, M₂₂ (m₂ × m₂); `dense`: every level lists\n"
-"all m₂ rows.  The index arrays are copied and checked.");
+"all m₂ rows; `supernodal` (with a sparse coupling only): S̄ factored by supernodes in its\n"
+"rows' order (see lmm_order).  The index arrays are copied and checked.");
 
 static PyObject *py_lmm_model(PyObject *self, PyObject *args)
 {
-    PyObject *const *a = unpack(args, "lmm_model", 15);
+    PyObject *const *a = unpack(args, "lmm_model", 16);
     Py_ssize_t p1, l1, p, nobs, ntheta;
-    int dense, REML;
+    int dense, REML, supernodal;
     double logw;
     if (!a || !size_arg(a[0], "p1", &p1) || !size_arg(a[1], "nlevels", &l1) ||
         !size_arg(a[9], "p", &p) || !flag_arg(a[10], "dense", &dense) ||
         !size_arg(a[11], "nobs", &nobs) || !flag_arg(a[12], "REML", &REML) ||
-        !float_arg(a[13], "logw", 1, &logw) || !size_arg(a[14], "ntheta", &ntheta))
+        !float_arg(a[13], "logw", 1, &logw) || !size_arg(a[14], "ntheta", &ntheta) ||
+        !flag_arg(a[15], "supernodal", &supernodal))
         return NULL;
+    if (supernodal && dense) {
+        PyErr_SetString(PyExc_ValueError, "supernodal: only with a sparse coupling (dense false)");
+        return NULL;
+    }
     if (p1 < 1 || p1 > MAX_P1) {
         PyErr_Format(PyExc_ValueError, "p1: expected 1 to %d columns, got %zd", MAX_P1, p1);
         return NULL;
@@ -681,6 +856,10 @@ static PyObject *py_lmm_model(PyObject *self, PyObject *args)
     lm->m2 = m2, lm->q2 = q2, lm->p = p, lm->nnz = nnz, lm->dense = dense, lm->REML = REML;
     lm->nobs = (double)nobs, lm->logw = logw;
     lm->M11 = M11, lm->M21 = M21, lm->M22 = M22;
+    if (supernodal && !take_supernodes(lm, nindex)) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     PyObject *capsule = PyCapsule_New(lm, LMM_MODEL, held_free);
     if (capsule)
         return capsule;
@@ -869,7 +1048,99 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(lmm_order_doc,
+"lmm_order(ptr, rows, M22, q2, perm) -> flops\n\n"
+"A minimum-degree order of S̄'s first q2 rows (the later terms' modes) for lmm_model's\n"
+"supernodal factor: level k of term 1 meets rows[ptr[k]:ptr[k+1]] (int64, in [0, q2)), M22\n"
+"(m₂ × m₂) is lmm_model's; perm (int64, q2) receives the old index of each row in the new\n"
+"order.  Returns the estimated flops of S̄'s supernodal factor in that order, with its last\n"
+"m₂ − q2 rows (X's and ỹ's) taken as dense: m₂³/3 would be one dense factor.");
+
+static PyObject *py_lmm_order(PyObject *self, PyObject *args)
+{
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "lmm_order", 5);
+    Py_ssize_t q2;
+    if (!a || !size_arg(a[3], "q2", &q2))
+        return NULL;
+    const int64_t *ptr = array(bs, a[0], "ptr", ANY, VECTOR, 0, 1);
+    const Py_ssize_t nlev = ptr ? last_rows(bs) - 1 : 0;
+    const int64_t *rows = ptr ? array(bs, a[1], "rows", ANY, VECTOR, 0, 1) : NULL;
+    const Py_ssize_t nnz = rows ? last_rows(bs) : 0;
+    const double *M22 = rows ? array(bs, a[2], "M22", ANY, FLAT, 0, 0) : NULL;
+    if (!M22)
+        goto fail;
+    const Py_buffer *mb = &bs->b[bs->used - 1];
+    const Py_ssize_t m2 = mb->ndim == 2 ? mb->shape[0] : -1;
+    if (m2 < 1 || mb->shape[1] != m2 || q2 > m2 - 1 || m2 > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "M22: expected a square array of more than q2 = %zd rows",
+                     q2);
+        goto fail;
+    }
+    int64_t *perm = array(bs, a[4], "perm", q2, VECTOR, 1, 1);
+    if (!perm || !disjoint(bs, NULL))
+        goto fail;
+    if (nlev < 0 || ptr[0] != 0 || ptr[nlev] != nnz) {
+        PyErr_Format(PyExc_ValueError, "ptr: expected offsets from 0 to %zd", nnz);
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < nlev; k++)
+        if (ptr[k + 1] < ptr[k]) {
+            PyErr_Format(PyExc_ValueError, "ptr: offset %zd decreases", k + 1);
+            goto fail;
+        }
+    if (!in_range(rows, nnz, q2, "rows", "rows", -1))
+        goto fail;
+    Graph g = {0}, h = {0};
+    Supernodes sn = {0};
+    int64_t *inv = malloc(sizeof(int64_t) * (q2 + 1)), *nrows = malloc(sizeof(int64_t) * (nnz + 1));
+    int ok = inv && nrows && graph_alloc(&g, q2) && graph_alloc(&h, m2);
+    double flops = 0.0;
+    Py_BEGIN_ALLOW_THREADS
+    if (ok) {
+        graph_of(&g, nlev, ptr, rows, M22, m2);
+        ok = min_degree(&g, perm);
+    }
+    if (ok) {   /* S̄'s graph in the new order, X's and ỹ's rows dense */
+        for (Py_ssize_t i = 0; i < q2; i++)
+            inv[perm[i]] = i;
+        for (Py_ssize_t e = 0; e < nnz; e++)
+            nrows[e] = inv[rows[e]];
+        Graph *G = &h;
+        for (Py_ssize_t k = 0; k < nlev; k++)
+            for (int64_t x = ptr[k]; x < ptr[k + 1]; x++)
+                for (int64_t y = ptr[k]; y < x; y++) {
+                    const int64_t i = nrows[x], j = nrows[y];
+                    G->bits[i * G->words + (j >> 6)] |= (uint64_t)1 << (j & 63);
+                    G->bits[j * G->words + (i >> 6)] |= (uint64_t)1 << (i & 63);
+                }
+        for (Py_ssize_t i = 0; i < m2; i++)
+            for (Py_ssize_t j = 0; j < i; j++)
+                if (j >= q2 || i >= q2 || M22[perm[i] * m2 + perm[j]] != 0.0) {
+                    G->bits[i * G->words + (j >> 6)] |= (uint64_t)1 << (j & 63);
+                    G->bits[j * G->words + (i >> 6)] |= (uint64_t)1 << (i & 63);
+                }
+        ok = supernodes_of(G, &sn);
+        flops = sn.flops;
+    }
+    Py_END_ALLOW_THREADS
+    supernodes_free(&sn);
+    graph_free(&g);
+    graph_free(&h);
+    free(inv);
+    free(nrows);
+    release(bs);
+    if (!ok)
+        return PyErr_NoMemory();
+    return PyFloat_FromDouble(flops);
+fail:
+    release(bs);
+    return NULL;
+}
+
 PyMethodDef LMM_METHODS[] = {
+    {"lmm_order", py_lmm_order, METH_VARARGS, lmm_order_doc},
     {"lmm_model", py_lmm_model, METH_VARARGS, lmm_model_doc},
     {"lmm_classes", py_lmm_classes, METH_VARARGS, lmm_classes_doc},
     {"lmm_evaluate", py_lmm_evaluate, METH_VARARGS, lmm_evaluate_doc},

@@ -46,6 +46,13 @@ CLASSES_COST = 0.1
 MAX_CLASSES = 10_000_000
 #: Level × row keys counted in one bincount up to this many (else np.unique).
 MAX_BINCOUNT = 50_000_000
+#: With a sparse coupling, S̄ of order m₂ ≥ SUPERNODAL_MIN_ORDER whose rows, in a
+#: minimum-degree order, give a factor of at most SUPERNODAL_RATIO of a dense one's flops is
+#: factored (and its selected inverse formed) by supernodes in that order (lmm.c,
+#: sn_factor; docs/lmm.md §6): InstEval's S̄ (order 1145, 20% of its entries nonzero) at
+#: ~22% of the dense flops.  Below that order a dense dpotrf costs too little to matter.
+SUPERNODAL_MIN_ORDER = 256
+SUPERNODAL_RATIO = 0.5
 
 
 def schur_order(model: GlmerModel) -> int:
@@ -143,6 +150,14 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
             return _core.lmm_classes(d, nlev, H, M22, rterm, p, n, REML, logw, model.ntheta)
     if p1 * (l1 * m2 if dense else int(nrest.sum()) + l1 * (p + 1)) > MAX_COUPLING:
         return None   # numpy's blocked factor keeps no dense copies of the coupling
+    supernodal = False
+    if not dense and m2 >= SUPERNODAL_MIN_ORDER:
+        perm = np.empty(q2, dtype=np.int64)
+        lptr = np.concatenate([[0], np.cumsum(nrest)]).astype(np.int64)
+        flops = _core.lmm_order(lptr, row, M22, q2, perm)
+        if flops <= SUPERNODAL_RATIO * m2 ** 3 / 3:
+            supernodal = True
+            level, row, sums, M22, rterm = _reordered(perm, level, row, sums, M22, rterm)
     if dense:
         M21 = np.zeros((l1, p1, m2))
         M21[level, :, row] = sums
@@ -167,7 +182,22 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
                 M21[p1 * ptr[:-1] + c * nk + nrest + t] = M1t[:, c, t]
     tril = np.column_stack(first.tril).astype(np.int64).ravel()
     return _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
-                           M21, M22, p, bool(dense), n, REML, logw, model.ntheta)
+                           M21, M22, p, bool(dense), n, REML, logw, model.ntheta, supernodal)
+
+
+def _reordered(perm: np.ndarray, level: np.ndarray, row: np.ndarray, sums: np.ndarray,
+               M22: np.ndarray, rterm: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The coupling's (level, row, sums), M₂₂ and rterm with S̄'s first q₂ rows in the order
+    ``perm`` (perm[i]: the old index of new row i; X's and ỹ's rows stay last), the pairs
+    again level by level, rows increasing within a level.  A permutation of S̄'s rows changes
+    no criterion: the core's S̄ is PᵀS̄P."""
+    q2, m2 = len(perm), len(M22)
+    inv = np.empty(q2, dtype=np.int64)
+    inv[perm] = np.arange(q2)
+    row = inv[row]
+    order = np.argsort(level * q2 + row)
+    idx = np.concatenate([perm, np.arange(q2, m2)])
+    return level[order], row[order], sums[order], M22[np.ix_(idx, idx)], rterm[idx]
 
 
 def _m22(w: np.ndarray | None, tail: list[np.ndarray], rest: tuple, rx: list,
