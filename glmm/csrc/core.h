@@ -190,6 +190,7 @@ HIDDEN void graph_free(Graph *g);
 HIDDEN void graph_of(Graph *g, Py_ssize_t nlev, const int64_t *ptr, const int64_t *rows,
                      const double *M22, Py_ssize_t ld);
 HIDDEN int min_degree(Graph *g, int64_t *perm);
+HIDDEN int etree_postorder(Graph *g, int64_t *order);
 HIDDEN int supernodes_of(Graph *g, Supernodes *sn);
 HIDDEN void supernodes_free(Supernodes *sn);
 

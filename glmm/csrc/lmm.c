@@ -1048,10 +1048,35 @@ fail:
     return NULL;
 }
 
+/* G (order m₂, emptied first) ← S̄'s graph with its first q2 rows in the order perm (inv: their
+ * inverse, filled here), X's and ỹ's rows taken as dense. */
+static void permuted_graph(Graph *G, const int64_t *perm, int64_t *inv, Py_ssize_t nlev,
+                           const int64_t *ptr, const int64_t *rows, const double *M22,
+                           Py_ssize_t q2)
+{
+    const Py_ssize_t m2 = G->n, words = G->words;
+    memset(G->bits, 0, sizeof(uint64_t) * m2 * words);
+    for (Py_ssize_t i = 0; i < q2; i++)
+        inv[perm[i]] = i;
+    for (Py_ssize_t k = 0; k < nlev; k++)
+        for (int64_t x = ptr[k]; x < ptr[k + 1]; x++)
+            for (int64_t y = ptr[k]; y < x; y++) {
+                const int64_t i = inv[rows[x]], j = inv[rows[y]];
+                G->bits[i * words + (j >> 6)] |= (uint64_t)1 << (j & 63);
+                G->bits[j * words + (i >> 6)] |= (uint64_t)1 << (i & 63);
+            }
+    for (Py_ssize_t i = 0; i < m2; i++)
+        for (Py_ssize_t j = 0; j < i; j++)
+            if (i >= q2 || M22[perm[i] * m2 + perm[j]] != 0.0) {
+                G->bits[i * words + (j >> 6)] |= (uint64_t)1 << (j & 63);
+                G->bits[j * words + (i >> 6)] |= (uint64_t)1 << (i & 63);
+            }
+}
+
 PyDoc_STRVAR(lmm_order_doc,
 "lmm_order(ptr, rows, M22, q2, perm) -> flops\n\n"
-"A minimum-degree order of S̄'s first q2 rows (the later terms' modes) for lmm_model's\n"
-"supernodal factor: level k of term 1 meets rows[ptr[k]:ptr[k+1]] (int64, in [0, q2)), M22\n"
+"A minimum-degree order of S̄'s first q2 rows (the later terms' modes), in the postorder of\n"
+"its elimination tree, for lmm_model's supernodal factor: level k of term 1 meets rows[ptr[k]:ptr[k+1]] (int64, in [0, q2)), M22\n"
 "(m₂ × m₂) is lmm_model's; perm (int64, q2) receives the old index of each row in the new\n"
 "order.  Returns the estimated flops of S̄'s supernodal factor in that order, with its last\n"
 "m₂ − q2 rows (X's and ỹ's) taken as dense: m₂³/3 would be one dense factor.");
@@ -1094,34 +1119,29 @@ static PyObject *py_lmm_order(PyObject *self, PyObject *args)
         goto fail;
     Graph g = {0}, h = {0};
     Supernodes sn = {0};
-    int64_t *inv = malloc(sizeof(int64_t) * (q2 + 1)), *nrows = malloc(sizeof(int64_t) * (nnz + 1));
-    int ok = inv && nrows && graph_alloc(&g, q2) && graph_alloc(&h, m2);
+    int64_t *inv = malloc(sizeof(int64_t) * (m2 + 1)), *post = malloc(sizeof(int64_t) * (m2 + 1));
+    int ok = inv && post && graph_alloc(&g, q2) && graph_alloc(&h, m2);
     double flops = 0.0;
     Py_BEGIN_ALLOW_THREADS
     if (ok) {
         graph_of(&g, nlev, ptr, rows, M22, m2);
         ok = min_degree(&g, perm);
     }
-    if (ok) {   /* S̄'s graph in the new order, X's and ỹ's rows dense */
-        for (Py_ssize_t i = 0; i < q2; i++)
-            inv[perm[i]] = i;
-        for (Py_ssize_t e = 0; e < nnz; e++)
-            nrows[e] = inv[rows[e]];
-        Graph *G = &h;
-        for (Py_ssize_t k = 0; k < nlev; k++)
-            for (int64_t x = ptr[k]; x < ptr[k + 1]; x++)
-                for (int64_t y = ptr[k]; y < x; y++) {
-                    const int64_t i = nrows[x], j = nrows[y];
-                    G->bits[i * G->words + (j >> 6)] |= (uint64_t)1 << (j & 63);
-                    G->bits[j * G->words + (i >> 6)] |= (uint64_t)1 << (i & 63);
-                }
-        for (Py_ssize_t i = 0; i < m2; i++)
-            for (Py_ssize_t j = 0; j < i; j++)
-                if (j >= q2 || i >= q2 || M22[perm[i] * m2 + perm[j]] != 0.0) {
-                    G->bits[i * G->words + (j >> 6)] |= (uint64_t)1 << (j & 63);
-                    G->bits[j * G->words + (i >> 6)] |= (uint64_t)1 << (i & 63);
-                }
-        ok = supernodes_of(G, &sn);
+    if (ok) {   /* then the elimination tree's postorder (the same fill) */
+        permuted_graph(&h, perm, inv, nlev, ptr, rows, M22, q2);
+        ok = etree_postorder(&h, post);
+    }
+    if (ok) {
+        int fixed = 1;   /* X's and ỹ's rows, dense and last, stay last */
+        for (Py_ssize_t i = q2; i < m2; i++)
+            fixed &= post[i] == i;
+        if (fixed) {
+            for (Py_ssize_t i = 0; i < q2; i++)
+                inv[i] = perm[post[i]];
+            memcpy(perm, inv, sizeof(int64_t) * q2);
+        }
+        permuted_graph(&h, perm, inv, nlev, ptr, rows, M22, q2);
+        ok = supernodes_of(&h, &sn);
         flops = sn.flops;
     }
     Py_END_ALLOW_THREADS
@@ -1129,7 +1149,7 @@ static PyObject *py_lmm_order(PyObject *self, PyObject *args)
     graph_free(&g);
     graph_free(&h);
     free(inv);
-    free(nrows);
+    free(post);
     release(bs);
     if (!ok)
         return PyErr_NoMemory();

@@ -14,10 +14,14 @@
 
 #include "core.h"
 
-/* the number of set bits of a word */
+/* the number of set bits of a word (without the popcnt instruction, which the core is not
+ * compiled for, __builtin_popcountll is a call into libgcc: this is inline) */
 static inline int bits_in(uint64_t x)
 {
-    return __builtin_popcountll(x);
+    x -= (x >> 1) & 0x5555555555555555ULL;
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return (int)((x * 0x0101010101010101ULL) >> 56);
 }
 
 int graph_alloc(Graph *g, Py_ssize_t n)
@@ -63,8 +67,8 @@ void graph_of(Graph *g, Py_ssize_t nlev, const int64_t *ptr, const int64_t *rows
 }
 
 /* A minimum-degree order of g's vertices (perm[s]: the vertex eliminated s-th; ties to the
- * lowest index).  Eliminating v joins its neighbours into a clique; g is consumed.  Returns
- * 0 when out of memory. */
+ * lowest index).  Eliminating v joins its neighbours into a clique; once the live vertices
+ * are a clique they follow in index order.  g is consumed.  Returns 0 when out of memory. */
 int min_degree(Graph *g, int64_t *perm)
 {
     const Py_ssize_t n = g->n, words = g->words;
@@ -84,6 +88,12 @@ int min_degree(Graph *g, int64_t *perm)
         for (Py_ssize_t i = 0; i < n; i++)
             if (deg[i] >= 0 && (v < 0 || deg[i] < deg[v]))
                 v = i;
+        if (deg[v] == n - 1 - s) {   /* the rest is a clique: it goes in index order */
+            for (Py_ssize_t i = 0; i < n; i++)
+                if (deg[i] >= 0)
+                    perm[s++] = i;
+            break;
+        }
         perm[s] = v;
         deg[v] = -1;
         const uint64_t *rv = row_of(g, v);
@@ -107,18 +117,13 @@ int min_degree(Graph *g, int64_t *perm)
     return 1;
 }
 
-/* The symbolic factor of the graph's matrix in its own order (g is consumed): each column j's
- * structure below the diagonal is its row's bits above j with those of its elimination-tree
- * children (the parent of j: the first of them); columns j, j + 1 share a supernode when
- * j + 1 is j's parent and j's structure is j + 1's and j + 1 itself.  Fills sn (its arrays
- * malloc'ed: free with supernodes_free); returns 0 when out of memory. */
-int supernodes_of(Graph *g, Supernodes *sn)
+/* The symbolic factor of the graph's matrix in its own order (g is consumed; row j then holds
+ * column j's structure below the diagonal): column j's structure is its row's bits above j
+ * with those of its elimination-tree children, less j; its parent (par[j], -1 for a root) is
+ * the first of them, cnt[j] their number. */
+static void symbolic(Graph *g, int64_t *cnt, int64_t *par)
 {
     const Py_ssize_t n = g->n, words = g->words;
-    memset(sn, 0, sizeof *sn);
-    int64_t *cnt = malloc(sizeof(int64_t) * (n + 1)), *par = malloc(sizeof(int64_t) * (n + 1));
-    if (!cnt || !par)
-        goto fail;
     for (Py_ssize_t j = 0; j < n; j++) {
         uint64_t *r = row_of(g, j);
         for (Py_ssize_t t = 0; t <= (j >> 6); t++)   /* keep the bits above j */
@@ -138,40 +143,121 @@ int supernodes_of(Graph *g, Supernodes *sn)
             rp[parent >> 6] &= ~((uint64_t)1 << (parent & 63));
         }
     }
-    Py_ssize_t nsn = 0, nrows = 0;
-    for (Py_ssize_t j = 0; j < n; j++)   /* a supernode ends at j unless j + 1 continues it */
-        if (j == n - 1 || !(par[j] == j + 1 && cnt[j] == cnt[j + 1] + 1)) {
-            nsn++;
-            nrows += cnt[j];
+}
+
+/* A postorder of the elimination tree of g's matrix (g is consumed): order[i], the vertex at
+ * position i, children (in increasing order) before their parent, each subtree contiguous.
+ * Relabelled so, the matrix has the same fill, and a parent follows its last child, so that
+ * supernodes along a chain of the tree are consecutive.  0 when out of memory. */
+int etree_postorder(Graph *g, int64_t *order)
+{
+    const Py_ssize_t n = g->n;
+    int64_t *cnt = malloc(sizeof(int64_t) * (n + 1)), *par = malloc(sizeof(int64_t) * (n + 1));
+    int64_t *head = malloc(sizeof(int64_t) * (n + 1)), *next = malloc(sizeof(int64_t) * (n + 1));
+    int64_t *stack = malloc(sizeof(int64_t) * (n + 1));
+    int ok = cnt && par && head && next && stack;
+    if (ok) {
+        symbolic(g, cnt, par);
+        for (Py_ssize_t j = 0; j <= n; j++)   /* child lists, increasing: head[n] the roots' */
+            head[j] = -1;
+        for (Py_ssize_t j = n - 1; j >= 0; j--) {
+            const int64_t p = par[j] >= 0 ? par[j] : n;
+            next[j] = head[p];
+            head[p] = j;
         }
+        Py_ssize_t at = 0, top = 0;
+        for (int64_t r = head[n]; r >= 0; r = next[r]) {   /* each root's subtree, depth first */
+            stack[top++] = r;
+            while (top) {
+                const int64_t v = stack[top - 1];
+                if (head[v] >= 0) {   /* descend to its next unvisited child */
+                    const int64_t c = head[v];
+                    head[v] = next[c];
+                    stack[top++] = c;
+                } else {
+                    order[at++] = v;
+                    top--;
+                }
+            }
+        }
+    }
+    free(cnt);
+    free(par);
+    free(head);
+    free(next);
+    free(stack);
+    return ok;
+}
+
+/* The supernodes of the graph's matrix's factor in its own order (g is consumed).  Columns
+ * j, j + 1 share a fundamental supernode when j + 1 is j's parent and j's structure is j + 1
+ * and j + 1's; then a supernode joins the next one when its last column's parent is among the
+ * next one's columns (so that its structure lies in the next one's columns and structure) and
+ * at most MAX_ZEROS of the joined block's entries are zeros of L (L is exactly zero there,
+ * and stays so in the factor; the fewer, larger blocks save S̄'s scattered updates).  Fills sn
+ * (its arrays malloc'ed: free with supernodes_free); returns 0 when out of memory. */
+#define MAX_ZEROS 0.2
+int supernodes_of(Graph *g, Supernodes *sn)
+{
+    const Py_ssize_t n = g->n, words = g->words;
+    memset(sn, 0, sizeof *sn);
+    int64_t *cnt = malloc(sizeof(int64_t) * (n + 1)), *par = malloc(sizeof(int64_t) * (n + 1));
+    int64_t *ends = malloc(sizeof(int64_t) * (n + 1));
+    if (!cnt || !par || !ends)
+        goto fail;
+    symbolic(g, cnt, par);
+    Py_ssize_t nsn = 0, nrows = 0;
+    for (Py_ssize_t j = 0, s0 = 0; j < n; j++) {
+        if (j < n - 1 && par[j] == j + 1 && cnt[j] == cnt[j + 1] + 1)
+            continue;   /* j + 1 continues the fundamental supernode */
+        if (nsn > 0) {   /* join the previous block (columns s0 … start − 1) to this one? */
+            const Py_ssize_t a = s0, last = ends[nsn - 1];
+            if (par[last] > last && par[last] <= j) {
+                double total = 0.0, real = 0.0;
+                for (Py_ssize_t c = a; c <= j; c++) {
+                    total += (double)(j - c) + (double)cnt[j];
+                    real += (double)cnt[c];
+                }
+                if (total - real <= MAX_ZEROS * total) {
+                    ends[nsn - 1] = j;
+                    continue;
+                }
+            }
+            s0 = last + 1;
+        }
+        ends[nsn++] = j;
+    }
+    for (Py_ssize_t s = 0; s < nsn; s++)
+        nrows += cnt[ends[s]];
     sn->nsn = nsn;
     sn->start = malloc(sizeof(int64_t) * (nsn + 1));
     sn->rptr = malloc(sizeof(int64_t) * (nsn + 1));
     sn->rows = malloc(sizeof(int64_t) * (nrows > 0 ? nrows : 1));
     if (!sn->start || !sn->rptr || !sn->rows)
         goto fail;
-    Py_ssize_t s = 0, at = 0;
+    Py_ssize_t at = 0;
     sn->start[0] = 0;
     sn->rptr[0] = 0;
-    for (Py_ssize_t j = 0; j < n; j++)
-        if (j == n - 1 || !(par[j] == j + 1 && cnt[j] == cnt[j + 1] + 1)) {
-            const uint64_t *r = row_of(g, j);
-            for (Py_ssize_t t = 0; t < words; t++)
-                for (uint64_t x = r[t]; x; x &= x - 1)
-                    sn->rows[at++] = t * 64 + __builtin_ctzll(x);
-            const Py_ssize_t w = j + 1 - sn->start[s], nr = at - sn->rptr[s];
-            sn->maxw = w > sn->maxw ? w : sn->maxw;
-            sn->maxr = nr > sn->maxr ? nr : sn->maxr;
-            sn->flops += (double)w * ((double)nr * nr + (double)w * w / 3.0 + (double)nr * w);
-            sn->start[++s] = j + 1;
-            sn->rptr[s] = at;
-        }
+    for (Py_ssize_t s = 0; s < nsn; s++) {   /* its structure: its last column's */
+        const uint64_t *r = row_of(g, ends[s]);
+        for (Py_ssize_t t = 0; t < words; t++)
+            for (uint64_t x = r[t]; x; x &= x - 1)
+                sn->rows[at++] = t * 64 + __builtin_ctzll(x);
+        sn->start[s + 1] = ends[s] + 1;
+        sn->rptr[s + 1] = at;
+        const Py_ssize_t w = sn->start[s + 1] - sn->start[s], nr = at - sn->rptr[s];
+        sn->maxw = w > sn->maxw ? w : sn->maxw;
+        sn->maxr = nr > sn->maxr ? nr : sn->maxr;
+        sn->flops += (double)w * ((double)nr * nr + (double)w * w / 3.0 + (double)nr * w);
+    }
     free(cnt);
     free(par);
+    free(ends);
     return 1;
 fail:
     free(cnt);
     free(par);
+    free(ends);
     supernodes_free(sn);
     return 0;
 }

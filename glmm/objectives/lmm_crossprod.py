@@ -197,7 +197,8 @@ def _reordered(perm: np.ndarray, level: np.ndarray, row: np.ndarray, sums: np.nd
     row = inv[row]
     order = np.argsort(level * q2 + row)
     idx = np.concatenate([perm, np.arange(q2, m2)])
-    return level[order], row[order], sums[order], M22[np.ix_(idx, idx)], rterm[idx]
+    return (level[order], row[order], sums[order], M22.take(idx, axis=0).take(idx, axis=1),
+            rterm[idx])
 
 
 def _m22(w: np.ndarray | None, tail: list[np.ndarray], rest: tuple, rx: list,
