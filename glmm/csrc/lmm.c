@@ -128,6 +128,9 @@ typedef struct {
     /* the supernodal factor of S̄ (lmm_model's `supernodal`; its arrays in held.index) */
     int supernodal;
     Supernodes sn;
+    /* lmm_model's M₂₂ by its nonzeros: row j's columns m22col[m22ptr[j]:m22ptr[j+1]],
+     * increasing (in held.index) */
+    const int64_t *m22ptr, *m22col;
 } LmmModel;
 
 /* the scratch of one evaluation */
@@ -231,11 +234,11 @@ static void probe(Work *w, const double *v, double scale, double *out)
             y[q1 + rows[pos]] += t;
         }
     }
-    for (Py_ssize_t j = 0; j < q2; j++) {
+    for (Py_ssize_t j = 0; j < q2; j++) {   /* M₂₂'s row j, by its nonzeros */
         const double *Mc = m->M22 + j * m2;
         double t = 0.0;
-        for (Py_ssize_t i = 0; i < m2; i++)
-            t += Mc[i] * s[q1 + i];
+        for (int64_t e = m->m22ptr[j]; e < m->m22ptr[j + 1]; e++)
+            t += Mc[m->m22col[e]] * s[q1 + m->m22col[e]];
         out[m->rterm[j]] += scale * v[q1 + j] * (y[q1 + j] + t);
     }
     for (Py_ssize_t j = 0; j < m->nth1; j++) {
@@ -378,10 +381,32 @@ static double evaluate(Work *w, const double *theta, double *g)
         T[m->tril[2 * j] * p1 + m->tril[2 * j + 1]] = theta[j];
     for (Py_ssize_t i = 0; i < m2; i++)
         lam2[i] = m->rterm[i] >= 0 ? theta[m->rterm[i]] : 1.0;
-    /* S̄ ← Λ̄₂M₂₂Λ̄₂ + E₂ (lower triangle, column-major) */
-    for (Py_ssize_t j = 0; j < m2; j++)
-        for (Py_ssize_t i = j; i < m2; i++)
-            S[j * m2 + i] = lam2[i] * m->M22[j * m2 + i] * lam2[j] + (i == j && i < q2);
+    /* S̄ ← Λ̄₂M₂₂Λ̄₂ + E₂ (lower triangle, column-major): supernodal, on L̄₂'s pattern only
+     * (zero, then M₂₂'s nonzeros: S̄'s lower triangle is zero elsewhere, and stays so) */
+    if (m->supernodal) {
+        const Supernodes *sn = &m->sn;
+        for (Py_ssize_t t = 0; t < sn->nsn; t++)
+            for (int64_t c = sn->start[t]; c < sn->start[t + 1]; c++) {
+                double *col = S + c * m2;
+                memset(col + c, 0, sizeof(double) * (sn->start[t + 1] - c));
+                for (int64_t e = sn->rptr[t]; e < sn->rptr[t + 1]; e++)
+                    col[sn->rows[e]] = 0.0;
+            }
+        for (Py_ssize_t j = 0; j < m2; j++) {
+            const double *Mj = m->M22 + j * m2;
+            double *col = S + j * m2;
+            for (int64_t e = m->m22ptr[j]; e < m->m22ptr[j + 1]; e++) {
+                const int64_t i = m->m22col[e];
+                if (i >= j)
+                    col[i] = lam2[i] * Mj[i] * lam2[j];
+            }
+            if (j < q2)
+                col[j] += 1.0;
+        }
+    } else
+        for (Py_ssize_t j = 0; j < m2; j++)
+            for (Py_ssize_t i = j; i < m2; i++)
+                S[j * m2 + i] = lam2[i] * m->M22[j * m2 + i] * lam2[j] + (i == j && i < q2);
     Sum ld = {0.0, 0.0};
     for (Py_ssize_t k = 0; k < l1; k++) {
         const double *Mk = m->M11 + k * pp;
@@ -469,10 +494,7 @@ static double evaluate(Work *w, const double *theta, double *g)
         dpotri_p(&lo, &n2, S, &n2, &info);
     if (info != 0)
         return INFINITY;
-    for (Py_ssize_t j = 0; j < m2; j++)
-        for (Py_ssize_t i = j + 1; i < m2; i++)
-            S[i * m2 + j] = S[j * m2 + i];
-    const double *P22 = S;
+    const double *P22 = S;   /* its lower triangle: P₂₂[i, j] at P22[j·m₂ + i] for i ≥ j */
     /* Kₖ = WₖLₖ⁻¹ (in place), then P₂₁,ₖ = −P₂₂Kₖ on rows(k) */
     for (Py_ssize_t k = 0; k < l1; k++) {
         const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
@@ -485,15 +507,32 @@ static double evaluate(Work *w, const double *theta, double *g)
                     v -= Kk[e * nk + pos] * L[e * p1 + c];
                 Kk[c * nk + pos] = v / L[c * p1 + c];
             }
-        if (!m->dense) {
+        if (m->supernodal) {   /* P₂₂ on rows(k) × rows(k), each pair once (lower) */
+            const int64_t *rows = m->rows + m->ptr[k];
+            double *Pk = w->P21 + off;
+            memset(Pk, 0, sizeof(double) * p1 * nk);
+            for (Py_ssize_t a = 0; a < nk; a++) {
+                const double *col = P22 + rows[a] * m2;
+                for (Py_ssize_t c = 0; c < p1; c++) {
+                    const double *Kc = Kk + c * nk, ka = Kc[a];
+                    double *Pc = Pk + c * nk, v = col[rows[a]] * ka;
+                    for (Py_ssize_t b = a + 1; b < nk; b++) {
+                        const double pab = col[rows[b]];
+                        v += pab * Kc[b];
+                        Pc[b] -= pab * ka;
+                    }
+                    Pc[a] -= v;
+                }
+            }
+        } else if (!m->dense) {
             const int64_t *rows = m->rows + m->ptr[k];
             double *Pk = w->P21 + off;
             for (Py_ssize_t c = 0; c < p1; c++)
                 for (Py_ssize_t a = 0; a < nk; a++) {
-                    const double *col = P22 + rows[a] * m2;
                     double v = 0.0;
                     for (Py_ssize_t b = 0; b < nk; b++)
-                        v += col[rows[b]] * Kk[c * nk + b];
+                        v += P22[b < a ? rows[b] * m2 + rows[a] : rows[a] * m2 + rows[b]] *
+                             Kk[c * nk + b];
                     Pk[c * nk + a] = -v;
                 }
         }
@@ -548,11 +587,13 @@ static double evaluate(Work *w, const double *theta, double *g)
             acc[rows[pos]] += v;
         }
     }
-    for (Py_ssize_t j = 0; j < q2; j++) {
-        const double *Pc = P22 + j * m2, *Mc = m->M22 + j * m2;
+    for (Py_ssize_t j = 0; j < q2; j++) {   /* Σᵢ P₂₂[i, j] λᵢ M₂₂[j, i] over M₂₂'s nonzeros */
+        const double *Mc = m->M22 + j * m2;
         double v = acc[j];
-        for (Py_ssize_t i = 0; i < m2; i++)
-            v += Pc[i] * lam2[i] * Mc[i];
+        for (int64_t e = m->m22ptr[j]; e < m->m22ptr[j + 1]; e++) {
+            const int64_t i = m->m22col[e];
+            v += P22[i >= j ? j * m2 + i : i * m2 + j] * lam2[i] * Mc[i];
+        }
         gt[m->rterm[j]] += v;
     }
     /* T(zzᵀ), z = −r²P[:, ỹ] = [û; β̂ − β₀; −1] */
@@ -563,8 +604,8 @@ static double evaluate(Work *w, const double *theta, double *g)
         for (Py_ssize_t c = 0; c < p1; c++)
             z[k * p1 + c] = -pwrss * w->P21[off + c * nk + nk - 1];
     }
-    for (Py_ssize_t i = 0; i < m2; i++)
-        z[m->q1 + i] = -pwrss * P22[(m2 - 1) * m2 + i];
+    for (Py_ssize_t i = 0; i < m2; i++)   /* P₂₂'s last row */
+        z[m->q1 + i] = -pwrss * P22[i * m2 + m2 - 1];
     probe(w, z, (nu - 1.0) / pwrss, gt);
     if (!m->REML && p > 0) {   /* −Σ_c T(v_c v_cᵀ), v_c = columns of U R_Xᵀ */
         double *U = w->U;
@@ -576,8 +617,9 @@ static double evaluate(Work *w, const double *theta, double *g)
                 for (Py_ssize_t c = 0; c < p1; c++)
                     Ud[k * p1 + c] = w->P21[off + c * nk + nk - 1 - p + d] - z[k * p1 + c] * zd;
             }
-            for (Py_ssize_t i = 0; i < m2 - 1; i++)
-                Ud[m->q1 + i] = P22[(q2 + d) * m2 + i] - z[m->q1 + i] * zd;
+            for (Py_ssize_t i = 0; i < m2 - 1; i++)   /* P₂₂[i, q₂ + d] */
+                Ud[m->q1 + i] = P22[i >= q2 + d ? (q2 + d) * m2 + i : i * m2 + q2 + d] -
+                                z[m->q1 + i] * zd;
             Ud[len - 1] = 0.0;
         }
         for (Py_ssize_t c = 0; c < p; c++) {
@@ -702,6 +744,49 @@ static double lmm_value(Work *w, const double *theta, double *g)
 
 /* -- the entry points ----------------------------------------------------------------------- */
 
+/* The model's index block grown to `size` items, every pointer into it re-pointed; 0 when out
+ * of memory (the block is then unchanged). */
+static int grow_index(LmmModel *lm, Py_ssize_t size)
+{
+    const int64_t **p[] = {&lm->tril, &lm->rterm, &lm->ptr, &lm->rows, &lm->m22ptr, &lm->m22col};
+    enum { N = sizeof p / sizeof p[0] };
+    Py_ssize_t at[N];   /* the offsets, taken before the block moves */
+    for (size_t k = 0; k < N; k++)
+        at[k] = *p[k] ? *p[k] - lm->held.index : -1;
+    int64_t *c = size < 0 ? NULL : PyMem_Realloc(lm->held.index, sizeof(int64_t) * (size + 1));
+    if (!c)
+        return 0;
+    for (size_t k = 0; k < N; k++)
+        if (at[k] >= 0)
+            *p[k] = c + at[k];
+    lm->held.index = c;
+    return 1;
+}
+
+/* M₂₂ by its nonzeros (m22ptr, m22col), appended to the index block of *used items. */
+static int take_m22(LmmModel *lm, Py_ssize_t *used)
+{
+    const Py_ssize_t m2 = lm->m2;
+    Py_ssize_t nnz = 0;
+    for (Py_ssize_t i = 0; i < m2 * m2; i++)
+        nnz += lm->M22[i] != 0.0;
+    const Py_ssize_t at = *used;
+    if (!grow_index(lm, muladd(1, at + m2 + 1, nnz)))
+        return 0;
+    int64_t *ptr = lm->held.index + at, *col = ptr + m2 + 1;
+    ptr[0] = 0;
+    for (Py_ssize_t j = 0, e = 0; j < m2; j++) {
+        for (Py_ssize_t i = 0; i < m2; i++)
+            if (lm->M22[j * m2 + i] != 0.0)
+                col[e++] = i;
+        ptr[j + 1] = e;
+    }
+    lm->m22ptr = ptr;
+    lm->m22col = col;
+    *used = at + m2 + 1 + nnz;
+    return 1;
+}
+
 /* The supernodes of S̄'s factor in its rows' order (its pattern: the levels' rows pairwise and
  * M₂₂'s nonzeros), appended to the model's index block of `nindex` items; 0 when out of
  * memory. */
@@ -717,18 +802,11 @@ static int take_supernodes(LmmModel *lm, Py_ssize_t nindex)
     if (!ok)
         return 0;
     const Py_ssize_t nrows = sn.rptr[sn.nsn];
-    const Py_ssize_t size = muladd(2, sn.nsn + 1, muladd(1, nindex, nrows));
-    int64_t *c = size < 0 ? NULL : PyMem_Realloc(lm->held.index, sizeof(int64_t) * (size + 1));
-    if (!c) {
+    if (!grow_index(lm, muladd(2, sn.nsn + 1, muladd(1, nindex, nrows)))) {
         supernodes_free(&sn);
         return 0;
     }
-    const Py_ssize_t nth1 = lm->p1 * (lm->p1 + 1) / 2, m2 = lm->m2, l1 = lm->l1;
-    lm->held.index = c;   /* re-pointed: the block may have moved */
-    lm->tril = c;
-    lm->rterm = c + 2 * nth1;
-    lm->ptr = c + 2 * nth1 + m2;
-    lm->rows = c + 2 * nth1 + m2 + l1 + 1;
+    int64_t *c = lm->held.index;
     lm->sn = sn;
     lm->sn.start = c + nindex;
     lm->sn.rptr = lm->sn.start + sn.nsn + 1;
@@ -856,7 +934,8 @@ static PyObject *py_lmm_model(PyObject *self, PyObject *args)
     lm->m2 = m2, lm->q2 = q2, lm->p = p, lm->nnz = nnz, lm->dense = dense, lm->REML = REML;
     lm->nobs = (double)nobs, lm->logw = logw;
     lm->M11 = M11, lm->M21 = M21, lm->M22 = M22;
-    if (supernodal && !take_supernodes(lm, nindex)) {
+    Py_ssize_t used = nindex;
+    if (!take_m22(lm, &used) || (supernodal && !take_supernodes(lm, used))) {
         PyErr_NoMemory();
         goto fail;
     }
