@@ -1128,10 +1128,9 @@ fail:
 }
 
 /* G (order m₂, emptied first) ← S̄'s graph with its first q2 rows in the order perm (inv: their
- * inverse, filled here), X's and ỹ's rows taken as dense. */
+ * inverse, filled here): the cliques rows[ptr[k]:ptr[k+1]], X's and ỹ's rows dense. */
 static void permuted_graph(Graph *G, const int64_t *perm, int64_t *inv, Py_ssize_t nlev,
-                           const int64_t *ptr, const int64_t *rows, const double *M22,
-                           Py_ssize_t q2)
+                           const int64_t *ptr, const int64_t *rows, Py_ssize_t q2)
 {
     const Py_ssize_t m2 = G->n, words = G->words;
     memset(G->bits, 0, sizeof(uint64_t) * m2 * words);
@@ -1144,20 +1143,20 @@ static void permuted_graph(Graph *G, const int64_t *perm, int64_t *inv, Py_ssize
                 G->bits[i * words + (j >> 6)] |= (uint64_t)1 << (j & 63);
                 G->bits[j * words + (i >> 6)] |= (uint64_t)1 << (i & 63);
             }
-    for (Py_ssize_t i = 0; i < m2; i++)
-        for (Py_ssize_t j = 0; j < i; j++)
-            if (i >= q2 || M22[perm[i] * m2 + perm[j]] != 0.0) {
-                G->bits[i * words + (j >> 6)] |= (uint64_t)1 << (j & 63);
-                G->bits[j * words + (i >> 6)] |= (uint64_t)1 << (i & 63);
-            }
+    for (Py_ssize_t i = q2; i < m2; i++)
+        for (Py_ssize_t j = 0; j < i; j++) {
+            G->bits[i * words + (j >> 6)] |= (uint64_t)1 << (j & 63);
+            G->bits[j * words + (i >> 6)] |= (uint64_t)1 << (i & 63);
+        }
 }
 
 PyDoc_STRVAR(lmm_order_doc,
-"lmm_order(ptr, rows, M22, q2, perm) -> flops\n\n"
+"lmm_order(ptr, rows, q2, m2, perm) -> flops\n\n"
 "A minimum-degree order of S̄'s first q2 rows (the later terms' modes), in the postorder of\n"
-"its elimination tree, for lmm_model's supernodal factor: level k of term 1 meets rows[ptr[k]:ptr[k+1]] (int64, in [0, q2)), M22\n"
-"(m₂ × m₂) is lmm_model's; perm (int64, q2) receives the old index of each row in the new\n"
-"order.  Returns the estimated flops of S̄'s supernodal factor in that order, with its last\n"
+"its elimination tree, for lmm_model's supernodal factor of S̄ (order m2): S̄'s pattern among\n"
+"those rows is the cliques rows[ptr[k]:ptr[k+1]] (int64, in [0, q2): the rows each level of\n"
+"term 1 meets, and M₂₂'s pairs); perm (int64, q2) receives the old index of each row in the\n"
+"new order.  Returns the estimated flops of S̄'s supernodal factor in that order, with its last\n"
 "m₂ − q2 rows (X's and ỹ's) taken as dense: m₂³/3 would be one dense factor.");
 
 static PyObject *py_lmm_order(PyObject *self, PyObject *args)
@@ -1165,23 +1164,20 @@ static PyObject *py_lmm_order(PyObject *self, PyObject *args)
     Buffers buffers, *bs = &buffers;
     bs->used = 0;
     PyObject *const *a = unpack(args, "lmm_order", 5);
-    Py_ssize_t q2;
-    if (!a || !size_arg(a[3], "q2", &q2))
+    Py_ssize_t q2, m2;
+    if (!a || !size_arg(a[2], "q2", &q2) || !size_arg(a[3], "m2", &m2))
         return NULL;
+    if (q2 > m2 - 1 || m2 > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "m2: expected more than q2 = %zd rows and at most %d, "
+                     "got %zd", q2, INT_MAX, m2);
+        return NULL;
+    }
     const int64_t *ptr = array(bs, a[0], "ptr", ANY, VECTOR, 0, 1);
     const Py_ssize_t nlev = ptr ? last_rows(bs) - 1 : 0;
     const int64_t *rows = ptr ? array(bs, a[1], "rows", ANY, VECTOR, 0, 1) : NULL;
     const Py_ssize_t nnz = rows ? last_rows(bs) : 0;
-    const double *M22 = rows ? array(bs, a[2], "M22", ANY, FLAT, 0, 0) : NULL;
-    if (!M22)
+    if (!rows)
         goto fail;
-    const Py_buffer *mb = &bs->b[bs->used - 1];
-    const Py_ssize_t m2 = mb->ndim == 2 ? mb->shape[0] : -1;
-    if (m2 < 1 || mb->shape[1] != m2 || q2 > m2 - 1 || m2 > INT_MAX) {
-        PyErr_Format(PyExc_ValueError, "M22: expected a square array of more than q2 = %zd rows",
-                     q2);
-        goto fail;
-    }
     int64_t *perm = array(bs, a[4], "perm", q2, VECTOR, 1, 1);
     if (!perm || !disjoint(bs, NULL))
         goto fail;
@@ -1203,11 +1199,11 @@ static PyObject *py_lmm_order(PyObject *self, PyObject *args)
     double flops = 0.0;
     Py_BEGIN_ALLOW_THREADS
     if (ok) {
-        graph_of(&g, nlev, ptr, rows, M22, m2);
+        graph_of(&g, nlev, ptr, rows, NULL, 0);
         ok = min_degree(&g, perm);
     }
     if (ok) {   /* then the elimination tree's postorder (the same fill) */
-        permuted_graph(&h, perm, inv, nlev, ptr, rows, M22, q2);
+        permuted_graph(&h, perm, inv, nlev, ptr, rows, q2);
         ok = etree_postorder(&h, post);
     }
     if (ok) {
@@ -1219,7 +1215,7 @@ static PyObject *py_lmm_order(PyObject *self, PyObject *args)
                 inv[i] = perm[post[i]];
             memcpy(perm, inv, sizeof(int64_t) * q2);
         }
-        permuted_graph(&h, perm, inv, nlev, ptr, rows, M22, q2);
+        permuted_graph(&h, perm, inv, nlev, ptr, rows, q2);
         ok = supernodes_of(&h, &sn);
         flops = sn.flops;
     }

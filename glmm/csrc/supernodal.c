@@ -50,8 +50,9 @@ static inline void set_edge(Graph *g, Py_ssize_t i, Py_ssize_t j)
     row_of(g, j)[i >> 6] |= (uint64_t)1 << (i & 63);
 }
 
-/* The pattern of S̄ on its first g->n rows: level k's rows rows[ptr[k]:ptr[k+1]] (those
- * below n) pairwise, and the nonzeros of M₂₂ (ld × ld, row-major, symmetric). */
+/* The pattern of S̄ on its first g->n rows: level k's rows rows[ptr[k]:ptr[k+1]] (increasing;
+ * those below n) pairwise, and the nonzeros of M₂₂ (ld × ld, row-major, symmetric; NULL:
+ * none). */
 void graph_of(Graph *g, Py_ssize_t nlev, const int64_t *ptr, const int64_t *rows,
               const double *M22, Py_ssize_t ld)
 {
@@ -60,7 +61,7 @@ void graph_of(Graph *g, Py_ssize_t nlev, const int64_t *ptr, const int64_t *rows
         for (int64_t a = ptr[k]; a < ptr[k + 1] && rows[a] < n; a++)
             for (int64_t b = ptr[k]; b < a; b++)
                 set_edge(g, rows[a], rows[b]);
-    for (Py_ssize_t i = 0; i < n; i++)
+    for (Py_ssize_t i = 0; M22 && i < n; i++)
         for (Py_ssize_t j = 0; j < i; j++)
             if (M22[i * ld + j] != 0.0)
                 set_edge(g, i, j);

@@ -44,8 +44,11 @@ MAX_COUPLING = 50_000_000
 #: MAX_CLASSES entries (80 MB).
 CLASSES_COST = 0.1
 MAX_CLASSES = 10_000_000
-#: Level × row keys counted in one bincount up to this many (else np.unique).
+#: Level × row keys counted in one bincount up to this many, and up to SPARSE_KEYS times
+#: the keys (else np.unique: InstEval's 3.4·10⁶ level × row cells for 1.5·10⁵ keys, whose
+#: counts array, 27 MB of fresh pages, cost 25 ms in a new process against np.unique's 5).
 MAX_BINCOUNT = 50_000_000
+SPARSE_KEYS = 8
 #: With a sparse coupling, S̄ of order m₂ ≥ SUPERNODAL_MIN_ORDER whose rows, in a
 #: minimum-degree order, give a factor of at most SUPERNODAL_RATIO of a dense one's flops is
 #: factored (and its selected inverse formed) by supernodes in that order (lmm.c,
@@ -115,7 +118,7 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
         # all ones (unit weights, intercepts only): the sums are the counts
         ones = unit and first.intercept and all(t.intercept for t in rest)
         vals = None if ones else np.concatenate([(w * x)[:, None] * X1 for x in rx])
-        if l1 * q2 <= MAX_BINCOUNT:
+        if l1 * q2 <= min(MAX_BINCOUNT, SPARSE_KEYS * len(key)):
             counts = np.bincount(key, minlength=l1 * q2)
             keys = np.flatnonzero(counts)
             sums = (counts[keys].astype(float)[:, None] if vals is None else
@@ -135,7 +138,7 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
     nrest = np.bincount(level, minlength=l1)
     sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
     dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
-    M22 = _m22(None if unit else w, tail, rest, rx, offsets, q2, m2)
+    wm = None if unit else w
     rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
                                       [t.nlevels for t in rest]),
                             np.full(p + 1, -1)]).astype(np.int64)
@@ -147,17 +150,25 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
         if (CLASSES_COST * len(d) * m2 * m2 <= cost / 2 and len(d) * m2 * m2 <= MAX_CLASSES
                 and l1 * m2 <= MAX_COUPLING):
             H = _class_grams(inverse, len(d), level, row, sums[:, 0], M1t[:, 0, :], l1, q2, m2)
+            M22 = _m22(wm, tail, rest, rx, offsets, q2, m2)
             return _core.lmm_classes(d, nlev, H, M22, rterm, p, n, REML, logw, model.ntheta)
     if p1 * (l1 * m2 if dense else int(nrest.sum()) + l1 * (p + 1)) > MAX_COUPLING:
         return None   # numpy's blocked factor keeps no dense copies of the coupling
-    supernodal = False
+    supernodal, pos = False, None
     if not dense and m2 >= SUPERNODAL_MIN_ORDER:
+        # S̄'s pattern: each level's rows pairwise, and the later terms' pairs in M₂₂
+        pairs = _m22_pairs(rest, offsets)
+        lptr = np.concatenate([[0], np.cumsum(nrest), len(row) + 2 * np.arange(1, len(pairs) + 1)])
         perm = np.empty(q2, dtype=np.int64)
-        lptr = np.concatenate([[0], np.cumsum(nrest)]).astype(np.int64)
-        flops = _core.lmm_order(lptr, row, M22, q2, perm)
+        flops = _core.lmm_order(lptr.astype(np.int64), np.concatenate([row, pairs.ravel()]), q2,
+                                m2, perm)
         if flops <= SUPERNODAL_RATIO * m2 ** 3 / 3:
             supernodal = True
-            level, row, sums, M22, rterm = _reordered(perm, level, row, sums, M22, rterm)
+            pos = np.empty(q2, dtype=np.int64)
+            pos[perm] = np.arange(q2)
+            level, row, sums = _reordered(pos, level, row, sums)
+            rterm[:q2] = rterm[perm]
+    M22 = _m22(wm, tail, rest, rx, offsets, q2, m2, pos)
     if dense:
         M21 = np.zeros((l1, p1, m2))
         M21[level, :, row] = sums
@@ -185,47 +196,59 @@ def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
                            M21, M22, p, bool(dense), n, REML, logw, model.ntheta, supernodal)
 
 
-def _reordered(perm: np.ndarray, level: np.ndarray, row: np.ndarray, sums: np.ndarray,
-               M22: np.ndarray, rterm: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The coupling's (level, row, sums), M₂₂ and rterm with S̄'s first q₂ rows in the order
-    ``perm`` (perm[i]: the old index of new row i; X's and ỹ's rows stay last), the pairs
-    again level by level, rows increasing within a level.  A permutation of S̄'s rows changes
-    no criterion: the core's S̄ is PᵀS̄P."""
-    q2, m2 = len(perm), len(M22)
-    inv = np.empty(q2, dtype=np.int64)
-    inv[perm] = np.arange(q2)
-    row = inv[row]
-    order = np.argsort(level * q2 + row)
-    idx = np.concatenate([perm, np.arange(q2, m2)])
-    return (level[order], row[order], sums[order], M22.take(idx, axis=0).take(idx, axis=1),
-            rterm[idx])
+def _reordered(pos: np.ndarray, level: np.ndarray, row: np.ndarray,
+               sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The coupling's (level, row, sums) with S̄'s first q₂ rows renumbered, pos[r] the new
+    index of row r (X's and ỹ's rows stay last), the pairs again level by level, rows
+    increasing within a level.  A permutation of S̄'s rows changes no criterion: the core's
+    S̄ is PᵀS̄P."""
+    row = pos[row]
+    order = np.argsort(level * len(pos) + row)
+    return level[order], row[order], sums[order]
+
+
+def _m22_pairs(rest: tuple, offsets: np.ndarray) -> np.ndarray:
+    """The pairs (rows of S̄) of two later terms' levels that share an observation: M₂₂'s
+    nonzeros among the later terms' rows, off its diagonal (a term's own block is diagonal),
+    as an (npairs, 2) int64 array."""
+    out = [np.zeros((0, 2), dtype=np.int64)]
+    for s, ts in enumerate(rest):
+        for t in range(s + 1, len(rest)):
+            tt = rest[t]
+            cells = np.flatnonzero(np.bincount(ts.codes * tt.nlevels + tt.codes,
+                                               minlength=ts.nlevels * tt.nlevels))
+            out.append(np.column_stack([offsets[s] + cells // tt.nlevels,
+                                        offsets[t] + cells % tt.nlevels]))
+    return np.concatenate(out).astype(np.int64)
 
 
 def _m22(w: np.ndarray | None, tail: list[np.ndarray], rest: tuple, rx: list,
-         offsets: np.ndarray, q2: int, m2: int) -> np.ndarray:
-    """M₂₂: the later terms' and X's and ỹ's cross-products (m₂ × m₂, dense); w None for
-    unit weights."""
+         offsets: np.ndarray, q2: int, m2: int, pos: np.ndarray | None = None) -> np.ndarray:
+    """M₂₂: the later terms' and X's and ỹ's cross-products (m₂ × m₂, dense), with the later
+    terms' row r at pos[r] (None: at r); w None for unit weights."""
+    if pos is None:
+        pos = np.arange(q2)
     M22 = np.zeros((m2, m2))
     for a, ca in enumerate(tail):   # X's and ỹ's block, one dot product per entry
         wa = ca if w is None else w * ca
         for b in range(a, len(tail)):
             M22[q2 + a, q2 + b] = M22[q2 + b, q2 + a] = wa @ tail[b]
     for s, (xs, ts) in enumerate(zip(rx, rest, strict=True)):
-        a, b = offsets[s], offsets[s + 1]
+        at = pos[offsets[s]:offsets[s + 1]]
         wx = None if w is None and ts.intercept else (xs if w is None else w * xs)
-        M22[np.arange(a, b), np.arange(a, b)] = np.bincount(
-            ts.codes, None if wx is None else wx * xs, minlength=ts.nlevels)
-        M22[a:b, q2:] = column_level_sums(ts, wx, tail)
-        M22[q2:, a:b] = M22[a:b, q2:].T
+        M22[at, at] = np.bincount(ts.codes, None if wx is None else wx * xs,
+                                  minlength=ts.nlevels)
+        M22[at, q2:] = column_level_sums(ts, wx, tail)
+        M22[q2:, at] = M22[at, q2:].T
         for t in range(s + 1, len(rest)):
-            c0, c1 = offsets[t], offsets[t + 1]
+            to = pos[offsets[t]:offsets[t + 1]]
             tt = rest[t]
             blk = np.bincount(ts.codes * tt.nlevels + tt.codes,
                               None if wx is None and tt.intercept else
                               (rx[t] if wx is None else wx * rx[t]),
                               minlength=ts.nlevels * tt.nlevels).reshape(ts.nlevels, tt.nlevels)
-            M22[a:b, c0:c1] = blk
-            M22[c0:c1, a:b] = blk.T
+            M22[np.ix_(at, to)] = blk
+            M22[np.ix_(to, at)] = blk.T
     return M22
 
 
