@@ -46,6 +46,8 @@ static const char LMM_MODEL[] = "glmm._core.lmm_model";
 
 /* the largest first term the core takes (p₁ × p₁ blocks on the stack) */
 #define MAX_P1 16
+/* the largest S̄ lmm_order orders (its graphs: 2·m₂²/8 bytes, here 64 MB) */
+#define MAX_ORDER_GRAPH 16384
 
 /* -- LAPACK and BLAS from scipy ----------------------------------------------------------- */
 
@@ -1167,9 +1169,9 @@ static PyObject *py_lmm_order(PyObject *self, PyObject *args)
     Py_ssize_t q2, m2;
     if (!a || !size_arg(a[2], "q2", &q2) || !size_arg(a[3], "m2", &m2))
         return NULL;
-    if (q2 > m2 - 1 || m2 > INT_MAX) {
+    if (q2 > m2 - 1 || m2 > MAX_ORDER_GRAPH) {
         PyErr_Format(PyExc_ValueError, "m2: expected more than q2 = %zd rows and at most %d, "
-                     "got %zd", q2, INT_MAX, m2);
+                     "got %zd", q2, MAX_ORDER_GRAPH, m2);
         return NULL;
     }
     const int64_t *ptr = array(bs, a[0], "ptr", ANY, VECTOR, 0, 1);
