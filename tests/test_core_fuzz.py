@@ -47,8 +47,8 @@ pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")
 ENTRY_POINTS = ("scalar_model", "scalar_pirls", "scalar_gradient", "scalar_rx", "scalar_predict",
                 "scalar_minimize", "bfgs", "crossed_model", "crossed_pirls", "crossed_gradient",
                 "crossed_predict", "crossed_rx", "coupling_outer", "coupling_gather", "lmm_model",
-                "lmm_classes", "lmm_evaluate", "lmm_solution", "lmm_minimize", "block_model",
-                "block_evaluate", "block_minimize")
+                "lmm_classes", "lmm_evaluate", "lmm_solution", "lmm_minimize", "lmm_order",
+                "block_model", "block_evaluate", "block_minimize")
 #: the entry points that make a model's capsule, and the index arrays among their arguments
 #: (the ones a model copies)
 MODEL_MAKERS = {"scalar_model": lambda a: (a[5],),
@@ -143,15 +143,21 @@ def _tiny_model() -> object:
 
 
 @contextmanager
-def _dense_cost(cost: float, classes: float = np.inf) -> Iterator[None]:
+def _dense_cost(cost: float, classes: float = np.inf, supernodal: bool = False
+                ) -> Iterator[None]:
     """lmm_crossprod's choice of the dense or the sparse coupling block, or of the classes
-    form (a scalar term 1), forced one way."""
-    saved = lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST
+    form (a scalar term 1), forced one way; with ``supernodal``, a sparse block's S̄ factored
+    by supernodes (lmm_order, lmm_model's last argument) whatever its order."""
+    names = ("DENSE_COST", "CLASSES_COST", "SUPERNODAL_MIN_ORDER", "SUPERNODAL_RATIO")
+    saved = [getattr(lmm_crossprod, k) for k in names]
     lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST = cost, classes
+    if supernodal:
+        lmm_crossprod.SUPERNODAL_MIN_ORDER, lmm_crossprod.SUPERNODAL_RATIO = 0, np.inf
     try:
         yield
     finally:
-        lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST = saved
+        for k, v in zip(names, saved, strict=True):
+            setattr(lmm_crossprod, k, v)
 
 
 def capture() -> tuple[dict[str, list[tuple]], dict[int, tuple]]:
@@ -175,13 +181,16 @@ def capture() -> tuple[dict[str, list[tuple]], dict[int, tuple]]:
                         obj._pirls(theta, fit.beta, np.zeros(fit.model.q), joint=False)
                         obj.rx(obj.last[1])
     # lmer: one vector term (every level's block dense), nested and crossed scalar terms,
-    # forced through the sparse and the dense coupling block and the classes form;
-    # lmm_evaluate by hand (lmer's fits call lmm_minimize)
-    for case, cost, classes in (("sleepstudy", 0.1, np.inf), ("pastes", np.inf, np.inf),
-                                ("penicillin", 0.0, np.inf), ("penicillin", np.inf, 0.0)):
+    # forced through the sparse and the dense coupling block (S̄ whole, or by supernodes) and
+    # the classes form; lmm_evaluate by hand (lmer's fits call lmm_minimize)
+    for case, cost, classes, sn in (("sleepstudy", 0.1, np.inf, False),
+                                    ("pastes", np.inf, np.inf, False),
+                                    ("pastes", np.inf, np.inf, True),
+                                    ("penicillin", 0.0, np.inf, False),
+                                    ("penicillin", np.inf, 0.0, False)):
         ref = fixtures.load(case)
         c = ref.case
-        with _recording(calls, models, keep=2), _dense_cost(cost, classes):
+        with _recording(calls, models, keep=2), _dense_cost(cost, classes, sn):
             fit = glmm.lmer(c.formula, ref.data.to_pandas(), REML=False)
             obj = fit.objective_fn
             core.lmm_evaluate(obj._capsule, fit.theta * 1.1, np.zeros(len(fit.theta)))
@@ -373,7 +382,8 @@ def _maker(name: str) -> str | None:
     it takes one (lmm_model's or lmm_classes' capsule: either, for the lmm_ calls)."""
     kind = name.split("_")[0]
     maker = f"{kind}_model"
-    return maker if maker in MODEL_MAKERS and name not in MODEL_MAKERS else None
+    takes = name not in MODEL_MAKERS and name != "lmm_order"   # lmm_order takes no model
+    return maker if maker in MODEL_MAKERS and takes else None
 
 
 def mutated_call(calls: dict[str, list[tuple]], models: dict[int, tuple], seed: int, index: int

@@ -4,9 +4,9 @@ lme4's devfun, and its exact gradient.
 lmer's BFGS runs in the core wherever the core takes the model (a first term of any size,
 scalar later terms), and so does every evaluation of the fit (lmm_solution), which
 tests/test_lmer.py holds to lme4.  Here the core's own criterion is held to lme4's devfun at
-lme4's probe θ (tests/data/lmm/lme4_reference.json), with the coupling block dense, sparse and
-in classes, its gradient to central differences of its own value, and its solution to
-numpy's.
+lme4's probe θ (tests/data/lmm/lme4_reference.json), with the coupling block dense, sparse,
+sparse with S̄ factored by supernodes in a minimum-degree order of its rows, and in classes,
+its gradient to central differences of its own value, and its solution to numpy's.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from glmm.design.design import build_design
 from glmm.lmer import lmm_model
 from glmm.objectives import lmm_crossprod
 from glmm.objectives.lmm import LmmObjective
+from glmm.threads import blas_limit
 
 pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")
 
@@ -34,20 +35,25 @@ pytestmark = pytest.mark.skipif(core is None, reason="glmm._core was not built")
 PROBE_REL = 1e-10
 
 
-KINDS = ("dense", "sparse", "classes")
+KINDS = ("dense", "sparse", "supernodal", "classes")
 
 
 @contextmanager
 def coupling(kind: str) -> Iterator[None]:
-    """lmm_crossprod's coupling block forced dense or sparse, or term 1 (scalar) in classes
-    of equal M₁₁,ₖ (lmm.c, evaluate_classes)."""
-    saved = lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST
+    """lmm_crossprod's coupling block forced dense or sparse (S̄ factored whole, or by
+    supernodes in a minimum-degree order of its rows: lmm.c, sn_factor), or term 1 (scalar)
+    in classes of equal M₁₁,ₖ (lmm.c, evaluate_classes)."""
+    names = ("DENSE_COST", "CLASSES_COST", "SUPERNODAL_MIN_ORDER", "SUPERNODAL_RATIO")
+    saved = [getattr(lmm_crossprod, k) for k in names]
     lmm_crossprod.DENSE_COST = 0.0 if kind == "dense" else np.inf
     lmm_crossprod.CLASSES_COST = 0.0 if kind == "classes" else np.inf
+    lmm_crossprod.SUPERNODAL_MIN_ORDER = 0 if kind == "supernodal" else 10**9
+    lmm_crossprod.SUPERNODAL_RATIO = np.inf
     try:
         yield
     finally:
-        lmm_crossprod.DENSE_COST, lmm_crossprod.CLASSES_COST = saved
+        for k, v in zip(names, saved, strict=True):
+            setattr(lmm_crossprod, k, v)
 
 
 def capsule_of(obj: LmmObjective, kind: str) -> object:
@@ -62,20 +68,24 @@ def capsule_of(obj: LmmObjective, kind: str) -> object:
         if classes * m2 * m2 > lmm_crossprod.MAX_CLASSES:
             pytest.skip(f"{classes} classes of order {m2}: beyond MAX_CLASSES")
     made: list[str] = []
-    real = core.lmm_classes
+    real, real_model = core.lmm_classes, core.lmm_model
 
     def record(*a: object) -> object:
         made.append("classes")
         return real(*a)
 
-    core.lmm_classes = record
+    def record_model(*a: object) -> object:
+        made.append("dense" if a[10] else "supernodal" if a[15] else "sparse")
+        return real_model(*a)
+
+    core.lmm_classes, core.lmm_model = record, record_model
     try:
         with coupling(kind):
             capsule = obj._capsule
     finally:
-        core.lmm_classes = real
+        core.lmm_classes, core.lmm_model = real, real_model
     assert capsule is not None
-    assert (made == ["classes"]) == (kind == "classes")
+    assert made == [kind]
     return capsule
 
 
@@ -164,8 +174,8 @@ def test_core_equals_numpy(formula: str, weighted: bool, REML: bool, route: str,
     """Models outside the corpus (no lme4 reference here): the core's value and gradient are
     numpy's (glmm.objectives.lmm, §1–§3 of docs/lmm.md: another implementation of the same
     formulas, by the per-observation selected inverse), to rounding, at several θ, with the
-    coupling block dense and sparse, and in classes where term 1 is scalar; M formed by
-    either route (one product of the dense [Z X ỹ], or per-level sums)."""
+    coupling block dense, sparse and supernodal, and in classes where term 1 is scalar; M
+    formed by either route (one product of the dense [Z X ỹ], or per-level sums)."""
     if route == "sums":
         monkeypatch.setattr(lmm_crossprod, "MAX_PRODUCT", 0)
     df = _unbalanced(_half(frame("sleepstudy.csv")))
@@ -174,7 +184,7 @@ def test_core_equals_numpy(formula: str, weighted: bool, REML: bool, route: str,
     model = lmm_model(build_design(formula, df, weights="w" if weighted else None))
     assert lmm_crossprod.compiled_applies(model)
     rng = np.random.default_rng(7)
-    kinds = KINDS if model.terms[0].p == 1 else KINDS[:2]
+    kinds = KINDS if model.terms[0].p == 1 else KINDS[:3]
     for kind in kinds:
         obj = LmmObjective(model, REML)
         capsule = capsule_of(obj, kind)
@@ -185,6 +195,66 @@ def test_core_equals_numpy(formula: str, weighted: bool, REML: bool, route: str,
             fc = core.lmm_evaluate(capsule, theta, gc)
             assert abs(fc - f) <= 1e-12 * abs(f)   # sums of n terms and logs: rounding
             assert np.allclose(gc, g, rtol=1e-9, atol=1e-9 * max(1.0, abs(f)))
+
+
+def _banded(n_g: int = 400, n_h: int = 250, seed: int = 11) -> pd.DataFrame:
+    """Students g and instructors h (in 10 departments d) as in InstEval, but banded: each g
+    meets 3 neighbouring h, so that S̄ (h and d after g) is sparse and a minimum-degree order
+    factors it in many small supernodes with structure below them, then a dense tail."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_g), rng.integers(3, 10, n_g))   # 7 sizes: not the classes form
+    h = (g * n_h // n_g + rng.integers(0, 3, len(g))) % n_h
+    d = h * 10 // n_h
+    x = rng.normal(size=len(g))
+    y = (0.5 * x + rng.normal(0, 0.6, n_g)[g] + rng.normal(0, 0.4, n_h)[h]
+         + rng.normal(0, 0.3, 10)[d] + rng.normal(size=len(g)))
+    return pd.DataFrame({"y": y, "x": x, "g": pd.Categorical(g), "h": pd.Categorical(h),
+                         "d": pd.Categorical(d)})
+
+
+@pytest.mark.parametrize("REML", [True, False])
+def test_supernodal_factor_equals_numpy(REML: bool) -> None:
+    """S̄ of order 313, sparse: by supernodes in the minimum-degree order (the default here:
+    its factor is a small fraction of a dense one's flops), the core's value and gradient are
+    numpy's (another implementation, §1–§3 of docs/lmm.md) and the dense factor's, to
+    rounding, at several θ."""
+    model = lmm_model(build_design("y ~ x + (1 | g) + (1 | h) + (1 | d)", _banded()))
+    obj = LmmObjective(model, REML)
+    made: list[bool] = []
+    real = core.lmm_model
+
+    def record(*a: object) -> object:
+        made.append(bool(a[15]))
+        return real(*a)
+
+    core.lmm_model = record
+    try:
+        capsule = obj._capsule
+    finally:
+        core.lmm_model = real
+    assert made == [True]   # the default thresholds take the supernodal factor
+    plain = capsule_of(LmmObjective(model, REML), "sparse")
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        theta = rng.uniform(0.05, 1.5, model.ntheta)
+        with blas_limit(1):   # as in a fit: numpy's dense S̄ (order 263) on one thread
+            f, g = obj.value_and_gradient(theta)
+        gc, gp = np.zeros(model.ntheta), np.zeros(model.ntheta)
+        fc = core.lmm_evaluate(capsule, theta, gc)
+        fp = core.lmm_evaluate(plain, theta, gp)
+        # sums of n terms and logs, in other orders: rounding
+        assert abs(fc - f) <= 1e-12 * abs(f) and abs(fc - fp) <= 1e-12 * abs(f)
+        assert np.allclose(gc, g, rtol=1e-9, atol=1e-9 * max(1.0, abs(f)))
+        assert np.allclose(gc, gp, rtol=1e-9, atol=1e-9 * max(1.0, abs(f)))
+        # the solution by back-substitution on L̄₂'s pattern, its later modes taken back from
+        # the supernodal order to u's: numpy's solve (rounding of two solves)
+        order = obj._crossproducts.order
+        assert order is not None and (order != np.arange(len(order))).any()
+        got, (want, _) = obj.evaluate(theta), obj._evaluate(theta, False)
+        assert abs(got.objective - want.objective) <= 1e-12 * abs(want.objective)
+        np.testing.assert_allclose(got.u, want.u, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(got.beta, want.beta, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(got.RX, want.RX, rtol=1e-10, atol=1e-10)
 
 
 def test_a_later_vector_term_is_fitted_in_numpy() -> None:

@@ -10,8 +10,8 @@
  * or more crossed scalar terms with a dense coupling block (crossed.c, crossed_gradient.c,
  * sharing crossed.h; glmm/objectives/crossed.py); and the sparse coupling block's pair sums
  * (coupling.c; glmm/linalg/blocked.py); and an LMM's profiled criterion, its exact gradient
- * and the BFGS search over θ, from the model's θ-free cross-products (lmm.c;
- * glmm/objectives/lmm_crossprod.py).  The formulas, the convergence rule and the
+ * and the BFGS search over θ, from the model's θ-free cross-products (lmm.c, with S̄'s
+ * sparsity from supernodal.c; glmm/objectives/lmm_crossprod.py).  The formulas, the convergence rule and the
  * step-halving are those of glmm/objectives/pirls.py (pirls.c), the search's rules those of
  * glmm/optimize/bfgs.py; the response is glmm/families/response.py's Response.update for the
  * two pairs (response.h), its clamps applied per observation.  module.c registers the entry
@@ -167,6 +167,32 @@ HIDDEN void keep(Working *out, const Working *cur, Py_ssize_t n);
 HIDDEN int cholesky_upper(double *S, Py_ssize_t p);
 HIDDEN void cholesky_solve_ld(const double *R, Py_ssize_t p, Py_ssize_t ld, double *b);
 HIDDEN void cholesky_solve(const double *R, Py_ssize_t p, double *b);
+
+/* -- the sparsity of an LMM's S̄ (supernodal.c) ------------------------------------------- */
+
+/* A graph of n vertices: bit j of row i (words 64-bit words a row) is the edge i–j. */
+typedef struct {
+    Py_ssize_t n, words;
+    uint64_t *bits;
+} Graph;
+
+/* The supernodes of a Cholesky factor: supernode s holds columns start[s] … start[s+1] − 1,
+ * and its structure below them is rows[rptr[s]:rptr[s+1]] (increasing); maxw and maxr bound
+ * the widths and the structures, flops estimates the factor's cost. */
+typedef struct {
+    Py_ssize_t nsn, maxw, maxr;
+    int64_t *start, *rptr, *rows;
+    double flops;
+} Supernodes;
+
+HIDDEN int graph_alloc(Graph *g, Py_ssize_t n);
+HIDDEN void graph_free(Graph *g);
+HIDDEN void graph_of(Graph *g, Py_ssize_t nlev, const int64_t *ptr, const int64_t *rows,
+                     const double *M22, Py_ssize_t ld);
+HIDDEN int min_degree(Graph *g, int64_t *perm);
+HIDDEN int etree_postorder(Graph *g, int64_t *order);
+HIDDEN int supernodes_of(Graph *g, Supernodes *sn);
+HIDDEN void supernodes_free(Supernodes *sn);
 
 /* -- BFGS (bfgs.c) ------------------------------------------------------------------------ */
 

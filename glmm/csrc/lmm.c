@@ -16,7 +16,8 @@
  *     S̄ = Λ̄₂M₂₂Λ̄₂ + E₂ − Σₖ WₖWₖᵀ,   Wₖ = Bₖ Lₖ⁻ᵀ,  Bₖ = Λ̄₂ M₂₁,ₖ T₁   (Λ̄₂ = diag(λ₂))
  *
  * factored by LAPACK (dpotrf) into L̄₂, whose diagonal gives the rest of log|L_θ|², log|R_X|²
- * and r.  Column k of M₂₁ is sparse (the later terms' levels that meet level k, then the p+1
+ * and r; where S̄ is sparse (InstEval), by supernodes in a fill-reducing order of its rows
+ * (sn_factor, sn_inverse; supernodal.c finds the order and the supernodes).  Column k of M₂₁ is sparse (the later terms' levels that meet level k, then the p+1
  * rows of X and ỹ, always present): ``rows`` lists them per level.  When dense pays (few later
  * modes, crossed: every level meets most of them) every level lists all m₂ rows and the update
  * is one dsyrk.  A scalar term 1 whose levels fall into few classes of equal M₁₁,ₖ (equal
@@ -45,6 +46,8 @@ static const char LMM_MODEL[] = "glmm._core.lmm_model";
 
 /* the largest first term the core takes (p₁ × p₁ blocks on the stack) */
 #define MAX_P1 16
+/* the largest S̄ lmm_order orders (its graphs: 2·m₂²/8 bytes, here 64 MB) */
+#define MAX_ORDER_GRAPH 16384
 
 /* -- LAPACK and BLAS from scipy ----------------------------------------------------------- */
 
@@ -53,10 +56,19 @@ typedef void (*syrk_fn)(char *, char *, int *, int *, double *, double *, int *,
                         double *, int *);
 typedef void (*symm_fn)(char *, char *, int *, int *, double *, double *, int *, double *,
                         int *, double *, double *, int *);
+typedef void (*trsm_fn)(char *, char *, char *, char *, int *, int *, double *, double *,
+                        int *, double *, int *);
+typedef void (*gemm_fn)(char *, char *, int *, int *, int *, double *, double *, int *,
+                        double *, int *, double *, double *, int *);
+typedef void (*syr2k_fn)(char *, char *, int *, int *, double *, double *, int *, double *,
+                         int *, double *, double *, int *);
 
 static potrf_fn dpotrf_p, dpotri_p;
 static syrk_fn dsyrk_p;
 static symm_fn dsymm_p;
+static trsm_fn dtrsm_p;
+static gemm_fn dgemm_p;
+static syr2k_fn dsyr2k_p;
 
 static void *capi_function(const char *module, const char *name)
 {
@@ -81,8 +93,14 @@ static int load_lapack(void)
     potrf_fn potri = potrf ? capi_function("scipy.linalg.cython_lapack", "dpotri") : NULL;
     syrk_fn syrk = potri ? capi_function("scipy.linalg.cython_blas", "dsyrk") : NULL;
     symm_fn symm = syrk ? capi_function("scipy.linalg.cython_blas", "dsymm") : NULL;
-    if (!symm)
+    trsm_fn trsm = symm ? capi_function("scipy.linalg.cython_blas", "dtrsm") : NULL;
+    gemm_fn gemm = trsm ? capi_function("scipy.linalg.cython_blas", "dgemm") : NULL;
+    syr2k_fn syr2k = gemm ? capi_function("scipy.linalg.cython_blas", "dsyr2k") : NULL;
+    if (!syr2k)
         return 0;
+    dsyr2k_p = syr2k;
+    dtrsm_p = trsm;
+    dgemm_p = gemm;
     dpotri_p = potri;
     dsyrk_p = syrk;
     dsymm_p = symm;
@@ -109,12 +127,19 @@ typedef struct {
     Py_ssize_t K;
     const double *dcls, *H;
     const int64_t *nlev;
+    /* the supernodal factor of S̄ (lmm_model's `supernodal`; its arrays in held.index) */
+    int supernodal;
+    Supernodes sn;
+    /* lmm_model's M₂₂ by its nonzeros: row j's columns m22col[m22ptr[j]:m22ptr[j+1]],
+     * increasing (in held.index) */
+    const int64_t *m22ptr, *m22col;
 } LmmModel;
 
 /* the scratch of one evaluation */
 typedef struct {
     const LmmModel *m;
     double *S, *L1, *N11, *BT, *W, *P21, *lam2, *vec, *svec, *yvec, *U, *RX, *acc, *gt, *Q;
+    double *sb;   /* the supernodal factor's blocks: 2·maxr·maxw + maxr² */
     double T[MAX_P1 * MAX_P1];
     int error;
 } Work;
@@ -147,6 +172,10 @@ static int work_alloc(Work *w, const LmmModel *m)
     size = muladd(m->p, m->p, size);
     size = muladd(2, m->m2, size);
     size = muladd(1, m->ntheta, size);
+    if (m->supernodal) {
+        size = muladd(2 * m->sn.maxr, m->sn.maxw, size);
+        size = muladd(m->sn.maxr, m->sn.maxr, size);
+    }
     w->m = m;
     w->S = size < 0 ? NULL : malloc(sizeof(double) * (size > 0 ? size : 1));
     if (!w->S)
@@ -164,7 +193,8 @@ static int work_alloc(Work *w, const LmmModel *m)
     w->RX = b, b += m->p * m->p;
     w->lam2 = b, b += m->m2;
     w->acc = b, b += m->m2;
-    w->gt = b;
+    w->gt = b, b += m->ntheta;
+    w->sb = b;
     return 1;
 }
 
@@ -206,11 +236,11 @@ static void probe(Work *w, const double *v, double scale, double *out)
             y[q1 + rows[pos]] += t;
         }
     }
-    for (Py_ssize_t j = 0; j < q2; j++) {
+    for (Py_ssize_t j = 0; j < q2; j++) {   /* M₂₂'s row j, by its nonzeros */
         const double *Mc = m->M22 + j * m2;
         double t = 0.0;
-        for (Py_ssize_t i = 0; i < m2; i++)
-            t += Mc[i] * s[q1 + i];
+        for (int64_t e = m->m22ptr[j]; e < m->m22ptr[j + 1]; e++)
+            t += Mc[m->m22col[e]] * s[q1 + m->m22col[e]];
         out[m->rterm[j]] += scale * v[q1 + j] * (y[q1 + j] + t);
     }
     for (Py_ssize_t j = 0; j < m->nth1; j++) {
@@ -220,6 +250,105 @@ static void probe(Work *w, const double *v, double scale, double *out)
             t += v[k * p1 + b] * y[k * p1 + a];
         out[j] += scale * t;
     }
+}
+
+/* -- the supernodal factor of S̄ (supernodal.c: the supernodes) --------------------------- */
+
+/* S̄ ← L̄₂ (lower, column-major, order m₂, in place) by supernodes: for supernode J (its
+ * columns) with the structure R below it,
+ *
+ *     L_JJ = chol(S̄_JJ),   L_RJ = S̄_RJ L_JJ⁻ᵀ,   S̄_RR −= L_RJ L_RJᵀ
+ *
+ * (dpotrf, dtrsm, dsyrk), R's rows gathered into the scratch sb.  S̄ is zero outside the
+ * supernodes' pattern and stays so.  0 where S̄ is not positive definite. */
+static int sn_factor(const LmmModel *m, double *S, double *sb)
+{
+    const Supernodes *sn = &m->sn;
+    const Py_ssize_t n = m->m2;
+    int ld = (int)n, info = 0;
+    char lo = 'L', ri = 'R', tr = 'T', no = 'N';
+    double one = 1.0, zero = 0.0;
+    for (Py_ssize_t s = 0; s < sn->nsn; s++) {
+        const Py_ssize_t c0 = sn->start[s];
+        int w = (int)(sn->start[s + 1] - c0), r = (int)(sn->rptr[s + 1] - sn->rptr[s]);
+        const int64_t *R = sn->rows + sn->rptr[s];
+        double *D = S + c0 * n + c0;
+        dpotrf_p(&lo, &w, D, &ld, &info);
+        if (info != 0)
+            return 0;
+        if (r == 0)
+            continue;
+        double *B = sb, *C = sb + (Py_ssize_t)r * w;
+        for (Py_ssize_t c = 0; c < w; c++) {
+            const double *col = S + (c0 + c) * n;
+            for (Py_ssize_t i = 0; i < r; i++)
+                B[c * r + i] = col[R[i]];
+        }
+        dtrsm_p(&ri, &lo, &tr, &no, &r, &w, &one, D, &ld, B, &r);
+        for (Py_ssize_t c = 0; c < w; c++) {
+            double *col = S + (c0 + c) * n;
+            for (Py_ssize_t i = 0; i < r; i++)
+                col[R[i]] = B[c * r + i];
+        }
+        dsyrk_p(&lo, &no, &r, &w, &one, B, &r, &zero, C, &r);
+        for (Py_ssize_t b = 0; b < r; b++) {
+            double *col = S + R[b] * n;
+            const double *Cb = C + b * r;
+            for (Py_ssize_t a = b; a < r; a++)
+                col[R[a]] -= Cb[a];
+        }
+    }
+    return 1;
+}
+
+/* S̄⁻¹ on the pattern of L̄₂ (its selected inverse), from the factor of sn_factor, in place
+ * (lower), the supernodes last to first: with Y = L_RJ L_JJ⁻¹,
+ *
+ *     P_RJ = −P_RR Y,   P_JJ = (L_JJ L_JJᵀ)⁻¹ − Yᵀ P_RJ
+ *
+ * (dtrsm, dsymm, dpotri, dsyr2k), P_RR being on the pattern of the later supernodes (R is a
+ * clique of L̄₂'s graph).  0 where a block is singular. */
+static int sn_inverse(const LmmModel *m, double *S, double *sb)
+{
+    const Supernodes *sn = &m->sn;
+    const Py_ssize_t n = m->m2;
+    int ld = (int)n, info = 0;
+    char lo = 'L', ri = 'R', tr = 'T', no = 'N';
+    double one = 1.0, minus = -1.0, half = -0.5, zero = 0.0;
+    for (Py_ssize_t s = sn->nsn - 1; s >= 0; s--) {
+        const Py_ssize_t c0 = sn->start[s];
+        int w = (int)(sn->start[s + 1] - c0), r = (int)(sn->rptr[s + 1] - sn->rptr[s]);
+        const int64_t *R = sn->rows + sn->rptr[s];
+        double *D = S + c0 * n + c0;
+        double *Y = sb, *X = sb + (Py_ssize_t)r * w, *PRR = sb + 2 * (Py_ssize_t)r * w;
+        if (r > 0) {
+            for (Py_ssize_t c = 0; c < w; c++) {
+                const double *col = S + (c0 + c) * n;
+                for (Py_ssize_t i = 0; i < r; i++)
+                    Y[c * r + i] = col[R[i]];
+            }
+            dtrsm_p(&ri, &lo, &no, &no, &r, &w, &one, D, &ld, Y, &r);
+            for (Py_ssize_t b = 0; b < r; b++) {
+                const double *col = S + R[b] * n;
+                double *Pb = PRR + b * r;
+                for (Py_ssize_t a = b; a < r; a++)
+                    Pb[a] = col[R[a]];
+            }
+            dsymm_p(&lo, &lo, &r, &w, &minus, PRR, &r, Y, &r, &zero, X, &r);
+        }
+        dpotri_p(&lo, &w, D, &ld, &info);
+        if (info != 0)
+            return 0;
+        if (r > 0) {   /* P_JJ −= (YᵀX + XᵀY)/2, lower */
+            dsyr2k_p(&lo, &tr, &w, &r, &half, Y, &r, X, &r, &one, D, &ld);
+            for (Py_ssize_t c = 0; c < w; c++) {
+                double *col = S + (c0 + c) * n;
+                for (Py_ssize_t i = 0; i < r; i++)
+                    col[R[i]] = X[c * r + i];
+            }
+        }
+    }
+    return 1;
 }
 
 /* The criterion from S̄'s Cholesky factor L̄₂ (lower, column-major, in S) and `ld`, the
@@ -254,10 +383,32 @@ static double evaluate(Work *w, const double *theta, double *g)
         T[m->tril[2 * j] * p1 + m->tril[2 * j + 1]] = theta[j];
     for (Py_ssize_t i = 0; i < m2; i++)
         lam2[i] = m->rterm[i] >= 0 ? theta[m->rterm[i]] : 1.0;
-    /* S̄ ← Λ̄₂M₂₂Λ̄₂ + E₂ (lower triangle, column-major) */
-    for (Py_ssize_t j = 0; j < m2; j++)
-        for (Py_ssize_t i = j; i < m2; i++)
-            S[j * m2 + i] = lam2[i] * m->M22[j * m2 + i] * lam2[j] + (i == j && i < q2);
+    /* S̄ ← Λ̄₂M₂₂Λ̄₂ + E₂ (lower triangle, column-major): supernodal, on L̄₂'s pattern only
+     * (zero, then M₂₂'s nonzeros: S̄'s lower triangle is zero elsewhere, and stays so) */
+    if (m->supernodal) {
+        const Supernodes *sn = &m->sn;
+        for (Py_ssize_t t = 0; t < sn->nsn; t++)
+            for (int64_t c = sn->start[t]; c < sn->start[t + 1]; c++) {
+                double *col = S + c * m2;
+                memset(col + c, 0, sizeof(double) * (sn->start[t + 1] - c));
+                for (int64_t e = sn->rptr[t]; e < sn->rptr[t + 1]; e++)
+                    col[sn->rows[e]] = 0.0;
+            }
+        for (Py_ssize_t j = 0; j < m2; j++) {
+            const double *Mj = m->M22 + j * m2;
+            double *col = S + j * m2;
+            for (int64_t e = m->m22ptr[j]; e < m->m22ptr[j + 1]; e++) {
+                const int64_t i = m->m22col[e];
+                if (i >= j)
+                    col[i] = lam2[i] * Mj[i] * lam2[j];
+            }
+            if (j < q2)
+                col[j] += 1.0;
+        }
+    } else
+        for (Py_ssize_t j = 0; j < m2; j++)
+            for (Py_ssize_t i = j; i < m2; i++)
+                S[j * m2 + i] = lam2[i] * m->M22[j * m2 + i] * lam2[j] + (i == j && i < q2);
     Sum ld = {0.0, 0.0};
     for (Py_ssize_t k = 0; k < l1; k++) {
         const double *Mk = m->M11 + k * pp;
@@ -322,7 +473,10 @@ static double evaluate(Work *w, const double *theta, double *g)
         double minus = -1.0, one = 1.0;
         dsyrk_p(&lo, &no, &n2, &q1, &minus, w->W, &n2, &one, S, &n2);
     }
-    dpotrf_p(&lo, &n2, S, &n2, &info);
+    if (m->supernodal)
+        info = !sn_factor(m, S, w->sb);
+    else
+        dpotrf_p(&lo, &n2, S, &n2, &info);
     if (info != 0)
         return INFINITY;
     double pwrss;
@@ -336,13 +490,13 @@ static double evaluate(Work *w, const double *theta, double *g)
     for (Py_ssize_t c = 0; c < p; c++)
         for (Py_ssize_t d = 0; d < p; d++)
             RX[c * p + d] = d >= c ? S[(q2 + c) * m2 + (q2 + d)] : 0.0;
-    dpotri_p(&lo, &n2, S, &n2, &info);   /* P₂₂ = S̄⁻¹ */
+    if (m->supernodal)   /* P₂₂ = S̄⁻¹: on L̄₂'s pattern, which holds every entry read below */
+        info = !sn_inverse(m, S, w->sb);
+    else
+        dpotri_p(&lo, &n2, S, &n2, &info);
     if (info != 0)
         return INFINITY;
-    for (Py_ssize_t j = 0; j < m2; j++)
-        for (Py_ssize_t i = j + 1; i < m2; i++)
-            S[i * m2 + j] = S[j * m2 + i];
-    const double *P22 = S;
+    const double *P22 = S;   /* its lower triangle: P₂₂[i, j] at P22[j·m₂ + i] for i ≥ j */
     /* Kₖ = WₖLₖ⁻¹ (in place), then P₂₁,ₖ = −P₂₂Kₖ on rows(k) */
     for (Py_ssize_t k = 0; k < l1; k++) {
         const Py_ssize_t nk = m->ptr[k + 1] - m->ptr[k], off = p1 * m->ptr[k];
@@ -355,15 +509,32 @@ static double evaluate(Work *w, const double *theta, double *g)
                     v -= Kk[e * nk + pos] * L[e * p1 + c];
                 Kk[c * nk + pos] = v / L[c * p1 + c];
             }
-        if (!m->dense) {
+        if (m->supernodal) {   /* P₂₂ on rows(k) × rows(k), each pair once (lower) */
+            const int64_t *rows = m->rows + m->ptr[k];
+            double *Pk = w->P21 + off;
+            memset(Pk, 0, sizeof(double) * p1 * nk);
+            for (Py_ssize_t a = 0; a < nk; a++) {
+                const double *col = P22 + rows[a] * m2;
+                for (Py_ssize_t c = 0; c < p1; c++) {
+                    const double *Kc = Kk + c * nk, ka = Kc[a];
+                    double *Pc = Pk + c * nk, v = col[rows[a]] * ka;
+                    for (Py_ssize_t b = a + 1; b < nk; b++) {
+                        const double pab = col[rows[b]];
+                        v += pab * Kc[b];
+                        Pc[b] -= pab * ka;
+                    }
+                    Pc[a] -= v;
+                }
+            }
+        } else if (!m->dense) {
             const int64_t *rows = m->rows + m->ptr[k];
             double *Pk = w->P21 + off;
             for (Py_ssize_t c = 0; c < p1; c++)
                 for (Py_ssize_t a = 0; a < nk; a++) {
-                    const double *col = P22 + rows[a] * m2;
                     double v = 0.0;
                     for (Py_ssize_t b = 0; b < nk; b++)
-                        v += col[rows[b]] * Kk[c * nk + b];
+                        v += P22[b < a ? rows[b] * m2 + rows[a] : rows[a] * m2 + rows[b]] *
+                             Kk[c * nk + b];
                     Pk[c * nk + a] = -v;
                 }
         }
@@ -418,11 +589,13 @@ static double evaluate(Work *w, const double *theta, double *g)
             acc[rows[pos]] += v;
         }
     }
-    for (Py_ssize_t j = 0; j < q2; j++) {
-        const double *Pc = P22 + j * m2, *Mc = m->M22 + j * m2;
+    for (Py_ssize_t j = 0; j < q2; j++) {   /* Σᵢ P₂₂[i, j] λᵢ M₂₂[j, i] over M₂₂'s nonzeros */
+        const double *Mc = m->M22 + j * m2;
         double v = acc[j];
-        for (Py_ssize_t i = 0; i < m2; i++)
-            v += Pc[i] * lam2[i] * Mc[i];
+        for (int64_t e = m->m22ptr[j]; e < m->m22ptr[j + 1]; e++) {
+            const int64_t i = m->m22col[e];
+            v += P22[i >= j ? j * m2 + i : i * m2 + j] * lam2[i] * Mc[i];
+        }
         gt[m->rterm[j]] += v;
     }
     /* T(zzᵀ), z = −r²P[:, ỹ] = [û; β̂ − β₀; −1] */
@@ -433,8 +606,8 @@ static double evaluate(Work *w, const double *theta, double *g)
         for (Py_ssize_t c = 0; c < p1; c++)
             z[k * p1 + c] = -pwrss * w->P21[off + c * nk + nk - 1];
     }
-    for (Py_ssize_t i = 0; i < m2; i++)
-        z[m->q1 + i] = -pwrss * P22[(m2 - 1) * m2 + i];
+    for (Py_ssize_t i = 0; i < m2; i++)   /* P₂₂'s last row */
+        z[m->q1 + i] = -pwrss * P22[i * m2 + m2 - 1];
     probe(w, z, (nu - 1.0) / pwrss, gt);
     if (!m->REML && p > 0) {   /* −Σ_c T(v_c v_cᵀ), v_c = columns of U R_Xᵀ */
         double *U = w->U;
@@ -446,8 +619,9 @@ static double evaluate(Work *w, const double *theta, double *g)
                 for (Py_ssize_t c = 0; c < p1; c++)
                     Ud[k * p1 + c] = w->P21[off + c * nk + nk - 1 - p + d] - z[k * p1 + c] * zd;
             }
-            for (Py_ssize_t i = 0; i < m2 - 1; i++)
-                Ud[m->q1 + i] = P22[(q2 + d) * m2 + i] - z[m->q1 + i] * zd;
+            for (Py_ssize_t i = 0; i < m2 - 1; i++)   /* P₂₂[i, q₂ + d] */
+                Ud[m->q1 + i] = P22[i >= q2 + d ? (q2 + d) * m2 + i : i * m2 + q2 + d] -
+                                z[m->q1 + i] * zd;
             Ud[len - 1] = 0.0;
         }
         for (Py_ssize_t c = 0; c < p; c++) {
@@ -570,7 +744,9 @@ static double evaluate_classes(Work *w, const double *theta, double *g)
  *
  *     L̄₂ᵀz₂ = −r·e_last,   Lₖᵀz₁ₖ = −Wₖᵀz₂[rows(k)]   (each level of term 1).
  *
- * Into u the q₁ + q₂ modes (u's order: term 1 level-major, then the later terms), into delta
+ * (supernodal: over L̄₂'s pattern only, the rest of S being unset).
+ * Into u the q₁ + q₂ modes (term 1 level-major, then the later terms in S̄'s row order: the
+ * supernodal order where there is one), into delta
  * the p entries of β̂ − β₀, into RX R_X (upper, row-major); *ldL2 and *ldRX2 are the
  * log-determinants and the return value F, summed as `evaluate` (evaluate_classes) sums them:
  * the same bits.  The classes form keeps no level's coupling Wₖ, so term 1's modes are left
@@ -584,13 +760,28 @@ static double solve_modes(Work *w, const double *theta, double *u, double *delta
     const double *S = w->S;
     double *z = w->vec;   /* z₂: S̄'s rows */
     z[m2 - 1] = -1.0;
-    for (Py_ssize_t i = m2 - 2; i >= 0; i--) {
-        const double *col = S + i * m2;
-        double t = col[m2 - 1];
-        for (Py_ssize_t j = i + 1; j < m2 - 1; j++)
-            t -= col[j] * z[j];
-        z[i] = t / col[i];
-    }
+    if (m->supernodal) {   /* L̄₂ on its pattern only: each supernode's columns, its rows */
+        const Supernodes *sn = &m->sn;
+        for (Py_ssize_t s = sn->nsn - 1; s >= 0; s--)
+            for (int64_t i = sn->start[s + 1] - 1; i >= sn->start[s]; i--) {
+                if (i == m2 - 1)
+                    continue;
+                const double *col = S + i * m2;
+                double t = 0.0;
+                for (int64_t j = i + 1; j < sn->start[s + 1]; j++)
+                    t -= col[j] * z[j];
+                for (int64_t e = sn->rptr[s]; e < sn->rptr[s + 1]; e++)
+                    t -= col[sn->rows[e]] * z[sn->rows[e]];
+                z[i] = t / col[i];
+            }
+    } else
+        for (Py_ssize_t i = m2 - 2; i >= 0; i--) {
+            const double *col = S + i * m2;
+            double t = col[m2 - 1];
+            for (Py_ssize_t j = i + 1; j < m2 - 1; j++)
+                t -= col[j] * z[j];
+            z[i] = t / col[i];
+        }
     Sum ld = {0.0, 0.0}, ldrx = {0.0, 0.0};
     for (Py_ssize_t c = 0; c < m->K; c++)   /* the classes form: term 1's modes are left */
         add(&ld, (double)m->nlev[c] * log1p(theta[0] * theta[0] * m->dcls[c]));
@@ -631,26 +822,107 @@ static double lmm_value(Work *w, const double *theta, double *g)
 
 /* -- the entry points ----------------------------------------------------------------------- */
 
+/* The model's index block grown to `size` items, every pointer into it re-pointed; 0 when out
+ * of memory (the block is then unchanged). */
+static int grow_index(LmmModel *lm, Py_ssize_t size)
+{
+    const int64_t **p[] = {&lm->tril, &lm->rterm, &lm->ptr, &lm->rows, &lm->m22ptr, &lm->m22col};
+    enum { N = sizeof p / sizeof p[0] };
+    Py_ssize_t at[N];   /* the offsets, taken before the block moves */
+    for (size_t k = 0; k < N; k++)
+        at[k] = *p[k] ? *p[k] - lm->held.index : -1;
+    int64_t *c = size < 0 ? NULL : PyMem_Realloc(lm->held.index, sizeof(int64_t) * (size + 1));
+    if (!c)
+        return 0;
+    for (size_t k = 0; k < N; k++)
+        if (at[k] >= 0)
+            *p[k] = c + at[k];
+    lm->held.index = c;
+    return 1;
+}
+
+/* M₂₂ by its nonzeros (m22ptr, m22col), appended to the index block of *used items. */
+static int take_m22(LmmModel *lm, Py_ssize_t *used)
+{
+    const Py_ssize_t m2 = lm->m2;
+    Py_ssize_t nnz = 0;
+    for (Py_ssize_t i = 0; i < m2 * m2; i++)
+        nnz += lm->M22[i] != 0.0;
+    const Py_ssize_t at = *used;
+    if (!grow_index(lm, muladd(1, at + m2 + 1, nnz)))
+        return 0;
+    int64_t *ptr = lm->held.index + at, *col = ptr + m2 + 1;
+    ptr[0] = 0;
+    for (Py_ssize_t j = 0, e = 0; j < m2; j++) {
+        for (Py_ssize_t i = 0; i < m2; i++)
+            if (lm->M22[j * m2 + i] != 0.0)
+                col[e++] = i;
+        ptr[j + 1] = e;
+    }
+    lm->m22ptr = ptr;
+    lm->m22col = col;
+    *used = at + m2 + 1 + nnz;
+    return 1;
+}
+
+/* The supernodes of S̄'s factor in its rows' order (its pattern: the levels' rows pairwise and
+ * M₂₂'s nonzeros), appended to the model's index block of `nindex` items; 0 when out of
+ * memory. */
+static int take_supernodes(LmmModel *lm, Py_ssize_t nindex)
+{
+    Graph g;
+    Supernodes sn;
+    if (!graph_alloc(&g, lm->m2))
+        return 0;
+    graph_of(&g, lm->l1, lm->ptr, lm->rows, lm->M22, lm->m2);
+    const int ok = supernodes_of(&g, &sn);
+    graph_free(&g);
+    if (!ok)
+        return 0;
+    const Py_ssize_t nrows = sn.rptr[sn.nsn];
+    if (!grow_index(lm, muladd(2, sn.nsn + 1, muladd(1, nindex, nrows)))) {
+        supernodes_free(&sn);
+        return 0;
+    }
+    int64_t *c = lm->held.index;
+    lm->sn = sn;
+    lm->sn.start = c + nindex;
+    lm->sn.rptr = lm->sn.start + sn.nsn + 1;
+    lm->sn.rows = lm->sn.rptr + sn.nsn + 1;
+    memcpy(lm->sn.start, sn.start, sizeof(int64_t) * (sn.nsn + 1));
+    memcpy(lm->sn.rptr, sn.rptr, sizeof(int64_t) * (sn.nsn + 1));
+    memcpy(lm->sn.rows, sn.rows, sizeof(int64_t) * nrows);
+    supernodes_free(&sn);
+    lm->supernodal = 1;
+    return 1;
+}
+
 PyDoc_STRVAR(lmm_model_doc,
 "lmm_model(p1, nlevels, tril, rterm, M11, ptr, rows, M21, M22, p, dense, nobs, REML, logw,\n"
-"          ntheta) -> capsule\n\n"
+"          ntheta, supernodal) -> capsule\n\n"
 "An LMM's cross-products (see lmm.c): term 1 of p1 columns and `nlevels` levels, its θ at\n"
 "the (a, b) pairs `tril` (int64, flat), the later terms' θ index per row of S̄ (`rterm`,\n"
 "int64; -1 for the p + 1 rows of X and ỹ), M₁₁ (nlevels·p1·p1), each level's rows of M₂₁\n"
 "(`ptr`, `rows`, int64) and their values `M21`, M₂₂ (m₂ × m₂); `dense`: every level lists\n"
-"all m₂ rows.  The index arrays are copied and checked.");
+"all m₂ rows; `supernodal` (with a sparse coupling only): S̄ factored by supernodes in its\n"
+"rows' order (see lmm_order).  The index arrays are copied and checked.");
 
 static PyObject *py_lmm_model(PyObject *self, PyObject *args)
 {
-    PyObject *const *a = unpack(args, "lmm_model", 15);
+    PyObject *const *a = unpack(args, "lmm_model", 16);
     Py_ssize_t p1, l1, p, nobs, ntheta;
-    int dense, REML;
+    int dense, REML, supernodal;
     double logw;
     if (!a || !size_arg(a[0], "p1", &p1) || !size_arg(a[1], "nlevels", &l1) ||
         !size_arg(a[9], "p", &p) || !flag_arg(a[10], "dense", &dense) ||
         !size_arg(a[11], "nobs", &nobs) || !flag_arg(a[12], "REML", &REML) ||
-        !float_arg(a[13], "logw", 1, &logw) || !size_arg(a[14], "ntheta", &ntheta))
+        !float_arg(a[13], "logw", 1, &logw) || !size_arg(a[14], "ntheta", &ntheta) ||
+        !flag_arg(a[15], "supernodal", &supernodal))
         return NULL;
+    if (supernodal && dense) {
+        PyErr_SetString(PyExc_ValueError, "supernodal: only with a sparse coupling (dense false)");
+        return NULL;
+    }
     if (p1 < 1 || p1 > MAX_P1) {
         PyErr_Format(PyExc_ValueError, "p1: expected 1 to %d columns, got %zd", MAX_P1, p1);
         return NULL;
@@ -740,6 +1012,11 @@ static PyObject *py_lmm_model(PyObject *self, PyObject *args)
     lm->m2 = m2, lm->q2 = q2, lm->p = p, lm->nnz = nnz, lm->dense = dense, lm->REML = REML;
     lm->nobs = (double)nobs, lm->logw = logw;
     lm->M11 = M11, lm->M21 = M21, lm->M22 = M22;
+    Py_ssize_t used = nindex;
+    if (!take_m22(lm, &used) || (supernodal && !take_supernodes(lm, used))) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     PyObject *capsule = PyCapsule_New(lm, LMM_MODEL, held_free);
     if (capsule)
         return capsule;
@@ -970,7 +1247,115 @@ fail:
     return NULL;
 }
 
+/* G (order m₂, emptied first) ← S̄'s graph with its first q2 rows in the order perm (inv: their
+ * inverse, filled here): the cliques rows[ptr[k]:ptr[k+1]], X's and ỹ's rows dense. */
+static void permuted_graph(Graph *G, const int64_t *perm, int64_t *inv, Py_ssize_t nlev,
+                           const int64_t *ptr, const int64_t *rows, Py_ssize_t q2)
+{
+    const Py_ssize_t m2 = G->n, words = G->words;
+    memset(G->bits, 0, sizeof(uint64_t) * m2 * words);
+    for (Py_ssize_t i = 0; i < q2; i++)
+        inv[perm[i]] = i;
+    for (Py_ssize_t k = 0; k < nlev; k++)
+        for (int64_t x = ptr[k]; x < ptr[k + 1]; x++)
+            for (int64_t y = ptr[k]; y < x; y++) {
+                const int64_t i = inv[rows[x]], j = inv[rows[y]];
+                G->bits[i * words + (j >> 6)] |= (uint64_t)1 << (j & 63);
+                G->bits[j * words + (i >> 6)] |= (uint64_t)1 << (i & 63);
+            }
+    for (Py_ssize_t i = q2; i < m2; i++)
+        for (Py_ssize_t j = 0; j < i; j++) {
+            G->bits[i * words + (j >> 6)] |= (uint64_t)1 << (j & 63);
+            G->bits[j * words + (i >> 6)] |= (uint64_t)1 << (i & 63);
+        }
+}
+
+PyDoc_STRVAR(lmm_order_doc,
+"lmm_order(ptr, rows, q2, m2, perm) -> flops\n\n"
+"A minimum-degree order of S̄'s first q2 rows (the later terms' modes), in the postorder of\n"
+"its elimination tree, for lmm_model's supernodal factor of S̄ (order m2): S̄'s pattern among\n"
+"those rows is the cliques rows[ptr[k]:ptr[k+1]] (int64, in [0, q2): the rows each level of\n"
+"term 1 meets, and M₂₂'s pairs); perm (int64, q2) receives the old index of each row in the\n"
+"new order.  Returns the estimated flops of S̄'s supernodal factor in that order, with its last\n"
+"m₂ − q2 rows (X's and ỹ's) taken as dense: m₂³/3 would be one dense factor.");
+
+static PyObject *py_lmm_order(PyObject *self, PyObject *args)
+{
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "lmm_order", 5);
+    Py_ssize_t q2, m2;
+    if (!a || !size_arg(a[2], "q2", &q2) || !size_arg(a[3], "m2", &m2))
+        return NULL;
+    if (q2 > m2 - 1 || m2 > MAX_ORDER_GRAPH) {
+        PyErr_Format(PyExc_ValueError, "m2: expected more than q2 = %zd rows and at most %d, "
+                     "got %zd", q2, MAX_ORDER_GRAPH, m2);
+        return NULL;
+    }
+    const int64_t *ptr = array(bs, a[0], "ptr", ANY, VECTOR, 0, 1);
+    const Py_ssize_t nlev = ptr ? last_rows(bs) - 1 : 0;
+    const int64_t *rows = ptr ? array(bs, a[1], "rows", ANY, VECTOR, 0, 1) : NULL;
+    const Py_ssize_t nnz = rows ? last_rows(bs) : 0;
+    if (!rows)
+        goto fail;
+    int64_t *perm = array(bs, a[4], "perm", q2, VECTOR, 1, 1);
+    if (!perm || !disjoint(bs, NULL))
+        goto fail;
+    if (nlev < 0 || ptr[0] != 0 || ptr[nlev] != nnz) {
+        PyErr_Format(PyExc_ValueError, "ptr: expected offsets from 0 to %zd", nnz);
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < nlev; k++)
+        if (ptr[k + 1] < ptr[k]) {
+            PyErr_Format(PyExc_ValueError, "ptr: offset %zd decreases", k + 1);
+            goto fail;
+        }
+    if (!in_range(rows, nnz, q2, "rows", "rows", -1))
+        goto fail;
+    Graph g = {0}, h = {0};
+    Supernodes sn = {0};
+    int64_t *inv = malloc(sizeof(int64_t) * (m2 + 1)), *post = malloc(sizeof(int64_t) * (m2 + 1));
+    int ok = inv && post && graph_alloc(&g, q2) && graph_alloc(&h, m2);
+    double flops = 0.0;
+    Py_BEGIN_ALLOW_THREADS
+    if (ok) {
+        graph_of(&g, nlev, ptr, rows, NULL, 0);
+        ok = min_degree(&g, perm);
+    }
+    if (ok) {   /* then the elimination tree's postorder (the same fill) */
+        permuted_graph(&h, perm, inv, nlev, ptr, rows, q2);
+        ok = etree_postorder(&h, post);
+    }
+    if (ok) {
+        int fixed = 1;   /* X's and ỹ's rows, dense and last, stay last */
+        for (Py_ssize_t i = q2; i < m2; i++)
+            fixed &= post[i] == i;
+        if (fixed) {
+            for (Py_ssize_t i = 0; i < q2; i++)
+                inv[i] = perm[post[i]];
+            memcpy(perm, inv, sizeof(int64_t) * q2);
+        }
+        permuted_graph(&h, perm, inv, nlev, ptr, rows, q2);
+        ok = supernodes_of(&h, &sn);
+        flops = sn.flops;
+    }
+    Py_END_ALLOW_THREADS
+    supernodes_free(&sn);
+    graph_free(&g);
+    graph_free(&h);
+    free(inv);
+    free(post);
+    release(bs);
+    if (!ok)
+        return PyErr_NoMemory();
+    return PyFloat_FromDouble(flops);
+fail:
+    release(bs);
+    return NULL;
+}
+
 PyMethodDef LMM_METHODS[] = {
+    {"lmm_order", py_lmm_order, METH_VARARGS, lmm_order_doc},
     {"lmm_model", py_lmm_model, METH_VARARGS, lmm_model_doc},
     {"lmm_classes", py_lmm_classes, METH_VARARGS, lmm_classes_doc},
     {"lmm_evaluate", py_lmm_evaluate, METH_VARARGS, lmm_evaluate_doc},

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 MAX_DENSE_SCHUR = 10_000
 #: Largest coupling block G₂₁ (q₂ × q₁, dense, as is G₁₁⁻¹G₁₂): 8e7 entries, 640 MB.
 MAX_DENSE_CROSS = 80_000_000
+#: A sparse G₂₁ times at most this many columns goes by a bincount per column.
+FEW_COLUMNS = 16
 
 
 def _block_gram(codes: np.ndarray, nlevels: int, A: np.ndarray, W: np.ndarray) -> np.ndarray:
@@ -311,10 +313,17 @@ class BlockedCholesky:
         return self._csr(self._g21) if self.sparse else self._B[: self.q2]
 
     def _g21_dot(self, v: np.ndarray) -> np.ndarray:
-        """G₂₁ v for v of shape (q₁,) or (q₁, k), G₂₁ sparse."""
+        """G₂₁ v for v of shape (q₁,) or (q₁, k), G₂₁ sparse: one bincount per column up to
+        FEW_COLUMNS columns (X's at the fit's final evaluation: no scipy.sparse import, a
+        tenth of a second in a fresh process), else scipy.sparse's product."""
+        p = self._pattern
         if v.ndim == 1:
-            p = self._pattern
             return np.bincount(p.rows, self._g21 * v[p.indices], minlength=self.q2)
+        if v.shape[1] <= FEW_COLUMNS:
+            out = np.empty((self.q2, v.shape[1]))
+            for j in range(v.shape[1]):
+                out[:, j] = np.bincount(p.rows, self._g21 * v[p.indices, j], minlength=self.q2)
+            return out
         return self.G21 @ v
 
     def _b_dot(self, v: np.ndarray) -> np.ndarray:

@@ -252,6 +252,9 @@ class LmmObjective(Objective):
         F, ldL2, ldRX2, pwrss, term1 = _core.lmm_solution(made.capsule, theta, u, delta, RX)
         if not math.isfinite(F):
             raise FactorizationError(f"Ā is not positive definite at θ = {theta.tolist()}")
+        if made.order is not None:   # the core's later modes in its supernodal order
+            q1 = m.terms[0].nranef
+            u[q1 + made.order] = u[q1:].copy()
         if not term1:
             lv = made.levels
             assert lv is not None

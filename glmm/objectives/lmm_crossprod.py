@@ -46,11 +46,21 @@ MAX_COUPLING = 50_000_000
 #: MAX_CLASSES entries (80 MB).
 CLASSES_COST = 0.1
 MAX_CLASSES = 10_000_000
-#: Level × row keys counted in one bincount up to this many (else np.unique).
+#: Level × row keys counted in one bincount up to this many, and up to SPARSE_KEYS times
+#: the keys (else np.unique: InstEval's 3.4·10⁶ level × row cells for 1.5·10⁵ keys, whose
+#: counts array, 27 MB of fresh pages, cost 25 ms in a new process against np.unique's 5).
 MAX_BINCOUNT = 50_000_000
 #: M is one product AᵀWA of the dense A = [Z X ỹ] when A has at most this many entries
 #: (800 kB): in small models the per-level sums cost more in numpy's call overhead.
 MAX_PRODUCT = 100_000
+SPARSE_KEYS = 8
+#: With a sparse coupling, S̄ of order m₂ ≥ SUPERNODAL_MIN_ORDER whose rows, in a
+#: minimum-degree order, give a factor of at most SUPERNODAL_RATIO of a dense one's flops is
+#: factored (and its selected inverse formed) by supernodes in that order (lmm.c,
+#: sn_factor; docs/lmm.md §6): InstEval's S̄ (order 1145, 20% of its entries nonzero) at
+#: ~22% of the dense flops.  Below that order a dense dpotrf costs too little to matter.
+SUPERNODAL_MIN_ORDER = 256
+SUPERNODAL_RATIO = 0.5
 
 
 def schur_order(model: GlmerModel) -> int:
@@ -92,6 +102,9 @@ class LmmCrossProducts:
     capsule: object
     beta0: np.ndarray
     levels: TermOneLevels | None
+    #: the supernodal factor's order of S̄'s first q₂ rows: the core's row i is the later
+    #: terms' mode order[i] (None: in u's order)
+    order: np.ndarray | None = None
 
 
 def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
@@ -163,6 +176,27 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
                                                   np.ascontiguousarray(M1t[:, 0, :])))
     if p1 * (l1 * m2 if dense else int(nrest.sum()) + l1 * (p + 1)) > MAX_COUPLING:
         return None   # numpy's blocked factor keeps no dense copies of the coupling
+    if not dense and grids is not None:   # the sparse layout's entries: the grid's nonzeros
+        keys = np.flatnonzero(counts)
+        level, row = keys // q2, keys % q2
+        sums = np.stack([g.ravel()[keys] for g in grids], axis=1).astype(float)
+    supernodal, perm = False, None
+    if not dense and m2 >= SUPERNODAL_MIN_ORDER:
+        # S̄'s pattern: each level's rows pairwise, and the later terms' pairs in M₂₂
+        pairs = _m22_pairs(rest, np.cumsum([0] + [t.nlevels for t in rest]))
+        lptr = np.concatenate([[0], np.cumsum(nrest),
+                               len(row) + 2 * np.arange(1, len(pairs) + 1)])
+        order = np.empty(q2, dtype=np.int64)
+        flops = _core.lmm_order(lptr.astype(np.int64), np.concatenate([row, pairs.ravel()]), q2,
+                                m2, order)
+        if flops <= SUPERNODAL_RATIO * m2 ** 3 / 3:   # S̄'s rows in that order: PᵀS̄P
+            supernodal, perm = True, order
+            pos = np.empty(q2, dtype=np.int64)
+            pos[perm] = np.arange(q2)
+            level, row, sums = _reordered(pos, level, row, sums)
+            rterm[:q2] = rterm[perm]
+            full = np.concatenate([perm, np.arange(q2, m2)])
+            M22 = np.take(np.take(M22, full, axis=0), full, axis=1)
     if dense:
         M21 = np.empty((l1, p1, m2))
         for c in range(p1):
@@ -172,10 +206,6 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
         ptr = np.arange(l1 + 1, dtype=np.int64) * m2
         rows = np.tile(np.arange(m2, dtype=np.int64), l1)
     else:
-        if grids is not None:   # the sparse layout's entries: the grid's nonzeros
-            keys = np.flatnonzero(counts)
-            level, row = keys // q2, keys % q2
-            sums = np.stack([g.ravel()[keys] for g in grids], axis=1).astype(float)
         nk = nrest + p + 1
         ptr = np.concatenate([[0], np.cumsum(nk)]).astype(np.int64)
         first_key = np.concatenate([[0], np.cumsum(nrest)[:-1]])
@@ -193,7 +223,8 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
     tril = np.column_stack(first.tril).astype(np.int64).ravel()
     return LmmCrossProducts(
         _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
-                        M21, M22, p, bool(dense), n, REML, logw, model.ntheta), beta0, None)
+                        M21, M22, p, bool(dense), n, REML, logw, model.ntheta, supernodal),
+        beta0, None, perm)
 
 
 def _sum_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
@@ -240,7 +271,7 @@ def _sum_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
         # all ones (unit weights, intercepts only): the sums are the counts
         ones = unit and first.intercept and all(t.intercept for t in rest)
         vals = None if ones else np.concatenate([(w * x)[:, None] * X1 for x in rx])
-        if l1 * q2 <= MAX_BINCOUNT:
+        if l1 * q2 <= min(MAX_BINCOUNT, SPARSE_KEYS * len(key)):
             counts = np.bincount(key, minlength=l1 * q2)
             grids = ([counts.reshape(l1, q2)] if vals is None else
                      [np.bincount(key, vals[:, c], minlength=l1 * q2).reshape(l1, q2)
@@ -298,6 +329,32 @@ def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
         counts = met.ravel().astype(np.int64)
         nrest = met.sum(axis=1)
     return M11, M1t, grids, counts, level, row, sums, nrest, np.ascontiguousarray(M[q1:, q1:])
+
+
+def _reordered(pos: np.ndarray, level: np.ndarray, row: np.ndarray,
+               sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The coupling's (level, row, sums) with S̄'s first q₂ rows renumbered, pos[r] the new
+    index of row r (X's and ỹ's rows stay last), the pairs again level by level, rows
+    increasing within a level.  A permutation of S̄'s rows changes no criterion: the core's
+    S̄ is PᵀS̄P."""
+    row = pos[row]
+    order = np.argsort(level * len(pos) + row)
+    return level[order], row[order], sums[order]
+
+
+def _m22_pairs(rest: tuple, offsets: np.ndarray) -> np.ndarray:
+    """The pairs (rows of S̄) of two later terms' levels that share an observation: M₂₂'s
+    nonzeros among the later terms' rows, off its diagonal (a term's own block is diagonal),
+    as an (npairs, 2) int64 array."""
+    out = [np.zeros((0, 2), dtype=np.int64)]
+    for s, ts in enumerate(rest):
+        for t in range(s + 1, len(rest)):
+            tt = rest[t]
+            cells = np.flatnonzero(np.bincount(ts.codes * tt.nlevels + tt.codes,
+                                               minlength=ts.nlevels * tt.nlevels))
+            out.append(np.column_stack([offsets[s] + cells // tt.nlevels,
+                                        offsets[t] + cells % tt.nlevels]))
+    return np.concatenate(out).astype(np.int64)
 
 
 def _m22(w: np.ndarray | None, tail: list[np.ndarray], rest: tuple, rx: list,
