@@ -1159,8 +1159,9 @@ fail:
 PyDoc_STRVAR(lmm_solution_doc,
 "lmm_solution(model, theta, u, delta, RX) -> (F, ldL2, ldRX2, pwrss, term1)\n\n"
 "The fit's pieces at θ: the criterion F (+inf where Ā is not positive definite, and then\n"
-"nothing written), log|L_θ|², log|R_X|² and r² = pwrss, with the modes û into u (q), β̂ − β₀\n"
-"into delta (p) and R_X into RX (p × p, upper).  `term1` is False for the classes form,\n"
+"nothing written), log|L_θ|², log|R_X|² and r² = pwrss, with the modes û into u (q; the\n"
+"later terms' in S̄'s row order, the supernodal order where there is one), β̂ − β₀ into\n"
+"delta (p) and R_X into RX (p × p, upper).  `term1` is False for the classes form,\n"
 "which keeps no level's coupling: u's first q₁ entries (term 1's modes) are then not\n"
 "written.");
 
