@@ -273,8 +273,8 @@ class LmmObjective(Objective):
         value = _criterion(ldL2, ldRX2, pwrss, m, self.REML)
         beta = made.beta0 + delta
         st = SolvedState(u, beta, m, theta)
-        # wrss = r² − ‖û‖² has no cancellation while ‖û‖² ≤ r²/2 (error ≤ 2ε r² ≤ 4ε wrss);
-        # beyond, Σ wᵢeᵢ² over the observations
+        # wrss = r² − ‖û‖² keeps r²'s relative accuracy to a factor 2 while ‖û‖² ≤ r²/2
+        # (then wrss ≥ r²/2); beyond, where it would cancel, Σ wᵢeᵢ² over the observations
         wrss = pwrss - ussq if 2.0 * ussq <= pwrss else st.drsum
         return LmmEvaluation(value, theta, beta, u, ldL2, ussq, wrss, math.nan, st, m,
                              self.REML, wrss, pwrss, ldRX2, math.sqrt(pwrss / nu), RX)
