@@ -307,7 +307,7 @@ def _model_args(obj: LmmObjective) -> tuple:
 
     core.lmm_model = record
     try:
-        lmm_crossprod.lmm_capsule(obj.model, obj.REML)
+        lmm_crossprod.lmm_crossproducts(obj.model, obj.REML)
     finally:
         core.lmm_model = real
     return captured[0]

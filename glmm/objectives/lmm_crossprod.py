@@ -11,8 +11,8 @@ then X's and ỹ's p + 1 rows), and the dense M₂₂ (m₂ × m₂, m₂ = q₂
 Xβ₀ leaves every minimum over β, so the criterion, unchanged, and keeps the last pivot
 r² = pwrss from cancelling against a large yᵀWy.
 
-The core takes a first term of any size and scalar later terms; :func:`lmm_capsule` returns
-None for any other model (and without the core), which then runs in numpy
+The core takes a first term of any size and scalar later terms; :func:`lmm_crossproducts`
+returns None for any other model (and without the core), which then runs in numpy
 (:class:`glmm.objectives.lmm.LmmObjective`).
 """
 
@@ -105,13 +105,6 @@ class LmmCrossProducts:
     #: the supernodal factor's order of S̄'s first q₂ rows: the core's row i is the later
     #: terms' mode order[i] (None: in u's order)
     order: np.ndarray | None = None
-
-
-def lmm_capsule(model: GlmerModel, REML: bool) -> object | None:
-    """The model's cross-products in the core (an ``lmm_model`` capsule), or None where the
-    core does not take it."""
-    made = lmm_crossproducts(model, REML)
-    return None if made is None else made.capsule
 
 
 def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
