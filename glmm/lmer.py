@@ -9,6 +9,7 @@ blocked factor as ``glmer()`` (docs/architecture.md, docs/lmm.md).
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from collections.abc import Mapping
 
@@ -86,13 +87,14 @@ def lmm_model(design: Design) -> GlmerModel:
     if yy.ndim != 1:
         raise ResponseError(f"the response of lmer must be a vector, not an array of shape "
                             f"{yy.shape}")
-    if not np.isfinite(yy).all():
+    lo, hi = float(yy.min()), float(yy.max())   # (NaN where y has one)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ResponseError("NA/NaN/Inf in 'y'")
     w = np.asarray(design.weights, dtype=float)
-    if not (w > 0).all():
+    if not w.min() > 0:   # (False for a NaN weight too)
         raise ResponseError("lmer needs positive prior weights (a zero weight makes the "
                             "criterion's −Σlog w infinite); drop those observations")
-    if np.ptp(yy) == 0:
+    if lo == hi:
         raise ResponseError("the response is constant: there is no variance to estimate")
     # X as the design has it (Fortran order): the LMM's sums read it by columns, and no
     # compiled PIRLS reads its rows (glmer's model copies it to C order for those)

@@ -33,8 +33,6 @@ import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
@@ -53,25 +51,14 @@ _local = threading.local()
 _early: list[str] = []
 
 
-class _Frame:
-    """One active limit: its count and the (pool, count before) pairs to restore at its exit,
-    the last one first."""
-
-    __slots__ = ("n", "undo")
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.undo: list[tuple[Any, int]] = []
-
-
-def _frames() -> list[_Frame]:
+def _frames() -> list[blas_limit]:
     frames = getattr(_local, "frames", None)
     if frames is None:
         frames = _local.frames = []
     return frames
 
 
-def _limit(pools: Any, n: int, frame: _Frame) -> None:
+def _limit(pools: Any, n: int, frame: blas_limit) -> None:
     """Set each pool (a threadpoolctl LibController) to n threads, as threadpoolctl's limit
     does, through the controllers directly: a pool already at n is left alone (a fit's
     limit then costs a few µs, not threadpoolctl's ~15)."""
@@ -109,25 +96,33 @@ def _look() -> None:
             _limit(sub, frame.n, frame)
 
 
-@contextmanager
-def blas_limit(n: int) -> Iterator[None]:
-    """Limit the BLAS thread pools to ``n`` threads, and restore them at the exit.  Limits
-    nest; a pool loaded inside one through :func:`scipy_linalg` is limited too.  The pools
-    are the process's: two threads inside limits at once restore them in the order they
-    exit (as threadpoolctl's own limits do)."""
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive thread count, got {n!r}")
-    frame = _Frame(n)
-    with _lock:
-        _look()
-        _limit(_pools, n, frame)
-        _frames().append(frame)
-    try:
-        yield
-    finally:
+class blas_limit:   # (lower case: used as a function, `with blas_limit(1):`)
+    """Limit the BLAS thread pools to ``n`` threads (``with blas_limit(n):``), and restore
+    them at the exit.  Limits nest; a pool loaded inside one through :func:`scipy_linalg` is
+    limited too.  The pools are the process's: two threads inside limits at once restore
+    them in the order they exit (as threadpoolctl's own limits do).  Each limit is entered
+    once; it keeps the (pool, count before) pairs its exit restores, the last one first.
+    (A class, not a generator: a small fit enters one, and a generator's context manager
+    costs several µs more.)"""
+
+    __slots__ = ("n", "undo")
+
+    def __init__(self, n: int) -> None:
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive thread count, got {n!r}")
+        self.n = n
+        self.undo: list[tuple[Any, int]] = []
+
+    def __enter__(self) -> None:
         with _lock:
-            _frames().remove(frame)
-            for pool, before in reversed(frame.undo):
+            _look()
+            _limit(_pools, self.n, self)
+            _frames().append(self)
+
+    def __exit__(self, *exc: object) -> None:
+        with _lock:
+            _frames().remove(self)
+            for pool, before in reversed(self.undo):
                 pool.set_num_threads(before)
 
 

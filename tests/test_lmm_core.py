@@ -388,3 +388,29 @@ def test_core_wrss_does_not_cancel(t: float) -> None:
     # a sum of n squares either way; numpy's own rounding grows with θ (a solve of a system
     # whose condition grows as θ²), 4e-9 at θ = 1e4
     assert abs(got.wrss - want.wrss) <= 1e-7 * want.wrss
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_core_gram_is_the_dense_product(weighted: bool) -> None:
+    """lmm_gram's M = AᵀWA, A given by each row's columns and values (a column twice in a
+    row: their sum), against numpy's product of the dense A; exactly symmetric where each
+    row's columns are distinct."""
+    rng = np.random.default_rng(7)
+    n, k, m = 60, 5, 11
+    col = np.argsort(rng.random((n, m)), axis=1)[:, :k].copy()   # distinct columns per row
+    col[:5, 1] = col[:5, 0]   # and a few rows with a column given twice
+    val = rng.standard_normal((n, k))
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    A = np.zeros((n, m))
+    np.add.at(A, (np.repeat(np.arange(n), k), col.ravel()), val.ravel())
+    M = np.full((m, m), np.nan)   # overwritten, not added to
+    core.lmm_gram(n, k, m, col, val, w, M)
+    want = A.T @ (A if w is None else w[:, None] * A)
+    # sums of n products of two standard normals (and a weight): rounding ~n·ε·Σ|aa|
+    np.testing.assert_allclose(M, want, rtol=0, atol=1e-12)
+    distinct = M.copy()
+    core.lmm_gram(n - 5, k, m, col[5:].copy(), val[5:].copy(), None if w is None else w[5:].copy(),
+                  distinct)
+    assert np.array_equal(distinct, distinct.T)   # (the products' order is then symmetric)
+    with pytest.raises(ValueError, match="col: columns outside"):
+        core.lmm_gram(n, k, m - 1, col, val, w, np.empty((m - 1, m - 1)))

@@ -1271,6 +1271,50 @@ static void permuted_graph(Graph *G, const int64_t *perm, int64_t *inv, Py_ssize
         }
 }
 
+PyDoc_STRVAR(lmm_gram_doc,
+"lmm_gram(n, k, m, col, val, w, M) -> None\n\n"
+"M = AᵀWA (float64, m × m, overwritten) of the n × m matrix A whose row i holds val[i, j] at\n"
+"column col[i, j] (n × k each, int64 and float64; col in [0, m); a column given twice in a\n"
+"row holds the sum), W = diag(w) (float64, n; None: the identity).  Each entry is summed in\n"
+"the order of the rows, of the products (aᵢⱼ aᵢₗ) wᵢ, so that M is exactly symmetric where\n"
+"each row's columns are distinct.");
+
+static PyObject *py_lmm_gram(PyObject *self, PyObject *args)
+{
+    Buffers buffers, *bs = &buffers;
+    bs->used = 0;
+    PyObject *const *a = unpack(args, "lmm_gram", 7);
+    Py_ssize_t n, k, m;
+    if (!a || !size_arg(a[0], "n", &n) || !size_arg(a[1], "k", &k) || !size_arg(a[2], "m", &m))
+        return NULL;
+    const int64_t *col = array(bs, a[3], "col", n, k, 0, 1);
+    const double *val = col ? array(bs, a[4], "val", n, k, 0, 0) : NULL;
+    double *w = NULL, *M = NULL;
+    if (!val)
+        goto fail;
+    TAKE(w, a[5], "w", n, VECTOR, 0, 0);
+    TAKE(M, a[6], "M", m, m, 1, 1);
+    if (!disjoint(bs, NULL) || !in_range(col, n * k, m, "col", "columns", -1))
+        goto fail;
+    Py_BEGIN_ALLOW_THREADS
+    memset(M, 0, sizeof(double) * (size_t)(m * m));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *ci = col + i * k;
+        const double *vi = val + i * k, wi = w ? w[i] : 1.0;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            double *row = M + ci[j] * m;
+            for (Py_ssize_t l = 0; l < k; l++)
+                row[ci[l]] += vi[j] * vi[l] * wi;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    release(bs);
+    Py_RETURN_NONE;
+fail:
+    release(bs);
+    return NULL;
+}
+
 PyDoc_STRVAR(lmm_order_doc,
 "lmm_order(ptr, rows, q2, m2, perm) -> flops\n\n"
 "A minimum-degree order of S̄'s first q2 rows (the later terms' modes), in the postorder of\n"
@@ -1357,6 +1401,7 @@ fail:
 
 PyMethodDef LMM_METHODS[] = {
     {"lmm_order", py_lmm_order, METH_VARARGS, lmm_order_doc},
+    {"lmm_gram", py_lmm_gram, METH_VARARGS, lmm_gram_doc},
     {"lmm_model", py_lmm_model, METH_VARARGS, lmm_model_doc},
     {"lmm_classes", py_lmm_classes, METH_VARARGS, lmm_classes_doc},
     {"lmm_evaluate", py_lmm_evaluate, METH_VARARGS, lmm_evaluate_doc},

@@ -95,29 +95,53 @@ def c_sorted(labels: set[str] | list[str]) -> list[str]:
 NUMPY_KINDS: dict[str, Kind] = {"b": "logical", "i": "integer", "u": "integer", "f": "double"}
 
 
-#: R's labels of a categorical's categories as a dtype, per categories Index (immutable, so
-#: a column's Index seen again gives the same labels): id → (weak reference, dtype).  Building
-#: the dtype validates the labels (~20 µs a factor), more than a small fit's other steps.
-_LABELLED: dict[int, tuple[weakref.ref, pd.CategoricalDtype]] = {}
+class IndexMemo:
+    """Values worked out from a pandas Index (a factor's categories), kept while the Index
+    lives: an Index is immutable, so a column's Index seen again gives the same values, and
+    a small fit would otherwise spend more on them (a dtype validates its labels, ~20 µs;
+    ``tolist`` of the categories, ~5 µs) than on its other steps.  Keyed by id, with a weak
+    reference that forgets the entry when the Index goes (its id may then be reused)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def get(self, cats: pd.Index, make: Callable[[pd.Index], Any]) -> Any:
+        key = id(cats)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0]() is cats:
+            return hit[1]
+        value = make(cats)
+        memo = self._memo
+
+        def forget(ref: weakref.ref) -> None:
+            if memo.get(key, (None,))[0] is ref:
+                del memo[key]
+
+        memo[key] = (weakref.ref(cats, forget), value)
+        return value
+
+
+#: per categories Index: its labelled dtypes, by ``ordered`` (_labelled_dtype)
+_DTYPES = IndexMemo()
+#: per categories Index: its levels as strings (level_names)
+_NAMES = IndexMemo()
+
+
+def level_names(cat: pd.Categorical) -> tuple[str, ...]:
+    """The levels of a factor as strings, in order (its categories' ``str``)."""
+    return _NAMES.get(cat.categories, lambda c: tuple(map(str, c.tolist())))
 
 
 def _labelled_dtype(name: str, cats: pd.Index, ordered: bool) -> pd.CategoricalDtype:
     """The dtype with R's labels (``as.character``) of ``cats``, distinct, in their order."""
-    key = id(cats)
-    hit = _LABELLED.get(key)
-    if hit is not None and hit[0]() is cats and hit[1].ordered == ordered:
-        return hit[1]
-    labels = [_level_label(c) for c in cats.tolist()]
-    if len(set(labels)) != len(labels):
-        raise ModelFrameError(f"column {name!r}: factor levels {labels} are not distinct as "
-                              f"R labels")
-    dtype = pd.CategoricalDtype(labels, ordered=ordered)
-
-    def forget(ref: weakref.ref) -> None:   # the Index is gone: its id may be reused
-        if _LABELLED.get(key, (None,))[0] is ref:
-            del _LABELLED[key]
-
-    _LABELLED[key] = (weakref.ref(cats, forget), dtype)
+    by_order = _DTYPES.get(cats, lambda c: {})
+    dtype = by_order.get(ordered)
+    if dtype is None:
+        labels = [_level_label(c) for c in cats.tolist()]
+        if len(set(labels)) != len(labels):
+            raise ModelFrameError(f"column {name!r}: factor levels {labels} are not distinct "
+                                  f"as R labels")
+        dtype = by_order[ordered] = pd.CategoricalDtype(labels, ordered=ordered)
     return dtype
 
 

@@ -52,12 +52,14 @@ def clearly_full_rank(X: np.ndarray) -> bool:
     (FULL_RANK_MARGIN·RANK_TOL)² = 1e-8 is far above its rounding (~p·ε).  False (also when
     the factorisation fails) sends X to :func:`dqrdc2`."""
     n, p = X.shape
-    norms = np.sqrt(np.einsum("ij,ij->j", X, X))
-    if n < p or not (norms > 0.0).all():
+    if n < p:
         return False
-    # XᵀX scaled, rather than the Gram of X scaled: no n × p copy of X
+    G = X.T @ X
+    norms = np.sqrt(G.diagonal())   # the columns' norms, from the Gram's diagonal
+    if not (norms > 0.0).all():
+        return False
     try:
-        R = cholesky((X.T @ X) / np.outer(norms, norms), lower=False)
+        R = cholesky(G / np.outer(norms, norms), lower=False)
     except FactorizationError:
         return False
     return bool((R.diagonal() >= FULL_RANK_MARGIN * RANK_TOL).all())
@@ -102,22 +104,27 @@ def _zero_one(x: np.ndarray) -> bool:
     return bool(((x == 0.0) | (x == 1.0)).all())
 
 
+def _sd(x: np.ndarray) -> float:
+    """The standard deviation of x (n ≥ 2), as R's sd: two passes, divisor n − 1."""
+    d = x - np.add.reduce(x) / len(x)
+    return math.sqrt(float(d @ d) / (len(x) - 1))
+
+
 def check_scale(X: np.ndarray, names: Sequence[str]) -> None:
     """lme4's ``checkScaleX`` (``check.scaleX = "warning"``): warn when the standard
     deviations of X's continuous columns (those not all 0 or 1) differ by more than a factor
     :data:`SCALE_TOL` from each other or from 1."""
-    cont = [j for j in range(X.shape[1]) if not _zero_one(X[:, j])]
-    if not cont or X.shape[0] < 2:
+    if X.shape[0] < 2:
         return
-    sd = np.array([X[:, j].std(ddof=1) for j in cont])   # (columns of a Fortran X: no copy)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logsd = np.abs(np.log(sd))
-        ratios = np.abs(np.log(sd[:, None] / sd[None, :]))
-    # np.nanmax of a float array is this fmax reduction, without its wrapper's cost
-    worst = max(np.fmax.reduce(logsd, initial=0.0), np.fmax.reduce(ratios, axis=None,
-                                                                    initial=0.0))
-    if worst > math.log(SCALE_TOL):
-        lo, hi = int(np.argmin(sd)), int(np.argmax(sd))
+    cont = [j for j in range(X.shape[1]) if not _zero_one(X[:, j])]
+    if not cont:
+        return
+    sd = [_sd(X[:, j]) for j in cont]   # (columns of a Fortran X: no copy)
+    logsd = [math.log(s) if s > 0.0 else -math.inf for s in sd]   # (sd = 0: log 0 = −∞)
+    limit = math.log(SCALE_TOL)
+    # |log sdⱼ| beyond the limit, or two columns' |log(sdᵢ/sdⱼ)| (at most max − min)
+    if max(abs(v) for v in logsd) > limit or max(logsd) - min(logsd) > limit:
+        lo, hi = sd.index(min(sd)), sd.index(max(sd))
         warnings.warn(f"Some predictor variables are on very different scales: consider "
                       f"rescaling (the standard deviations of X's continuous columns range "
                       f"from {sd[lo]:.3g} for {names[cont[lo]]} to {sd[hi]:.3g} for "

@@ -44,6 +44,7 @@ from .evaluate import (
     factor,
     from_column,
     is_missing,
+    level_names,
 )
 from .expression import Node, deparse
 from .formula import ParsedFormula, frame_variables
@@ -72,7 +73,7 @@ class ModelFrame:
     def levels(self) -> dict[str, tuple[str, ...]]:
         """The levels of every factor variable of the frame, by R's name for it (R's
         ``xlev``, which rebuilds the contrasts and the grouping factors on new data)."""
-        return {name: tuple(map(str, v.categories.tolist())) for name, v in self.variables.items()
+        return {name: level_names(v) for name, v in self.variables.items()
                 if isinstance(v, pd.Categorical)}
 
     @cached_property

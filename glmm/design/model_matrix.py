@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import FixedEffectsError
 from ..linalg.linpack import dqrdc2, dqrsl_qy
-from .evaluate import NumericMatrix, Variable
+from .evaluate import NumericMatrix, Variable, level_names
 from .frame import ModelFrame
 from .terms import ModelTerms, terms
 
@@ -124,7 +124,7 @@ class _Coding:
 def _coding(name: str, v: Variable, n: int) -> _Coding:
     if isinstance(v, pd.Categorical) or (isinstance(v, np.ndarray) and v.dtype == bool):
         if isinstance(v, pd.Categorical):
-            levels = tuple(map(str, v.categories.tolist()))
+            levels = level_names(v)
             codes = np.asarray(v.codes, dtype=np.int64)
             ordered = bool(v.ordered)
         else:

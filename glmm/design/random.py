@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulaError, RandomEffectsError
-from .evaluate import r_factor
+from .evaluate import level_names, r_factor
 from .expression import Call, Name, Node, deparse, parse_expr
 from .formula import Bar, ParsedFormula
 from .frame import ModelFrame
@@ -277,7 +277,9 @@ def _grouping_factor(node: Node, frame: ModelFrame) -> pd.Categorical:
         chain.append(node)
         node = node.args[0]
     if isinstance(node, Name):
-        ff = r_factor(frame.variable(deparse(node)))
+        v = frame.variable(deparse(node))
+        # a factor of the frame has no unused levels (frame._finish dropped them)
+        ff = v if isinstance(v, pd.Categorical) else r_factor(v)
     elif isinstance(node, Call) and node.fn == "(" and len(node.args) == 1:
         ff = _grouping_factor(node.args[0], frame)
     else:
@@ -299,7 +301,7 @@ def _term(bar: Bar, frame: ModelFrame) -> RandomTerm:
             f"{bar.lhs} removes the intercept and adds no variable; remove the term, or write "
             f"(1 | {bar.group}) for a random intercept")
     refuse_infinite_columns(f"the model matrix of the random-effects term ({bar.name})", mm)
-    return RandomTerm(group=bar.group, levels=tuple(map(str, ff.categories.tolist())),
+    return RandomTerm(group=bar.group, levels=level_names(ff),
                       codes=np.asarray(ff.codes, dtype=np.int64), columns=mm.names,
                       Xi=np.ascontiguousarray(mm.X), name=bar.name)
 

@@ -395,7 +395,7 @@ def lme4_start(model: GlmerModel) -> np.ndarray | None:
         counts = np.bincount(t.codes, minlength=t.nlevels)
         means = np.bincount(t.codes, y, minlength=t.nlevels) / np.maximum(counts, 1)
         v.append(_var_in_place(np.take(means, t.codes, out=spread, mode="clip")))
-    ve = float(np.var(y, ddof=1)) - sum(v)
+    ve = _var_in_place(np.array(y)) - sum(v)   # var(y), in a copy
     if not (math.isfinite(ve) and ve > 0.0):
         return None
     return np.sqrt(np.asarray(v) / ve)

@@ -25,6 +25,7 @@ import numpy as np
 from ..compiled import core as _core
 from ..design.random import RandomTerm
 from ..linalg.coupling import stable_order
+from ..linalg.lapack import FactorizationError, cho_solve, cholesky
 from ..threads import scipy_linalg
 from .model import GlmerModel
 
@@ -121,21 +122,19 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
     n, p = X.shape
     unit = model.unit_weights
     y = model.y if model.zero_offset else model.y - model.offset
-    beta0 = np.zeros(0)
-    if p:   # β₀ by the normal equations: any β₀ leaves the criterion, this one removes y's fit
-        wX = X if unit else w[:, None] * X
-        try:
-            beta0 = np.linalg.solve(X.T @ wX, wX.T @ y)
-        except np.linalg.LinAlgError:   # X is of full rank, but numerically nearly not
-            beta0 = np.linalg.lstsq(np.sqrt(w)[:, None] * X, np.sqrt(w) * y, rcond=None)[0]
-        fit = X @ beta0
-        y = np.subtract(y, fit, out=fit)   # ỹ = y − o − Xβ₀, in the product's memory
     p1, l1 = first.p, first.nlevels
     q2 = sum(t.nlevels for t in rest)
     m2 = q2 + p + 1
     if n * (l1 * p1 + m2) <= MAX_PRODUCT:
-        M11, M1t, grids, counts, level, row, sums, nrest, M22 = _product_blocks(model, y, unit)
+        beta0, (M11, M1t, grids, counts, level, row, sums, nrest, M22) = _product_blocks(
+            model, y, unit)
     else:
+        beta0 = np.zeros(0)
+        if p:
+            wX = X if unit else w[:, None] * X
+            beta0 = _beta0(X.T @ wX, wX.T @ y, model, y)
+            fit = X @ beta0
+            y = np.subtract(y, fit, out=fit)   # ỹ = y − o − Xβ₀, in the product's memory
         M11, M1t, grids, counts, level, row, sums, nrest, M22 = _sum_blocks(model, y, unit)
 
     def grid(c: int) -> np.ndarray:
@@ -148,9 +147,8 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
 
     sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
     dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
-    rterm = np.concatenate([np.repeat([t.theta_slice.start for t in rest],
-                                      [t.nlevels for t in rest]),
-                            np.full(p + 1, -1)]).astype(np.int64)
+    rterm = np.array([t.theta_slice.start for t in rest for _ in range(t.nlevels)]
+                     + [-1] * (p + 1), dtype=np.int64)
     logw = model.log_weight_sum
     REML = bool(REML) and p > 0   # lme4's REML with no fixed effects is ML: ν = n, no R_X
     if p1 == 1:
@@ -197,7 +195,7 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
         M21[:, :, q2:] = M1t
         M21 = M21.ravel()
         ptr = np.arange(l1 + 1, dtype=np.int64) * m2
-        rows = np.tile(np.arange(m2, dtype=np.int64), l1)
+        rows = np.arange(l1 * m2, dtype=np.int64) % m2   # 0, …, m₂ − 1 for each level
     else:
         nk = nrest + p + 1
         ptr = np.concatenate([[0], np.cumsum(nk)]).astype(np.int64)
@@ -213,7 +211,7 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
             rows[at] = q2 + t
             for c in range(p1):
                 M21[p1 * ptr[:-1] + c * nk + nrest + t] = M1t[:, c, t]
-    tril = np.column_stack(first.tril).astype(np.int64).ravel()
+    tril = np.array(first.tril, dtype=np.int64).T.ravel()   # (row, col) pairs
     return LmmCrossProducts(
         _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
                         M21, M22, p, bool(dense), n, REML, logw, model.ntheta, supernodal),
@@ -290,24 +288,59 @@ def _sum_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
     return M11, M1t, grids, counts, level, row, sums, nrest, M22
 
 
-def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
-    """:func:`_sum_blocks`'s blocks from one product M = AᵀWA of the dense
-    A = [Z X ỹ] (n × (q + p + 1)), for small models, where a handful of numpy calls cost less
-    than the per-level sums' dozens; a pair of levels counts as met where its sum is not 0."""
+def _beta0(F: np.ndarray, b: np.ndarray, model: GlmerModel, y: np.ndarray) -> np.ndarray:
+    """β₀ solving the normal equations F β = b (F = XᵀWX, b = XᵀW(y − o)) by Cholesky; where
+    F is numerically not positive definite (X of full rank but nearly not), the least-squares
+    fit of √w(y − o) on √w X."""
+    try:
+        return cho_solve(cholesky(F, lower=False), b, lower=False)
+    except FactorizationError:
+        sw = np.sqrt(model.weights)
+        return np.linalg.lstsq(sw[:, None] * model.X, sw * y, rcond=None)[0]
+
+
+def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool
+                    ) -> tuple[np.ndarray, tuple]:
+    """β₀ and :func:`_sum_blocks`'s blocks from M = AᵀWA of A = [Z X y − o]
+    (n × (q + p + 1)) for small models, where a handful of numpy calls cost less than the
+    per-level sums' dozens: row i of A has k = Σₜpₜ + p + 1 nonzeros, at columns cᵢ, and the
+    core sums the n·k² products (aᵢⱼaᵢₗ)wᵢ into M at (cᵢⱼ, cᵢₗ) in the observations' order
+    (``lmm_gram``; the dense product would multiply Z's zeros too).  A pair of levels counts
+    as met where its sum is not 0.  β₀ comes from M's X rows; then A's last column becomes
+    ỹ = y − o − Xβ₀ and M's last row and column AᵀWỹ, another sum over the observations
+    (from M's y entries, ỹᵀWỹ would cancel)."""
+    assert _core is not None
     first, rest = model.terms[0], model.terms[1:]
     w, X = model.weights, model.X
     n, p = X.shape
     p1, l1 = first.p, first.nlevels
     q1, q = l1 * p1, model.q
-    A = np.zeros((n, q + p + 1))
-    at, obs = 0, np.arange(n)
+    m = q + p + 1
+    K = sum(t.p for t in model.terms)
+    col = np.empty((n, K + p + 1), dtype=np.int64)   # cᵢ: Z's columns, then X's and y's
+    val = np.empty((n, K + p + 1))                   # aᵢ at them
+    at = j = 0
     for t in model.terms:
-        for c in range(t.p):
-            A[obs, at + t.codes * t.p + c] = t.Xi[:, c]
+        base = t.codes * t.p
+        base += at
+        for c in range(t.p):   # term t's entry c: column at + codeᵢ·pₜ + c
+            np.add(base, c, out=col[:, j])
+            val[:, j] = t.Xi[:, c]
+            j += 1
         at += t.nlevels * t.p
-    A[:, q:q + p] = X
-    A[:, q + p] = y
-    M = A.T @ (A if unit else w[:, None] * A)
+    col[:, K:] = np.arange(q, m)
+    val[:, K:K + p] = X
+    val[:, -1] = y
+    M = np.empty((m, m))
+    _core.lmm_gram(n, K + p + 1, m, col, val, None if unit else w, M)
+    beta0 = np.zeros(0)
+    if p:
+        beta0 = _beta0(M[q:q + p, q:q + p], M[q:q + p, q + p], model, y)
+        yt = y - X @ beta0
+        val[:, -1] = yt
+        wyt = yt if unit else w * yt
+        M[:, q + p] = M[q + p, :] = np.bincount(col.ravel(), (val * wyt[:, None]).ravel(),
+                                                minlength=m)
     levels = np.arange(l1)
     M11 = np.ascontiguousarray(M[:q1, :q1].reshape(l1, p1, l1, p1)[levels, :, levels, :])
     M1t = M[:q1, q:].reshape(l1, p1, p + 1)
@@ -321,7 +354,8 @@ def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
         met = (coupling != 0.0).any(axis=1)
         counts = met.ravel().astype(np.int64)
         nrest = met.sum(axis=1)
-    return M11, M1t, grids, counts, level, row, sums, nrest, np.ascontiguousarray(M[q1:, q1:])
+    return beta0, (M11, M1t, grids, counts, level, row, sums, nrest,
+                   np.ascontiguousarray(M[q1:, q1:]))
 
 
 def _reordered(pos: np.ndarray, level: np.ndarray, row: np.ndarray,
@@ -397,8 +431,17 @@ def _level_classes(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     number of levels of each and each level's class.  Levels of equal dₖ are eliminated
     with the same weight θ₁²/(θ₁²dₖ + 1), so the core sums their cₖcₖᵀ once (lmm.c,
     evaluate_classes)."""
-    values, inverse, counts = np.unique(d, return_inverse=True, return_counts=True)
-    return values, counts.astype(np.int64), inverse.ravel()
+    # np.unique(d, return_inverse=True, return_counts=True), by one stable sort (np.unique's
+    # own steps cost several times more on term 1's few levels)
+    order = np.argsort(d, kind="stable")
+    s = d[order]
+    new = np.empty(len(s), dtype=bool)
+    new[:1] = True
+    np.not_equal(s[1:], s[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    inverse = np.empty(len(d), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return s[starts], np.diff(starts, append=len(s)).astype(np.int64), inverse
 
 
 def _class_grams(inverse: np.ndarray, K: int, C: np.ndarray) -> np.ndarray:

@@ -110,9 +110,16 @@ def _minimize(value: Callable[[np.ndarray], float],
 
 
 def diagonal_theta(model: GlmerModel) -> list[int]:
-    """Positions in θ of the diagonal entries of the Tₜ."""
-    return [t.theta_slice.start + k for t in model.terms
-            for k, (r, c) in enumerate(zip(*t.tril, strict=True)) if r == c]
+    """Positions in θ of the diagonal entries of the Tₜ: Tₜ's lower triangle is filled
+    column by column, so column j (of pₜ) starts at Σ_{i<j} (pₜ − i) and starts on the
+    diagonal."""
+    out = []
+    for t in model.terms:
+        at = t.theta_slice.start
+        for j in range(t.p):
+            out.append(at)
+            at += t.p - j
+    return out
 
 
 def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
@@ -195,7 +202,7 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
 
 
 def _max_abs(g: np.ndarray) -> float:
-    return float(np.max(np.abs(g))) if len(g) else 0.0
+    return float(np.abs(g).max()) if len(g) else 0.0
 
 
 def _name(compiled: Minimizer | None) -> str:
