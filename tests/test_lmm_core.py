@@ -390,27 +390,59 @@ def test_core_wrss_does_not_cancel(t: float) -> None:
     assert abs(got.wrss - want.wrss) <= 1e-7 * want.wrss
 
 
+def _gram_problem(rng: np.random.Generator, n: int, p: int, weighted: bool) -> tuple:
+    """Rows of A = [Z X y]: two random Z entries per row (distinct columns in [0, 8)), X's p
+    columns and y at the last p + 1 columns; A dense; the weights or None."""
+    q = 8
+    z = np.argsort(rng.random((n, q)), axis=1)[:, :2]
+    col = np.hstack([z, np.tile(np.arange(q, q + p + 1), (n, 1))]).astype(np.int64)
+    val = rng.standard_normal((n, 2 + p + 1))
+    val[:, -1] += 50.0   # a mean far from 0: yᵀWy would cancel against the fit
+    A = np.zeros((n, q + p + 1))
+    np.put_along_axis(A, col, val, axis=1)
+    return col, val, A, (rng.uniform(0.5, 2.0, n) if weighted else None)
+
+
 @pytest.mark.parametrize("weighted", [False, True])
-def test_core_gram_is_the_dense_product(weighted: bool) -> None:
-    """lmm_gram's M = AᵀWA, A given by each row's columns and values (a column twice in a
-    row: their sum), against numpy's product of the dense A; exactly symmetric where each
-    row's columns are distinct."""
+@pytest.mark.parametrize("p", [0, 1, 3])
+def test_core_gram_is_the_shifted_product(weighted: bool, p: int) -> None:
+    """lmm_gram's β₀ and M = [Z X ỹ]ᵀW[Z X ỹ], ỹ = y − Xβ₀, against numpy: β₀ by least
+    squares (an SVD, not the core's Cholesky) and the dense product; M exactly symmetric."""
     rng = np.random.default_rng(7)
-    n, k, m = 60, 5, 11
-    col = np.argsort(rng.random((n, m)), axis=1)[:, :k].copy()   # distinct columns per row
-    col[:5, 1] = col[:5, 0]   # and a few rows with a column given twice
-    val = rng.standard_normal((n, k))
-    w = rng.uniform(0.5, 2.0, n) if weighted else None
-    A = np.zeros((n, m))
-    np.add.at(A, (np.repeat(np.arange(n), k), col.ravel()), val.ravel())
-    M = np.full((m, m), np.nan)   # overwritten, not added to
-    core.lmm_gram(n, k, m, col, val, w, M)
+    n = 60
+    col, val, A, w = _gram_problem(rng, n, p, weighted)
+    m, k = A.shape[1], col.shape[1]
+    sw = np.ones(n) if w is None else np.sqrt(w)
+    X, y = A[:, m - 1 - p:m - 1], A[:, -1]
+    want_beta = np.linalg.lstsq(sw[:, None] * X, sw * y, rcond=None)[0]
+    A[:, -1] = y - X @ want_beta
     want = A.T @ (A if w is None else w[:, None] * A)
-    # sums of n products of two standard normals (and a weight): rounding ~n·ε·Σ|aa|
-    np.testing.assert_allclose(M, want, rtol=0, atol=1e-12)
-    distinct = M.copy()
-    core.lmm_gram(n - 5, k, m, col[5:].copy(), val[5:].copy(), None if w is None else w[5:].copy(),
-                  distinct)
-    assert np.array_equal(distinct, distinct.T)   # (the products' order is then symmetric)
+    M, beta0 = np.full((m, m), np.nan), np.full(p, np.nan)   # overwritten, not added to
+    assert core.lmm_gram(n, k, m, p, col, val, w, M, beta0) is True
+    # β₀ of a well-conditioned X; M's entries are sums of n products (of O(1) entries, and
+    # of y, mean 50, where p = 0 leaves it unshifted), rounding ~n·ε relative to Σ|aa|
+    np.testing.assert_allclose(beta0, want_beta, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(M, want, rtol=1e-13, atol=1e-11)
+    assert np.array_equal(M, M.T)
+
+
+def test_core_gram_without_a_positive_definite_xtwx() -> None:
+    """Two equal columns of X: lmm_gram says so (False) and leaves M unshifted; p = 0 is the
+    plain product; a column given twice in a row, or outside [0, m), is refused."""
+    rng = np.random.default_rng(3)
+    n = 40
+    col, val, A, _ = _gram_problem(rng, n, 2, False)
+    m, k = A.shape[1], col.shape[1]
+    val[:, 3] = val[:, 2]
+    A[:, m - 2] = A[:, m - 3]
+    M = np.empty((m, m))
+    assert core.lmm_gram(n, k, m, 2, col, val, None, M, np.empty(2)) is False
+    np.testing.assert_allclose(M, A.T @ A, rtol=0, atol=1e-9)   # y's mean 50: sums ~1e5
+    assert core.lmm_gram(n, k, m, 0, col, val, None, M, np.empty(0)) is True
+    np.testing.assert_allclose(M, A.T @ A, rtol=0, atol=1e-9)
+    bad = col.copy()
+    bad[4, 1] = bad[4, 0]
+    with pytest.raises(ValueError, match="row 4 gives column"):
+        core.lmm_gram(n, k, m, 2, bad, val, None, M, np.empty(2))
     with pytest.raises(ValueError, match="col: columns outside"):
-        core.lmm_gram(n, k, m - 1, col, val, w, np.empty((m - 1, m - 1)))
+        core.lmm_gram(n, k, m - 1, 2, col, val, None, np.empty((m - 1, m - 1)), np.empty(2))

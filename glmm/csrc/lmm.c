@@ -1271,31 +1271,88 @@ static void permuted_graph(Graph *G, const int64_t *perm, int64_t *inv, Py_ssize
         }
 }
 
+/* lmm_gram's smallest pivot² of XᵀWX's Cholesky factor, relative to its diagonal entry */
+#define GRAM_PIVOT 1e-10
+
+/* M's last row and column, A's last column shifted to ỹ = a_last − Xβ₀ (X: the p entries
+ * before it in each row): AᵀWỹ, in the order of the rows. */
+static void gram_shifted(Py_ssize_t n, Py_ssize_t k, Py_ssize_t m, Py_ssize_t p,
+                         const int64_t *col, const double *val, const double *w,
+                         const double *beta0, double *M)
+{
+    double *v = M + (m - 1) * m;   /* the last row, then copied to the last column */
+    memset(v, 0, sizeof(double) * (size_t)m);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *ci = col + i * k;
+        const double *vi = val + i * k, wi = w ? w[i] : 1.0;
+        double yt = vi[k - 1];
+        for (Py_ssize_t j = 0; j < p; j++)
+            yt -= vi[k - 1 - p + j] * beta0[j];
+        for (Py_ssize_t j = 0; j < k - 1; j++)
+            v[ci[j]] += vi[j] * yt * wi;
+        v[m - 1] += yt * yt * wi;
+    }
+    for (Py_ssize_t c = 0; c < m - 1; c++)
+        M[c * m + m - 1] = v[c];
+}
+
 PyDoc_STRVAR(lmm_gram_doc,
-"lmm_gram(n, k, m, col, val, w, M) -> None\n\n"
-"M = AᵀWA (float64, m × m, overwritten) of the n × m matrix A whose row i holds val[i, j] at\n"
-"column col[i, j] (n × k each, int64 and float64; col in [0, m); a column given twice in a\n"
-"row holds the sum), W = diag(w) (float64, n; None: the identity).  Each entry is summed in\n"
-"the order of the rows, of the products (aᵢⱼ aᵢₗ) wᵢ, so that M is exactly symmetric where\n"
-"each row's columns are distinct.");
+"lmm_gram(n, k, m, p, col, val, w, M, beta0) -> bool\n\n"
+"An LMM's cross-products M = AᵀWA (float64, m × m, overwritten) of A = [Z X ỹ], n × m,\n"
+"whose row i holds val[i, j] at column col[i, j] (n × k each, int64 and float64; col in\n"
+"[0, m), distinct within a row), W = diag(w) (float64, n; None: the identity).  A row's last\n"
+"p + 1 entries are X's row and y − o at the last p + 1 columns, and ỹ = y − o − Xβ₀ with\n"
+"beta0 (float64, p, written) = β₀ solving M's normal equations of [X, y − o] by Cholesky;\n"
+"False where XᵀWX is not positive definite, or a pivot² falls below 1e-10 of its diagonal\n"
+"entry (M is then AᵀWA with y − o unshifted; p = 0: no shift).  Each entry is summed in the order of the rows, of the products (aᵢⱼaᵢₗ)wᵢ: M\n"
+"is exactly symmetric.");
 
 static PyObject *py_lmm_gram(PyObject *self, PyObject *args)
 {
     Buffers buffers, *bs = &buffers;
     bs->used = 0;
-    PyObject *const *a = unpack(args, "lmm_gram", 7);
-    Py_ssize_t n, k, m;
-    if (!a || !size_arg(a[0], "n", &n) || !size_arg(a[1], "k", &k) || !size_arg(a[2], "m", &m))
+    PyObject *const *a = unpack(args, "lmm_gram", 9);
+    Py_ssize_t n, k, m, p;
+    if (!a || !size_arg(a[0], "n", &n) || !size_arg(a[1], "k", &k) || !size_arg(a[2], "m", &m)
+        || !size_arg(a[3], "p", &p))
         return NULL;
-    const int64_t *col = array(bs, a[3], "col", n, k, 0, 1);
-    const double *val = col ? array(bs, a[4], "val", n, k, 0, 0) : NULL;
-    double *w = NULL, *M = NULL;
+    if (k < p + 1 || m < p + 1) {
+        PyErr_Format(PyExc_ValueError, "p: expected at most k − 1 = %zd and m − 1 = %zd, got %zd",
+                     k - 1, m - 1, p);
+        return NULL;
+    }
+    const int64_t *col = array(bs, a[4], "col", n, k, 0, 1);
+    const double *val = col ? array(bs, a[5], "val", n, k, 0, 0) : NULL;
+    double *w = NULL, *M = NULL, *beta0 = NULL;
     if (!val)
         goto fail;
-    TAKE(w, a[5], "w", n, VECTOR, 0, 0);
-    TAKE(M, a[6], "M", m, m, 1, 1);
+    TAKE(w, a[6], "w", n, VECTOR, 0, 0);
+    TAKE(M, a[7], "M", m, m, 1, 1);
+    TAKE(beta0, a[8], "beta0", p, VECTOR, 1, 1);
     if (!disjoint(bs, NULL) || !in_range(col, n * k, m, "col", "columns", -1))
         goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const int64_t *ci = col + i * k;
+        for (Py_ssize_t j = 0; j < k; j++)
+            for (Py_ssize_t l = 0; l < j; l++)
+                if (ci[j] == ci[l]) {
+                    PyErr_Format(PyExc_ValueError, "col: row %zd gives column %lld twice", i,
+                                 (long long)ci[j]);
+                    goto fail;
+                }
+        for (Py_ssize_t j = 0; j <= p; j++)
+            if (ci[k - 1 - p + j] != m - 1 - p + j) {
+                PyErr_Format(PyExc_ValueError, "col: row %zd's last %zd entries are not the "
+                             "columns %zd to %zd", i, p + 1, m - 1 - p, m - 1);
+                goto fail;
+            }
+    }
+    double *F = malloc(sizeof(double) * (size_t)(p * p + 1));
+    if (!F) {
+        release(bs);
+        return PyErr_NoMemory();
+    }
+    int pd = 1;
     Py_BEGIN_ALLOW_THREADS
     memset(M, 0, sizeof(double) * (size_t)(m * m));
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -1307,9 +1364,26 @@ static PyObject *py_lmm_gram(PyObject *self, PyObject *args)
                 row[ci[l]] += vi[j] * vi[l] * wi;
         }
     }
+    if (p) {   /* β₀ from F = XᵀWX (M's X block) and XᵀW(y − o) */
+        const Py_ssize_t x0 = m - 1 - p;
+        for (Py_ssize_t r = 0; r < p; r++) {
+            memcpy(F + r * p, M + (x0 + r) * m + x0, sizeof(double) * (size_t)p);
+            beta0[r] = M[(x0 + r) * m + m - 1];
+        }
+        pd = cholesky_upper(F, p);
+        /* a pivot below GRAM_PIVOT of its column's diagonal: X is nearly rank deficient, and
+         * β₀ would be ill-determined (the caller then takes least squares) */
+        for (Py_ssize_t r = 0; pd && r < p; r++)
+            pd = F[r * p + r] * F[r * p + r] >= GRAM_PIVOT * M[(x0 + r) * m + x0 + r];
+        if (pd) {
+            cholesky_solve(F, p, beta0);
+            gram_shifted(n, k, m, p, col, val, w, beta0, M);
+        }
+    }
     Py_END_ALLOW_THREADS
+    free(F);
     release(bs);
-    Py_RETURN_NONE;
+    return PyBool_FromLong(pd);
 fail:
     release(bs);
     return NULL;

@@ -132,7 +132,10 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
         beta0 = np.zeros(0)
         if p:
             wX = X if unit else w[:, None] * X
-            beta0 = _beta0(X.T @ wX, wX.T @ y, model, y)
+            try:   # the normal equations XᵀWX β = XᵀW(y − o), by Cholesky
+                beta0 = cho_solve(cholesky(X.T @ wX, lower=False), wX.T @ y, lower=False)
+            except FactorizationError:
+                beta0 = _least_squares(model, y)
             fit = X @ beta0
             y = np.subtract(y, fit, out=fit)   # ỹ = y − o − Xβ₀, in the product's memory
         M11, M1t, grids, counts, level, row, sums, nrest, M22 = _sum_blocks(model, y, unit)
@@ -288,27 +291,22 @@ def _sum_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
     return M11, M1t, grids, counts, level, row, sums, nrest, M22
 
 
-def _beta0(F: np.ndarray, b: np.ndarray, model: GlmerModel, y: np.ndarray) -> np.ndarray:
-    """β₀ solving the normal equations F β = b (F = XᵀWX, b = XᵀW(y − o)) by Cholesky; where
-    F is numerically not positive definite (X of full rank but nearly not), the least-squares
-    fit of √w(y − o) on √w X."""
-    try:
-        return cho_solve(cholesky(F, lower=False), b, lower=False)
-    except FactorizationError:
-        sw = np.sqrt(model.weights)
-        return np.linalg.lstsq(sw[:, None] * model.X, sw * y, rcond=None)[0]
+def _least_squares(model: GlmerModel, y: np.ndarray) -> np.ndarray:
+    """β₀ = the least-squares fit of √w(y − o) on √w X (where XᵀWX is numerically not
+    positive definite: X of full rank, but nearly not)."""
+    sw = np.sqrt(model.weights)
+    return np.linalg.lstsq(sw[:, None] * model.X, sw * y, rcond=None)[0]
 
 
 def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool
                     ) -> tuple[np.ndarray, tuple]:
-    """β₀ and :func:`_sum_blocks`'s blocks from M = AᵀWA of A = [Z X y − o]
-    (n × (q + p + 1)) for small models, where a handful of numpy calls cost less than the
-    per-level sums' dozens: row i of A has k = Σₜpₜ + p + 1 nonzeros, at columns cᵢ, and the
-    core sums the n·k² products (aᵢⱼaᵢₗ)wᵢ into M at (cᵢⱼ, cᵢₗ) in the observations' order
-    (``lmm_gram``; the dense product would multiply Z's zeros too).  A pair of levels counts
-    as met where its sum is not 0.  β₀ comes from M's X rows; then A's last column becomes
-    ỹ = y − o − Xβ₀ and M's last row and column AᵀWỹ, another sum over the observations
-    (from M's y entries, ỹᵀWỹ would cancel)."""
+    """β₀ and :func:`_sum_blocks`'s blocks from M = AᵀWA of A = [Z X ỹ] (n × (q + p + 1))
+    for small models, where a handful of numpy calls cost less than the per-level sums'
+    dozens: row i of A has k = Σₜpₜ + p + 1 nonzeros, at columns cᵢ, and the core
+    (``lmm_gram``) sums the n·k² products (aᵢⱼaᵢₗ)wᵢ into M at (cᵢⱼ, cᵢₗ) in the
+    observations' order (the dense product would multiply Z's zeros too), takes β₀ from M's
+    X rows and sums M's last row and column again with ỹ = y − o − Xβ₀ (from M's y entries,
+    ỹᵀWỹ would cancel).  A pair of levels counts as met where its sum is not 0."""
     assert _core is not None
     first, rest = model.terms[0], model.terms[1:]
     w, X = model.weights, model.X
@@ -316,9 +314,9 @@ def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool
     p1, l1 = first.p, first.nlevels
     q1, q = l1 * p1, model.q
     m = q + p + 1
-    K = sum(t.p for t in model.terms)
-    col = np.empty((n, K + p + 1), dtype=np.int64)   # cᵢ: Z's columns, then X's and y's
-    val = np.empty((n, K + p + 1))                   # aᵢ at them
+    k = sum(t.p for t in model.terms) + p + 1
+    col = np.empty((n, k), dtype=np.int64)   # cᵢ: Z's columns, then X's and y's
+    val = np.empty((n, k))                   # aᵢ at them
     at = j = 0
     for t in model.terms:
         base = t.codes * t.p
@@ -328,19 +326,15 @@ def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool
             val[:, j] = t.Xi[:, c]
             j += 1
         at += t.nlevels * t.p
-    col[:, K:] = np.arange(q, m)
-    val[:, K:K + p] = X
+    col[:, j:] = np.arange(q, m)
+    val[:, j:j + p] = X
     val[:, -1] = y
-    M = np.empty((m, m))
-    _core.lmm_gram(n, K + p + 1, m, col, val, None if unit else w, M)
-    beta0 = np.zeros(0)
-    if p:
-        beta0 = _beta0(M[q:q + p, q:q + p], M[q:q + p, q + p], model, y)
-        yt = y - X @ beta0
-        val[:, -1] = yt
-        wyt = yt if unit else w * yt
-        M[:, q + p] = M[q + p, :] = np.bincount(col.ravel(), (val * wyt[:, None]).ravel(),
-                                                minlength=m)
+    M, beta0 = np.empty((m, m)), np.empty(p)
+    wc = None if unit else w
+    if not _core.lmm_gram(n, k, m, p, col, val, wc, M, beta0):   # XᵀWX not PD numerically
+        beta0 = _least_squares(model, y)
+        val[:, -1] = y - X @ beta0
+        _core.lmm_gram(n, k, m, 0, col, val, wc, M, beta0[:0])
     levels = np.arange(l1)
     M11 = np.ascontiguousarray(M[:q1, :q1].reshape(l1, p1, l1, p1)[levels, :, levels, :])
     M1t = M[:q1, q:].reshape(l1, p1, p + 1)
