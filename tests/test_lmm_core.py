@@ -446,3 +446,17 @@ def test_core_gram_without_a_positive_definite_xtwx() -> None:
         core.lmm_gram(n, k, m, 2, bad, val, None, M, np.empty(2))
     with pytest.raises(ValueError, match="col: columns outside"):
         core.lmm_gram(n, k, m - 1, 2, col, val, None, np.empty((m - 1, m - 1)), np.empty(2))
+
+
+def test_level_classes_are_numpys_unique() -> None:
+    """Term 1's level classes (values, counts, each level's class) are np.unique's, balanced
+    (one class) or not, levels in any order."""
+    rng = np.random.default_rng(5)
+    for _ in range(500):
+        n = int(rng.integers(1, 40))
+        d = rng.integers(0, int(rng.integers(1, 5)), n) * float(rng.choice([1.0, 0.5, 3.0]))
+        values, counts, inverse = lmm_crossprod._level_classes(d)
+        want = np.unique(d, return_inverse=True, return_counts=True)
+        assert np.array_equal(values, want[0])
+        assert np.array_equal(inverse, want[1].ravel()) and inverse.dtype == np.int64
+        assert np.array_equal(counts, want[2]) and counts.dtype == np.int64

@@ -116,7 +116,7 @@ class RandomTerm:
     @cached_property
     def intercept(self) -> bool:
         """A (1 | g) term: one column, all ones (ZΛ holds θ in every row)."""
-        return self.p == 1 and bool(np.all(self.Xi == 1.0))
+        return self.p == 1 and bool((self.Xi == 1.0).all())
 
     @cached_property
     def indicator(self) -> sp.csr_matrix:

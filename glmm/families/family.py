@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..errors import FamilyError, NonIntegerResponseWarning, ResponseError
-from .links import EPS, LINKS, Link, as_float
+from .links import EPS, LINKS, Link, as_float, as_float_arrays
 from .nmath import log_dbinom, log_dgamma, log_dpois, stirlerr
 
 # ---------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class _Binomial(Family):
         non-integer weights).  Rounding is half-to-even, like C's nearbyint.  ``dev`` is
         not used.
         """
-        y, n, mu, wt = np.broadcast_arrays(*map(as_float, (y, n, mu, wt)))
+        y, n, mu, wt = as_float_arrays(y, n, mu, wt)
         m = self.trials(n, wt)
         k = np.rint(m * y)
         m = np.rint(m)
@@ -205,7 +205,7 @@ class _Binomial(Family):
         D terms of :func:`log_dbinom` vanish, leaving
         A = −2 Σ (w/m)[δ(m) − δ(k) − δ(m − k) + ½ log(m / (2π k (m − k)))] over 0 < k < m
         (0 for a binary y)."""
-        y, n, wt = np.broadcast_arrays(*map(as_float, (y, n, wt)))
+        y, n, wt = as_float_arrays(y, n, wt)
         m = self.trials(n, wt)
         k, m = np.rint(m * y), np.rint(m)
         mid = (k > 0) & (k < m)
@@ -215,7 +215,7 @@ class _Binomial(Family):
         mk = m - k
         d_m, d_k, d_mk = stirlerr(np.concatenate([m, k, mk])).reshape(3, -1)   # one lookup
         log_dbinom = d_m - d_k - d_mk + 0.5 * np.log(m / (2.0 * math.pi * k * mk))
-        return float(-2.0 * np.sum(wt / m * log_dbinom))
+        return float(-2.0 * np.add.reduce(wt / m * log_dbinom))
 
     def initialize(self, y: object, weights: npt.ArrayLike | None = None) -> Initialized:
         """R's binomial initialize, for three forms of response.

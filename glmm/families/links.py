@@ -39,6 +39,15 @@ def as_float(x: npt.ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
+def as_float_arrays(*xs: npt.ArrayLike) -> list[np.ndarray]:
+    """The arguments as float arrays of one shape: broadcast only where their shapes differ
+    (np.broadcast_arrays costs more than a small model's whole aic)."""
+    arrays = [as_float(x) for x in xs]
+    if any(a.shape != arrays[0].shape for a in arrays):
+        return list(np.broadcast_arrays(*arrays))
+    return arrays
+
+
 # ---------------------------------------------------------------------------------------
 # Links.  Each link is four functions of a float array: g(μ), g⁻¹(η), dμ/dη, d²μ/dη².
 # Where lme4 clamps dμ/dη at ε, d²μ/dη² is 0 (the derivative of the clamped branch).

@@ -86,7 +86,7 @@ def stirlerr(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     if x.ndim and ((x >= 0.0) & (x < _STIRLERR_TABLE_SIZE)).all():
         i = x.astype(np.intp)
-        if np.array_equal(i, x):
+        if (i == x).all():
             return _STIRLERR_WHOLE[i]
     whole = (x >= 0.0) & (x <= 15.0) & (x == np.floor(x))
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -66,11 +66,11 @@ class Response:
         # binomial with binary y: one of the two deviance terms is 0 and the y-only part c is
         # 0, so the short form has no cancellation; otherwise lme4's own form (large counts
         # would lose digits to c − 2w y log μ)
-        self._binary = family.name == "binomial" and bool(np.all((y == 0.0) | (y == 1.0)))
+        self._binary = family.name == "binomial" and bool(((y == 0.0) | (y == 1.0)).all())
         if self._binary:   # μ where y = 1 and 1 − μ where y = 0, as (1 − y) + (2y − 1)μ
             self._minus_two_w, self._two_y_minus_1 = -2.0 * weights, 2.0 * y - 1.0
         self._one_minus_y, self._two_w = 1.0 - y, 2.0 * weights
-        self._unit = bool(np.all(weights == 1.0))
+        self._unit = bool((weights == 1.0).all())
         # Poisson–log: y log(y/μ) − (y − μ) = (y log y − y) − yη + μ where μ = e^η is not
         # clamped, with no logarithm per step.  The terms cancel where the deviance is small
         # against them, so this form is used only while their rounding, ~ε·w·(|y log y| + y)
@@ -157,7 +157,10 @@ class Response:
             return self._minus_two_w[col] * np.log(self._one_minus_y[col]
                                                    + self._two_y_minus_1[col] * mu)
         c = self._one_minus_y[col]
-        return self._two_w[col] * (xlogy(y, y / mu) + xlogy(c, c / (1.0 - mu)))
+        with np.errstate(divide="ignore", invalid="ignore"):   # (one errstate for both logs)
+            a, b = y * np.log(y / mu), c * np.log(c / (1.0 - mu))
+        # x log(x/μ) = 0 at x = 0 (xlogy's convention; μ ∈ [ε, 1 − ε], so x/μ is not NaN)
+        return self._two_w[col] * (np.where(y == 0.0, 0.0, a) + np.where(c == 0.0, 0.0, b))
 
     def weight_derivatives(self, eta: np.ndarray, mu: np.ndarray, W: np.ndarray
                            ) -> tuple[np.ndarray, np.ndarray]:

@@ -426,7 +426,10 @@ def _level_classes(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with the same weight θ₁²/(θ₁²dₖ + 1), so the core sums their cₖcₖᵀ once (lmm.c,
     evaluate_classes)."""
     # np.unique(d, return_inverse=True, return_counts=True), by one stable sort (np.unique's
-    # own steps cost several times more on term 1's few levels)
+    # own steps cost several times more on term 1's few levels); one class where every
+    # level has the same dₖ (a balanced design)
+    if d.min() == d.max():
+        return d[:1].copy(), np.array([len(d)], dtype=np.int64), np.zeros(len(d), np.int64)
     order = np.argsort(d, kind="stable")
     s = d[order]
     new = np.empty(len(s), dtype=bool)
@@ -435,7 +438,10 @@ def _level_classes(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     starts = np.flatnonzero(new)
     inverse = np.empty(len(d), dtype=np.int64)
     inverse[order] = np.cumsum(new) - 1
-    return s[starts], np.diff(starts, append=len(s)).astype(np.int64), inverse
+    counts = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=counts[:-1])
+    counts[-1] = len(s) - starts[-1]
+    return s[starts], counts, inverse
 
 
 def _class_grams(inverse: np.ndarray, K: int, C: np.ndarray) -> np.ndarray:
