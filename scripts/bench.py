@@ -9,7 +9,11 @@ data, on this machine, in one run.
     scripts/bench.py --rounds 3               # engines in turn, three times, timings pooled
 
 Each engine fits each model in a fresh worker process (so that peak memory is its own),
-`--repeat` times after one warm-up fit (none when a single fit is timed); the table shows
+`--repeat` times after its warm-up fits (`--warmup`, default 10, or fewer where they take
+over WARMUP_SECONDS in all; at least one; none when a single fit is timed), so that the
+medians are a warm engine's: CPython specialises a function's bytecode only after several
+calls, and a small fit's first dozen fits in a new process run up to 2× slower (the cold
+cost is what scripts/process_bench.py measures).  The table shows
 median wall times, lme4's and the best peer's time over glmm's, the criterion (−2logLik, or
 the REML criterion) of every engine, objective evaluations, the time (s) of the fit's vcov at
 nAGQ ≥ 1 (glmm: the Hessian on first use, then V; lme4: the finite-difference Hessian that
@@ -56,7 +60,23 @@ def _peak_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def worker_glmm(model: BenchModel, path: str, repeat: int) -> dict:
+#: The warm-up of each worker stops after this many seconds of fits (and at least one fit).
+WARMUP_SECONDS = 1.0
+
+
+def warmup_fits(fit_once, warmup: int) -> None:
+    """Up to ``warmup`` untimed fits, fewer where they take WARMUP_SECONDS in all; one at
+    least when ``warmup`` > 0."""
+    import time
+
+    t0 = time.perf_counter()
+    for _ in range(warmup):
+        fit_once()
+        if time.perf_counter() - t0 > WARMUP_SECONDS:
+            break
+
+
+def worker_glmm(model: BenchModel, path: str, repeat: int, warmup: int) -> dict:
     import time
     import warnings
 
@@ -66,17 +86,18 @@ def worker_glmm(model: BenchModel, path: str, repeat: int) -> dict:
     fam = glmm.make_family(model.family, model.link)
     if model.method == "lmer":   # warnings (a singular fit) would only clutter the table
         warnings.simplefilter("ignore", glmm.GlmmWarning)
+    def fit_once() -> object:
+        if model.method == "lmer":
+            return glmm.lmer(model.formula, df, REML=model.REML)
+        return glmm.glmer(model.formula, df, family=fam, nAGQ=model.nAGQ)
+
+    warmup_fits(fit_once, warmup)
     times = []
     fit = None
-    warmup = 1 if repeat > 1 else 0  # a single timed fit (large models) gets no warm-up
-    for i in range(repeat + warmup):
+    for _ in range(repeat):
         t0 = time.perf_counter()
-        if model.method == "lmer":
-            fit = glmm.lmer(model.formula, df, REML=model.REML)
-        else:
-            fit = glmm.glmer(model.formula, df, family=fam, nAGQ=model.nAGQ)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
+        fit = fit_once()
+        times.append(time.perf_counter() - t0)
     assert fit is not None
     vcov = None
     if model.method == "glmer" and model.nAGQ >= 1:   # the Hessian, on first use, and V
@@ -88,7 +109,7 @@ def worker_glmm(model: BenchModel, path: str, repeat: int) -> dict:
             "vcov": vcov, "peak_mb": _peak_mb()}
 
 
-def worker_lme4(model: BenchModel, path: str, repeat: int) -> dict:
+def worker_lme4(model: BenchModel, path: str, repeat: int, warmup: int) -> dict:
     from parity.dataset import Column, Dataset
     from parity.r_bridge import session
 
@@ -108,24 +129,36 @@ def worker_lme4(model: BenchModel, path: str, repeat: int) -> dict:
     s.ro.r(BENCH_R)
     spec = s.spec({"formula": model.formula, "family": model.family, "link": model.link})
     if model.method == "lmer":
-        out = s.call("parity_bench_lmer", rdf, model.formula, model.REML, repeat)
+        out = s.call("parity_bench_lmer", rdf, model.formula, model.REML, repeat, warmup,
+                     WARMUP_SECONDS)
     else:
-        out = s.call("parity_bench", rdf, spec, model.nAGQ, repeat)
+        out = s.call("parity_bench", rdf, spec, model.nAGQ, repeat, warmup, WARMUP_SECONDS)
     return {"times": out["times"], "m2loglik": out["m2loglik"], "feval": out["feval"],
             "vcov": out.get("vcov"), "peak_mb": _peak_mb()}
 
 
 BENCH_R = r"""
-parity_bench <- function(data, spec, nAGQ, repeat_n) {
+## up to warmup_n untimed calls of fit_once, fewer where they take seconds in all (bench.py's
+## warmup_fits)
+parity_warmup <- function(fit_once, warmup_n, seconds) {
+  t0 <- proc.time()[["elapsed"]]
+  for (i in seq_len(warmup_n)) {
+    fit_once()
+    if (proc.time()[["elapsed"]] - t0 > seconds) break
+  }
+}
+
+parity_bench <- function(data, spec, nAGQ, repeat_n, warmup_n, seconds) {
   parity_in_c_locale({
     fam <- parity_family(spec$family, spec$link)
     cl <- parity_call("glmer", spec, nAGQ, glmerControl())
+    fit_once <- function() suppressWarnings(suppressMessages(eval(cl)))
+    parity_warmup(fit_once, warmup_n, seconds)
     times <- numeric(0)
-    warmup <- if (repeat_n > 1) 1 else 0
-    for (i in seq_len(repeat_n + warmup)) {
+    for (i in seq_len(repeat_n)) {
       t0 <- proc.time()[["elapsed"]]
-      fit <- suppressWarnings(suppressMessages(eval(cl)))
-      if (i > warmup) times <- c(times, proc.time()[["elapsed"]] - t0)
+      fit <- fit_once()
+      times <- c(times, proc.time()[["elapsed"]] - t0)
     }
     ## what vcov(fit) costs lme4 at nAGQ >= 1: the finite-difference Hessian that glmer
     ## computes inside every fit (calc.derivs = TRUE: lme4:::deriv12 on its devfun), then V
@@ -144,15 +177,16 @@ parity_bench <- function(data, spec, nAGQ, repeat_n) {
 """
 
 BENCH_R += r"""
-parity_bench_lmer <- function(data, formula, REML, repeat_n) {
+parity_bench_lmer <- function(data, formula, REML, repeat_n, warmup_n, seconds) {
   parity_in_c_locale({
     f <- stats::as.formula(formula)
+    fit_once <- function() suppressWarnings(suppressMessages(lme4::lmer(f, data, REML = REML)))
+    parity_warmup(fit_once, warmup_n, seconds)
     times <- numeric(0)
-    warmup <- if (repeat_n > 1) 1 else 0
-    for (i in seq_len(repeat_n + warmup)) {
+    for (i in seq_len(repeat_n)) {
       t0 <- proc.time()[["elapsed"]]
-      fit <- suppressWarnings(suppressMessages(lme4::lmer(f, data, REML = REML)))
-      if (i > warmup) times <- c(times, proc.time()[["elapsed"]] - t0)
+      fit <- fit_once()
+      times <- c(times, proc.time()[["elapsed"]] - t0)
     }
     crit <- if (REML) fit@devcomp$cmp[["REML"]] else fit@devcomp$cmp[["dev"]]
     list(times = times, m2loglik = .S(unname(crit)), feval = .S(as.integer(fit@optinfo$feval)))
@@ -161,12 +195,14 @@ parity_bench_lmer <- function(data, formula, REML, repeat_n) {
 """
 
 #: The peers' workers, by the name given to --peer: argv is the .npz path, the model (JSON:
-#: BenchModel's fields) and the number of timed fits; each prints one JSON line (times,
-#: m2loglik = −2logLik or the REML criterion, feval, peak_mb) or {"unsupported": why}.
+#: BenchModel's fields), the number of timed fits, the warm-up fits and WARMUP_SECONDS; each
+#: prints one JSON line (times, m2loglik = −2logLik or the REML criterion, feval, peak_mb) or
+#: {"unsupported": why}.
 PEER_COMMON = r"""
 import json, re, resource, sys, time
 import numpy as np
 path, spec, repeat = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+warmup, seconds = int(sys.argv[4]), float(sys.argv[5])
 z = np.load(path)
 data = {}
 for name in z.files:
@@ -176,13 +212,16 @@ for name in z.files:
 formula = spec["peer_formula"] or spec["formula"]
 
 def timed(fit_once):
+    t0 = time.perf_counter()   # the warm-up: bench.py's warmup_fits
+    for _ in range(warmup):
+        fit_once()
+        if time.perf_counter() - t0 > seconds:
+            break
     times, fit = [], None
-    warmup = 1 if repeat > 1 else 0
-    for i in range(repeat + warmup):
+    for _ in range(repeat):
         t0 = time.perf_counter()
         fit = fit_once()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
     return times, fit
 
 def report(times, m2loglik, feval=None):
@@ -238,18 +277,19 @@ else:
 }
 
 
-def run_worker(engine: str, model: BenchModel, path: str, repeat: int,
+def run_worker(engine: str, model: BenchModel, path: str, repeat: int, warmup: int,
                peers: dict[str, str]) -> dict:
-    """One engine's fits of one model in a fresh process: "glmm", "lme4" or a peer's name."""
+    """One engine's fits of one model in a fresh process: "glmm", "lme4" or a peer's name,
+    ``warmup`` untimed fits (at most; see warmup_fits) and ``repeat`` timed ones."""
     # -I for every engine: isolated, so that neither this checkout (the working directory)
     # nor PYTHONPATH can shadow a peer's package (PyPI glmm's import name is ours), and so
     # that no PYTHON* variable (PYTHONDONTWRITEBYTECODE, say) applies to one engine only
     if engine in peers:
         cmd = [peers[engine], "-I", "-c", PEERS[engine], path, json.dumps(asdict(model)),
-               str(repeat)]
+               str(repeat), str(warmup), str(WARMUP_SECONDS)]
     else:
         cmd = [sys.executable, "-I", __file__, "--worker", engine, model.name, "--data", path,
-               "--repeat", str(repeat)]
+               "--repeat", str(repeat), "--warmup", str(warmup)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
@@ -303,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"a peer ({', '.join(PEERS)}) and the python of its own venv; "
                          "repeatable")
     ap.add_argument("--repeat", type=int, help="timed fits per engine (default per model)")
+    ap.add_argument("--warmup", type=int, default=10,
+                    help="untimed fits before the timed ones, per worker, at most (fewer "
+                         f"where they take over {WARMUP_SECONDS:g} s; none for a model timed "
+                         "by a single fit; default 10)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="run the engines in turn this many times per model and pool the "
                          "timings, so that a slow spell of the machine hits every engine "
@@ -315,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         model = BY_NAME[args.models[0]]
         fn = {"glmm": worker_glmm, "lme4": worker_lme4}[args.worker]
-        print(json.dumps(fn(model, args.data, args.repeat)))
+        print(json.dumps(fn(model, args.data, args.repeat, args.warmup)))
         return 0
 
     from rich.console import Console
@@ -348,7 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                     if "unsupported" in results[model.name].get(engine, {}):
                         continue
                     console.print(f"[dim]{model.name}: {engine}, round {k + 1}/{rounds}…[/]")
-                    r = run_worker(engine, model, path, repeat, peers)
+                    r = run_worker(engine, model, path, repeat,
+                                   max(0, args.warmup) if repeat > 1 else 0, peers)
                     results[model.name][engine] = _pool(results[model.name].get(engine), r)
     named = [e for e in engines if e in peers]
     table = Table(title="median wall time per fit (ms); lme4 / glmm and best peer / glmm "

@@ -587,7 +587,10 @@ class Evaluator:
         if len(lengths) != 1:
             raise FormulaError(f"cbind(): arguments of different lengths in {deparse(node)}")
         colnames = tuple(names) if any(names) else None
-        return RVector("double", np.column_stack(cols).astype(float, copy=False), colnames)
+        out = np.empty((lengths.pop(), len(cols)))   # (np.column_stack costs more)
+        for j, c in enumerate(cols):
+            out[:, j] = c
+        return RVector("double", out, colnames)
 
 
 def _as_strings(v: RVector) -> np.ndarray:

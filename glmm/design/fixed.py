@@ -116,7 +116,9 @@ def check_scale(X: np.ndarray, names: Sequence[str]) -> None:
     :data:`SCALE_TOL` from each other or from 1."""
     if X.shape[0] < 2:
         return
-    cont = [j for j in range(X.shape[1]) if not _zero_one(X[:, j])]
+    # (the intercept's column holds ones by construction: not continuous, with no pass)
+    cont = [j for j in range(X.shape[1])
+            if names[j] != "(Intercept)" and not _zero_one(X[:, j])]
     if not cont:
         return
     sd = [_sd(X[:, j]) for j in cont]   # (columns of a Fortran X: no copy)

@@ -195,8 +195,12 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     o_all = _argument("offset", offset, ev)
 
     missing = np.zeros(ev.n, dtype=bool)
-    for v in values.values():
-        missing |= v.na()
+    finite: set[str] = set()   # numeric variables finite in every row: no NA, and no ±Inf
+    for name, v in values.items():
+        if v.kind in ("double", "integer") and np.isfinite(v.values).all():
+            finite.add(name)
+        else:
+            missing |= v.na()
     for extra in (w_all, o_all):
         if extra is not None:
             missing |= np.isnan(extra)
@@ -205,10 +209,10 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
         raise ModelFrameError("0 (non-NA) cases: every row has a missing value in a variable "
                               "of the model")
 
-    response = _response(parsed.response, values[names[0]], rows)
+    response = _response(parsed.response, values[names[0]], rows, names[0] in finite)
     variables = {name: _finish(name, v, rows) for name, v in values.items()}
     for name in names[1:]:
-        if values[name].kind in ("double", "integer"):   # the kept rows, as _finish has them
+        if values[name].kind in ("double", "integer") and name not in finite:   # (kept rows)
             x = variables[name]
             _refuse_infinite(name, x.values if isinstance(x, NumericMatrix) else x, rows, data)
 
@@ -271,15 +275,17 @@ def _refuse_no_trials(name: str, response: np.ndarray | pd.Categorical, w: np.nd
                             f"'Response is constant')")
 
 
-def _response(name: str, v: RVector, rows: np.ndarray) -> np.ndarray | pd.Categorical:
+def _response(name: str, v: RVector, rows: np.ndarray, finite: bool = False
+              ) -> np.ndarray | pd.Categorical:
     """``model.response``: a factor stays a factor (unused levels dropped), a logical becomes
-    0/1, a matrix (``cbind``) stays a matrix; every value must be finite."""
+    0/1, a matrix (``cbind``) stays a matrix; every value must be finite (``finite``: known
+    to be)."""
     if v.kind == "factor":
         return drop_unused_levels(v.values if len(rows) == len(v.values) else v.values[rows])
     if v.kind == "character":
         raise ModelFrameError(f"response must be numeric or factor: {name} is character")
     y = np.asarray(v.values if len(rows) == len(v.values) else v.values[rows], dtype=float)
-    if not np.isfinite(y).all():
+    if not finite and not np.isfinite(y).all():
         raise ModelFrameError(f"NA/NaN/Inf in 'y': the response {name} has infinite values")
     return y
 

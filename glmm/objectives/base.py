@@ -160,7 +160,8 @@ class Objective:
         """The evaluation at ``params``: the last one when it was at these very parameters
         (the optimiser's final point), else a new one."""
         params = np.asarray(params, dtype=float)
-        if self.last is not None and np.array_equal(self.last[0], params):
+        last = self.last
+        if last is not None and last[0].shape == params.shape and (last[0] == params).all():
             return self.last[1]
         return self.evaluate(params)
 
