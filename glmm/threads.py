@@ -13,7 +13,8 @@ Two OpenBLAS libraries serve a fit: numpy's, loaded with numpy, and scipy's, the
 threadpoolctl limits only the pools loaded when the limit is set, so scipy's modules are
 loaded through :func:`scipy_linalg`, which limits a pool they bring in as the limits active
 at that moment would have (and restores it as they exit).  Each limit also looks for new
-pools at its entry when modules were imported since the last look (a look: 1–5 ms).
+pools at its entry when extension modules were imported since the last look (a look
+scans every loaded library: 2–8 ms).
 
 :func:`scipy_linalg` loads one of scipy.linalg's extension modules (its f2py LAPACK, its
 Cython LAPACK and BLAS) without running scipy.linalg's ``__init__``, whose imports (numpy's
@@ -43,8 +44,13 @@ _lock = threading.RLock()
 _pools: Any = None
 #: the paths of the pools' libraries found so far
 _known: set[str] = set()
-#: len(sys.modules) at the last look: a pool is loaded only with a module
+#: len(sys.modules) at the last look, and the names seen by then: a pool is loaded only with
+#: an extension module
 _modules_seen = -1
+_names_seen: set[str] = set()
+#: the module the first look loads first: scipy's f2py LAPACK, which every fit with fixed
+#: effects calls (glmm.linalg.lapack) and which brings scipy's BLAS pool
+_FIRST = "scipy.linalg._flapack"
 #: the active limits of each thread, outermost first
 _local = threading.local()
 #: scipy.linalg's extension modules loaded before scipy.linalg itself (see _extension)
@@ -70,16 +76,32 @@ def _limit(pools: Any, n: int, frame: blas_limit) -> None:
                 frame.undo.append((pool, before))
 
 
+def _new_extension() -> bool:
+    """Whether an extension module was imported since the last look (only an extension
+    module loads a shared library, and so a BLAS pool)."""
+    global _modules_seen
+    if len(sys.modules) == _modules_seen:
+        return False
+    _modules_seen = len(sys.modules)
+    new = [m for name, m in list(sys.modules.items()) if name not in _names_seen]
+    _names_seen.update(sys.modules)
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    return any(str(getattr(m, "__file__", None) or "").endswith(suffixes) for m in new)
+
+
 def _look() -> None:
-    """Find the BLAS pools loaded since the last look; limit each new one under every active
-    limit of this thread in turn, so that each limit's exit restores what the one outside it
-    set (the outermost: the pool's own count)."""
-    global _pools, _modules_seen
-    if _pools is not None and len(sys.modules) == _modules_seen:
+    """Find the BLAS pools loaded since the last look, where an extension module was
+    imported since (a look scans every loaded library: ~7 ms on a small machine); limit each
+    new one under every active limit of this thread in turn, so that each limit's exit
+    restores what the one outside it set (the outermost: the pool's own count).  The first
+    look loads scipy's LAPACK first (:data:`_FIRST`), so that one scan finds both pools."""
+    global _pools
+    if _pools is None and _FIRST not in sys.modules:
+        _extension(_FIRST)
+    if not _new_extension() and _pools is not None:
         return
     from threadpoolctl import ThreadpoolController
 
-    _modules_seen = len(sys.modules)
     _bind_early()
     found = ThreadpoolController().select(user_api="blas")
     new = [c for c in found.lib_controllers if c.filepath not in _known]

@@ -184,15 +184,16 @@ def test_a_pool_loaded_inside_a_limit_is_limited_and_restored() -> None:
 
 def test_a_fits_thread_limit_reaches_scipys_blas() -> None:
     """scipy's OpenBLAS (glmm.linalg.lapack's LAPACK) is not numpy's and is loaded during the
-    fit: every pool runs one thread once it is loaded, and its own count after the fit."""
+    fit: every pool runs one thread when the fit first calls it, and its own count after."""
     code = POOLS + CBPP + (
-        "from glmm import threads\n"
-        "look, seen = threads._look, []\n"
-        "def spy():\n"
-        "    look()\n"
-        "    if 'scipy.linalg._flapack' in sys.modules and not seen:\n"
+        "from glmm.linalg import lapack\n"
+        "from glmm.design import fixed\n"
+        "chol, seen = lapack.cholesky, []\n"
+        "def spy(*args, **kwargs):\n"
+        "    if not seen:\n"
         "        seen.append(pools())\n"
-        "threads._look = spy\n"
+        "    return chol(*args, **kwargs)\n"
+        "fixed.cholesky = spy   # the fit's first LAPACK call: the rank check of X\n"
         "before = pools()\n"
         "fit = glmm.glmer('cbind(incidence, size - incidence) ~ period + (1 | herd)', df,\n"
         "                 family='binomial')\n"
