@@ -192,11 +192,14 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
             full = np.concatenate([perm, np.arange(q2, m2)])
             M22 = np.take(np.take(M22, full, axis=0), full, axis=1)
     if dense:
-        M21 = np.empty((l1, p1, m2))
-        for c in range(p1):
-            M21[:, c, :q2] = grid(c)
-        M21[:, :, q2:] = M1t
-        M21 = M21.ravel()
+        if q2:
+            M21 = np.empty((l1, p1, m2))
+            for c in range(p1):
+                M21[:, c, :q2] = grid(c)
+            M21[:, :, q2:] = M1t
+            M21 = M21.ravel()
+        else:   # one term: the coupling is term 1's with X and ỹ alone
+            M21 = np.ascontiguousarray(M1t).ravel()
         ptr = np.arange(l1 + 1, dtype=np.int64) * m2
         rows = np.arange(l1 * m2, dtype=np.int64) % m2   # 0, …, m₂ − 1 for each level
     else:

@@ -154,8 +154,9 @@ class MixedModelFit(ABC):
     @property
     def singular(self) -> bool:
         """lme4's isSingular: a θ entry with lower bound 0 within 1e-4 of it."""
-        on_bound = np.isfinite(self.lower) & (self.theta - self.lower < SINGULAR_TOL)
-        return bool(on_bound.any())
+        # (θ has a handful of entries: Python floats cost less than numpy calls)
+        return any(math.isfinite(lo) and t - lo < SINGULAR_TOL
+                   for t, lo in zip(self.theta.tolist(), self.lower.tolist(), strict=True))
 
     @property
     def loglik(self) -> float:
