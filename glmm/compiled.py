@@ -7,7 +7,8 @@ random-effects term, PIRLS, the gradient, the warm start, R_X and the whole BFGS
 coupling block, PIRLS, the gradient, the warm start and R_X (:mod:`glmm.objectives.crossed`);
 the sparse coupling block's pair sums (:mod:`glmm.linalg.blocked`).  For a linear mixed
 model, its profiled criterion, the exact gradient and the whole BFGS search over θ, from its
-cross-products (:mod:`glmm.objectives.lmm_crossprod`, docs/lmm.md §6).  ``core`` is the
+cross-products, which for a small model it also forms (:mod:`glmm.objectives.lmm_crossprod`,
+docs/lmm.md §6).  ``core`` is the
 extension module, or None when the package was installed without a C compiler; numpy then
 computes the same, slower.
 
