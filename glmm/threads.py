@@ -77,8 +77,10 @@ def _limit(pools: Any, n: int, frame: blas_limit) -> None:
 
 
 def _new_extension() -> bool:
-    """Whether an extension module was imported since the last look (only an extension
-    module loads a shared library, and so a BLAS pool)."""
+    """Whether an extension module was imported since the last look: a fit's BLAS pools
+    (numpy's, scipy's) come with extension modules.  (A library that a pure-Python module
+    loads through ctypes is found at the next look after an extension module's import; no
+    fit calls one.)"""
     global _modules_seen
     if len(sys.modules) == _modules_seen:
         return False
@@ -127,16 +129,20 @@ class blas_limit:   # (lower case: used as a function, `with blas_limit(1):`)
     (A class, not a generator: a small fit enters one, and a generator's context manager
     costs several µs more.)"""
 
-    __slots__ = ("n", "undo")
+    __slots__ = ("_entered", "n", "undo")
 
     def __init__(self, n: int) -> None:
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive thread count, got {n!r}")
         self.n = n
         self.undo: list[tuple[Any, int]] = []
+        self._entered = False
 
     def __enter__(self) -> None:
         with _lock:
+            if self._entered:   # its undo list is one entry's: a second would mix them up
+                raise RuntimeError("a blas_limit is entered once: make a new one")
+            self._entered = True
             _look()
             _limit(_pools, self.n, self)
             _frames().append(self)
@@ -144,7 +150,8 @@ class blas_limit:   # (lower case: used as a function, `with blas_limit(1):`)
     def __exit__(self, *exc: object) -> None:
         with _lock:
             _frames().remove(self)
-            for pool, before in reversed(self.undo):
+            undo, self.undo = self.undo, []
+            for pool, before in reversed(undo):
                 pool.set_num_threads(before)
 
 

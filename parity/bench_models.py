@@ -26,7 +26,7 @@ class BenchModel:
     family: str
     link: str
     nAGQ: int
-    repeat: int = 5  # timed fits per engine (after one warm-up)
+    repeat: int = 5  # timed fits per engine (after the warm-up: scripts/bench.py --warmup)
     #: the formula for the peers, where their syntax differs (PyPI glmm's cbind() takes two
     #: columns; mixedlm's parser has no cbind, scripts/bench.py rewrites it)
     peer_formula: str | None = None

@@ -159,7 +159,9 @@ def test_a_pool_loaded_inside_a_limit_is_limited_and_restored() -> None:
     """scipy's OpenBLAS, loaded inside blas_limit(2) inside blas_limit(1), runs two threads
     there, one once the inner limit exits, its own count after the outer."""
     code = POOLS + (
+        "from glmm import threads\n"
         "from glmm.threads import blas_limit, scipy_linalg\n"
+        "threads._FIRST = 'json'   # no LAPACK loaded by the first look: the pool comes later\n"
         "stages = {'before': pools()}\n"
         "with blas_limit(1):\n"
         "    stages['limited'] = pools()\n"
@@ -207,4 +209,19 @@ def test_blas_limit_refuses_a_count_below_one() -> None:
     from glmm.threads import blas_limit
 
     with pytest.raises(ValueError, match="positive thread count"), blas_limit(0):
+        pass
+
+
+def test_a_blas_limit_is_entered_once() -> None:
+    """A limit keeps one entry's counts to restore: entering it again is refused, nested
+    or after its exit, and leaves the pools as they were."""
+    from glmm.threads import blas_limit
+
+    limit = blas_limit(1)
+    with limit:
+        with pytest.raises(RuntimeError, match="entered once"), limit:
+            pass
+    with pytest.raises(RuntimeError, match="entered once"), limit:
+        pass
+    with blas_limit(1):   # a new one is fine
         pass

@@ -460,3 +460,34 @@ def test_level_classes_are_numpys_unique() -> None:
         assert np.array_equal(values, want[0])
         assert np.array_equal(inverse, want[1].ravel()) and inverse.dtype == np.int64
         assert np.array_equal(counts, want[2]) and counts.dtype == np.int64
+
+
+@pytest.mark.parametrize("route", ["product", "sums"])
+def test_a_nearly_collinear_x_shifts_by_least_squares(route: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """X's two columns 1e-5 apart (kept by lme4's rank check: ~2e-6 of a column's norm is
+    left, its tolerance 1e-7) leave XᵀWX a pivot² ~3e-12 of its diagonal: β₀ is then numpy's
+    least squares on either route (not the ill-determined normal equations).  The ML
+    criterion depends on X's column space only, so it is numpy's criterion for the same
+    space spanned by well-scaled columns, to what X's conditioning leaves of it."""
+    if route == "sums":
+        monkeypatch.setattr(lmm_crossprod, "MAX_PRODUCT", 0)
+    df = frame("sleepstudy.csv")
+    rng = np.random.default_rng(2)
+    df["x2"] = df["Days"] + 1e-5 * rng.standard_normal(len(df))
+    formula = "Reaction ~ Days + x2 + (Days | Subject)"
+    model = lmm_model(build_design(formula, df))
+    assert model.p == 3
+    made = lmm_crossprod.lmm_crossproducts(model, False)
+    assert made is not None
+    want = np.linalg.lstsq(model.X, model.y, rcond=None)[0]
+    # the normal equations' β₀ (condition ~3e11) would be off by ~1e-5 relative
+    np.testing.assert_allclose(made.beta0, want, rtol=1e-8)
+    well = df.assign(x2=(df["x2"] - df["Days"]) * 1e5)   # the same column space, scaled
+    ref = LmmObjective(lmm_model(build_design(formula, well)), False)
+    # eliminating X's nearly dependent columns loses ~κ(XᵀX)·ε of r², n·κ·ε of the criterion
+    bound = len(df) * np.linalg.cond(model.X.T @ model.X) * np.finfo(float).eps
+    for theta in ([0.5, 0.1, 0.3], [1.2, -0.2, 0.05]):
+        f = float(ref._evaluate(np.array(theta), gradient=False)[0].objective)   # numpy
+        fc = core.lmm_evaluate(made.capsule, np.array(theta), np.zeros(3))
+        assert abs(fc - f) <= bound

@@ -1304,7 +1304,7 @@ PyDoc_STRVAR(lmm_gram_doc,
 "p + 1 entries are X's row and y − o at the last p + 1 columns, and ỹ = y − o − Xβ₀ with\n"
 "beta0 (float64, p, written) = β₀ solving M's normal equations of [X, y − o] by Cholesky;\n"
 "False where XᵀWX is not positive definite, or a pivot² falls below 1e-10 of its diagonal\n"
-"entry (M is then AᵀWA with y − o unshifted; p = 0: no shift).  Each entry is summed in the order of the rows, of the products (aᵢⱼaᵢₗ)wᵢ: M\n"
+"entry (M is then AᵀWA with y − o unshifted and beta0 unspecified; p = 0: no shift).  Each entry is summed in the order of the rows, of the products (aᵢⱼaᵢₗ)wᵢ: M\n"
 "is exactly symmetric.");
 
 static PyObject *py_lmm_gram(PyObject *self, PyObject *args)

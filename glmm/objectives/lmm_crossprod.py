@@ -132,10 +132,7 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
         beta0 = np.zeros(0)
         if p:
             wX = X if unit else w[:, None] * X
-            try:   # the normal equations XᵀWX β = XᵀW(y − o), by Cholesky
-                beta0 = cho_solve(cholesky(X.T @ wX, lower=False), wX.T @ y, lower=False)
-            except FactorizationError:
-                beta0 = _least_squares(model, y)
+            beta0 = _normal_equations(X.T @ wX, wX.T @ y, model, y)
             fit = X @ beta0
             y = np.subtract(y, fit, out=fit)   # ỹ = y − o − Xβ₀, in the product's memory
         M11, M1t, grids, counts, level, row, sums, nrest, M22 = _sum_blocks(model, y, unit)
@@ -294,11 +291,30 @@ def _sum_blocks(model: GlmerModel, y: np.ndarray, unit: bool) -> tuple:
     return M11, M1t, grids, counts, level, row, sums, nrest, M22
 
 
+#: β₀ is taken by least squares where a pivot² of XᵀWX's Cholesky factor falls below this
+#: fraction of its diagonal entry (X nearly rank deficient: the normal equations would give
+#: an ill-determined β₀); lmm.c's GRAM_PIVOT, for the sums route
+GRAM_PIVOT = 1e-10
+
+
 def _least_squares(model: GlmerModel, y: np.ndarray) -> np.ndarray:
     """β₀ = the least-squares fit of √w(y − o) on √w X (where XᵀWX is numerically not
-    positive definite: X of full rank, but nearly not)."""
+    positive definite, or nearly not: :data:`GRAM_PIVOT`)."""
     sw = np.sqrt(model.weights)
     return np.linalg.lstsq(sw[:, None] * model.X, sw * y, rcond=None)[0]
+
+
+def _normal_equations(F: np.ndarray, b: np.ndarray, model: GlmerModel, y: np.ndarray
+                      ) -> np.ndarray:
+    """β₀ solving F β = b (F = XᵀWX, b = XᵀW(y − o)) by Cholesky, as lmm_gram does for the
+    product route; least squares where a pivot² falls below GRAM_PIVOT of its diagonal."""
+    try:
+        R = cholesky(F, lower=False)
+    except FactorizationError:
+        return _least_squares(model, y)
+    if (R.diagonal() ** 2 < GRAM_PIVOT * F.diagonal()).any():
+        return _least_squares(model, y)
+    return cho_solve(R, b, lower=False)
 
 
 def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool
