@@ -10,7 +10,7 @@ data, on this machine, in one run.
 
 Each engine fits each model in a fresh worker process (so that peak memory is its own),
 `--repeat` times after its warm-up fits (`--warmup`, default 10, or fewer where they take
-over WARMUP_SECONDS in all; at least one; none when a single fit is timed), so that the
+over 1 s in all, WARMUP_SECONDS; none when a single fit is timed), so that the
 medians are a warm engine's: CPython specialises a function's bytecode only after several
 calls, and a small fit's first dozen fits in a new process run up to 2× slower (the cold
 cost is what scripts/process_bench.py measures).  The table shows
