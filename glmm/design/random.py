@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import scipy.sparse as sp
 
 __all__ = ["RandomEffects", "RandomEffectsError", "RandomTerm", "numeric_term",
-           "random_effects", "theta_pattern"]
+           "random_effects", "theta_diagonal", "theta_pattern"]
 
 
 @lru_cache(maxsize=64)
@@ -50,6 +50,15 @@ def theta_pattern(p: int) -> tuple[np.ndarray, np.ndarray]:
     rows.setflags(write=False)
     cols.setflags(write=False)
     return rows, cols
+
+
+@lru_cache(maxsize=64)
+def theta_diagonal(p: int) -> tuple[int, ...]:
+    """The positions in a term's θ of T's diagonal entries (:func:`theta_pattern`'s pairs
+    with row = col), as Python ints: the optimiser reads them in every fit."""
+    rows, cols = theta_pattern(p)
+    return tuple(k for k, (r, c) in enumerate(zip(rows.tolist(), cols.tolist(), strict=True))
+                 if r == c)
 
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..design.random import theta_diagonal
 from ..linalg.lapack import triangular_solve
 from ..objectives.base import Evaluation, Objective
 from ..objectives.model import GlmerModel
@@ -110,16 +111,8 @@ def _minimize(value: Callable[[np.ndarray], float],
 
 
 def diagonal_theta(model: GlmerModel) -> list[int]:
-    """Positions in θ of the diagonal entries of the Tₜ: Tₜ's lower triangle is filled
-    column by column, so column j (of pₜ) starts at Σ_{i<j} (pₜ − i) and starts on the
-    diagonal."""
-    out = []
-    for t in model.terms:
-        at = t.theta_slice.start
-        for j in range(t.p):
-            out.append(at)
-            at += t.p - j
-    return out
+    """Positions in θ of the diagonal entries of the Tₜ."""
+    return [t.theta_slice.start + k for t in model.terms for k in theta_diagonal(t.p)]
 
 
 def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
