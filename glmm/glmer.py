@@ -206,7 +206,8 @@ def _fit(design: Design, fam: Family, nAGQ: int, model: GlmerModel, control: Glm
         raise OptimizationError(f"the objective cannot be evaluated at {where}: {exc}{hint}"
                                 ) from exc
     ev = opt.evaluation
-    if not (np.isfinite(ev.objective) and np.isfinite(opt.params).all()):
+    params = opt.params
+    if not (np.isfinite(ev.objective) and np.count_nonzero(np.isfinite(params)) == params.size):
         raise OptimizationError(f"the optimizer ended where the objective is not finite "
                                 f"(F = {ev.objective}); there is no fit to report")
     converged, message = opt.converged, opt.message

@@ -48,7 +48,7 @@ ENTRY_POINTS = ("scalar_model", "scalar_pirls", "scalar_gradient", "scalar_rx", 
                 "scalar_minimize", "bfgs", "crossed_model", "crossed_pirls", "crossed_gradient",
                 "crossed_predict", "crossed_rx", "coupling_outer", "coupling_gather", "lmm_model",
                 "lmm_classes", "lmm_evaluate", "lmm_solution", "lmm_minimize", "lmm_order",
-                "lmm_gram", "block_model", "block_evaluate", "block_minimize")
+                "lmm_gram", "block_model", "block_evaluate", "block_minimize", "fixed_checks")
 #: the entry points that make a model's capsule, and the index arrays among their arguments
 #: (the ones a model copies)
 MODEL_MAKERS = {"scalar_model": lambda a: (a[5],),

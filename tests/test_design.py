@@ -21,8 +21,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import glmm.design.fixed as fixed_module
 from glmm.design.expression import deparse, format_number, parse_expr
-from glmm.design.fixed import clearly_full_rank, fixed_effects
+from glmm.design.fixed import column_checks, fixed_effects
 from glmm.design.formula import parse_formula
 from glmm.design.frame import ModelFrameError, model_frame
 from glmm.design.model_matrix import contr_poly
@@ -436,23 +437,51 @@ def test_numeric_categories_are_labelled_per_categories_object() -> None:
             model_frame(parsed, df)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("residual", [1.0, 1e-3, 1e-6, 1e-9, 0.0])
-def test_clearly_full_rank_only_where_dqrdc2_keeps_every_column(residual: float) -> None:
+def test_clearly_full_rank_only_where_dqrdc2_keeps_every_column(residual: float, compiled: bool,
+                                                                monkeypatch) -> None:
     """The shortcut past LINPACK's QR: it must say True only where dqrdc2 keeps all columns
     in place, and say False (sending X to dqrdc2) in the margin above dqrdc2's tolerance and
     below it.  The last column is the first plus ``residual``·‖x₁‖ times a unit vector
-    orthogonal to the first two, so |R₃₃| / ‖x₃‖ ≈ residual."""
+    orthogonal to the first two, so |R₃₃| / ‖x₃‖ ≈ residual.  Both routes: the compiled
+    core's (column_checks) and numpy's."""
+    if compiled and fixed_module._core is None:
+        pytest.skip("no compiled core")
+    if not compiled:
+        monkeypatch.setattr(fixed_module, "_core", None)
     rng = np.random.default_rng(5)
     X = np.column_stack([np.ones(40), rng.normal(size=40), rng.normal(size=40)])
     e = rng.normal(size=40)
     e -= X[:, :2] @ np.linalg.lstsq(X[:, :2], e, rcond=None)[0]   # ⟂ the first two columns
     X[:, 2] = X[:, 0] + residual * np.linalg.norm(X[:, 0]) * e / np.linalg.norm(e)
     _, rank, _, pivot = dqrdc2(X)
-    fast = clearly_full_rank(X)
+    fast, _ = column_checks(np.asfortranarray(X), ("(Intercept)", "x", "z"))
     if fast:
         assert rank == 3 and list(pivot) == [0, 1, 2]
     assert fast == (residual >= 1e-3)           # the margin: 1e3 × RANK_TOL = 1e-4
     assert (rank == 3) == (residual >= 1e-6)    # dqrdc2 itself: RANK_TOL = 1e-7
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 300])
+def test_column_checks_sd_is_r_sd_of_the_continuous_columns(n: int, monkeypatch) -> None:
+    """The core's standard deviations (one call for X) against numpy's std(ddof = 1), R's sd,
+    where a column has an entry other than 0 and 1, NaN where it has none (ones, 0/1
+    indicators, zeros) and for every column when n < 2; numpy's route says the same."""
+    rng = np.random.default_rng(11)
+    X = np.asfortranarray(np.column_stack([
+        np.ones(n), rng.integers(0, 2, n).astype(float), np.zeros(n), rng.normal(5.0, 3.0, n),
+        np.r_[np.zeros(n - 1), 0.5], 1e8 + rng.normal(size=n)]))
+    names = ("(Intercept)", "b", "z", "x", "h", "big")
+    want = [np.nan, np.nan, np.nan] + ([np.std(X[:, j], ddof=1) for j in (3, 4, 5)] if n > 1
+                                       else [np.nan] * 3)
+    routes = [column_checks(X, names)[1]]
+    monkeypatch.setattr(fixed_module, "_core", None)
+    routes.append(column_checks(X, names)[1])
+    for got in routes:
+        # two-pass sums of n terms: rounding ~n·ε relative (1e8 + noise: the mean's rounding,
+        # ~1e-8 absolute, is what the second pass is there to keep out)
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=0)
 
 
 def test_a_stored_column_reads_as_its_series_does() -> None:

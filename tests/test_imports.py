@@ -188,14 +188,13 @@ def test_a_fits_thread_limit_reaches_scipys_blas() -> None:
     """scipy's OpenBLAS (glmm.linalg.lapack's LAPACK) is not numpy's and is loaded during the
     fit: every pool runs one thread when the fit first calls it, and its own count after."""
     code = POOLS + CBPP + (
-        "from glmm.linalg import lapack\n"
         "from glmm.design import fixed\n"
-        "chol, seen = lapack.cholesky, []\n"
+        "checks, seen = fixed.column_checks, []\n"
         "def spy(*args, **kwargs):\n"
         "    if not seen:\n"
         "        seen.append(pools())\n"
-        "    return chol(*args, **kwargs)\n"
-        "fixed.cholesky = spy   # the fit's first LAPACK call: the rank check of X\n"
+        "    return checks(*args, **kwargs)\n"
+        "fixed.column_checks = spy   # the fit's first BLAS call: XᵀX, for the checks of X\n"
         "before = pools()\n"
         "fit = glmm.glmer('cbind(incidence, size - incidence) ~ period + (1 | herd)', df,\n"
         "                 family='binomial')\n"

@@ -11,8 +11,9 @@
  * sharing crossed.h; glmm/objectives/crossed.py); and the sparse coupling block's pair sums
  * (coupling.c; glmm/linalg/blocked.py); and an LMM's profiled criterion, its exact gradient
  * and the BFGS search over θ, from the model's θ-free cross-products (lmm.c, with S̄'s
- * sparsity from supernodal.c; glmm/objectives/lmm_crossprod.py).  The formulas, the convergence rule and the
- * step-halving are those of glmm/objectives/pirls.py (pirls.c), the search's rules those of
+ * sparsity from supernodal.c; glmm/objectives/lmm_crossprod.py); and lme4's checks of the
+ * fixed-effects matrix (fixed.c; glmm/design/fixed.py).  The formulas, the convergence rule
+ * and the step-halving are those of glmm/objectives/pirls.py (pirls.c), the search's rules those of
  * glmm/optimize/bfgs.py; the response is glmm/families/response.py's Response.update for the
  * two pairs (response.h), its clamps applied per observation.  module.c registers the entry
  * points and exports the constants below, and the tests hold them equal to glmm's.
@@ -323,5 +324,6 @@ HIDDEN extern PyMethodDef COUPLING_METHODS[];
 HIDDEN extern PyMethodDef BFGS_METHODS[];
 HIDDEN extern PyMethodDef LMM_METHODS[];
 HIDDEN extern PyMethodDef BLOCK_METHODS[];
+HIDDEN extern PyMethodDef FIXED_METHODS[];
 
 #endif

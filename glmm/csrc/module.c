@@ -1,6 +1,6 @@
 /* The module glmm._core: each concept's entry points (scalar.c, search.c, block.c,
- * crossed.c, crossed_gradient.c, coupling.c, bfgs.c, lmm.c), and the constants and status
- * codes of core.h, exported so that the tests hold them equal to glmm's and
+ * crossed.c, crossed_gradient.c, coupling.c, bfgs.c, lmm.c, fixed.c), and the constants and
+ * status codes of core.h, exported so that the tests hold them equal to glmm's and
  * glmm.objectives.pirls.CORE_ERRORS maps the statuses. */
 
 #include "core.h"
@@ -9,8 +9,9 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_core",
     "The compiled core of glmm (glmm/compiled.py): PIRLS, the gradient, the warm start and\n"
     "BFGS for one scalar or vector-valued term, and for crossed scalar terms; the LMM's\n"
-    "criterion and its search.  Internal: every entry point checks its arguments, raising\n"
-    "TypeError or ValueError naming the one at fault.",
+    "criterion and its search; lme4's checks of the fixed-effects matrix.  Internal: every\n"
+    "entry point checks its arguments, raising TypeError or ValueError naming the one at\n"
+    "fault.",
     -1,
     NULL,
 };
@@ -19,7 +20,7 @@ PyMODINIT_FUNC PyInit__core(void)
 {
     PyMethodDef *const tables[] = {SCALAR_METHODS, SEARCH_METHODS, CROSSED_METHODS,
                                    CROSSED_GRADIENT_METHODS, COUPLING_METHODS, BFGS_METHODS, LMM_METHODS,
-                                   BLOCK_METHODS};
+                                   BLOCK_METHODS, FIXED_METHODS};
     PyObject *m = PyModule_Create(&module);
     if (!m)
         return NULL;

@@ -609,7 +609,7 @@ def drop_unused_levels(cat: pd.Categorical) -> pd.Categorical:
     k = len(cat.categories)
     used = np.zeros(k + 1, dtype=bool)
     used[cat.codes] = True   # an NA's code, −1, marks the extra last slot
-    if used[:k].all():
+    if np.count_nonzero(used[:k]) == k:
         return cat
     return cat.remove_unused_categories()
 

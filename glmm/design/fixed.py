@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compiled import core as _core
 from ..errors import RankDeficiencyWarning, ScaleWarning
 from ..linalg.lapack import FactorizationError, cholesky
 from ..linalg.linpack import dqrdc2
@@ -41,58 +42,85 @@ class FixedEffects:
         return self.X.shape[1]
 
 
+#: :func:`clearly_full_rank` asks for this much more than dqrdc2's tolerance: dqrdc2 updates
+#: its column norms by downdating (relative error far below this margin), so no column it
+#: would pivot passes the check
 FULL_RANK_MARGIN = 1e3
 
 
 def clearly_full_rank(X: np.ndarray) -> bool:
     """True when :func:`dqrdc2` would keep every column of X (n ≥ p) in place, with a wide
     margin.  It pivots column j when the norm of what is left of it after the columns before
-    it, |R_jj| of the unpivoted QR, falls below RANK_TOL times its own norm.  With the columns
-    scaled to unit norm, R is the Cholesky factor of XᵀX (a correlation matrix), and R_jj² ≥
-    (FULL_RANK_MARGIN·RANK_TOL)² = 1e-8 is far above its rounding (~p·ε).  False (also when
-    the factorisation fails) sends X to :func:`dqrdc2`."""
+    it, |R_jj| of the unpivoted QR, falls below RANK_TOL times its own norm ‖xⱼ‖.  R is the
+    Cholesky factor of XᵀX, whose diagonal holds ‖xⱼ‖², so the test asks R_jj² ≥
+    (FULL_RANK_MARGIN·RANK_TOL)²·(XᵀX)_jj = 1e-8·‖xⱼ‖², far above its rounding (~p·ε
+    relative).  False (also when the factorisation fails) sends X to :func:`dqrdc2`."""
     n, p = X.shape
     if n < p:
         return False
     G = X.T @ X
-    norms = np.sqrt(G.diagonal())   # the columns' norms, from the Gram's diagonal
-    if not (norms > 0.0).all():
+    norms2 = G.diagonal()   # ‖xⱼ‖²
+    if np.count_nonzero(norms2 > 0.0) < p:
         return False
     try:
-        R = cholesky(G / np.outer(norms, norms), lower=False)
+        R = cholesky(G, lower=False)
     except FactorizationError:
         return False
-    return bool((R.diagonal() >= FULL_RANK_MARGIN * RANK_TOL).all())
+    r = R.diagonal()
+    return np.count_nonzero(r * r >= (FULL_RANK_MARGIN * RANK_TOL) ** 2 * norms2) == p
 
 
 def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
     """X for the fixed part of the formula, after lme4's rank check (``chkRank.drop.cols``):
     if LINPACK QR finds rank r < p, keep the first r pivot columns in their original order and
-    warn "fixed-effect model matrix is rank deficient so dropping k columns / coefficients"."""
+    warn "fixed-effect model matrix is rank deficient so dropping k columns / coefficients";
+    then lme4's scale check (:func:`check_scale`)."""
     mm = model_matrix(parsed.fixed, frame)
     refuse_infinite_columns("the fixed-effects model matrix", mm)
-    fixed = _drop_rank_deficient(mm)
-    check_scale(fixed.X, fixed.names)
+    clear, sd = column_checks(mm.X, mm.names)
+    fixed, keep = _drop_rank_deficient(mm, clear)
+    check_scale([sd[j] for j in keep], fixed.names)
     return fixed
 
 
-def _drop_rank_deficient(mm: ModelMatrix) -> FixedEffects:
+def column_checks(X: np.ndarray, names: Sequence[str]) -> tuple[bool, list[float]]:
+    """(:func:`clearly_full_rank` of X, each column's standard deviation as R's ``sd``: two
+    passes, divisor n − 1, NaN where the column is not continuous, all its entries 0 or 1,
+    and for n < 2).  The compiled core computes both in one call (glmm/csrc/fixed.c) from
+    XᵀX and X's columns; numpy, without it, column by column."""
+    n, p = X.shape
+    if not p:
+        return True, []
+    if _core is not None and X.flags.f_contiguous:
+        sd = np.empty(p)
+        clear = _core.fixed_checks(n, p, X.T, X.T @ X, (FULL_RANK_MARGIN * RANK_TOL) ** 2, sd)
+        return clear and n >= p, sd.tolist()
+    # (the intercept's column holds ones by construction: not continuous, with no pass)
+    return clearly_full_rank(X), [
+        math.nan if n < 2 or names[j] == "(Intercept)" or _zero_one(X[:, j]) else _sd(X[:, j])
+        for j in range(p)]
+
+
+def _drop_rank_deficient(mm: ModelMatrix, clear: bool) -> tuple[FixedEffects, list[int]]:
+    """X without the columns LINPACK's QR finds dependent (none where ``clear``: X is
+    :func:`clearly_full_rank`), and the positions of the columns kept."""
     p = mm.X.shape[1]
-    if p == 0 or clearly_full_rank(mm.X):
-        return FixedEffects(mm.X, mm.names, ())
+    if clear:
+        return FixedEffects(mm.X, mm.names, ()), list(range(p))
     _, rank, _, pivot = dqrdc2(mm.X, RANK_TOL)
     if rank == p:
-        return FixedEffects(mm.X, mm.names, ())
+        return FixedEffects(mm.X, mm.names, ()), list(range(p))
     keep = np.sort(pivot[:rank])
     dropped = tuple(nm for j, nm in enumerate(mm.names) if j not in set(keep.tolist()))
     k = p - rank
     warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} "
                   f"{'column / coefficient' if k == 1 else 'columns / coefficients'}",
                   RankDeficiencyWarning, stacklevel=3)
-    return FixedEffects(np.asfortranarray(mm.X[:, keep]), tuple(mm.names[j] for j in keep),
-                        dropped)
+    return (FixedEffects(np.asfortranarray(mm.X[:, keep]), tuple(mm.names[j] for j in keep),
+                         dropped), keep.tolist())
 
 
+#: lme4's ``checkScaleX`` tolerance: standard deviations more than this factor apart, or from 1.
 SCALE_TOL = 1e3
 
 
@@ -101,7 +129,7 @@ def _zero_one(x: np.ndarray) -> bool:
     usually says no at its first entry, with no pass over it."""
     if len(x) and x[0] != 0.0 and x[0] != 1.0:
         return False
-    return bool(((x == 0.0) | (x == 1.0)).all())
+    return np.count_nonzero((x == 0.0) | (x == 1.0)) == len(x)
 
 
 def _sd(x: np.ndarray) -> float:
@@ -110,24 +138,20 @@ def _sd(x: np.ndarray) -> float:
     return math.sqrt(float(d @ d) / (len(x) - 1))
 
 
-def check_scale(X: np.ndarray, names: Sequence[str]) -> None:
+def check_scale(sd: Sequence[float], names: Sequence[str]) -> None:
     """lme4's ``checkScaleX`` (``check.scaleX = "warning"``): warn when the standard
-    deviations of X's continuous columns (those not all 0 or 1) differ by more than a factor
-    :data:`SCALE_TOL` from each other or from 1."""
-    if X.shape[0] < 2:
-        return
-    # (the intercept's column holds ones by construction: not continuous, with no pass)
-    cont = [j for j in range(X.shape[1])
-            if names[j] != "(Intercept)" and not _zero_one(X[:, j])]
+    deviations ``sd`` of X's continuous columns (:func:`column_checks`; NaN for the others)
+    differ by more than a factor :data:`SCALE_TOL` from each other or from 1."""
+    cont = [j for j, s in enumerate(sd) if not math.isnan(s)]
     if not cont:
         return
-    sd = [_sd(X[:, j]) for j in cont]   # (columns of a Fortran X: no copy)
-    logsd = [math.log(s) if s > 0.0 else -math.inf for s in sd]   # (sd = 0: log 0 = −∞)
+    sds = [sd[j] for j in cont]
+    logsd = [math.log(s) if s > 0.0 else -math.inf for s in sds]   # (sd = 0: log 0 = −∞)
     limit = math.log(SCALE_TOL)
     # |log sdⱼ| beyond the limit, or two columns' |log(sdᵢ/sdⱼ)| (at most max − min)
     if max(abs(v) for v in logsd) > limit or max(logsd) - min(logsd) > limit:
-        lo, hi = sd.index(min(sd)), sd.index(max(sd))
+        lo, hi = sds.index(min(sds)), sds.index(max(sds))
         warnings.warn(f"Some predictor variables are on very different scales: consider "
                       f"rescaling (the standard deviations of X's continuous columns range "
-                      f"from {sd[lo]:.3g} for {names[cont[lo]]} to {sd[hi]:.3g} for "
+                      f"from {sds[lo]:.3g} for {names[cont[lo]]} to {sds[hi]:.3g} for "
                       f"{names[cont[hi]]})", ScaleWarning, stacklevel=3)

@@ -197,14 +197,15 @@ def model_frame(parsed: ParsedFormula, data: pd.DataFrame,
     missing = np.zeros(ev.n, dtype=bool)
     finite: set[str] = set()   # numeric variables finite in every row: no NA, and no ±Inf
     for name, v in values.items():
-        if v.kind in ("double", "integer") and np.isfinite(v.values).all():
+        x = v.values
+        if v.kind in ("double", "integer") and np.count_nonzero(np.isfinite(x)) == x.size:
             finite.add(name)
         else:
             missing |= v.na()
     for extra in (w_all, o_all):
         if extra is not None:
             missing |= np.isnan(extra)
-    rows = np.flatnonzero(~missing) if missing.any() else np.arange(ev.n)
+    rows = np.flatnonzero(~missing) if np.count_nonzero(missing) else np.arange(ev.n)
     if len(rows) == 0:
         raise ModelFrameError("0 (non-NA) cases: every row has a missing value in a variable "
                               "of the model")
@@ -269,7 +270,7 @@ def _refuse_no_trials(name: str, response: np.ndarray | pd.Categorical, w: np.nd
     if not (isinstance(response, np.ndarray) and response.ndim == 2
             and response.shape[1] == 2):
         return
-    if not (w * response.sum(axis=1) > 0).any():
+    if not np.count_nonzero(w * response.sum(axis=1) > 0):
         raise ResponseError(f"the response {name} has 0 trials (successes + failures) in every "
                             f"row of positive weight: there is nothing to fit (lme4 stops with "
                             f"'Response is constant')")

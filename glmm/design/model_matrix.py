@@ -193,21 +193,13 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
     return ModelMatrix(X, tuple(colnames), tuple(assign))
 
 
-#: :func:`clearly_full_rank` asks for this much more than dqrdc2's tolerance: dqrdc2 updates
-#: its column norms by downdating (relative error far below this margin), so no column it
-#: would pivot passes the check
-
-
 def refuse_infinite_columns(what: str, mm: ModelMatrix) -> None:
     """Refuse a model matrix with an infinite entry, naming its column: every variable is
     finite (the model frame checks), but a product such as ``x:z`` can overflow."""
     finite = np.isfinite(mm.X)
-    if finite.all():   # (one reduction, not one per column, in the usual case)
+    if np.count_nonzero(finite) == finite.size:   # (one pass, not one per column, usually)
         return
     bad = ~finite.all(axis=0)
     cols = ", ".join(nm for nm, b in zip(mm.names, bad, strict=True) if b)
     raise FixedEffectsError(f"{what} has infinite values in column {cols} (an overflow "
                             f"of a product of variables); rescale the variables")
-
-
-#: lme4's ``checkScaleX`` tolerance: standard deviations more than this factor apart, or from 1.

@@ -61,8 +61,6 @@ def theta_diagonal(p: int) -> tuple[int, ...]:
                  if r == c)
 
 
-
-
 @dataclass(frozen=True, eq=False)
 class RandomTerm:
     """One random-effects term: its grouping factor (name, levels, 0-based code per row), its
@@ -125,7 +123,7 @@ class RandomTerm:
     @cached_property
     def intercept(self) -> bool:
         """A (1 | g) term: one column, all ones (ZΛ holds θ in every row)."""
-        return self.p == 1 and bool((self.Xi == 1.0).all())
+        return self.p == 1 and np.count_nonzero(self.Xi != 1.0) == 0
 
     @cached_property
     def indicator(self) -> sp.csr_matrix:

@@ -139,7 +139,7 @@ class Family(ABC):
         arr = arr.astype(float)
         if arr.ndim == 2 and arr.shape[1] == 1:
             arr = arr[:, 0]
-        if not np.isfinite(arr).all():
+        if np.count_nonzero(np.isfinite(arr)) < arr.size:
             raise FamilyError("NA/NaN/Inf in 'y'")
         return arr
 
@@ -151,7 +151,7 @@ class Family(ABC):
         if w.shape != (nobs,):
             raise FamilyError(f"weights must be a vector with one value per observation "
                               f"({nobs}), not of shape {w.shape}")
-        if not (np.isfinite(w) & (w >= 0)).all():
+        if np.count_nonzero(np.isfinite(w) & (w >= 0)) < w.size:
             raise FamilyError("weights must be finite and non-negative")
         return w
 
@@ -179,7 +179,7 @@ class _Binomial(Family):
     @staticmethod
     def trials(n: np.ndarray, wt: np.ndarray) -> np.ndarray:
         """m, the trials of each row as the aic counts them: n if any n > 1, else w."""
-        return n if (n > 1).any() else wt
+        return n if np.count_nonzero(n > 1) else wt
 
     def aic(self, y: npt.ArrayLike, n: npt.ArrayLike, mu: npt.ArrayLike, wt: npt.ArrayLike,
             dev: float) -> float:
@@ -195,7 +195,7 @@ class _Binomial(Family):
         k = np.rint(m * y)
         m = np.rint(m)
         keep = m > 0
-        if not keep.all():
+        if np.count_nonzero(keep) < keep.size:
             k, m, mu, wt = k[keep], m[keep], mu[keep], wt[keep]
         logd = log_dbinom(k, m, mu)
         return float(-2.0 * np.sum(wt / m * logd))
@@ -209,7 +209,7 @@ class _Binomial(Family):
         m = self.trials(n, wt)
         k, m = np.rint(m * y), np.rint(m)
         mid = (k > 0) & (k < m)
-        if not mid.any():
+        if not np.count_nonzero(mid):
             return 0.0
         k, m, wt = k[mid], m[mid], wt[mid]
         mk = m - k
@@ -244,19 +244,19 @@ class _Binomial(Family):
 
     def _start(self, y: np.ndarray, w: np.ndarray) -> Initialized:
         y = np.where(w == 0, 0.0, y)
-        if ((y < 0) | (y > 1)).any():
+        if np.count_nonzero((y < 0) | (y > 1)):
             raise FamilyError("y values must be 0 <= y <= 1")
         m = w * y
-        if (np.abs(m - np.rint(m)) > 1e-3).any():
+        if np.count_nonzero(np.abs(m - np.rint(m)) > 1e-3):
             warnings.warn("non-integer #successes in a binomial glm!", NonIntegerResponseWarning,
                           stacklevel=3)
         return Initialized(y, w, np.ones_like(y), (w * y + 0.5) / (w + 1.0))
 
     @staticmethod
     def _start_cbind(counts: np.ndarray, w: np.ndarray) -> Initialized:
-        if (counts < 0).any():
+        if np.count_nonzero(counts < 0):
             raise FamilyError("successes and failures must be non-negative")
-        if (np.abs(counts - np.rint(counts)) > 1e-3).any():
+        if np.count_nonzero(np.abs(counts - np.rint(counts)) > 1e-3):
             warnings.warn("non-integer counts in a binomial glm!", NonIntegerResponseWarning,
                           stacklevel=3)
         s = counts[:, 0]

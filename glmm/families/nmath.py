@@ -84,9 +84,9 @@ def stirlerr(x: np.ndarray) -> np.ndarray:
     values.
     """
     x = np.asarray(x, dtype=float)
-    if x.ndim and ((x >= 0.0) & (x < _STIRLERR_TABLE_SIZE)).all():
+    if x.ndim and np.count_nonzero((x >= 0.0) & (x < _STIRLERR_TABLE_SIZE)) == x.size:
         i = x.astype(np.intp)
-        if (i == x).all():
+        if np.count_nonzero(i == x) == x.size:
             return _STIRLERR_WHOLE[i]
     whole = (x >= 0.0) & (x <= 15.0) & (x == np.floor(x))
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -161,7 +161,8 @@ class Objective:
         (the optimiser's final point), else a new one."""
         params = np.asarray(params, dtype=float)
         last = self.last
-        if last is not None and last[0].shape == params.shape and (last[0] == params).all():
+        if (last is not None and last[0].shape == params.shape
+                and np.count_nonzero(last[0] != params) == 0):
             return self.last[1]
         return self.evaluate(params)
 

@@ -19,11 +19,12 @@ returns None for any other model (and without the core), which then runs in nump
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from ..compiled import core as _core
-from ..design.random import RandomTerm
+from ..design.random import RandomTerm, theta_pattern
 from ..linalg.coupling import stable_order
 from ..linalg.lapack import FactorizationError, cho_solve, cholesky
 from ..threads import scipy_linalg
@@ -145,7 +146,10 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
         out[level, row] = sums[:, c]
         return out
 
-    sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
+    if rest:
+        sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
+    else:   # one term: each level meets the p + 1 rows of X and ỹ alone
+        sparse_pairs = float(l1 * (p + 1) ** 2 * p1)
     dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
     rterm = np.array([t.theta_slice.start for t in rest for _ in range(t.nlevels)]
                      + [-1] * (p + 1), dtype=np.int64)
@@ -197,8 +201,7 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
             M21 = M21.ravel()
         else:   # one term: the coupling is term 1's with X and ỹ alone
             M21 = np.ascontiguousarray(M1t).ravel()
-        ptr = np.arange(l1 + 1, dtype=np.int64) * m2
-        rows = np.arange(l1 * m2, dtype=np.int64) % m2   # 0, …, m₂ − 1 for each level
+        ptr, rows = _dense_layout(l1, m2)
     else:
         nk = nrest + p + 1
         ptr = np.concatenate([[0], np.cumsum(nk)]).astype(np.int64)
@@ -214,10 +217,9 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
             rows[at] = q2 + t
             for c in range(p1):
                 M21[p1 * ptr[:-1] + c * nk + nrest + t] = M1t[:, c, t]
-    tril = np.array(first.tril, dtype=np.int64).T.ravel()   # (row, col) pairs
     return LmmCrossProducts(
-        _core.lmm_model(p1, l1, tril, rterm, np.ascontiguousarray(M11.ravel()), ptr, rows,
-                        M21, M22, p, bool(dense), n, REML, logw, model.ntheta, supernodal),
+        _core.lmm_model(p1, l1, _tril_pairs(p1), rterm, np.ascontiguousarray(M11.ravel()), ptr,
+                        rows, M21, M22, p, bool(dense), n, REML, logw, model.ntheta, supernodal),
         beta0, None, perm)
 
 
@@ -354,8 +356,9 @@ def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool
         beta0 = _least_squares(model, y)
         val[:, -1] = y - X @ beta0
         _core.lmm_gram(n, k, m, 0, col, val, wc, M, beta0[:0])
-    levels = np.arange(l1)
-    M11 = np.ascontiguousarray(M[:q1, :q1].reshape(l1, p1, l1, p1)[levels, :, levels, :])
+    # M₁₁,ₖ = M[kp₁:(k+1)p₁, kp₁:(k+1)p₁], M's diagonal blocks: a strided view, copied
+    s = M.strides[1]
+    M11 = np.ndarray((l1, p1, p1), buffer=M, strides=((m + 1) * p1 * s, m * s, s)).copy()
     M1t = M[:q1, q:].reshape(l1, p1, p + 1)
     grids = counts = None
     level = row = np.zeros(0, dtype=np.int64)
@@ -437,6 +440,25 @@ def column_level_sums(term: RandomTerm, weight: np.ndarray | None, cols: list[np
         out[:, j] = np.bincount(term.codes, c if weight is None else weight * c,
                                 minlength=term.nlevels)
     return out
+
+
+@lru_cache(maxsize=64)
+def _tril_pairs(p1: int) -> np.ndarray:
+    """T₁'s θ positions as the core takes them: (row, col) pairs, flat (read-only)."""
+    pairs = np.array(theta_pattern(p1), dtype=np.int64).T.ravel()
+    pairs.setflags(write=False)
+    return pairs
+
+
+@lru_cache(maxsize=64)
+def _dense_layout(l1: int, m2: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dense coupling's layout for the core: level k's entries start at ptr[k] = k·m₂
+    and are at rows 0, …, m₂ − 1 (read-only)."""
+    ptr = np.arange(l1 + 1, dtype=np.int64) * m2
+    rows = np.tile(np.arange(m2, dtype=np.int64), l1)
+    ptr.setflags(write=False)
+    rows.setflags(write=False)
+    return ptr, rows
 
 
 def _level_classes(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

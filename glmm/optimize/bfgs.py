@@ -105,7 +105,7 @@ def finite_start(start: tuple[float, np.ndarray]) -> tuple[float, np.ndarray]:
     """(F, ∇F) at x0 as given; ArithmeticError where either is not finite (a search from
     there would stall at once and take F = +∞ as the rounding level)."""
     f, g = float(start[0]), np.asarray(start[1], dtype=float)
-    if not (math.isfinite(f) and np.isfinite(g).all()):
+    if not (math.isfinite(f) and np.count_nonzero(np.isfinite(g)) == g.size):
         raise ArithmeticError(BAD_START_MESSAGE)
     return f, g
 
