@@ -135,10 +135,10 @@ def _onto_bound(obj: LmmObjective, opt: Optimum, lower: np.ndarray) -> Optimum:
     1e-9 off it, where the two values differ in their last bits only (lme4's bounded BOBYQA
     ends on the bound)."""
     params, ev = opt.params, opt.evaluation
-    for i in range(len(lower)):
-        if np.isfinite(lower[i]) and 0 < params[i] - lower[i] < BOUNDARY_TOL:
+    for i, (x, lo) in enumerate(zip(params.tolist(), lower.tolist(), strict=True)):
+        if math.isfinite(lo) and 0 < x - lo < BOUNDARY_TOL:
             trial = params.copy()
-            trial[i] = lower[i]
+            trial[i] = lo
             tev = obj.evaluate(trial)
             if tev.objective <= ev.objective + ROUNDING * abs(ev.objective):
                 params, ev = trial, tev

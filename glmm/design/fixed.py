@@ -22,7 +22,7 @@ from ..linalg.lapack import FactorizationError, cholesky
 from ..linalg.linpack import dqrdc2
 from .formula import ParsedFormula
 from .frame import ModelFrame
-from .model_matrix import ModelMatrix, model_matrix, refuse_infinite_columns
+from .model_matrix import ModelMatrix, model_matrix
 
 #: lme4's tolerance for the rank check of X (``chkRank.drop.cols``).
 RANK_TOL = 1e-7
@@ -75,8 +75,7 @@ def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
     if LINPACK QR finds rank r < p, keep the first r pivot columns in their original order and
     warn "fixed-effect model matrix is rank deficient so dropping k columns / coefficients";
     then lme4's scale check (:func:`check_scale`)."""
-    mm = model_matrix(parsed.fixed, frame)
-    refuse_infinite_columns("the fixed-effects model matrix", mm)
+    mm = model_matrix(parsed.fixed, frame, "the fixed-effects model matrix")
     clear, sd = column_checks(mm.X, mm.names)
     fixed, keep = _drop_rank_deficient(mm, clear)
     check_scale([sd[j] for j in keep], fixed.names)

@@ -26,11 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from ..cached import cached_property
 from ..errors import FormulaError, ModelFrameError, ResponseError
 from .evaluate import (
     NUMPY_KINDS,

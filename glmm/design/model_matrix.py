@@ -147,8 +147,11 @@ def _coding(name: str, v: Variable, n: int) -> _Coding:
     return _Coding(0, np.asarray(v, dtype=float).reshape(n, 1), ("",))
 
 
-def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
-    """R's ``model.matrix(~ rhs, frame)`` with the default contrasts."""
+def model_matrix(rhs: str, frame: ModelFrame, what: str | None = None) -> ModelMatrix:
+    """R's ``model.matrix(~ rhs, frame)`` with the default contrasts.  Every variable of the
+    frame is finite (the frame checks), so only a product column (``x:z``) can hold an
+    infinite entry (an overflow): ``what`` names the matrix for the error that refuses one
+    (None: no check)."""
     t: ModelTerms = terms(rhs)
     names = t.variable_names
     n = frame.n
@@ -166,6 +169,7 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
     columns: list[np.ndarray | float] = []
     colnames: list[str] = []
     assign: list[int] = []
+    products = False
     if t.intercept:
         columns.append(1.0)   # filled into X's column, no n-vector of its own
         colnames.append("(Intercept)")
@@ -182,6 +186,7 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
             else:  # existing columns vary fastest: new index = j_new * len(block) + j_old
                 with np.errstate(over="ignore"):   # refused after, naming the column
                     block = [old * vals[:, j] for j in range(vals.shape[1]) for old in block]
+                products = True
                 labels = [f"{lo}:{pc}" for pc in pieces for lo in labels]
         columns.extend(block)
         colnames.extend(labels)
@@ -190,12 +195,15 @@ def model_matrix(rhs: str, frame: ModelFrame) -> ModelMatrix:
     X = np.empty((n, len(columns)), order="F")
     for j, col in enumerate(columns):
         X[:, j] = col
-    return ModelMatrix(X, tuple(colnames), tuple(assign))
+    mm = ModelMatrix(X, tuple(colnames), tuple(assign))
+    if what is not None and products:
+        refuse_infinite_columns(what, mm)
+    return mm
 
 
 def refuse_infinite_columns(what: str, mm: ModelMatrix) -> None:
-    """Refuse a model matrix with an infinite entry, naming its column: every variable is
-    finite (the model frame checks), but a product such as ``x:z`` can overflow."""
+    """Refuse a model matrix with an infinite entry, naming its column (``what`` names the
+    matrix)."""
     finite = np.isfinite(mm.X)
     if np.count_nonzero(finite) == finite.size:   # (one pass, not one per column, usually)
         return

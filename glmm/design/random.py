@@ -22,18 +22,19 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from ..cached import cached_property
 from ..errors import FormulaError, RandomEffectsError
 from .evaluate import level_names, r_factor
 from .expression import Call, Name, Node, deparse, parse_expr
 from .formula import Bar, ParsedFormula
 from .frame import ModelFrame
-from .model_matrix import model_matrix, refuse_infinite_columns
+from .model_matrix import model_matrix
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -301,13 +302,13 @@ def _term(bar: Bar, frame: ModelFrame) -> RandomTerm:
     lme4 stops with "length(theta) > 0L is not TRUE" when it is the only term, and otherwise
     fits the model without it but cannot name its parameters (summary() and ranef() fail)."""
     ff = _grouping_factor(parse_expr(bar.group), frame)  # has no unused levels
-    mm = model_matrix(bar.lhs, frame)
+    mm = model_matrix(bar.lhs, frame,
+                      f"the model matrix of the random-effects term ({bar.name})")
     if mm.X.shape[1] == 0:
         raise RandomEffectsError(
             f"the random-effects term ({bar.name}) has no columns: its left-hand side "
             f"{bar.lhs} removes the intercept and adds no variable; remove the term, or write "
             f"(1 | {bar.group}) for a random intercept")
-    refuse_infinite_columns(f"the model matrix of the random-effects term ({bar.name})", mm)
     return RandomTerm(group=bar.group, levels=level_names(ff),
                       codes=np.asarray(ff.codes, dtype=np.int64), columns=mm.names,
                       Xi=np.ascontiguousarray(mm.X), name=bar.name)

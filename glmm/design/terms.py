@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
+from ..cached import cached_property
 from ..errors import FormulaError
 from .expression import CACHE_SIZE, Call, Name, Node, Num, deparse, excerpt, parse_expr
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..cached import cached_property
 from ..compiled import core as _core
 from .coupling import CouplingPattern, TermLayout, cross_index
 from .lapack import FactorizationError, cho_inverse, cho_solve, cholesky

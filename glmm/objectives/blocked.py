@@ -7,11 +7,11 @@ term (:mod:`glmm.objectives.block_term`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from ..cached import cached_property
 from ..errors import AGQNotAvailableError
 from ..linalg.blocked import BlockedCholesky
 from ..optimize.bfgs import Minimizer

@@ -20,11 +20,11 @@ term its cells, the (level, row) pairs.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from ..cached import cached_property
 from ..compiled import core as _core
 from ..linalg.blocked import MAX_DENSE_CROSS, MAX_DENSE_SCHUR, BlockedCholesky
 from .model import GlmerModel, distinct_rows

@@ -34,11 +34,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from ..cached import cached_property
 from ..compiled import core as _core
 from ..errors import ArgumentError
 from ..linalg.blocked import BlockedCholesky
@@ -392,8 +392,8 @@ def lme4_start(model: GlmerModel) -> np.ndarray | None:
     v = []
     spread = np.empty(len(y))   # ave(y, f): one buffer for every term
     for t in terms:
-        counts = np.bincount(t.codes, minlength=t.nlevels)
-        means = np.bincount(t.codes, y, minlength=t.nlevels) / np.maximum(counts, 1)
+        counts = np.bincount(t.codes, minlength=t.nlevels)   # ≥ 1: the frame drops unused levels
+        means = np.bincount(t.codes, y, minlength=t.nlevels) / counts
         v.append(_var_in_place(np.take(means, t.codes, out=spread, mode="clip")))
     ve = _var_in_place(np.array(y)) - sum(v)   # var(y), in a copy
     if not (math.isfinite(ve) and ve > 0.0):

@@ -147,7 +147,8 @@ def lmm_crossproducts(model: GlmerModel, REML: bool) -> LmmCrossProducts | None:
         return out
 
     if rest:
-        sparse_pairs = float(((nrest + p + 1) ** 2).sum()) * p1
+        nk = nrest + (p + 1)   # level k's rows of the coupling: the later terms' it meets, X, ỹ
+        sparse_pairs = float(nk @ nk) * p1
     else:   # one term: each level meets the p + 1 rows of X and ỹ alone
         sparse_pairs = float(l1 * (p + 1) ** 2 * p1)
     dense = DENSE_COST * m2 * m2 * l1 * p1 <= sparse_pairs
@@ -367,9 +368,9 @@ def _product_blocks(model: GlmerModel, y: np.ndarray, unit: bool
     if rest:
         coupling = M[:q1, q1:q].reshape(l1, p1, q - q1)
         grids = [np.ascontiguousarray(coupling[:, c, :]) for c in range(p1)]
-        met = (coupling != 0.0).any(axis=1)
-        counts = met.ravel().astype(np.int64)
-        nrest = met.sum(axis=1)
+        met = grids[0] != 0.0 if p1 == 1 else (coupling != 0.0).any(axis=1)
+        counts = met.ravel()
+        nrest = np.count_nonzero(met, axis=1)
     return beta0, (M11, M1t, grids, counts, level, row, sums, nrest,
                    np.ascontiguousarray(M[q1:, q1:]))
 
@@ -469,7 +470,7 @@ def _level_classes(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # np.unique(d, return_inverse=True, return_counts=True), by one stable sort (np.unique's
     # own steps cost several times more on term 1's few levels); one class where every
     # level has the same dₖ (a balanced design)
-    if d.min() == d.max():
+    if np.count_nonzero(d != d[0]) == 0:
         return d[:1].copy(), np.array([len(d)], dtype=np.int64), np.zeros(len(d), np.int64)
     order = np.argsort(d, kind="stable")
     s = d[order]

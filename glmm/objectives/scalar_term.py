@@ -36,11 +36,11 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from ..cached import cached_property
 from ..compiled import core as _core
 from ..families.response import Working
 from ..linalg.lapack import FactorizationError, cho_solve, cholesky

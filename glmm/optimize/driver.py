@@ -25,6 +25,7 @@ does not raise F.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -118,7 +119,8 @@ def diagonal_theta(model: GlmerModel) -> list[int]:
 def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
     """θ with every column of every Tₜ(θ) flipped to a non-negative diagonal entry."""
     out = np.array(theta, dtype=float)
-    if min((out[i] for i in diagonal_theta(model)), default=0.0) >= 0.0:
+    values = out.tolist()
+    if min((values[i] for i in diagonal_theta(model)), default=0.0) >= 0.0:
         return out   # no column to flip (a −0.0 entry too: the flip would change nothing)
     for t in model.terms:
         T = t.T(out)
@@ -130,11 +132,11 @@ def canonical_theta(model: GlmerModel, theta: np.ndarray) -> np.ndarray:
 def _to_boundary(obj: Objective, params: np.ndarray, lower: np.ndarray,
                  best: Evaluation, tol: float = BOUNDARY_TOL) -> tuple[np.ndarray, Evaluation]:
     """lme4's check.boundary: θ within ``tol`` of its bound goes to it if F does not rise."""
-    k = len(lower)
-    for i in range(k):
-        if np.isfinite(lower[i]) and 0 < params[i] - lower[i] < tol:
+    # (θ has a handful of entries: Python floats cost less than numpy's scalars)
+    for i, (x, lo) in enumerate(zip(params.tolist(), lower.tolist(), strict=True)):
+        if math.isfinite(lo) and 0 < x - lo < tol:
             trial = params.copy()
-            trial[i] = lower[i]
+            trial[i] = lo
             ev = obj.evaluate(trial)
             if ev.objective <= best.objective:
                 params, best = trial, ev
@@ -195,7 +197,10 @@ def optimize_theta_beta(obj: Objective, theta0: np.ndarray, beta0: np.ndarray,
 
 
 def _max_abs(g: np.ndarray) -> float:
-    return float(np.abs(g).max()) if len(g) else 0.0
+    """max |gᵢ| (0 for no entries, NaN where one is NaN), on Python floats: g has θ's and β's
+    few entries."""
+    values = [abs(v) for v in g.tolist()]
+    return math.nan if any(v != v for v in values) else max(values, default=0.0)
 
 
 def _name(compiled: Minimizer | None) -> str:

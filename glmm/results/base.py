@@ -20,11 +20,11 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
+from ..cached import cached_property
 from ..design.design import Design
 from ..errors import ArgumentError, ArgumentTypeError
 from ..objectives.base import Evaluation, Objective
