@@ -1,14 +1,16 @@
 """The optional compiled core ``glmm._core``, built by setup.py from the C sources in
 ``glmm/csrc/`` (one file per concept: the response, dense Cholesky, PIRLS's shared parts, one
-scalar term, its BFGS search, the crossed terms, the sparse coupling, BFGS, the LMM, the
-argument checks and the module).  For binomial–logit and Poisson–log: for one scalar
+scalar term, its BFGS search, the crossed terms, the sparse coupling, BFGS, the LMM, X's
+checks, the argument checks and the module).  For binomial–logit and Poisson–log: for one scalar
 random-effects term, PIRLS, the gradient, the warm start, R_X and the whole BFGS search
 (:mod:`glmm.objectives.scalar_term`); for two or more crossed scalar terms with a dense
 coupling block, PIRLS, the gradient, the warm start and R_X (:mod:`glmm.objectives.crossed`);
 the sparse coupling block's pair sums (:mod:`glmm.linalg.blocked`).  For a linear mixed
 model, its profiled criterion, the exact gradient and the whole BFGS search over θ, from its
 cross-products, which for a small model it also forms (:mod:`glmm.objectives.lmm_crossprod`,
-docs/lmm.md §6).  ``core`` is the
+docs/lmm.md §6).  lme4's checks of the fixed-effects matrix X: the rank shortcut and the
+continuous columns' standard deviations, in one call (:func:`glmm.design.fixed.column_checks`).
+``core`` is the
 extension module, or None when the package was installed without a C compiler; numpy then
 computes the same, slower.
 
