@@ -29,7 +29,7 @@ from glmm.design.frame import ModelFrameError, model_frame
 from glmm.design.model_matrix import contr_poly
 from glmm.design.random import RandomEffectsError, random_effects
 from glmm.design.terms import terms
-from glmm.errors import FixedEffectsError, FormulaError
+from glmm.errors import FixedEffectsError, FormulaError, ScaleWarning
 from glmm.linalg.linpack import dqrdc2
 from parity import fixtures
 from parity.dataset import Dataset
@@ -463,11 +463,18 @@ def test_clearly_full_rank_only_where_dqrdc2_keeps_every_column(residual: float,
     assert (rank == 3) == (residual >= 1e-6)    # dqrdc2 itself: RANK_TOL = 1e-7
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("n", [1, 2, 7, 300])
-def test_column_checks_sd_is_r_sd_of_the_continuous_columns(n: int, monkeypatch) -> None:
-    """The core's standard deviations (one call for X) against numpy's std(ddof = 1), R's sd,
-    where a column has an entry other than 0 and 1, NaN where it has none (ones, 0/1
-    indicators, zeros) and for every column when n < 2; numpy's route says the same."""
+def test_column_checks_sd_is_r_sd_of_the_continuous_columns(n: int, compiled: bool,
+                                                             monkeypatch) -> None:
+    """The standard deviations of column_checks (the core's: one call for X; numpy's: column
+    by column) against numpy's std(ddof = 1), R's sd, where a column has an entry other than
+    0 and 1, NaN where it has none (ones, 0/1 indicators, zeros) and for every column when
+    n < 2; a C-ordered X (not the design's Fortran order) takes numpy's route."""
+    if compiled and fixed_module._core is None:
+        pytest.skip("no compiled core")
+    if not compiled:
+        monkeypatch.setattr(fixed_module, "_core", None)
     rng = np.random.default_rng(11)
     X = np.asfortranarray(np.column_stack([
         np.ones(n), rng.integers(0, 2, n).astype(float), np.zeros(n), rng.normal(5.0, 3.0, n),
@@ -475,13 +482,47 @@ def test_column_checks_sd_is_r_sd_of_the_continuous_columns(n: int, monkeypatch)
     names = ("(Intercept)", "b", "z", "x", "h", "big")
     want = [np.nan, np.nan, np.nan] + ([np.std(X[:, j], ddof=1) for j in (3, 4, 5)] if n > 1
                                        else [np.nan] * 3)
-    routes = [column_checks(X, names)[1]]
-    monkeypatch.setattr(fixed_module, "_core", None)
-    routes.append(column_checks(X, names)[1])
-    for got in routes:
+    for got in (column_checks(X, names)[1], column_checks(np.ascontiguousarray(X), names)[1]):
         # two-pass sums of n terms: rounding ~n·ε relative (1e8 + noise: the mean's rounding,
         # ~1e-8 absolute, is what the second pass is there to keep out)
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=0)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_column_checks_rank_shortcut_declines_what_it_cannot_vouch_for(compiled: bool,
+                                                                       monkeypatch) -> None:
+    """No shortcut past dqrdc2 for fewer rows than columns, for a column of zeros, and for
+    columns whose squared norm overflows (1e200) or is subnormal (1e-170): each goes to the
+    pivoted QR.  Well-scaled columns take the shortcut."""
+    if compiled and fixed_module._core is None:
+        pytest.skip("no compiled core")
+    if not compiled:
+        monkeypatch.setattr(fixed_module, "_core", None)
+    rng = np.random.default_rng(2)
+    names = ("(Intercept)", "x", "z")
+    X = np.asfortranarray(np.column_stack([np.ones(6), rng.normal(size=6), rng.normal(size=6)]))
+    assert column_checks(X, names)[0] is True
+    assert column_checks(np.asfortranarray(X[:2]), names)[0] is False   # n < p
+    for scale in (0.0, 1e200, 1e-170):
+        Y = X.copy(order="F")
+        Y[:, 2] *= scale
+        assert column_checks(Y, names)[0] is False
+
+
+def test_a_rank_deficient_x_checks_the_scale_of_the_columns_kept() -> None:
+    """The scale check reads the standard deviations of the columns kept after a dropped
+    one: x2 = 2·x is dropped, big (sd ~ 1e5) is named in the warning, x2 is not."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=40)
+    df = pd.DataFrame({"y": rng.integers(0, 2, 40), "x": x, "x2": 2.0 * x,
+                       "big": 1e5 * rng.normal(size=40), "g": np.repeat(list("abcd"), 10)})
+    parsed = parse_formula("y ~ x + x2 + big + (1 | g)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fixed = fixed_effects(parsed, model_frame(parsed, df))
+    assert fixed.dropped == ("x2",)
+    scale = [str(w.message) for w in caught if issubclass(w.category, ScaleWarning)]
+    assert len(scale) == 1 and "for big)" in scale[0] and "x2" not in scale[0]
 
 
 def test_a_stored_column_reads_as_its_series_does() -> None:

@@ -194,7 +194,7 @@ def test_a_fits_thread_limit_reaches_scipys_blas() -> None:
         "    if not seen:\n"
         "        seen.append(pools())\n"
         "    return checks(*args, **kwargs)\n"
-        "fixed.column_checks = spy   # the fit's first BLAS call: XᵀX, for the checks of X\n"
+        "fixed.column_checks = spy   # the design's checks of X, inside the fit's limit\n"
         "before = pools()\n"
         "fit = glmm.glmer('cbind(incidence, size - incidence) ~ period + (1 | herd)', df,\n"
         "                 family='binomial')\n"

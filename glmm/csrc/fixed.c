@@ -6,10 +6,11 @@
 #include "core.h"
 
 PyDoc_STRVAR(fixed_checks_doc,
-"fixed_checks(n, p, Xt, G, tol2, sd) -> bool\n\n"
-"Xt: X transposed (float64, p × n, X's columns as rows), G = XᵀX (float64, p × p), tol2 a\n"
-"float.  Returns whether G's upper Cholesky factor R has R_jj² ≥ tol2·G_jj for every j\n"
-"(False where G is not numerically positive definite, or a G_jj is not positive).  sd\n"
+"fixed_checks(n, p, Xt, G, tol, sd) -> bool\n\n"
+"Xt: X transposed (float64, p × n, X's columns as rows), G = XᵀX (float64, p × p), tol a\n"
+"float.  Returns whether G's upper Cholesky factor R has R_jj / √G_jj ≥ tol for every j\n"
+"(False where G is not numerically positive definite, or a G_jj is not positive and\n"
+"finite: a column's norm² that overflows or underflows is left to the pivoted QR).  sd\n"
 "(float64, p, written) receives column j's standard deviation (two passes, divisor n − 1)\n"
 "where one of its entries is neither 0 nor 1, else NaN (and NaN for every column if n < 2).");
 
@@ -19,9 +20,9 @@ static PyObject *py_fixed_checks(PyObject *self, PyObject *args)
     bs->used = 0;
     PyObject *const *a = unpack(args, "fixed_checks", 6);
     Py_ssize_t n, p;
-    double tol2;
+    double tol;
     if (!a || !size_arg(a[0], "n", &n) || !size_arg(a[1], "p", &p) ||
-        !float_arg(a[4], "tol2", 1, &tol2))
+        !float_arg(a[4], "tol", 1, &tol))
         return NULL;
     const double *Xt = array(bs, a[2], "Xt", p, n, 0, 0);
     const double *G = Xt ? array(bs, a[3], "G", p, p, 0, 0) : NULL;
@@ -38,11 +39,11 @@ static PyObject *py_fixed_checks(PyObject *self, PyObject *args)
     int clear = 1;
     Py_BEGIN_ALLOW_THREADS
     memcpy(R, G, sizeof(double) * (size_t)(p * p));
-    for (Py_ssize_t j = 0; clear && j < p; j++)
-        clear = G[j * p + j] > 0.0;
+    for (Py_ssize_t j = 0; clear && j < p; j++)   /* (a normal, finite ‖xⱼ‖²) */
+        clear = G[j * p + j] >= DBL_MIN && G[j * p + j] <= DBL_MAX;
     clear = clear && cholesky_upper(R, p);
-    for (Py_ssize_t j = 0; clear && j < p; j++)
-        clear = R[j * p + j] * R[j * p + j] >= tol2 * G[j * p + j];
+    for (Py_ssize_t j = 0; clear && j < p; j++)   /* the ratio: scale-free, NaN fails */
+        clear = R[j * p + j] >= tol * sqrt(G[j * p + j]);
     for (Py_ssize_t j = 0; j < p; j++) {
         const double *x = Xt + j * n;
         Py_ssize_t i = 0;

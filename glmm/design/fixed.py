@@ -52,22 +52,22 @@ def clearly_full_rank(X: np.ndarray) -> bool:
     """True when :func:`dqrdc2` would keep every column of X (n ≥ p) in place, with a wide
     margin.  It pivots column j when the norm of what is left of it after the columns before
     it, |R_jj| of the unpivoted QR, falls below RANK_TOL times its own norm ‖xⱼ‖.  R is the
-    Cholesky factor of XᵀX, whose diagonal holds ‖xⱼ‖², so the test asks R_jj² ≥
-    (FULL_RANK_MARGIN·RANK_TOL)²·(XᵀX)_jj = 1e-8·‖xⱼ‖², far above its rounding (~p·ε
-    relative).  False (also when the factorisation fails) sends X to :func:`dqrdc2`."""
+    Cholesky factor of XᵀX, whose diagonal holds ‖xⱼ‖², so the test asks R_jj / ‖xⱼ‖ ≥
+    FULL_RANK_MARGIN·RANK_TOL = 1e-4, far above its rounding (~p·ε relative).  False (also
+    when the factorisation fails, or a ‖xⱼ‖² is not a positive finite normal number) sends X
+    to :func:`dqrdc2`."""
     n, p = X.shape
     if n < p:
         return False
     G = X.T @ X
     norms2 = G.diagonal()   # ‖xⱼ‖²
-    if np.count_nonzero(norms2 > 0.0) < p:
+    if np.count_nonzero((norms2 >= np.finfo(float).tiny) & (norms2 <= np.finfo(float).max)) < p:
         return False
     try:
         R = cholesky(G, lower=False)
     except FactorizationError:
         return False
-    r = R.diagonal()
-    return np.count_nonzero(r * r >= (FULL_RANK_MARGIN * RANK_TOL) ** 2 * norms2) == p
+    return np.count_nonzero(R.diagonal() >= FULL_RANK_MARGIN * RANK_TOL * np.sqrt(norms2)) == p
 
 
 def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
@@ -92,7 +92,7 @@ def column_checks(X: np.ndarray, names: Sequence[str]) -> tuple[bool, list[float
         return True, []
     if _core is not None and X.flags.f_contiguous:
         sd = np.empty(p)
-        clear = _core.fixed_checks(n, p, X.T, X.T @ X, (FULL_RANK_MARGIN * RANK_TOL) ** 2, sd)
+        clear = _core.fixed_checks(n, p, X.T, X.T @ X, FULL_RANK_MARGIN * RANK_TOL, sd)
         return clear and n >= p, sd.tolist()
     # (the intercept's column holds ones by construction: not continuous, with no pass)
     return clearly_full_rank(X), [
