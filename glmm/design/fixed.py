@@ -67,7 +67,8 @@ def clearly_full_rank(X: np.ndarray) -> bool:
         R = cholesky(G, lower=False)
     except FactorizationError:
         return False
-    return np.count_nonzero(R.diagonal() >= FULL_RANK_MARGIN * RANK_TOL * np.sqrt(norms2)) == p
+    return bool(np.count_nonzero(R.diagonal() >= FULL_RANK_MARGIN * RANK_TOL * np.sqrt(norms2))
+                == p)
 
 
 def fixed_effects(parsed: ParsedFormula, frame: ModelFrame) -> FixedEffects:
@@ -128,7 +129,7 @@ def _zero_one(x: np.ndarray) -> bool:
     usually says no at its first entry, with no pass over it."""
     if len(x) and x[0] != 0.0 and x[0] != 1.0:
         return False
-    return np.count_nonzero((x == 0.0) | (x == 1.0)) == len(x)
+    return bool(np.count_nonzero((x == 0.0) | (x == 1.0)) == len(x))
 
 
 def _sd(x: np.ndarray) -> float:

@@ -124,7 +124,7 @@ class RandomTerm:
     @cached_property
     def intercept(self) -> bool:
         """A (1 | g) term: one column, all ones (ZΛ holds θ in every row)."""
-        return self.p == 1 and np.count_nonzero(self.Xi != 1.0) == 0
+        return self.p == 1 and bool(np.count_nonzero(self.Xi != 1.0) == 0)
 
     @cached_property
     def indicator(self) -> sp.csr_matrix:

@@ -67,11 +67,11 @@ class Response:
         # 0, so the short form has no cancellation; otherwise lme4's own form (large counts
         # would lose digits to c − 2w y log μ)
         self._binary = (family.name == "binomial"
-                        and np.count_nonzero((y == 0.0) | (y == 1.0)) == y.size)
+                        and bool(np.count_nonzero((y == 0.0) | (y == 1.0)) == y.size))
         if self._binary:   # μ where y = 1 and 1 − μ where y = 0, as (1 − y) + (2y − 1)μ
             self._minus_two_w, self._two_y_minus_1 = -2.0 * weights, 2.0 * y - 1.0
         self._one_minus_y, self._two_w = 1.0 - y, 2.0 * weights
-        self._unit = np.count_nonzero(weights != 1.0) == 0
+        self._unit = bool(np.count_nonzero(weights != 1.0) == 0)
         # Poisson–log: y log(y/μ) − (y − μ) = (y log y − y) − yη + μ where μ = e^η is not
         # clamped, with no logarithm per step.  The terms cancel where the deviance is small
         # against them, so this form is used only while their rounding, ~ε·w·(|y log y| + y)
@@ -223,10 +223,10 @@ class Response:
         if fam.name == "binomial":
             m = fam.trials(self.n_trials, self.weights)
             k = m * y
-            whole = (np.count_nonzero(m == np.rint(m)) == m.size
-                     and np.count_nonzero(np.abs(k - np.rint(k)) <= 1e-12 * m) == k.size)
+            whole = bool(np.count_nonzero(m == np.rint(m)) == m.size
+                         and np.count_nonzero(np.abs(k - np.rint(k)) <= 1e-12 * m) == k.size)
         elif fam.name == "poisson":
-            whole = np.count_nonzero(y == np.rint(y)) == y.size
+            whole = bool(np.count_nonzero(y == np.rint(y)) == y.size)
         else:
             whole = False
         if not whole:

@@ -121,12 +121,12 @@ class GlmerModel:
     @cached_property
     def unit_weights(self) -> bool:
         """Whether every prior weight is 1 (sums then need no products with w)."""
-        return np.count_nonzero(self.weights != 1.0) == 0
+        return bool(np.count_nonzero(self.weights != 1.0) == 0)
 
     @cached_property
     def zero_offset(self) -> bool:
         """Whether the offset is 0 in every row (y − o is then y)."""
-        return np.count_nonzero(self.offset) == 0
+        return bool(np.count_nonzero(self.offset) == 0)
 
     @cached_property
     def log_weight_sum(self) -> float:
