@@ -9,8 +9,9 @@ PyDoc_STRVAR(fixed_checks_doc,
 "fixed_checks(n, p, Xt, G, tol, sd) -> bool\n\n"
 "Xt: X transposed (float64, p × n, X's columns as rows), G = XᵀX (float64, p × p), tol a\n"
 "float.  Returns whether G's upper Cholesky factor R has R_jj / √G_jj ≥ tol for every j\n"
-"(False where G is not numerically positive definite, or a G_jj is not positive and\n"
-"finite: a column's norm² that overflows or underflows is left to the pivoted QR).  sd\n"
+"(False for n < p, where G is not numerically positive definite, or where a G_jj is not\n"
+"positive and finite: a column's norm² that overflows or underflows is left to the\n"
+"pivoted QR).  sd\n"
 "(float64, p, written) receives column j's standard deviation (two passes, divisor n − 1)\n"
 "where one of its entries is neither 0 nor 1, else NaN (and NaN for every column if n < 2).");
 
@@ -36,7 +37,7 @@ static PyObject *py_fixed_checks(PyObject *self, PyObject *args)
         release(bs);
         return PyErr_NoMemory();
     }
-    int clear = 1;
+    int clear = n >= p;   /* (fewer rows than columns: rank < p) */
     Py_BEGIN_ALLOW_THREADS
     memcpy(R, G, sizeof(double) * (size_t)(p * p));
     for (Py_ssize_t j = 0; clear && j < p; j++)   /* (a normal, finite ‖xⱼ‖²) */

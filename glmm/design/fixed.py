@@ -94,7 +94,7 @@ def column_checks(X: np.ndarray, names: Sequence[str]) -> tuple[bool, list[float
     if _core is not None and X.flags.f_contiguous:
         sd = np.empty(p)
         clear = _core.fixed_checks(n, p, X.T, X.T @ X, FULL_RANK_MARGIN * RANK_TOL, sd)
-        return clear and n >= p, sd.tolist()
+        return clear, sd.tolist()
     # (the intercept's column holds ones by construction: not continuous, with no pass)
     return clearly_full_rank(X), [
         math.nan if n < 2 or names[j] == "(Intercept)" or _zero_one(X[:, j]) else _sd(X[:, j])

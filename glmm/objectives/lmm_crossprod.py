@@ -37,9 +37,9 @@ MAX_P1 = 16
 #: A dense coupling block costs about this fraction of a scattered update per entry (BLAS's
 #: dsyrk against a loop over each level's pairs of rows): dense when DENSE_COST·m₂²·q₁ is
 #: below the sparse pairs' count Σₖ nₖ²·p₁ (nₖ: level k's rows).
+DENSE_COST = 0.1
 #: The largest coupling block (p₁ × its rows, over the levels) the core takes: it holds four
 #: arrays of that size (M₂₁, M₂₁T₁, W and P₂₁), here 4 × 400 MB.
-DENSE_COST = 0.1
 MAX_COUPLING = 50_000_000
 #: A scalar first term's levels fall into K classes of equal M₁₁,ₖ (equal sizes, without
 #: weights: K = the distinct sizes); the classes form (lmm.c, evaluate_classes) costs
@@ -52,10 +52,10 @@ MAX_CLASSES = 10_000_000
 #: the keys (else np.unique: InstEval's 3.4·10⁶ level × row cells for 1.5·10⁵ keys, whose
 #: counts array, 27 MB of fresh pages, cost 25 ms in a new process against np.unique's 5).
 MAX_BINCOUNT = 50_000_000
+SPARSE_KEYS = 8
 #: M is one product AᵀWA of the dense A = [Z X ỹ] when A has at most this many entries
 #: (800 kB): in small models the per-level sums cost more in numpy's call overhead.
 MAX_PRODUCT = 100_000
-SPARSE_KEYS = 8
 #: With a sparse coupling, S̄ of order m₂ ≥ SUPERNODAL_MIN_ORDER whose rows, in a
 #: minimum-degree order, give a factor of at most SUPERNODAL_RATIO of a dense one's flops is
 #: factored (and its selected inverse formed) by supernodes in that order (lmm.c,
